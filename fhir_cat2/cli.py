@@ -1,0 +1,182 @@
+"""Command line: ``fhir-cat2 replay``, ``fhir-cat2 rules check`` and friends.
+
+Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
+configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from .emit.claim import EmitDefaults
+from .errors import AuthError, ConfigError, FhirCat2Error, LockHeldError, RulesError, ServerUnavailableError
+from .pipeline import EMIT_KINDS, Pipeline, RunOptions
+from .report import build_run_report, summary_line
+from .rules.loader import RuleSet, load_rules
+from .rules.valuesets import ValueSetRegistry
+from .sinks.files import NdjsonSink, write_private
+from .sources.files import iter_input_files, read_file
+
+EXIT_OK = 0
+EXIT_QUARANTINED = 1
+EXIT_CONFIG = 2
+EXIT_AUTH = 3
+EXIT_UNAVAILABLE = 4
+EXIT_LOCKED = 5
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("fhir_cat2")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_CONFIG)
+
+
+def _period(text: str) -> int:
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a year (e.g. 2025)") from None
+    if not 1900 <= year <= 2200:
+        raise argparse.ArgumentTypeError(f"{year} is not a plausible measurement year")
+    return year
+
+
+def _emit(text: str) -> frozenset[str]:
+    kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
+    unknown = kinds - set(EMIT_KINDS)
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(f"--emit takes {','.join(EMIT_KINDS)} (got '{text}')")
+    return kinds
+
+
+def _add_rules_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", metavar="FILE", help="rules table (YAML); default: the one shipped")
+    parser.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions (e.g. from VSAC)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", type=_period, help="measurement year (default: year of the latest encounter)")
+    parser.add_argument("--program", choices=("hedis", "mips-claims"), default="hedis")
+    parser.add_argument("--emit", type=_emit, default=frozenset(EMIT_KINDS), help="claim,measure-report")
+    parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
+    parser.add_argument("--now", metavar="DATETIME", help="MeasureReport.date (default: end of the period)")
+    parser.add_argument(
+        "--quarantine-exit-zero",
+        action="store_true",
+        help="exit 0 instead of 1 when the run completed but quarantined items",
+    )
+    _add_rules_options(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fhir-cat2", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    replay = sub.add_parser("replay", help="derive codes from FHIR files (no server)")
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)")
+    replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_run_options(replay)
+
+    rules = sub.add_parser("rules", help="rules tables")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    check = rules_sub.add_parser("check", help="validate a rules table")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions")
+    return parser
+
+
+def load_ruleset(rules: str | None, valuesets: str | None) -> RuleSet:
+    registry = ValueSetRegistry.shipped()
+    if valuesets:
+        registry.load_dir(valuesets)
+    return load_rules(rules, registry)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    options = RunOptions(
+        program=args.program,
+        period_year=args.period,
+        emit=args.emit,
+        now=args.now,
+        measures=tuple(args.measures) if args.measures else None,
+    )
+    ruleset = load_ruleset(args.rules, args.valuesets)
+    files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
+    defaults = EmitDefaults()
+    kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
+    sink = NdjsonSink(args.out, kinds)
+    pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
+    try:
+        for path in files:
+            pipeline.stats.files += 1
+            pipeline.ingest(read_file(path))
+        period = pipeline.period()
+        stats = pipeline.run()
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+    report = build_run_report("replay", stats, options, period, defaults, rules_source=ruleset.source)
+    write_private(Path(args.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print(summary_line("replay", report), file=sys.stderr)
+    if stats.quarantined and not args.quarantine_exit_zero:
+        return EXIT_QUARANTINED
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    ruleset = load_ruleset(args.file, args.valuesets)
+    table = ruleset.table
+    print(
+        f"{args.file}: OK: {len(table.measurements)} measurements, {len(table.code_rules)} code rules,"
+        f" {len(table.measures)} measures"
+    )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "rules" and args.rules_command == "check":
+            return cmd_rules_check(args)
+        parser.error(f"unknown command {args.command}")
+    except RulesError as exc:
+        print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        print(f"fhir-cat2: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AuthError as exc:
+        print(f"fhir-cat2: authentication refused: {exc}", file=sys.stderr)
+        return EXIT_AUTH
+    except ServerUnavailableError as exc:
+        print(f"fhir-cat2: server unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except LockHeldError as exc:
+        print(f"fhir-cat2: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except KeyboardInterrupt:
+        print("fhir-cat2: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FhirCat2Error as exc:
+        print(f"fhir-cat2: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK

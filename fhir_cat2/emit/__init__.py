@@ -1,0 +1,1 @@
+"""Emitters: the only place FHIR R4B models are built and validated."""

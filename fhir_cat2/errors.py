@@ -1,0 +1,118 @@
+"""Exceptions of fhir-cat2: one root, families by what the caller should do.
+
+    FhirCat2Error                       root; never raised itself
+    ├── ConfigError                     refuse before any work (exit 2)
+    │   └── RulesError                  a rules table is invalid: names file, line, field
+    ├── InputError                      skip this item and quarantine it; the run goes on
+    ├── LockHeldError                   another run holds the state lock (exit 5)
+    └── ServerError                     a FHIR server answered badly; carries its OperationOutcome
+        ├── AuthError                   401/403 or a token endpoint refused us (exit 3)
+        ├── RetryableServerError        429, 5xx, connection error, read timeout: retry with backoff
+        │   └── ServerUnavailableError  still failing after the retry budget (exit 4)
+        ├── ResourceGoneError           404/410
+        ├── PreconditionFailedError     412 (If-Match lost a race, or an ambiguous conditional write)
+        └── FatalServerError            any other 4xx: fail at once, do not retry
+
+The CLI maps families to exit codes (``fhir_cat2.cli.EXIT_*``); stages raise the narrowest type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "FatalServerError",
+    "FhirCat2Error",
+    "InputError",
+    "LockHeldError",
+    "PreconditionFailedError",
+    "ResourceGoneError",
+    "RetryableServerError",
+    "RulesError",
+    "ServerError",
+    "ServerUnavailableError",
+]
+
+
+class FhirCat2Error(Exception):
+    """Root of every error fhir-cat2 raises on purpose."""
+
+
+class ConfigError(FhirCat2Error):
+    """Bad configuration or option: stop before doing any work."""
+
+
+class RulesError(ConfigError):
+    """A rules table is invalid. ``problems`` lists every problem as 'file:line: field: message'."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s) in rules table:\n  " + "\n  ".join(problems))
+
+
+class InputError(FhirCat2Error):
+    """One input item cannot be used; it goes to quarantine with this message as the reason."""
+
+
+class LockHeldError(FhirCat2Error):
+    """Another run holds the lock of the state store."""
+
+
+def _outcome_diagnostics(outcome: dict[str, Any] | None) -> str:
+    if not outcome:
+        return ""
+    parts = []
+    for issue in outcome.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
+        if text:
+            parts.append(f"{issue.get('severity', 'error')}: {text}")
+    return "; ".join(parts)
+
+
+class ServerError(FhirCat2Error):
+    """A FHIR server answered with an error. Keeps the status and the server's OperationOutcome."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        outcome: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.outcome = outcome
+        self.retry_after = retry_after
+        diagnostics = _outcome_diagnostics(outcome)
+        self.diagnostics = diagnostics
+        text = message if not diagnostics else f"{message} ({diagnostics})"
+        super().__init__(text)
+
+
+class AuthError(ServerError):
+    """Authentication or authorisation refused."""
+
+
+class RetryableServerError(ServerError):
+    """A transient failure worth retrying."""
+
+
+class ServerUnavailableError(RetryableServerError):
+    """The server stayed unavailable for the whole retry budget."""
+
+
+class ResourceGoneError(ServerError):
+    """404 or 410."""
+
+
+class PreconditionFailedError(ServerError):
+    """412: a version check failed or a conditional write matched several resources."""
+
+
+class FatalServerError(ServerError):
+    """A 4xx that retrying will not fix."""

@@ -1,0 +1,1 @@
+"""Measure definitions evaluated per patient and period."""

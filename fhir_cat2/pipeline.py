@@ -1,0 +1,320 @@
+"""The one way through: source -> contexts -> rules -> measures -> emitters -> sink.
+
+``Pipeline.ingest`` takes input items from any source (files, a server, a recording) and groups slim
+records by patient; ``Pipeline.run`` evaluates each patient and hands what it emits to the sink. Replay and
+live sync both come through here, so they give the same answer on the same data by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from .contexts import PatientContext
+from .emit.claim import EmitDefaults, build_claim
+from .emit.ids import TAG_CODE, TAG_SYSTEM
+from .emit.measurereport import build_individual_report
+from .errors import ConfigError, InputError
+from .findings import MeasureResult, QualityCode
+from .measures.engine import MeasureEvaluator
+from .rules.engine import evaluate_code_rules
+from .rules.facts import Readings, extract_readings
+from .rules.loader import RuleSet
+from .sources.files import InputItem, Rejected
+from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
+from .sources.records import EncounterRecord, Src
+from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
+from .terminology import KNOWN_SYSTEMS, normalise_system
+
+log = logging.getLogger("fhir_cat2.pipeline")
+
+EMIT_KINDS = ("claim", "measure-report")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    program: str = "hedis"
+    period_year: int | None = None
+    emit: frozenset[str] = frozenset(EMIT_KINDS)
+    now: str | None = None
+    measures: tuple[str, ...] | None = None
+    """Only these measure ids (None: every measure of the rules table)."""
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    src: Src
+    reason: str
+    ref: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.src.file, "position": self.src.position, "resource": self.ref, "reason": self.reason}
+
+
+class Sink(Protocol):
+    def write(self, resource: dict[str, Any]) -> None: ...
+
+    def quarantine(self, entry: QuarantineEntry) -> None: ...
+
+
+@dataclass
+class PatientOutcome:
+    """Everything concluded about one patient: what ``explain`` shows and the emitters write."""
+
+    ctx: PatientContext
+    readings: Readings
+    measure_results: dict[str, MeasureResult]
+    codes: list[QualityCode]
+
+
+@dataclass
+class RunStats:
+    files: int = 0
+    resources_read: Counter[str] = field(default_factory=Counter)
+    resources_used: Counter[str] = field(default_factory=Counter)
+    patients: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    written: Counter[str] = field(default_factory=Counter)
+    populations: dict[str, Counter[str]] = field(default_factory=dict)
+    quarantined: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+
+def _reason_kind(reason: str) -> str:
+    """A short, data-free category of a quarantine reason, for counting."""
+    for marker, kind in (
+        ("not valid JSON", "invalid-json"),
+        ("malformed", "malformed-resource"),
+        ("cannot be converted", "unconvertible-unit"),
+        ("has no unit", "missing-unit"),
+        ("plausible range", "implausible-value"),
+        ("comparator", "value-with-comparator"),
+        ("no effective", "undated-observation"),
+        ("not a known code system", "unknown-code-system"),
+        ("no Patient reference", "no-patient-reference"),
+        ("FHIR R4B validation", "output-validation"),
+        ("not a FHIR", "not-fhir"),
+        ("no resourceType", "not-fhir"),
+        ("text, not a quantity", "text-value"),
+    ):
+        if marker in reason:
+            return kind
+    return "other"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        options: RunOptions,
+        sink: Sink,
+        *,
+        defaults: EmitDefaults | None = None,
+        budget: int = DEFAULT_BUDGET,
+    ) -> None:
+        self.ruleset = ruleset
+        self.options = options
+        self.sink = sink
+        self.defaults = defaults or EmitDefaults()
+        self.stats = RunStats()
+        self._grouper = PatientGrouper(budget)
+        self._latest_encounter_year: int | None = None
+        self._relevant = ruleset.relevant_codes()
+        self._relevant_code_values: dict[str, dict[str, set[str]]] = {}
+        for resource_type, codes in self._relevant.items():
+            by_value: dict[str, set[str]] = {}
+            for system, code in codes:
+                by_value.setdefault(code, set()).add(system)
+            self._relevant_code_values[resource_type] = by_value
+        measures = ruleset.table.measures
+        if options.measures is not None:
+            unknown = set(options.measures) - {m.id for m in measures}
+            if unknown:
+                raise ConfigError(f"unknown measure(s): {', '.join(sorted(unknown))}")
+            measures = tuple(m for m in measures if m.id in options.measures)
+        self.measures = measures
+        if options.program not in ("hedis", "mips-claims"):
+            raise ConfigError(f"unknown program '{options.program}' (hedis or mips-claims)")
+
+    # ------------------------------------------------------------------------------------------ ingest
+
+    def quarantine(self, src: Src, reason: str, ref: str | None = None) -> None:
+        self.stats.quarantined += 1
+        self.stats.quarantine_reasons[_reason_kind(reason)] += 1
+        self.sink.quarantine(QuarantineEntry(src, reason, ref))
+
+    def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
+        for item in items:
+            if isinstance(item, Rejected):
+                self.quarantine(item.src, item.reason, item.ref)
+                continue
+            self._ingest_one(item)
+
+    def _ingest_one(self, item: InputItem) -> None:
+        resource = item.resource
+        resource_type: str = resource["resourceType"]
+        self.stats.resources_read[resource_type] += 1
+        if resource_type not in SLIM_MODELS:
+            return
+        if resource_type == "Claim" and _is_ours(resource):
+            return
+        ref = f"{resource_type}/{item.resource_id}"
+        if resource_type in CODE_ELEMENT and resource_type != "Condition":
+            wanted = self._relevant.get(resource_type)
+            if not wanted:
+                return
+            verdict = self._relevance(resource_type, resource.get(CODE_ELEMENT[resource_type]))
+            if verdict is not True:
+                if verdict:
+                    self.quarantine(item.src, f"{ref}: {verdict}", ref)
+                return
+        try:
+            record = to_record(resource, item.src, item.resolve, item.resource_id)
+        except InputError as exc:
+            self.quarantine(item.src, str(exc), ref)
+            return
+        if record.patient_id is None:
+            self.quarantine(
+                item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
+            )
+            return
+        self.stats.resources_used[resource_type] += 1
+        if isinstance(record, EncounterRecord) and record.when is not None:
+            year = record.when.start_day.year
+            if self._latest_encounter_year is None or year > self._latest_encounter_year:
+                self._latest_encounter_year = year
+        self._grouper.add(record.patient_id, record)
+
+    def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:
+        """True: a rule reads it. None: nobody reads it. A string: why it is unusable (quarantine)."""
+        if isinstance(concept, list):  # CarePlan/Consent category is a list of concepts
+            codings = [c for cc in concept if isinstance(cc, dict) for c in cc.get("coding") or []]
+        elif isinstance(concept, dict):
+            codings = concept.get("coding") or []
+        else:
+            return None
+        wanted = self._relevant[resource_type]
+        by_value = self._relevant_code_values[resource_type]
+        suspicious: str | None = None
+        for coding in codings:
+            if not isinstance(coding, dict):
+                continue
+            code = coding.get("code")
+            if not isinstance(code, str):
+                continue
+            system = normalise_system(coding.get("system") if isinstance(coding.get("system"), str) else None)
+            if (system, code) in wanted:
+                return True
+            expected = by_value.get(code)
+            if expected and system not in KNOWN_SYSTEMS and suspicious is None:
+                shown = system or "(none)"
+                suspicious = (
+                    f"code {code} has system '{shown}', which is not a known code system;"
+                    f" expected {' or '.join(sorted(expected))}"
+                )
+        return suspicious
+
+    # ------------------------------------------------------------------------------------------ run
+
+    def period(self) -> tuple[date, date]:
+        year = self.options.period_year or self._latest_encounter_year
+        if year is None:
+            year = date.today().year  # noqa: DTZ011 - only when the input has no encounter at all
+            log.warning("no encounters in the input; measurement period defaults to %s", year)
+        return date(year, 1, 1), date(year, 12, 31)
+
+    def outcomes(self) -> Iterator[PatientOutcome]:
+        """Evaluate every patient, in patient-id order."""
+        period = self.period()
+        evaluator = MeasureEvaluator(self.ruleset, *period)
+        for patient_id, records in self._grouper.patients():
+            ctx = PatientContext.build(patient_id, records)
+            try:
+                yield evaluate_patient(ctx, self.ruleset, evaluator, self.measures, self.options.program, period)
+            except Exception as exc:  # one patient must never stop the run
+                log.exception("evaluating Patient/%s failed", patient_id)
+                where = ctx.patient.src if ctx.patient else Src(f"Patient/{patient_id}", "")
+                self.quarantine(
+                    where,
+                    f"Patient/{patient_id}: could not be evaluated ({type(exc).__name__}); report this as a bug",
+                    f"Patient/{patient_id}",
+                )
+
+    def run(self) -> RunStats:
+        """Evaluate and emit; returns the run statistics."""
+        period = self.period()
+        report_date = self.options.now or period[1].isoformat()
+        try:
+            for outcome in self.outcomes():
+                self.stats.patients += 1
+                for problem in outcome.readings.problems:
+                    self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
+                self._emit(outcome, period, report_date)
+        finally:
+            self._grouper.close()
+        return self.stats
+
+    def _emit(self, outcome: PatientOutcome, period: tuple[date, date], report_date: str) -> None:
+        ctx = outcome.ctx
+        for code in outcome.codes:
+            self.stats.codes[code.display_code] += 1
+        if "claim" in self.options.emit and outcome.codes:
+            by_encounter: dict[str, list[QualityCode]] = {}
+            for code in outcome.codes:
+                by_encounter.setdefault(code.encounter_ref, []).append(code)
+            for encounter_ref, codes in by_encounter.items():
+                encounter = ctx.encounter_by_ref[encounter_ref]
+                try:
+                    claim = build_claim(
+                        ctx, encounter, codes, program=self.options.program, year=period[0].year, defaults=self.defaults
+                    )
+                except InputError as exc:
+                    self.quarantine(encounter.src, str(exc), encounter.ref)
+                    continue
+                self.sink.write(claim)
+                self.stats.written["Claim"] += 1
+        for measure in self.measures:
+            result = outcome.measure_results.get(measure.id)
+            if result is None or not result.in_initial_population:
+                continue
+            counter = self.stats.populations.setdefault(measure.id, Counter())
+            for group in result.groups[:1]:
+                for population in group.populations:
+                    counter[population.code] += 1 if population.member else 0
+            if "measure-report" not in self.options.emit:
+                continue
+            try:
+                report = build_individual_report(
+                    measure, result, period=period, report_date=report_date, defaults=self.defaults
+                )
+            except InputError as exc:
+                self.quarantine(Src(f"Patient/{ctx.patient_id}", ""), str(exc), f"Patient/{ctx.patient_id}")
+                continue
+            self.sink.write(report)
+            self.stats.written["MeasureReport"] += 1
+
+
+def evaluate_patient(
+    ctx: PatientContext,
+    ruleset: RuleSet,
+    evaluator: MeasureEvaluator,
+    measures: Iterable[Any],
+    program: str,
+    period: tuple[date, date],
+) -> PatientOutcome:
+    """Pure: one patient in, readings, measure results and quality codes out."""
+    readings = extract_readings(ctx, ruleset)
+    results = {m.id: evaluator.evaluate(m, ctx, readings) for m in measures}
+    codes = evaluate_code_rules(ctx, readings, ruleset, program=program, period=period, measure_results=results)
+    return PatientOutcome(ctx, readings, results, codes)
+
+
+def _is_ours(resource: dict[str, Any]) -> bool:
+    tags = (resource.get("meta") or {}).get("tag") or []
+    return any(isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags)

@@ -1,0 +1,1 @@
+"""Rules table: schema, loader, value sets, readings and encounter-level code rules."""

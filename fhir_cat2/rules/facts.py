@@ -1,0 +1,237 @@
+"""Readings: the numeric facts of the rules table (blood pressure, HbA1c...) read from a patient's
+Observations, in the table's unit, de-duplicated, each with the Observation it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ..contexts import PatientContext
+from ..sources.records import EncounterRecord, ObservationRecord, QuantityValue, Src
+from .loader import CompiledMeasurement, RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    measurement: str
+    value: float | None
+    """In the measurement's unit; None when the Observation documents the test but no value."""
+    unit: str
+    day: date
+    instant: datetime | None
+    observation: str
+    encounter_ref: str | None
+    via_panel: bool
+    raw: str
+    """The value as documented, e.g. '58 mmol/mol', for explanations."""
+
+    def describe(self) -> str:
+        shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
+        if self.value is not None and self.raw and not self.raw.endswith(f" {self.unit}"):
+            shown += f" (documented {self.raw})"
+        return f"{self.measurement} {shown} on {self.day.isoformat()} ({self.observation})"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An Observation that a rule needs but cannot use; it goes to quarantine."""
+
+    ref: str
+    src: Src
+    reason: str
+
+
+@dataclass
+class Readings:
+    by_measurement: dict[str, list[Reading]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    """(observation ref, why) for Observations of a measurement that do not count (status, category)."""
+
+    def of(self, measurement: str) -> list[Reading]:
+        return self.by_measurement.get(measurement, [])
+
+
+def _convert(
+    quantity: QuantityValue, compiled: CompiledMeasurement, obs: ObservationRecord
+) -> tuple[float | None, str, str | None]:
+    """(value in target unit, raw text, problem)."""
+    spec = compiled.spec
+    unit = quantity.unit if quantity.unit else spec.missing_unit
+    raw = f"{quantity.value:g} {quantity.unit}" if quantity.unit else f"{quantity.value:g}"
+    if unit is None:
+        return None, raw, f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}"
+    conversion = spec.units.get(unit)
+    if conversion is None:
+        return (
+            None,
+            raw,
+            f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}' (known: {sorted(spec.units)})",
+        )
+    if quantity.comparator:
+        return (
+            None,
+            raw,
+            f"{compiled.name} value has comparator '{quantity.comparator}'; a distinct numeric result is needed",
+        )
+    value = round(quantity.value * conversion.factor + conversion.offset, 6)
+    if spec.plausible and not spec.plausible.min <= value <= spec.plausible.max:
+        return (
+            None,
+            raw,
+            f"{compiled.name} value {value:g} {spec.unit} is outside the plausible range"
+            f" {spec.plausible.min:g}-{spec.plausible.max:g}",
+        )
+    return value, raw, None
+
+
+def _counts(obs: ObservationRecord, compiled: CompiledMeasurement) -> str | None:
+    """Why this Observation does not count for the measurement, or None when it does."""
+    spec = compiled.spec
+    if obs.status not in spec.statuses:
+        return f"status '{obs.status}' is not one of {list(spec.statuses)}"
+    if spec.categories:
+        if obs.categories:
+            if not obs.categories.intersection(spec.categories):
+                return f"category {sorted(obs.categories)} is not one of {list(spec.categories)}"
+        elif spec.category_required:
+            return f"has no category; {list(spec.categories)} is required"
+    return None
+
+
+def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
+    out = Readings()
+    seen: set[tuple[str, str, float | None]] = set()
+    compiled_all = list(ruleset.measurements.values())
+    for obs in ctx.observations:
+        for compiled in compiled_all:
+            standalone = not obs.codes.isdisjoint(compiled.codes)
+            panel = not standalone and not obs.codes.isdisjoint(compiled.panels)
+            if not standalone and not panel:
+                continue
+            why_not = _counts(obs, compiled)
+            if why_not is not None:
+                out.ignored.append((obs.ref, f"{compiled.name}: {why_not}"))
+                continue
+            if obs.when is None:
+                out.problems.append(
+                    Problem(obs.ref, obs.src, f"{compiled.name}: Observation has no effective[x]; cannot date it")
+                )
+                continue
+            if standalone:
+                quantity = obs.quantity
+                if quantity is None and obs.value_int is not None:
+                    quantity = QuantityValue(float(obs.value_int), None)
+                values: list[tuple[QuantityValue | None, bool]] = [(quantity, obs.absent)]
+            else:
+                values = [
+                    (component.quantity, component.absent)
+                    for component in obs.components
+                    if not component.codes.isdisjoint(compiled.codes)
+                ]
+            for quantity, absent in values:
+                reading = _reading(obs, compiled, quantity, absent, panel, out)
+                if reading is None:
+                    continue
+                key = (compiled.name, (obs.when.instant or obs.when.start_day).isoformat(), reading.value)
+                if key in seen:
+                    continue  # the same reading sent twice: as a panel component and as a standalone Observation
+                seen.add(key)
+                out.by_measurement.setdefault(compiled.name, []).append(reading)
+    for readings in out.by_measurement.values():
+        readings.sort(key=_reading_order)
+    return out
+
+
+def _reading(
+    obs: ObservationRecord,
+    compiled: CompiledMeasurement,
+    quantity: QuantityValue | None,
+    absent: bool,
+    via_panel: bool,
+    out: Readings,
+) -> Reading | None:
+    assert obs.when is not None
+    value: float | None = None
+    raw = ""
+    if quantity is not None and not absent:
+        value, raw, problem = _convert(quantity, compiled, obs)
+        if problem is not None:
+            out.problems.append(Problem(obs.ref, obs.src, problem))
+            return None
+    elif not absent and not via_panel and obs.value_string is not None:
+        out.problems.append(
+            Problem(obs.ref, obs.src, f"{compiled.name} value is text, not a quantity: cannot band it")
+        )
+        return None
+    return Reading(
+        compiled.name,
+        value,
+        compiled.spec.unit,
+        obs.when.end_day,  # CQL effective.latest(): a reading over a period counts on its last day
+        obs.when.instant,
+        obs.ref,
+        obs.encounter_ref,
+        via_panel,
+        raw,
+    )
+
+
+def _reading_order(reading: Reading) -> tuple[date, str, float, str]:
+    instant = reading.instant.isoformat() if reading.instant else ""
+    value = reading.value if reading.value is not None else float("inf")
+    return (reading.day, instant, value, reading.observation)
+
+
+def encounter_readings(
+    ctx: PatientContext, readings: Iterable[Reading]
+) -> dict[str, list[Reading]]:
+    """Attach readings to encounters: by Observation.encounter when it names one, else by date.
+
+    A reading with no encounter reference belongs to the encounter whose period contains its instant,
+    or else to the first encounter (by start, then id) whose days include its day.
+    """
+    attached: dict[str, list[Reading]] = {}
+    by_day: dict[date, list[EncounterRecord]] = {}
+    for encounter in ctx.encounters:
+        if encounter.when is None:
+            continue
+        day = encounter.when.start_day
+        # Encounters spanning many days (admissions) are indexed on each day they cover, capped for safety.
+        for offset in range(min((encounter.when.end_day - day).days, 366) + 1):
+            by_day.setdefault(date.fromordinal(day.toordinal() + offset), []).append(encounter)
+    for reading in readings:
+        if reading.encounter_ref is not None:
+            attached.setdefault(reading.encounter_ref, []).append(reading)
+            continue
+        candidates = by_day.get(reading.day)
+        if not candidates:
+            continue
+        chosen = candidates[0]
+        if reading.instant is not None and len(candidates) > 1:
+            for encounter in candidates:
+                if _contains_instant(encounter, reading.instant):
+                    chosen = encounter
+                    break
+        attached.setdefault(chosen.ref, []).append(reading)
+    return attached
+
+
+def _contains_instant(encounter: EncounterRecord, instant: datetime) -> bool:
+    when = encounter.when
+    if when is None or when.instant is None:
+        return False
+    return when.instant <= instant and (when.end_day >= instant.date())
+
+
+def pick_latest_day(readings: list[Reading], how: str) -> Reading | None:
+    """Among readings with a value: the lowest (or the last documented) one of the latest day."""
+    valued = [r for r in readings if r.value is not None]
+    if not valued:
+        return None
+    latest = max(r.day for r in valued)
+    same_day = [r for r in valued if r.day == latest]
+    if how in ("last", "last-of-latest-day"):
+        return max(same_day, key=lambda r: (r.instant.isoformat() if r.instant else "", r.observation))
+    return min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))

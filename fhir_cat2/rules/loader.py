@@ -1,0 +1,225 @@
+"""Read a rules table, validate it, and compile it for fast matching.
+
+Every problem is reported as ``file:line: field: message`` and all problems are reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import RulesError
+from ..sources.records import Code
+from .schema import CodeRule, CodeSet, Criterion, ExistsCriterion, Measurement, MeasureDef, RulesTable, parse_code_ref
+from .valuesets import ValueSetRegistry
+from .yamlsource import LineMap, load_yaml
+
+DEFAULT_RULES = "rules.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMeasurement:
+    name: str
+    spec: Measurement
+    codes: frozenset[Code]
+    panels: frozenset[Code]
+
+
+@dataclass
+class RuleSet:
+    """A validated rules table with every code set resolved against the value-set registry."""
+
+    table: RulesTable
+    source: str
+    registry: ValueSetRegistry
+    measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
+    _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
+
+    def resolve_codes(self, codes: tuple[str, ...], valuesets: tuple[str, ...]) -> frozenset[Code]:
+        key = (codes, valuesets)
+        cached = self._code_cache.get(key)
+        if cached is None:
+            found: set[Code] = {parse_code_ref(text) for text in codes}
+            for ref in valuesets:
+                found.update(self.registry.codes(ref))
+            cached = frozenset(found)
+            self._code_cache[key] = cached
+        return cached
+
+    def code_rules(self, program: str, year: int) -> list[CodeRule]:
+        return [r for r in self.table.code_rules if program in r.programs and year in r.years]
+
+    def measure(self, measure_id: str) -> MeasureDef:
+        for measure in self.table.measures:
+            if measure.id == measure_id:
+                return measure
+        raise KeyError(measure_id)
+
+    def relevant_codes(self) -> dict[str, frozenset[Code]]:
+        """Per resource type whose volume we filter, the codes any rule or measure reads."""
+        wanted: dict[str, set[Code]] = {"Observation": set()}
+        for compiled in self.measurements.values():
+            wanted["Observation"].update(compiled.codes, compiled.panels)
+        criteria = list(self.table.library.values())
+        for measure in self.table.measures:
+            for group in measure.groups:
+                criteria.extend(p.criteria for p in group.populations.values())
+        for criterion in criteria:
+            for exists in iter_exists(criterion, self.table.library):
+                wanted.setdefault(exists.resource, set()).update(self.resolve_codes(exists.codes, exists.valuesets))
+        # Conditions and Encounters are always kept whole: claims point at every diagnosis of a visit.
+        wanted.pop("Condition", None)
+        wanted.pop("Encounter", None)
+        return {k: frozenset(v) for k, v in wanted.items()}
+
+
+def iter_exists(criterion: Criterion, library: dict[str, Criterion] | None = None) -> Iterator[ExistsCriterion]:
+    if criterion.use is not None and library is not None and criterion.use in library:
+        yield from iter_exists(library[criterion.use], None)  # library entries do not nest uses
+    if criterion.exists is not None:
+        yield criterion.exists
+    for child in (*(criterion.all or ()), *(criterion.any or ())):
+        yield from iter_exists(child, library)
+    if criterion.not_ is not None:
+        yield from iter_exists(criterion.not_, library)
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-"))))
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{source}:{lines.line_of(loc)}: {_field_name(loc)}: {message}")
+    return problems
+
+
+def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
+    """Load and check a rules table; ``path`` None means the table shipped in the package."""
+    if path is None:
+        source = f"package:{DEFAULT_RULES}"
+        text = (resources.files("fhir_cat2") / "data" / DEFAULT_RULES).read_text(encoding="utf-8")
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(source, [f"{source}: cannot read: {exc}"]) from None
+    registry = registry if registry is not None else ValueSetRegistry.shipped()
+    data, lines = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise RulesError(source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"])
+    try:
+        table = RulesTable.model_validate(data)
+    except ValidationError as exc:
+        raise RulesError(source, _pydantic_problems(exc, source, lines)) from None
+    problems = _cross_check(table, registry, source, lines)
+    if problems:
+        raise RulesError(source, problems)
+    ruleset = RuleSet(table, source, registry)
+    for name, spec in table.measurements.items():
+        ruleset.measurements[name] = CompiledMeasurement(
+            name,
+            spec,
+            ruleset.resolve_codes(spec.codes, spec.valuesets),
+            frozenset(parse_code_ref(text) for text in spec.component_of),
+        )
+    return ruleset
+
+
+def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lines: LineMap) -> list[str]:
+    problems: list[str] = []
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(f"{source}:{lines.line_of(loc)}: {_field_name(loc)}: {message}")
+
+    def check_valuesets(loc: tuple[str | int, ...], refs: tuple[str, ...]) -> None:
+        for index, ref in enumerate(refs):
+            if ref not in registry:
+                problem(
+                    (*loc, index),
+                    f"value set '{ref}' is not known (not shipped; load it with --valuesets DIR)",
+                )
+
+    for name, measurement in table.measurements.items():
+        check_valuesets(("measurements", name, "valuesets"), measurement.valuesets)
+
+    measure_ids = [m.id for m in table.measures]
+    seen_ids: set[str] = set()
+    for index, rule in enumerate(table.code_rules):
+        loc: tuple[str | int, ...] = ("code_rules", index)
+        if rule.id in seen_ids:
+            problem((*loc, "id"), f"duplicate rule id '{rule.id}'")
+        seen_ids.add(rule.id)
+        if rule.measurement is not None and rule.measurement not in table.measurements:
+            problem((*loc, "measurement"), f"unknown measurement '{rule.measurement}'")
+        if rule.measure is not None and rule.measure not in measure_ids:
+            problem((*loc, "measure"), f"unknown measure '{rule.measure}'")
+
+    # Bands of rules that read the same measurement for the same program and year must not overlap.
+    for i, first in enumerate(table.code_rules):
+        for j in range(i + 1, len(table.code_rules)):
+            second = table.code_rules[j]
+            if (
+                first.band is None
+                or second.band is None
+                or first.measurement != second.measurement
+                or first.measure != second.measure
+                or not set(first.programs) & set(second.programs)
+                or not set(first.years) & set(second.years)
+            ):
+                continue
+            if first.band.overlaps(second.band):
+                problem(
+                    ("code_rules", j, "band"),
+                    f"band {second.band.describe()} of '{second.id}' overlaps band {first.band.describe()}"
+                    f" of '{first.id}' for the same measurement, program and year",
+                )
+
+    for name, criterion in table.library.items():
+        _check_criterion(criterion, ("library", name), table, check_valuesets, problem)
+    for m_index, measure in enumerate(table.measures):
+        if measure_ids.count(measure.id) > 1:
+            problem(("measures", m_index, "id"), f"duplicate measure id '{measure.id}'")
+        for g_index, group in enumerate(measure.groups):
+            for code, population in group.populations.items():
+                loc = ("measures", m_index, "groups", g_index, "populations", code, "criteria")
+                _check_criterion(population.criteria, loc, table, check_valuesets, problem)
+    return problems
+
+
+def _check_criterion(criterion, loc, table, check_valuesets, problem) -> None:  # type: ignore[no-untyped-def]
+    if criterion.exists is not None:
+        check_valuesets((*loc, "exists", "valuesets"), criterion.exists.valuesets)
+        check_valuesets((*loc, "exists", "value_valuesets"), criterion.exists.value_valuesets)
+        check_valuesets((*loc, "exists", "diagnosis_valuesets"), criterion.exists.diagnosis_valuesets)
+    if criterion.use is not None and criterion.use not in table.library:
+        problem((*loc, "use"), f"unknown library criterion '{criterion.use}'")
+    if criterion.latest_day is not None:
+        for index, name in enumerate(criterion.latest_day.measurements):
+            if name not in table.measurements:
+                problem((*loc, "latest_day", "measurements", index), f"unknown measurement '{name}'")
+        for name in criterion.latest_day.test:
+            if name not in criterion.latest_day.measurements:
+                problem((*loc, "latest_day", "test", name), f"'{name}' is not one of this criterion's measurements")
+    for key in ("all", "any"):
+        for index, child in enumerate(getattr(criterion, key) or ()):
+            _check_criterion(child, (*loc, key, index), table, check_valuesets, problem)
+    if criterion.not_ is not None:
+        _check_criterion(criterion.not_, (*loc, "not"), table, check_valuesets, problem)
+
+
+__all__ = ["CodeSet", "CompiledMeasurement", "RuleSet", "iter_exists", "load_rules"]

@@ -1,0 +1,1 @@
+"""Sinks: where emitted resources go (files, servers)."""

@@ -1,0 +1,73 @@
+"""File sink: NDJSON per resource type plus quarantine, written atomically and readable by the owner only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ..pipeline import QuarantineEntry
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def open_private(path: Path) -> IO[bytes]:
+    """Create (or truncate) a file that only its owner can read or write."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, "wb")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open_private(tmp) as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def ensure_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+
+
+class NdjsonSink:
+    """Writes ``DIR/<ResourceType>.ndjson`` and ``DIR/quarantine.ndjson``; files appear only on close()."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], kinds: tuple[str, ...] = ("Claim", "MeasureReport")) -> None:
+        self.out_dir = Path(out_dir)
+        ensure_private_dir(self.out_dir)
+        self._handles: dict[str, IO[bytes]] = {}
+        self._final: dict[str, Path] = {}
+        for name in (*kinds, "quarantine"):
+            self._open(name)
+
+    def _open(self, name: str) -> IO[bytes]:
+        final = self.out_dir / f"{name}.ndjson"
+        handle = open_private(final.with_name(final.name + ".tmp"))
+        self._handles[name] = handle
+        self._final[name] = final
+        return handle
+
+    def write(self, resource: dict[str, Any]) -> None:
+        name = resource["resourceType"]
+        handle = self._handles.get(name) or self._open(name)
+        handle.write(orjson.dumps(resource) + b"\n")
+
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self._handles["quarantine"].write(orjson.dumps(entry.to_json()) + b"\n")
+
+    def close(self) -> None:
+        for name, handle in self._handles.items():
+            handle.close()
+            final = self._final[name]
+            os.replace(final.with_name(final.name + ".tmp"), final)
+        self._handles.clear()
+
+    def abort(self) -> None:
+        for name, handle in self._handles.items():
+            handle.close()
+            final = self._final[name]
+            final.with_name(final.name + ".tmp").unlink(missing_ok=True)
+        self._handles.clear()

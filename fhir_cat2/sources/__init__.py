@@ -1,0 +1,1 @@
+"""Sources: files (and later servers) -> slim records grouped by patient."""

@@ -1,0 +1,179 @@
+"""Read FHIR JSON from files and folders: single resources, Bundles of any type, NDJSON, and .gz of each.
+
+Yields one ``InputItem`` per resource (with where it came from and how to resolve its references) or a
+``Rejected`` for anything that cannot be read as a resource. Files are read one at a time, in sorted order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import ConfigError
+from .records import Src
+from .slim import Resolver, content_id, plain_resolver
+
+JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
+MAX_BUNDLE_DEPTH = 4
+
+
+@dataclass(slots=True)
+class InputItem:
+    resource: dict[str, Any]
+    src: Src
+    resolve: Resolver
+    resource_id: str
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An input that could not be used at all; it goes to quarantine."""
+
+    src: Src
+    reason: str
+    ref: str | None = None
+
+
+def iter_input_files(paths: list[str]) -> Iterator[Path]:
+    """Every JSON/NDJSON file (or .gz of one) under ``paths``, in a stable order."""
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise ConfigError("input path not found: " + ", ".join(missing))
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            yield path
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                if is_input_file(name):
+                    yield Path(root) / name
+
+
+def is_input_file(name: str) -> bool:
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    return lower.endswith(JSON_SUFFIXES)
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    return path.read_bytes()
+
+
+def _is_ndjson_name(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith((".ndjson", ".jsonl"))
+
+
+def read_file(path: Path) -> Iterator[InputItem | Rejected]:
+    """Resources of one file. Never raises for bad content: it yields ``Rejected`` instead."""
+    name = str(path)
+    try:
+        data = _read_bytes(path)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield Rejected(Src(name, ""), f"cannot read file: {exc}")
+        return
+    if _is_ndjson_name(path):
+        yield from _read_ndjson(name, data)
+        return
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if data.count(b"\n") > 1 and data.lstrip().startswith(b"{"):
+            yield from _read_ndjson(name, data)  # NDJSON saved under a .json name
+            return
+        yield Rejected(Src(name, ""), f"not valid JSON: {exc}")
+        return
+    yield from _read_document(document, Src(name, ""), plain_resolver, depth=0)
+
+
+def _read_ndjson(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        src = Src(name, f"line {number}")
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield Rejected(src, f"not valid JSON: {exc}")
+            continue
+        yield from _read_document(document, src, plain_resolver, depth=0)
+
+
+def _read_document(document: Any, src: Src, resolve: Resolver, depth: int) -> Iterator[InputItem | Rejected]:
+    if not isinstance(document, dict):
+        yield Rejected(src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}")
+        return
+    resource_type = document.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        yield Rejected(src, "JSON object has no resourceType: not a FHIR resource")
+        return
+    if resource_type == "Bundle":
+        yield from _read_bundle(document, src, depth)
+        return
+    id_ = document.get("id")
+    if not isinstance(id_, str) or not id_:
+        id_ = content_id(document)
+    yield InputItem(document, src, resolve, id_)
+
+
+def _entry_id(resource: dict[str, Any], full_url: str | None) -> str:
+    id_ = resource.get("id")
+    if isinstance(id_, str) and id_:
+        return id_
+    if full_url:
+        if full_url.startswith("urn:uuid:"):
+            return full_url[len("urn:uuid:") :]
+        tail = full_url.rstrip("/").rsplit("/", 1)[-1]
+        if tail and not full_url.startswith("urn:"):
+            return tail
+    return content_id(resource)
+
+
+def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[InputItem | Rejected]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        yield Rejected(src, "Bundle.entry is not a list")
+        return
+    prefix = f"{src.position}." if src.position else ""
+    mapping: dict[str, str] = {}
+    resolved: list[tuple[int, dict[str, Any], str]] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict):
+            continue  # e.g. a DELETE in a transaction or a history entry without a body
+        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+        resource_type = resource.get("resourceType")
+        id_ = _entry_id(resource, full_url) if isinstance(resource_type, str) else ""
+        if full_url and isinstance(resource_type, str):
+            mapping[full_url] = f"{resource_type}/{id_}"
+        resolved.append((index, resource, id_))
+
+    def resolve(ref: str) -> str:
+        return mapping.get(ref) or plain_resolver(ref)
+
+    for index, resource, id_ in resolved:
+        entry_src = Src(src.file, f"{prefix}entry[{index}]")
+        if resource.get("resourceType") == "Bundle":
+            if depth >= MAX_BUNDLE_DEPTH:
+                yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
+                continue
+            yield from _read_bundle(resource, entry_src, depth + 1)
+            continue
+        if not isinstance(resource.get("resourceType"), str):
+            yield Rejected(entry_src, "Bundle entry resource has no resourceType")
+            continue
+        yield InputItem(resource, entry_src, resolve, id_)

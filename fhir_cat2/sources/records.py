@@ -1,0 +1,154 @@
+"""Slim records: the few fields of each FHIR resource that rules and measures read.
+
+Sources turn raw JSON into these (see ``slim.py``); everything downstream reads only these.
+They are plain slotted dataclasses: cheap to build, cheap to pickle when the grouper spills to disk.
+Times are kept as local calendar days (``datetime.date``, the day as documented, in the timestamp's own
+offset) plus an aware instant for ordering within a day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+Code = tuple[str, str]
+"""A (system, code) pair. System is normalised (see ``normalise_system``)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Src:
+    """Where an input item came from: a file and a position inside it (``entry[3]``, ``line 17``)."""
+
+    file: str
+    position: str
+
+    def __str__(self) -> str:
+        return f"{self.file} {self.position}" if self.position else self.file
+
+
+@dataclass(slots=True, frozen=True)
+class When:
+    """A documented time: first and last calendar day it covers, and the instant used for ordering."""
+
+    start_day: date
+    end_day: date
+    instant: datetime | None = None
+
+    @property
+    def is_single_day(self) -> bool:
+        return self.start_day == self.end_day
+
+
+@dataclass(slots=True)
+class QuantityValue:
+    value: float
+    unit: str | None
+    comparator: str | None = None
+
+
+@dataclass(slots=True)
+class ComponentRecord:
+    codes: frozenset[Code]
+    quantity: QuantityValue | None
+    absent: bool
+
+
+@dataclass(slots=True)
+class ResourceRecord:
+    """Fields every record has."""
+
+    resource_type: str
+    id: str
+    patient_id: str | None
+    src: Src
+    last_updated: str | None
+    version_id: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(slots=True)
+class PatientRecord(ResourceRecord):
+    birth_date: date | None = None
+    gender: str | None = None
+    deceased_day: date | None = None
+    deceased: bool = False
+
+
+@dataclass(slots=True)
+class EncounterRecord(ResourceRecord):
+    status: str = ""
+    class_code: str | None = None
+    type_codes: frozenset[Code] = frozenset()
+    when: When | None = None
+    diagnoses: tuple[str, ...] = ()
+    """References of the encounter's diagnoses (Condition/..), in rank order."""
+    provider_ref: str | None = None
+    """Rendering provider: first participant individual, else serviceProvider."""
+    location_ref: str | None = None
+    service_provider_ref: str | None = None
+    discharge_codes: frozenset[Code] = frozenset()
+
+
+@dataclass(slots=True)
+class ObservationRecord(ResourceRecord):
+    status: str = ""
+    categories: frozenset[str] = frozenset()
+    codes: frozenset[Code] = frozenset()
+    encounter_ref: str | None = None
+    when: When | None = None
+    quantity: QuantityValue | None = None
+    value_codes: frozenset[Code] = frozenset()
+    value_int: int | None = None
+    value_string: str | None = None
+    value_bool: bool | None = None
+    absent: bool = False
+    components: tuple[ComponentRecord, ...] = ()
+
+
+@dataclass(slots=True)
+class ConditionRecord(ResourceRecord):
+    codes: frozenset[Code] = frozenset()
+    categories: frozenset[str] = frozenset()
+    clinical_status: str | None = None
+    verification_status: str | None = None
+    onset: When | None = None
+    abatement: When | None = None
+    recorded: When | None = None
+    encounter_ref: str | None = None
+
+
+@dataclass(slots=True)
+class EventRecord(ResourceRecord):
+    """Procedure, Immunization, MedicationRequest, ServiceRequest, DocumentReference...: a coded act."""
+
+    status: str = ""
+    codes: frozenset[Code] = frozenset()
+    when: When | None = None
+    encounter_ref: str | None = None
+    reason_codes: frozenset[Code] = frozenset()
+    """statusReason / reasonCode codes: why it was (not) done."""
+    categories: frozenset[str] = frozenset()
+    intent: str | None = None
+    do_not_perform: bool = False
+
+
+@dataclass(slots=True)
+class CoverageRecord(ResourceRecord):
+    status: str = ""
+    order: int | None = None
+    period: When | None = None
+
+
+@dataclass(slots=True)
+class ClaimRecord(ResourceRecord):
+    """A billing Claim already in the input: a source of insurance, provider and diagnosis pointers."""
+
+    status: str = ""
+    encounter_refs: frozenset[str] = frozenset()
+    insurance: tuple[tuple[int, bool, str], ...] = ()
+    """(sequence, focal, coverage reference or display) per insurance entry."""
+    provider_ref: str | None = None
+    diagnosis_codes: tuple[tuple[int, Code], ...] = ()

@@ -1,0 +1,587 @@
+"""Raw FHIR JSON -> slim records, through small pydantic models of only the fields the rules read.
+
+The pydantic models validate shape and name the failing field; ``to_record`` then flattens the model
+into a ``records`` dataclass with references resolved and codes normalised. Full fhir.resources models
+are never built on this path (they are ten to fifty times slower); they are kept for what we write.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputError
+from ..terminology import normalise_system
+from .records import (
+    ClaimRecord,
+    Code,
+    ComponentRecord,
+    ConditionRecord,
+    CoverageRecord,
+    EncounterRecord,
+    EventRecord,
+    ObservationRecord,
+    PatientRecord,
+    QuantityValue,
+    ResourceRecord,
+    Src,
+    When,
+)
+
+Resolver = Callable[[str], str]
+"""Maps a reference string as written (urn:uuid:…, absolute URL, Type/id) to 'Type/id'."""
+
+
+class _Slim(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Coding(_Slim):
+    system: str | None = None
+    code: str | None = None
+
+
+class CodeableConcept(_Slim):
+    coding: list[Coding] = []
+    text: str | None = None
+
+
+class Reference(_Slim):
+    reference: str | None = None
+    display: str | None = None
+
+
+class Period(_Slim):
+    start: str | None = None
+    end: str | None = None
+
+
+class Quantity(_Slim):
+    value: float | None = None
+    unit: str | None = None
+    system: str | None = None
+    code: str | None = None
+    comparator: str | None = None
+
+
+class Meta(_Slim):
+    lastUpdated: str | None = None
+    versionId: str | None = None
+
+
+class _Resource(_Slim):
+    resourceType: str
+    id: str | None = None
+    meta: Meta | None = None
+
+
+class Patient(_Resource):
+    birthDate: str | None = None
+    gender: str | None = None
+    deceasedBoolean: bool | None = None
+    deceasedDateTime: str | None = None
+
+
+class EncounterDiagnosis(_Slim):
+    condition: Reference | None = None
+    rank: int | None = None
+
+
+class EncounterParticipant(_Slim):
+    individual: Reference | None = None
+
+
+class EncounterLocation(_Slim):
+    location: Reference | None = None
+
+
+class EncounterHospitalization(_Slim):
+    dischargeDisposition: CodeableConcept | None = None
+
+
+class Encounter(_Resource):
+    status: str
+    class_: Coding | None = Field(default=None, alias="class")
+    type: list[CodeableConcept] = []
+    subject: Reference | None = None
+    period: Period | None = None
+    diagnosis: list[EncounterDiagnosis] = []
+    participant: list[EncounterParticipant] = []
+    serviceProvider: Reference | None = None
+    location: list[EncounterLocation] = []
+    hospitalization: EncounterHospitalization | None = None
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ObservationComponent(_Slim):
+    code: CodeableConcept
+    valueQuantity: Quantity | None = None
+    dataAbsentReason: CodeableConcept | None = None
+
+
+class Observation(_Resource):
+    status: str
+    category: list[CodeableConcept] = []
+    code: CodeableConcept
+    subject: Reference | None = None
+    encounter: Reference | None = None
+    effectiveDateTime: str | None = None
+    effectivePeriod: Period | None = None
+    effectiveInstant: str | None = None
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueInteger: int | None = None
+    valueString: str | None = None
+    valueBoolean: bool | None = None
+    dataAbsentReason: CodeableConcept | None = None
+    component: list[ObservationComponent] = []
+
+
+class Condition(_Resource):
+    code: CodeableConcept | None = None
+    category: list[CodeableConcept] = []
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    subject: Reference
+    encounter: Reference | None = None
+    onsetDateTime: str | None = None
+    onsetPeriod: Period | None = None
+    abatementDateTime: str | None = None
+    abatementPeriod: Period | None = None
+    recordedDate: str | None = None
+
+
+class Event(_Resource):
+    """Procedure, Immunization, MedicationRequest, ServiceRequest, DocumentReference, CarePlan, Consent."""
+
+    status: str | None = None
+    intent: str | None = None
+    code: CodeableConcept | None = None
+    vaccineCode: CodeableConcept | None = None
+    medicationCodeableConcept: CodeableConcept | None = None
+    codeCodeableConcept: CodeableConcept | None = None
+    type: CodeableConcept | None = None
+    doNotPerform: bool | None = None
+    category: list[CodeableConcept] = []
+    subject: Reference | None = None
+    patient: Reference | None = None
+    encounter: Reference | None = None
+    context: Any = None
+    performedDateTime: str | None = None
+    performedPeriod: Period | None = None
+    occurrenceDateTime: str | None = None
+    occurrencePeriod: Period | None = None
+    authoredOn: str | None = None
+    date: str | None = None
+    dateTime: str | None = None
+    period: Period | None = None
+    statusReason: CodeableConcept | None = None
+    reasonCode: list[CodeableConcept] = []
+
+
+class Coverage(_Resource):
+    status: str | None = None
+    beneficiary: Reference
+    order: int | None = None
+    period: Period | None = None
+
+
+class ClaimInsurance(_Slim):
+    sequence: int | None = None
+    focal: bool | None = None
+    coverage: Reference | None = None
+
+
+class ClaimDiagnosis(_Slim):
+    sequence: int | None = None
+    diagnosisCodeableConcept: CodeableConcept | None = None
+    diagnosisReference: Reference | None = None
+
+
+class ClaimItem(_Slim):
+    encounter: list[Reference] = []
+
+
+class Claim(_Resource):
+    status: str | None = None
+    patient: Reference
+    provider: Reference | None = None
+    insurance: list[ClaimInsurance] = []
+    diagnosis: list[ClaimDiagnosis] = []
+    item: list[ClaimItem] = []
+
+
+SLIM_MODELS: dict[str, type[_Resource]] = {
+    "Patient": Patient,
+    "Encounter": Encounter,
+    "Observation": Observation,
+    "Condition": Condition,
+    "Procedure": Event,
+    "Immunization": Event,
+    "MedicationRequest": Event,
+    "MedicationAdministration": Event,
+    "ServiceRequest": Event,
+    "DocumentReference": Event,
+    "CarePlan": Event,
+    "Consent": Event,
+    "DeviceRequest": Event,
+    "Coverage": Coverage,
+    "Claim": Claim,
+}
+
+# The element that carries the clinical code, per resource type, for the cheap relevance check.
+CODE_ELEMENT: dict[str, str] = {
+    "Observation": "code",
+    "Condition": "code",
+    "Procedure": "code",
+    "Immunization": "vaccineCode",
+    "MedicationRequest": "medicationCodeableConcept",
+    "MedicationAdministration": "medicationCodeableConcept",
+    "ServiceRequest": "code",
+    "DocumentReference": "type",
+    "CarePlan": "category",
+    "Consent": "category",
+    "DeviceRequest": "codeCodeableConcept",
+}
+
+
+# ----------------------------------------------------------------------------------------------- times
+
+
+def _month_end(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def parse_when(value: str, field: str) -> When:
+    """FHIR date or dateTime -> When. Partial dates cover their whole month or year."""
+    try:
+        n = len(value)
+        if n == 4:
+            y = int(value)
+            return When(date(y, 1, 1), date(y, 12, 31))
+        if n == 7:
+            y, m = int(value[:4]), int(value[5:7])
+            return When(date(y, m, 1), date(y, m, _month_end(y, m)))
+        day = date.fromisoformat(value[:10])
+        if n == 10:
+            return When(day, day, datetime(day.year, day.month, day.day, tzinfo=UTC))
+        instant = datetime.fromisoformat(value)
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        return When(day, day, instant)
+    except ValueError as exc:
+        raise InputError(f"{field}: '{value}' is not a FHIR date or dateTime") from exc
+
+
+def parse_period(period: Period, field: str) -> When | None:
+    start = parse_when(period.start, f"{field}.start") if period.start else None
+    end = parse_when(period.end, f"{field}.end") if period.end else None
+    if start and end:
+        if end.end_day < start.start_day:
+            raise InputError(f"{field}: end {period.end} is before start {period.start}")
+        return When(start.start_day, end.end_day, start.instant)
+    if start:
+        return start
+    if end:
+        return When(end.start_day, end.end_day, end.instant)
+    return None
+
+
+def _when_of(field: str, dt: str | None, period: Period | None, instant: str | None = None) -> When | None:
+    if dt:
+        return parse_when(dt, f"{field}DateTime")
+    if instant:
+        return parse_when(instant, f"{field}Instant")
+    if period:
+        return parse_period(period, f"{field}Period")
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- codes
+
+
+def _codes(concept: CodeableConcept | None) -> frozenset[Code]:
+    if concept is None:
+        return frozenset()
+    return frozenset((normalise_system(c.system), c.code) for c in concept.coding if c.code)
+
+
+def _codes_of(concepts: Iterable[CodeableConcept]) -> frozenset[Code]:
+    out: set[Code] = set()
+    for concept in concepts:
+        out.update(_codes(concept))
+    return frozenset(out)
+
+
+def _first_code(concept: CodeableConcept | None) -> str | None:
+    if concept is None:
+        return None
+    for coding in concept.coding:
+        if coding.code:
+            return coding.code
+    return None
+
+
+def _category_codes(concepts: list[CodeableConcept]) -> frozenset[str]:
+    return frozenset(c.code for concept in concepts for c in concept.coding if c.code)
+
+
+def _quantity(q: Quantity | None) -> QuantityValue | None:
+    if q is None or q.value is None:
+        return None
+    return QuantityValue(float(q.value), q.code or q.unit, q.comparator)
+
+
+# ----------------------------------------------------------------------------------------------- refs
+
+
+def split_ref(ref: str) -> tuple[str, str] | None:
+    """'Type/id' -> (Type, id); None for anything else."""
+    type_, sep, id_ = ref.partition("/")
+    if not sep or not id_ or "/" in id_:
+        return None
+    return type_, id_
+
+
+def plain_resolver(ref: str) -> str:
+    """Resolve a reference with no bundle context: absolute URLs and _history suffixes are cut to Type/id."""
+    if ref.startswith(("http://", "https://")):
+        parts = ref.rstrip("/").split("/")
+        if "_history" in parts:
+            parts = parts[: parts.index("_history")]
+        if len(parts) >= 2:
+            return f"{parts[-2]}/{parts[-1]}"
+    elif "/_history/" in ref:
+        return ref.split("/_history/")[0]
+    return ref
+
+
+def _ref(reference: Reference | None, resolve: Resolver) -> str | None:
+    if reference is None or not reference.reference:
+        return None
+    return resolve(reference.reference)
+
+
+def _patient_id(ref: str | None) -> str | None:
+    if not ref:
+        return None
+    parts = split_ref(ref)
+    if parts is None or parts[0] != "Patient":
+        return None
+    return parts[1]
+
+
+def content_id(resource: dict[str, Any]) -> str:
+    """A stable id for a resource that arrived without one: a hash of its content."""
+    digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"sha256-{digest[:32]}"
+
+
+# ----------------------------------------------------------------------------------------------- records
+
+
+def _error_text(resource_type: str, id_: str | None, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]).replace("class_", "class")
+        problems.append(f"{loc}: {err['msg']}")
+    name = f"{resource_type}/{id_}" if id_ else resource_type
+    return f"{name} is malformed: " + "; ".join(problems)
+
+
+def to_record(resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> ResourceRecord:
+    """Validate ``resource`` with its slim model and flatten it into a record. Raises InputError."""
+    resource_type = resource["resourceType"]
+    model_cls = SLIM_MODELS[resource_type]
+    try:
+        model = model_cls.model_validate(resource)
+    except ValidationError as exc:
+        raise InputError(_error_text(resource_type, resource_id, exc)) from None
+    meta = model.meta
+    base = {
+        "resource_type": resource_type,
+        "id": resource_id,
+        "src": src,
+        "last_updated": meta.lastUpdated if meta else None,
+        "version_id": meta.versionId if meta else None,
+    }
+    name = f"{resource_type}/{resource_id}"
+    try:
+        return _BUILDERS[resource_type](model, base, resolve)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+
+
+def _build_patient(m: Any, base: dict[str, Any], resolve: Resolver) -> PatientRecord:
+    birth = parse_when(m.birthDate, "birthDate").start_day if m.birthDate else None
+    deceased_day = parse_when(m.deceasedDateTime, "deceasedDateTime").start_day if m.deceasedDateTime else None
+    return PatientRecord(
+        **base,
+        patient_id=base["id"],
+        birth_date=birth,
+        gender=m.gender,
+        deceased_day=deceased_day,
+        deceased=bool(m.deceasedBoolean) or deceased_day is not None,
+    )
+
+
+def _build_encounter(m: Encounter, base: dict[str, Any], resolve: Resolver) -> EncounterRecord:
+    provider = None
+    for participant in m.participant:
+        provider = _ref(participant.individual, resolve)
+        if provider:
+            break
+    service_provider = _ref(m.serviceProvider, resolve)
+    ranked = sorted(
+        (d for d in m.diagnosis if d.condition and d.condition.reference),
+        key=lambda d: d.rank if d.rank is not None else 1_000_000,
+    )
+    location = next((r for r in (_ref(loc.location, resolve) for loc in m.location) if r), None)
+    return EncounterRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.subject, resolve)),
+        status=m.status,
+        class_code=m.class_.code if m.class_ else None,
+        type_codes=_codes_of(m.type),
+        when=parse_period(m.period, "period") if m.period else None,
+        diagnoses=tuple(r for r in (_ref(d.condition, resolve) for d in ranked) if r),
+        provider_ref=provider or service_provider,
+        location_ref=location,
+        service_provider_ref=service_provider,
+        discharge_codes=_codes(m.hospitalization.dischargeDisposition) if m.hospitalization else frozenset(),
+    )
+
+
+def _build_observation(m: Observation, base: dict[str, Any], resolve: Resolver) -> ObservationRecord:
+    return ObservationRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.subject, resolve)),
+        status=m.status,
+        categories=_category_codes(m.category),
+        codes=_codes(m.code),
+        encounter_ref=_ref(m.encounter, resolve),
+        when=_when_of("effective", m.effectiveDateTime, m.effectivePeriod, m.effectiveInstant),
+        quantity=_quantity(m.valueQuantity),
+        value_codes=_codes(m.valueCodeableConcept),
+        value_int=m.valueInteger,
+        value_string=m.valueString,
+        value_bool=m.valueBoolean,
+        absent=m.dataAbsentReason is not None,
+        components=tuple(
+            ComponentRecord(_codes(c.code), _quantity(c.valueQuantity), c.dataAbsentReason is not None)
+            for c in m.component
+        ),
+    )
+
+
+def _build_condition(m: Condition, base: dict[str, Any], resolve: Resolver) -> ConditionRecord:
+    return ConditionRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.subject, resolve)),
+        codes=_codes(m.code),
+        categories=_category_codes(m.category),
+        clinical_status=_first_code(m.clinicalStatus),
+        verification_status=_first_code(m.verificationStatus),
+        onset=_when_of("onset", m.onsetDateTime, m.onsetPeriod),
+        abatement=_when_of("abatement", m.abatementDateTime, m.abatementPeriod),
+        recorded=parse_when(m.recordedDate, "recordedDate") if m.recordedDate else None,
+        encounter_ref=_ref(m.encounter, resolve),
+    )
+
+
+_REQUESTS = frozenset({"ServiceRequest", "MedicationRequest", "DeviceRequest"})
+
+
+def _build_event(m: Event, base: dict[str, Any], resolve: Resolver) -> EventRecord:
+    concept = m.code or m.vaccineCode or m.medicationCodeableConcept or m.codeCodeableConcept or m.type
+    codes = _codes(concept)
+    if not codes and base["resource_type"] in ("CarePlan", "Consent"):
+        codes = _codes_of(m.category)
+    encounter = m.encounter or (Reference.model_validate(m.context) if isinstance(m.context, dict) else None)
+    authored = parse_when(m.authoredOn, "authoredOn") if m.authoredOn else None
+    if base["resource_type"] in _REQUESTS and authored is not None:
+        when: When | None = authored  # QI-Core times orders by when they were authored
+    else:
+        when = (
+            _when_of("performed", m.performedDateTime, m.performedPeriod)
+            or _when_of("occurrence", m.occurrenceDateTime, m.occurrencePeriod)
+            or authored
+            or (parse_when(m.dateTime, "dateTime") if m.dateTime else None)
+            or (parse_when(m.date, "date") if m.date else None)
+            or (parse_period(m.period, "period") if m.period else None)
+        )
+    reasons = set(_codes(m.statusReason))
+    reasons.update(_codes_of(m.reasonCode))
+    return EventRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.subject or m.patient, resolve)),
+        status=m.status or "",
+        codes=codes,
+        when=when,
+        encounter_ref=_ref(encounter, resolve),
+        reason_codes=frozenset(reasons),
+        categories=_category_codes(m.category),
+        intent=m.intent,
+        do_not_perform=bool(m.doNotPerform),
+    )
+
+
+def _build_coverage(m: Coverage, base: dict[str, Any], resolve: Resolver) -> CoverageRecord:
+    return CoverageRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.beneficiary, resolve)),
+        status=m.status or "",
+        order=m.order,
+        period=parse_period(m.period, "period") if m.period else None,
+    )
+
+
+def _build_claim(m: Claim, base: dict[str, Any], resolve: Resolver) -> ClaimRecord:
+    encounters = {r for item in m.item for r in (_ref(e, resolve) for e in item.encounter) if r}
+    insurance = []
+    for index, ins in enumerate(m.insurance, start=1):
+        coverage = None
+        if ins.coverage is not None:
+            coverage = _ref(ins.coverage, resolve)
+        if coverage:
+            insurance.append((ins.sequence or index, bool(ins.focal), coverage))
+    diagnoses = []
+    for index, dx in enumerate(m.diagnosis, start=1):
+        for code in sorted(_codes(dx.diagnosisCodeableConcept)):
+            diagnoses.append((dx.sequence or index, code))
+            break
+    return ClaimRecord(
+        **base,
+        patient_id=_patient_id(_ref(m.patient, resolve)),
+        status=m.status or "",
+        encounter_refs=frozenset(encounters),
+        insurance=tuple(insurance),
+        provider_ref=_ref(m.provider, resolve),
+        diagnosis_codes=tuple(diagnoses),
+    )
+
+
+_BUILDERS: dict[str, Callable[[Any, dict[str, Any], Resolver], ResourceRecord]] = {
+    "Patient": _build_patient,
+    "Encounter": _build_encounter,
+    "Observation": _build_observation,
+    "Condition": _build_condition,
+    "Procedure": _build_event,
+    "Immunization": _build_event,
+    "MedicationRequest": _build_event,
+    "MedicationAdministration": _build_event,
+    "ServiceRequest": _build_event,
+    "DocumentReference": _build_event,
+    "CarePlan": _build_event,
+    "Consent": _build_event,
+    "DeviceRequest": _build_event,
+    "Coverage": _build_coverage,
+    "Claim": _build_claim,
+}
