@@ -11,18 +11,29 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
-from .emit.claim import EmitDefaults
-from .errors import AuthError, ConfigError, FhirCat2Error, LockHeldError, RulesError, ServerUnavailableError
+from .config import AppConfig, load_config
+from .errors import (
+    AuthError,
+    ConfigError,
+    FhirCat2Error,
+    InputError,
+    LockHeldError,
+    RulesError,
+    ServerUnavailableError,
+)
+from .explain import outcome_to_json, outcome_to_text
 from .pipeline import EMIT_KINDS, Pipeline, RunOptions
 from .report import build_run_report, summary_line
 from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
 from .sinks.files import NdjsonSink, write_private
 from .sources.files import iter_input_files, read_file
+from .sources.slim import parse_when
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 1
@@ -66,17 +77,47 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="configuration file (YAML); flags override it")
     parser.add_argument("--period", type=_period, help="measurement year (default: year of the latest encounter)")
-    parser.add_argument("--program", choices=("hedis", "mips-claims"), default="hedis")
-    parser.add_argument("--emit", type=_emit, default=frozenset(EMIT_KINDS), help="claim,measure-report")
+    parser.add_argument("--program", choices=("hedis", "mips-claims"), help="default: hedis")
+    parser.add_argument("--emit", type=_emit, help="claim,measure-report (default: both)")
     parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
     parser.add_argument("--now", metavar="DATETIME", help="MeasureReport.date (default: end of the period)")
     parser.add_argument(
         "--quarantine-exit-zero",
         action="store_true",
+        default=None,
         help="exit 0 instead of 1 when the run completed but quarantined items",
     )
     _add_rules_options(parser)
+
+
+def _now(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        parse_when(text, "--now")
+    except InputError:
+        raise ConfigError(f"--now '{text}' is not a FHIR date or dateTime (e.g. 2026-01-15T09:00:00Z)") from None
+    return text
+
+
+def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
+    """Merge flags over the configuration file over built-in defaults; refuse bad values before any work."""
+    config = load_config(args.config)
+    run = config.run
+    options = RunOptions(
+        program=args.program or run.program,
+        period_year=args.period if args.period is not None else run.period,
+        emit=args.emit or frozenset(run.emit),
+        now=_now(args.now),
+        measures=tuple(args.measures) if args.measures else (tuple(run.measures) if run.measures else None),
+    )
+    args.rules = args.rules or run.rules
+    args.valuesets = args.valuesets or run.valuesets
+    if args.quarantine_exit_zero is None:
+        args.quarantine_exit_zero = run.quarantine_exit_zero
+    return options, config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)")
     replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_run_options(replay)
+
+    explain = sub.add_parser("explain", help="why a patient earned (or missed) each code and population")
+    explain.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON")
+    explain.add_argument("--patient", required=True, metavar="ID", help="Patient id (as in the input)")
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+    _add_run_options(explain)
 
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
@@ -105,16 +152,10 @@ def load_ruleset(rules: str | None, valuesets: str | None) -> RuleSet:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    options = RunOptions(
-        program=args.program,
-        period_year=args.period,
-        emit=args.emit,
-        now=args.now,
-        measures=tuple(args.measures) if args.measures else None,
-    )
+    options, config = resolve_run(args)
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
-    defaults = EmitDefaults()
+    defaults = config.defaults.emit_defaults()
     kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
     sink = NdjsonSink(args.out, kinds)
     pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
@@ -136,6 +177,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    patient_id = args.patient.removeprefix("Patient/")
+    options, config = resolve_run(args)
+    options = replace(options, only_patient=patient_id)
+    ruleset = load_ruleset(args.rules, args.valuesets)
+    files = list(iter_input_files(args.paths))
+    pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())
+    for path in files:
+        pipeline.ingest(read_file(path))
+    found = None
+    for outcome in pipeline.outcomes():
+        found = outcome
+    if found is None:
+        print(f"fhir-cat2: no data for Patient/{patient_id} in the input", file=sys.stderr)
+        return EXIT_CONFIG
+    period = pipeline.period()
+    measures = list(options.measures) if options.measures else None
+    if args.format == "json":
+        data = outcome_to_json(found, ruleset, measures)
+        data["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
+        data["program"] = options.program
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}")
+        sys.stdout.write(outcome_to_text(found, ruleset, measures))
+    return EXIT_OK
+
+
+class _NullSink:
+    def write(self, resource: dict[str, object]) -> None:
+        pass
+
+    def quarantine(self, entry: object) -> None:
+        pass
+
+
 def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_ruleset(args.file, args.valuesets)
     table = ruleset.table
@@ -153,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "explain":
+            return cmd_explain(args)
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args)
         parser.error(f"unknown command {args.command}")

@@ -44,6 +44,8 @@ class RunOptions:
     now: str | None = None
     measures: tuple[str, ...] | None = None
     """Only these measure ids (None: every measure of the rules table)."""
+    only_patient: str | None = None
+    """Keep only this patient's records (explain)."""
 
 
 @dataclass(frozen=True)
@@ -184,11 +186,13 @@ class Pipeline:
                 item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
-        self.stats.resources_used[resource_type] += 1
         if isinstance(record, EncounterRecord) and record.when is not None:
             year = record.when.start_day.year
             if self._latest_encounter_year is None or year > self._latest_encounter_year:
                 self._latest_encounter_year = year
+        if self.options.only_patient is not None and record.patient_id != self.options.only_patient:
+            return
+        self.stats.resources_used[resource_type] += 1
         self._grouper.add(record.patient_id, record)
 
     def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:

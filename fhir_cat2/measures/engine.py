@@ -152,8 +152,13 @@ class MeasureEvaluator:
 
     def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext) -> Trail:
         at = spec.at.resolve(self.period_start, self.period_end)
-        bounds = f"{spec.min if spec.min is not None else 0}-{spec.max if spec.max is not None else 'any'}"
-        title = label or f"age {bounds} on {spec.at.text}"
+        if spec.max is None:
+            bounds = f"{spec.min or 0} or older"
+        elif spec.min is None:
+            bounds = f"{spec.max} or younger"
+        else:
+            bounds = f"{spec.min}-{spec.max}"
+        title = label or f"age {bounds} at {spec.at.text}"
         if ctx.patient is None or ctx.patient.birth_date is None:
             why = "no Patient resource in the input" if ctx.patient is None else "Patient has no birthDate"
             return Trail(title, False, f"age unknown: {why}")
@@ -214,7 +219,7 @@ class MeasureEvaluator:
             return Trail(title, False, because, tuple(Evidence(r.ref, _describe(r)) for r in matched[:MAX_EVIDENCE]))
         because = f"no matching {spec.resource}{where}"
         if near_misses:
-            because += f" ({near_misses} with a matching code failed status, category, value or timing)"
+            because += f" ({near_misses} with a matching code failed another test: status, category, diagnosis, value or timing)"
         return Trail(title, False, because)
 
     def _timing_ok(self, timing: tuple[str, Window | DateExpr], span: tuple[date | None, date | None] | None) -> bool:
@@ -248,7 +253,7 @@ class MeasureEvaluator:
         self, spec: LatestDayCriterion, label: str | None, ctx: PatientContext, readings: Readings
     ) -> Trail:
         start, end = self._window(spec.within)
-        title = label or f"latest day with {' and '.join(spec.measurements)}"
+        title = label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}

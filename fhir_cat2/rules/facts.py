@@ -30,7 +30,7 @@ class Reading:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
         if self.value is not None and self.raw and not self.raw.endswith(f" {self.unit}"):
             shown += f" (documented {self.raw})"
-        return f"{self.measurement} {shown} on {self.day.isoformat()} ({self.observation})"
+        return f"{self.measurement} {shown} on {self.day.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +222,9 @@ def _contains_instant(encounter: EncounterRecord, instant: datetime) -> bool:
     when = encounter.when
     if when is None or when.instant is None:
         return False
-    return when.instant <= instant and (when.end_day >= instant.date())
+    if when.end_instant is not None:
+        return when.instant <= instant <= when.end_instant
+    return when.instant <= instant and instant.date() <= when.end_day
 
 
 def pick_latest_day(readings: list[Reading], how: str) -> Reading | None:

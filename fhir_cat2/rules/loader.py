@@ -29,7 +29,7 @@ class CompiledMeasurement:
     panels: frozenset[Code]
 
 
-@dataclass
+@dataclass(repr=False)
 class RuleSet:
     """A validated rules table with every code set resolved against the value-set registry."""
 
@@ -38,6 +38,9 @@ class RuleSet:
     registry: ValueSetRegistry
     measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"RuleSet({self.source!r})"
 
     def resolve_codes(self, codes: tuple[str, ...], valuesets: tuple[str, ...]) -> frozenset[Code]:
         key = (codes, valuesets)

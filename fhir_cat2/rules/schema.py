@@ -222,6 +222,11 @@ class CodeRule(_Model):
     def _parse_years(cls, value: Any) -> tuple[int, ...]:
         return _years(value)
 
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value  # YAML reads 3074 as a number
+
     @field_validator("code")
     @classmethod
     def _check_code(cls, value: str) -> str:

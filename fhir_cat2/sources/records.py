@@ -33,6 +33,9 @@ class When:
     start_day: date
     end_day: date
     instant: datetime | None = None
+    """The start instant (used for ordering)."""
+    end_instant: datetime | None = None
+    """The end instant of a period, when known."""
 
     @property
     def is_single_day(self) -> bool:

@@ -286,7 +286,7 @@ def parse_period(period: Period, field: str) -> When | None:
     if start and end:
         if end.end_day < start.start_day:
             raise InputError(f"{field}: end {period.end} is before start {period.start}")
-        return When(start.start_day, end.end_day, start.instant)
+        return When(start.start_day, end.end_day, start.instant, end.instant)
     if start:
         return start
     if end:
