@@ -27,7 +27,7 @@ from .errors import (
     ServerUnavailableError,
 )
 from .explain import outcome_to_json, outcome_to_text
-from .pipeline import EMIT_KINDS, Pipeline, RunOptions
+from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
 from .report import build_run_report, summary_line
 from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
@@ -155,6 +155,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     options, config = resolve_run(args)
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
+    selected_measures(ruleset, options)
     defaults = config.defaults.emit_defaults()
     kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
     sink = NdjsonSink(args.out, kinds)

@@ -25,6 +25,7 @@ from .measures.engine import MeasureEvaluator
 from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
+from .rules.schema import MeasureDef
 from .sources.files import InputItem, Rejected
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
 from .sources.records import EncounterRecord, Src
@@ -110,6 +111,19 @@ def _reason_kind(reason: str) -> str:
     return "other"
 
 
+def selected_measures(ruleset: RuleSet, options: RunOptions) -> tuple[MeasureDef, ...]:
+    """The measures a run evaluates; refuses unknown measures and programs (a configuration error)."""
+    if options.program not in ("hedis", "mips-claims"):
+        raise ConfigError(f"unknown program '{options.program}' (hedis or mips-claims)")
+    measures = ruleset.table.measures
+    if options.measures is not None:
+        unknown = set(options.measures) - {m.id for m in measures}
+        if unknown:
+            raise ConfigError(f"unknown measure(s): {', '.join(sorted(unknown))}")
+        measures = tuple(m for m in measures if m.id in options.measures)
+    return measures
+
+
 class Pipeline:
     def __init__(
         self,
@@ -134,15 +148,7 @@ class Pipeline:
             for system, code in codes:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
-        measures = ruleset.table.measures
-        if options.measures is not None:
-            unknown = set(options.measures) - {m.id for m in measures}
-            if unknown:
-                raise ConfigError(f"unknown measure(s): {', '.join(sorted(unknown))}")
-            measures = tuple(m for m in measures if m.id in options.measures)
-        self.measures = measures
-        if options.program not in ("hedis", "mips-claims"):
-            raise ConfigError(f"unknown program '{options.program}' (hedis or mips-claims)")
+        self.measures = selected_measures(ruleset, options)
 
     # ------------------------------------------------------------------------------------------ ingest
 
@@ -250,6 +256,10 @@ class Pipeline:
                     f"Patient/{patient_id}",
                 )
 
+    def close(self) -> None:
+        """Release the grouper's temporary storage (run() does this itself)."""
+        self._grouper.close()
+
     def run(self) -> RunStats:
         """Evaluate and emit; returns the run statistics."""
         period = self.period()
@@ -308,7 +318,7 @@ def evaluate_patient(
     ctx: PatientContext,
     ruleset: RuleSet,
     evaluator: MeasureEvaluator,
-    measures: Iterable[Any],
+    measures: Iterable[MeasureDef],
     program: str,
     period: tuple[date, date],
 ) -> PatientOutcome:

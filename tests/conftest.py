@@ -219,6 +219,7 @@ def run_resources(
         items.append(InputItem(resource, Src("test", f"item[{index}]"), plain_resolver, resource.get("id", "")))
     pipeline.ingest(items)
     outcomes = list(pipeline.outcomes())
+    pipeline.close()
     # Emit too, through a second pipeline so outcomes stay inspectable.
     emit = Pipeline(ruleset, options, sink, **kwargs)
     emit.ingest(items)
