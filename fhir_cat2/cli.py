@@ -8,6 +8,7 @@ configuration error; 3 authentication refused; 4 server unavailable; 5 another r
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -224,9 +225,18 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tune_gc() -> None:
+    """Slim records are acyclic and long-lived: move startup objects out of the collector's way and
+    collect young objects less often (a full replay spent 15-20% of its time in the collector)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("replay", "explain"):
+        _tune_gc()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "replay":

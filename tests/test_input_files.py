@@ -121,3 +121,13 @@ def test_non_json_files_in_folders_are_skipped(tmp_path):
     (tmp_path / "README.md").write_text("hello")
     (tmp_path / "p.json").write_text(json.dumps(patient()))
     assert [f.name for f in iter_input_files([str(tmp_path)])] == ["p.json"]
+
+
+def test_truncated_gzip_keeps_the_lines_before_the_damage(tmp_path):
+    data = gzip.compress("".join(json.dumps(patient(f"p{n}")) + "\n" for n in range(200)).encode())
+    path = tmp_path / "Patient.ndjson.gz"
+    path.write_bytes(data[: len(data) // 2])
+    items = _items(path)
+    assert isinstance(items[-1], Rejected) and "cannot read file" in items[-1].reason
+    kept = [i for i in items if isinstance(i, InputItem)]
+    assert kept and kept[0].resource_id == "p0"

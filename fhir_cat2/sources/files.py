@@ -79,13 +79,13 @@ def _is_ndjson_name(path: Path) -> bool:
 def read_file(path: Path) -> Iterator[InputItem | Rejected]:
     """Resources of one file. Never raises for bad content: it yields ``Rejected`` instead."""
     name = str(path)
+    if _is_ndjson_name(path):
+        yield from _stream_ndjson(path, name)
+        return
     try:
         data = _read_bytes(path)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         yield Rejected(Src(name, ""), f"cannot read file: {exc}")
-        return
-    if _is_ndjson_name(path):
-        yield from _read_ndjson(name, data)
         return
     try:
         document = orjson.loads(data)
@@ -98,17 +98,34 @@ def read_file(path: Path) -> Iterator[InputItem | Rejected]:
     yield from _read_document(document, Src(name, ""), plain_resolver, depth=0)
 
 
+def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
+    """NDJSON line by line from the (gzip) file handle: memory stays one line, whatever the file size."""
+    number = 0
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):  # noqa: B007 - number is reported on error
+                yield from _ndjson_line(name, number, line)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        where = f"after line {number}" if number else ""
+        yield Rejected(Src(name, where), f"cannot read file: {exc}")
+
+
 def _read_ndjson(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
     for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        src = Src(name, f"line {number}")
-        try:
-            document = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield Rejected(src, f"not valid JSON: {exc}")
-            continue
-        yield from _read_document(document, src, plain_resolver, depth=0)
+        yield from _ndjson_line(name, number, line)
+
+
+def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Rejected]:
+    if not line.strip():
+        return
+    src = Src(name, f"line {number}")
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        yield Rejected(src, f"not valid JSON: {exc}")
+        return
+    yield from _read_document(document, src, plain_resolver, depth=0)
 
 
 def _read_document(document: Any, src: Src, resolve: Resolver, depth: int) -> Iterator[InputItem | Rejected]:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 from .records import ResourceRecord
 
-DEFAULT_BUDGET = 50_000
+DEFAULT_BUDGET = 100_000
+"""Records kept in memory before spilling (about 2 KB each: roughly 200 MB)."""
 
 
 class PatientGrouper:
@@ -45,11 +46,11 @@ class PatientGrouper:
             self._db.execute("CREATE TABLE r (patient TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL)")
         rows = []
         for patient_id, records in self._memory.items():
-            for record in records:
-                self._seq += 1
-                rows.append((patient_id, self._seq, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)))
+            # One row per patient and flush: far fewer rows and pickle calls than one per record.
+            self._seq += 1
+            rows.append((patient_id, self._seq, pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)))
+            self.spilled += len(records)
         self._db.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
-        self.spilled += len(rows)
         self._memory.clear()
         self._in_memory = 0
 
@@ -69,7 +70,7 @@ class PatientGrouper:
                 if current is not None:
                     yield current, batch
                 current, batch = patient_id, []
-            batch.append(pickle.loads(data))
+            batch.extend(pickle.loads(data))
         if current is not None:
             yield current, batch
 
