@@ -11,7 +11,8 @@ import argparse
 import gc
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -225,18 +226,28 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _tune_gc() -> None:
+@contextmanager
+def _tuned_gc() -> Iterator[None]:
     """Slim records are acyclic and long-lived: move startup objects out of the collector's way and
     collect young objects less often (a full replay spent 15-20% of its time in the collector)."""
+    thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with _tuned_gc():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("replay", "explain"):
-        _tune_gc()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "replay":
