@@ -1,4 +1,4 @@
-"""Command line: ``fhir-cat2 replay``, ``fhir-cat2 rules check`` and friends.
+"""Command line: ``fhir-cat2 replay``, ``sync``, ``record``, ``rules check`` and friends.
 
 Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
 configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
@@ -26,6 +26,7 @@ from .errors import (
     RulesError,
     ServerUnavailableError,
 )
+from .cli_live import add_live_commands, cmd_record, cmd_sync
 from .explain import outcome_to_json, outcome_to_text
 from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
 from .report import build_run_report, summary_line
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=("text", "json"), default="text")
     _add_run_options(explain)
 
+    add_live_commands(sub, _add_run_options)
+
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     check = rules_sub.add_parser("check", help="validate a rules table")
@@ -206,6 +209,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    """sync and record (see cli_live): configuration is refused before any request."""
+    options, config = resolve_run(args)
+    ruleset = load_ruleset(args.rules, args.valuesets)
+    command = cmd_sync if args.command == "sync" else cmd_record
+    return command(args, options, config, ruleset)
+
+
 class _NullSink:
     def write(self, resource: dict[str, object]) -> None:
         pass
@@ -235,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_explain(args)
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args)
+        if args.command in ("sync", "record"):
+            return cmd_live(args)
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
         print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)
