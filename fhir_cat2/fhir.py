@@ -244,7 +244,9 @@ class FhirClient:
             log.warning("%s failed (%s); retry %d in %.1fs", label, _short(exc), state.attempt_number, delay)
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetryableServerError),
+            # ServerUnavailableError (a token request that already used its own budget) is not retried again
+            retry=tenacity.retry_if_exception_type(RetryableServerError)
+            & tenacity.retry_if_not_exception_type(ServerUnavailableError),
             stop=tenacity.stop_after_attempt(max(1, policy.attempts)),
             wait=wait,
             sleep=_sleep,

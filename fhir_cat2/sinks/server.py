@@ -34,7 +34,7 @@ from typing import Any
 
 from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM
 from ..emit.ids import resource_id
-from ..errors import FatalServerError, PreconditionFailedError, ResourceGoneError
+from ..errors import AuthError, FatalServerError, PreconditionFailedError, ResourceGoneError
 from ..fhir import FhirClient
 from ..pipeline import QuarantineEntry
 from ..sources.records import Src
@@ -229,7 +229,19 @@ class ServerSink:
         for start in range(0, len(writes), self.bundle_size):
             chunk = writes[start : start + self.bundle_size]
             try:
-                self._send_bundle(chunk)
+                if self.bundle_type == "single":
+                    for write in chunk:
+                        self._send_single(write, retry_conflict=True)
+                else:
+                    self._send_bundle(chunk)
+            except AuthError as exc:
+                if self.bundle_type == "single" or exc.status != 403:
+                    raise
+                # Narrow scopes (system/Claim.write) may not cover a whole-server transaction: write one by one.
+                log.warning("the server refused a %s Bundle (%s); writing resources one by one", self.bundle_type, exc)
+                self.bundle_type = "single"
+                for write in chunk:
+                    self._send_single(write, retry_conflict=True)
             except (PreconditionFailedError, FatalServerError, ResourceGoneError) as exc:
                 # One stale version or one refused resource must not sink the others: go one by one.
                 log.warning("%s of %d failed (%s); sending its entries one by one", self.bundle_type, len(chunk), exc)
