@@ -48,6 +48,8 @@ from .errors import (
 )
 
 log = logging.getLogger("fhir_cat2.fhir")
+# urllib3 logs every request line, query string included, at DEBUG: keep it quiet even under --log-level DEBUG.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
