@@ -52,7 +52,9 @@ class BasicAuth(requests.auth.AuthBase):
         self._password = password
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = requests.auth._basic_auth_str(self.username, self._password.get_secret_value())
+        r.headers["Authorization"] = requests.auth._basic_auth_str(
+            self.username, self._password.get_secret_value()
+        )
         return r
 
     def __repr__(self) -> str:
@@ -109,7 +111,9 @@ class TokenAuth(requests.auth.AuthBase):
         self._expires_at = requested_at + lifetime
         self.skew = min(self.skew, lifetime / 2)
         self.tokens_fetched += 1
-        log.info("obtained an access token (expires in %ss, scope %s)", expires_in, body.get("scope") or self.scope)
+        log.info(
+            "obtained an access token (expires in %ss, scope %s)", expires_in, body.get("scope") or self.scope
+        )
 
     def _form(self, token_url: str) -> dict[str, str]:
         raise NotImplementedError
@@ -172,7 +176,9 @@ class SmartBackendAuth(TokenAuth):
     ) -> None:
         super().__init__(token_url, scope, skew=skew)
         if algorithm not in SMART_ALGORITHMS:
-            raise ConfigError(f"SMART Backend Services signs with {' or '.join(SMART_ALGORITHMS)}, not {algorithm}")
+            raise ConfigError(
+                f"SMART Backend Services signs with {' or '.join(SMART_ALGORITHMS)}, not {algorithm}"
+            )
         if not 0 < assertion_lifetime <= MAX_ASSERTION_LIFETIME:
             raise ConfigError(f"assertion lifetime must be 1..{MAX_ASSERTION_LIFETIME} seconds")
         self.client_id = client_id
@@ -220,10 +226,14 @@ def _load_private_key(pem: SecretStr, algorithm: str) -> Any:
     try:
         key = load_pem_private_key(pem.get_secret_value().encode("utf-8"), password=None)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"the SMART private key is not a readable unencrypted PEM private key ({type(exc).__name__})") from None
+        raise ConfigError(
+            f"the SMART private key is not a readable unencrypted PEM private key ({type(exc).__name__})"
+        ) from None
     if algorithm == "RS384" and not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigError("algorithm RS384 needs an RSA private key")
-    if algorithm == "ES384" and not (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"):
+    if algorithm == "ES384" and not (
+        isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"
+    ):
         raise ConfigError("algorithm ES384 needs an EC P-384 private key")
     return key
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from .cli_live import add_live_commands, cmd_record, cmd_sync
 from .config import AppConfig, load_config
 from .errors import (
     AuthError,
@@ -26,7 +27,6 @@ from .errors import (
     RulesError,
     ServerUnavailableError,
 )
-from .cli_live import add_live_commands, cmd_record, cmd_sync
 from .explain import outcome_to_json, outcome_to_text
 from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
 from .report import build_run_report, summary_line

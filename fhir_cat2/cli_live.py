@@ -26,8 +26,12 @@ def add_live_commands(
 ) -> None:
     sync = sub.add_parser("sync", help="pull what changed from a FHIR server, derive codes, write them back")
     _add_server_options(sync)
-    sync.add_argument("--dry-run", action="store_true", help="write to --out as replay does; nothing to the server")
-    sync.add_argument("--write-to", metavar="URL", help="FHIR base URL for the write-back (default: the source)")
+    sync.add_argument(
+        "--dry-run", action="store_true", help="write to --out as replay does; nothing to the server"
+    )
+    sync.add_argument(
+        "--write-to", metavar="URL", help="FHIR base URL for the write-back (default: the source)"
+    )
     add_run_options(sync)
 
     record = sub.add_parser("record", help="save what the server returns as fixtures that replay reads")
@@ -37,10 +41,18 @@ def add_live_commands(
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", metavar="URL", help="FHIR R4 base URL (config server.base_url)")
-    parser.add_argument("--state", metavar="PATH", help="sync state file (SQLite); default fhir-cat2-state.sqlite")
-    parser.add_argument("--since", metavar="INSTANT", help="backfill: changes after this (watermark untouched)")
-    parser.add_argument("--until", metavar="INSTANT", help="backfill: changes up to this (watermark untouched)")
-    parser.add_argument("--out", metavar="DIR", help="folder for the run report, quarantine and dry-run output")
+    parser.add_argument(
+        "--state", metavar="PATH", help="sync state file (SQLite); default fhir-cat2-state.sqlite"
+    )
+    parser.add_argument(
+        "--since", metavar="INSTANT", help="backfill: changes after this (watermark untouched)"
+    )
+    parser.add_argument(
+        "--until", metavar="INSTANT", help="backfill: changes up to this (watermark untouched)"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for the run report, quarantine and dry-run output"
+    )
 
 
 def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
@@ -83,7 +95,8 @@ def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig,
         raise ConfigError("record needs --out DIR")
     info = run_record(settings, config, ruleset, options)
     print(
-        f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources in {info['pages']} pages"
+        f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources"
+        f" in {info['pages']} pages"
         f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR",
         file=sys.stderr,
     )

@@ -48,7 +48,7 @@ from .errors import (
 )
 
 log = logging.getLogger("fhir_cat2.fhir")
-# urllib3 logs every request line, query string included, at DEBUG: keep it quiet even under --log-level DEBUG.
+# urllib3 logs every request line, query string included, at DEBUG: keep it quiet under DEBUG too.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
 FHIR_JSON = "application/fhir+json"
@@ -117,7 +117,7 @@ def path_only(url: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
     if not value:
         return None
     value = value.strip()
@@ -145,8 +145,10 @@ def error_for_status(status: int, what: str, body: Any, retry_after: float | Non
     if isinstance(body, dict) and outcome is None and ("error" in body or "error_description" in body):
         # An OAuth2 token endpoint error: {"error": ..., "error_description": ...}
         text = str(body.get("error_description") or body.get("error"))
-        outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "security",
-                                                                  "diagnostics": text}]}
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "security", "diagnostics": text}],
+        }
     message = f"{what}: HTTP {status}"
     kwargs: dict[str, Any] = {"status": status, "outcome": outcome}
     if status in (401, 403):
@@ -187,7 +189,9 @@ class FhirClient:
         self.retry = retry or RetryPolicy()
         self.strict_search = strict_search
         self.session = session or requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
@@ -226,7 +230,8 @@ class FhirClient:
         url = self.url(path)
         if authenticate and origin(url) != self.origin:
             raise FatalServerError(
-                f"refusing to send credentials to {_origin_text(url)}: not the server's origin {_origin_text(self.base_url)}"
+                f"refusing to send credentials to {_origin_text(url)}:"
+                f" not the server's origin {_origin_text(self.base_url)}"
             )
         label = what or f"{method} {path_only(url)}"
         policy = self.retry
@@ -256,7 +261,9 @@ class FhirClient:
             reraise=True,
         )
         try:
-            return retrying(self._send_once, method, url, params, json_body, form, headers, authenticate, label)
+            return retrying(
+                self._send_once, method, url, params, json_body, form, headers, authenticate, label
+            )
         except ServerUnavailableError:
             raise
         except RetryableServerError as exc:
@@ -319,7 +326,9 @@ class FhirClient:
             # ConnectTimeout is both; ReadTimeout mid-body and a dropped connection are both transient
             raise RetryableServerError(f"{label}: {_transport_text(exc)}") from None
         except requests.exceptions.ChunkedEncodingError as exc:
-            raise RetryableServerError(f"{label}: connection broken mid-response ({type(exc).__name__})") from None
+            raise RetryableServerError(
+                f"{label}: connection broken mid-response ({type(exc).__name__})"
+            ) from None
         if self.first_date is None and response.headers.get("Date"):
             self.first_date = response.headers["Date"]
         log.debug("%s -> %d in %.2fs", label, response.status_code, time.monotonic() - started)
@@ -334,10 +343,14 @@ class FhirClient:
                 body = None
         status = response.status_code
         if status >= 400:
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in RETRY_STATUSES else None
+            retry_after = (
+                parse_retry_after(response.headers.get("Retry-After")) if status in RETRY_STATUSES else None
+            )
             raise error_for_status(status, label, body, retry_after)
         if 300 <= status < 400 and status != 304:
-            raise FatalServerError(f"{label}: unexpected redirect (HTTP {status}); configure the final base URL")
+            raise FatalServerError(
+                f"{label}: unexpected redirect (HTTP {status}); configure the final base URL"
+            )
         if response.content and body is None:
             raise RetryableServerError(f"{label}: HTTP {status} with a body that is not JSON")
         return FhirResponse(status, response.headers, body)
@@ -357,10 +370,17 @@ class FhirClient:
         """The server's clock now: ``Bundle.meta.lastUpdated`` of a count-only search (milliseconds on most
         servers), else the Date header of the first response (whole seconds, and some servers cache it)."""
         response = self.request(
-            "GET", probe_type, params=[("_summary", "count")], what=f"search {probe_type} (clock)",
+            "GET",
+            probe_type,
+            params=[("_summary", "count")],
+            what=f"search {probe_type} (clock)",
             headers={"Prefer": "handling=strict"} if self.strict_search else None,
         )
-        stamp = ((response.body or {}).get("meta") or {}).get("lastUpdated") if isinstance(response.body, dict) else None
+        stamp = (
+            ((response.body or {}).get("meta") or {}).get("lastUpdated")
+            if isinstance(response.body, dict)
+            else None
+        )
         if isinstance(stamp, str):
             try:
                 when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -397,7 +417,9 @@ class FhirClient:
                     continue
                 mode = (entry.get("search") or {}).get("mode")
                 resource = entry.get("resource")
-                if mode == "outcome" or (isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"):
+                if mode == "outcome" or (
+                    isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
+                ):
                     _log_outcome(label, resource)
                     continue
                 entries.append(entry)
@@ -409,7 +431,8 @@ class FhirClient:
             if origin(next_url) != self.origin:
                 raise FatalServerError(
                     f"{label}: the server's next link points to {_origin_text(next_url)}, not to"
-                    f" {_origin_text(self.base_url)}; refusing to follow it (a token must not leave the server)"
+                    f" {_origin_text(self.base_url)}; refusing to follow it"
+                    " (a token must not leave the server)"
                 )
             number += 1
             response = self.request("GET", next_url, headers=headers, what=f"{label} page {number}")
@@ -425,11 +448,16 @@ class FhirClient:
     def post_bundle(self, bundle: dict[str, Any]) -> FhirResponse:
         """POST a transaction or batch Bundle to the base."""
         return self.request(
-            "POST", self.base_url, json_body=bundle, headers={"Prefer": "return=minimal"},
+            "POST",
+            self.base_url,
+            json_body=bundle,
+            headers={"Prefer": "return=minimal"},
             what=f"{bundle.get('type', 'bundle')} of {len(bundle.get('entry') or [])}",
         )
 
-    def token_request(self, token_url: str, form: Mapping[str, str], basic: tuple[str, str] | None = None) -> dict[str, Any]:
+    def token_request(
+        self, token_url: str, form: Mapping[str, str], basic: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
         """POST an OAuth2 token request (form-encoded). The token endpoint may be on another host."""
         label = "token request"
         headers = {"Accept": "application/json"}
@@ -450,8 +478,13 @@ class FhirClient:
         return self._request_elsewhere("GET", url, headers={"Accept": "application/json"}, what=what).body
 
     def _request_elsewhere(
-        self, method: str, url: str, *, form: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None, what: str,
+        self,
+        method: str,
+        url: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        what: str,
     ) -> FhirResponse:
         return self.request(method, url, form=form, headers=headers, authenticate=False, what=what)
 
@@ -468,7 +501,12 @@ def _log_outcome(label: str, outcome: Any) -> None:
         return
     for issue in outcome.get("issue") or []:
         if isinstance(issue, dict) and issue.get("severity") in ("warning", "error", "fatal"):
-            log.warning("%s: server says %s: %s", label, issue.get("severity"), issue.get("diagnostics") or issue.get("code"))
+            log.warning(
+                "%s: server says %s: %s",
+                label,
+                issue.get("severity"),
+                issue.get("diagnostics") or issue.get("code"),
+            )
 
 
 def _origin_text(url: str) -> str:
@@ -492,4 +530,3 @@ def _short(exc: BaseException | None) -> str:
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)  # looked up at call time, so tests can patch time.sleep
-

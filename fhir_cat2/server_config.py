@@ -115,13 +115,16 @@ def refuse_secrets_in_file(data: Any, source: str, path: str = "") -> None:
             where = f"{path}.{key}" if path else str(key)
             if key in SECRET_KEYS and value not in (None, ""):
                 raise ConfigError(
-                    f"{source}: {where}: secrets never go in the configuration file; set {key}_env or {key}_file,"
+                    f"{source}: {where}: secrets never go in the configuration file;"
+                    f" set {key}_env or {key}_file,"
                     f" or the environment variable FHIR_CAT2_{where.upper().replace('.', '__')}"
                 )
             refuse_secrets_in_file(value, source, where)
 
 
-def _secret(direct: SecretStr | None, env_name: str | None, file_path: str | None, what: str) -> SecretStr | None:
+def _secret(
+    direct: SecretStr | None, env_name: str | None, file_path: str | None, what: str
+) -> SecretStr | None:
     if direct is not None and direct.get_secret_value():
         return direct
     if env_name:
@@ -145,33 +148,59 @@ def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
     if cfg.type == "bearer":
         token = _secret(cfg.token, cfg.token_env, cfg.token_file, f"{section}.token")
         if token is None:
-            raise ConfigError(f"{section}: type bearer needs token_env, token_file or FHIR_CAT2_{_env(section)}__TOKEN")
+            raise ConfigError(
+                f"{section}: type bearer needs token_env, token_file or FHIR_CAT2_{_env(section)}__TOKEN"
+            )
         return BearerTokenAuth(token)
     if cfg.type == "basic":
         password = _secret(cfg.password, cfg.password_env, cfg.password_file, f"{section}.password")
         if not cfg.username or password is None:
-            raise ConfigError(f"{section}: type basic needs username and password_env, password_file or"
-                              f" FHIR_CAT2_{_env(section)}__PASSWORD")
+            raise ConfigError(
+                f"{section}: type basic needs username and password_env, password_file or"
+                f" FHIR_CAT2_{_env(section)}__PASSWORD"
+            )
         return BasicAuth(cfg.username, password)
     if not cfg.client_id:
         raise ConfigError(f"{section}: type {cfg.type} needs client_id")
     if cfg.token_url is not None and not cfg.token_url.startswith(("https://", "http://")):
         raise ConfigError(f"{section}.token_url must be an http(s) URL")
     if cfg.type == "client-credentials":
-        secret = _secret(cfg.client_secret, cfg.client_secret_env, cfg.client_secret_file, f"{section}.client_secret")
+        secret = _secret(
+            cfg.client_secret, cfg.client_secret_env, cfg.client_secret_file, f"{section}.client_secret"
+        )
         if secret is None:
-            raise ConfigError(f"{section}: type client-credentials needs client_secret_env, client_secret_file or"
-                              f" FHIR_CAT2_{_env(section)}__CLIENT_SECRET")
-        return ClientCredentialsAuth(cfg.client_id, secret, token_url=cfg.token_url, scope=cfg.scope,
-                                     method=cfg.client_auth_method, skew=cfg.refresh_skew_seconds)
+            raise ConfigError(
+                f"{section}: type client-credentials needs client_secret_env, client_secret_file or"
+                f" FHIR_CAT2_{_env(section)}__CLIENT_SECRET"
+            )
+        return ClientCredentialsAuth(
+            cfg.client_id,
+            secret,
+            token_url=cfg.token_url,
+            scope=cfg.scope,
+            method=cfg.client_auth_method,
+            skew=cfg.refresh_skew_seconds,
+        )
     key = _secret(cfg.private_key, cfg.private_key_env, cfg.private_key_file, f"{section}.private_key")
     if key is None:
-        raise ConfigError(f"{section}: type smart-backend needs private_key_file, private_key_env or"
-                          f" FHIR_CAT2_{_env(section)}__PRIVATE_KEY")
+        raise ConfigError(
+            f"{section}: type smart-backend needs private_key_file, private_key_env or"
+            f" FHIR_CAT2_{_env(section)}__PRIVATE_KEY"
+        )
     if not cfg.scope:
-        raise ConfigError(f"{section}: type smart-backend needs scope (e.g. 'system/*.read system/Claim.write')")
-    return SmartBackendAuth(cfg.client_id, key, token_url=cfg.token_url, scope=cfg.scope, algorithm=cfg.algorithm,
-                            kid=cfg.kid, jku=cfg.jku, skew=cfg.refresh_skew_seconds)
+        raise ConfigError(
+            f"{section}: type smart-backend needs scope (e.g. 'system/*.read system/Claim.write')"
+        )
+    return SmartBackendAuth(
+        cfg.client_id,
+        key,
+        token_url=cfg.token_url,
+        scope=cfg.scope,
+        algorithm=cfg.algorithm,
+        kid=cfg.kid,
+        jku=cfg.jku,
+        skew=cfg.refresh_skew_seconds,
+    )
 
 
 def _env(section: str) -> str:
@@ -183,7 +212,11 @@ def build_client(base_url: str, server: ServerConfig, auth: requests.auth.AuthBa
         base_url,
         auth=auth,
         timeouts=Timeouts(server.timeout.connect, server.timeout.read),
-        retry=RetryPolicy(server.retry.attempts, server.retry.backoff_base, server.retry.backoff_max,
-                          server.retry.retry_after_cap),
+        retry=RetryPolicy(
+            server.retry.attempts,
+            server.retry.backoff_base,
+            server.retry.backoff_max,
+            server.retry.retry_after_cap,
+        ),
         pool_size=server.pool_size,
     )

@@ -58,7 +58,10 @@ CREATE TABLE IF NOT EXISTS lock (
 
 def format_instant(when: datetime) -> str:
     """FHIR instant in UTC with milliseconds: the form servers compare correctly in _lastUpdated."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    return (
+        when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    )
 
 
 def format_until(when: datetime) -> str:
@@ -129,7 +132,8 @@ class SyncState:
                 if current is not None and current >= mark:
                     continue
                 self._db.execute(
-                    "INSERT INTO watermark (server, resource_type, high_water, run_id, updated_at) VALUES (?,?,?,?,?)"
+                    "INSERT INTO watermark (server, resource_type, high_water, run_id, updated_at)"
+                    " VALUES (?,?,?,?,?)"
                     " ON CONFLICT (server, resource_type) DO UPDATE SET high_water=excluded.high_water,"
                     " run_id=excluded.run_id, updated_at=excluded.updated_at",
                     (server, resource_type, format_instant(mark), run_id, now),

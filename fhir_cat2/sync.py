@@ -62,7 +62,9 @@ def parse_time_option(text: str | None, name: str) -> datetime | None:
     if text is None:
         return None
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?", text):
-        raise ConfigError(f"{name} '{text}' is not a date or instant (e.g. 2025-06-01 or 2025-06-01T00:00:00Z)")
+        raise ConfigError(
+            f"{name} '{text}' is not a date or instant (e.g. 2025-06-01 or 2025-06-01T00:00:00Z)"
+        )
     try:
         return parse_instant(text if "T" in text or " " in text else f"{text}T00:00:00Z")
     except ValueError:
@@ -116,7 +118,11 @@ class LiveRun:
 
     def inputs(self) -> Iterator[InputItem | Rejected]:
         self.scan = self.source.scan(self.windows)
-        log.info("%d patients affected by %d changed resources", len(self.scan.patients), sum(self.scan.changed.values()))
+        log.info(
+            "%d patients affected by %d changed resources",
+            len(self.scan.patients),
+            sum(self.scan.changed.values()),
+        )
         yield from self.source.contexts(self.scan.patients)
 
     def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str]]:
@@ -143,13 +149,17 @@ class LiveRun:
         }
 
 
-def run_sync(settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions) -> tuple[dict[str, Any], int]:
+def run_sync(
+    settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions
+) -> tuple[dict[str, Any], int]:
     """A sync run. Returns (run report, items quarantined)."""
     if options.period_year is None:
         options = replace(options, period_year=(settings.until or datetime.now(UTC)).year)
     run = LiveRun("sync", settings, config, ruleset, options)
     run.connect()
-    kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
+    kinds = tuple(
+        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
+    )
     write_client: FhirClient | None = None
     state = SyncState(settings.state_path)
     files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
@@ -161,12 +171,19 @@ def run_sync(settings: LiveSettings, config: AppConfig, ruleset: RuleSet, option
             write_client = _write_client(settings, config, run.client)
             writer = config.write
             bundle_type = writer.bundle_type
-            if bundle_type == "transaction" and "transaction" not in server_interactions(write_client.capabilities()):
+            if bundle_type == "transaction" and "transaction" not in server_interactions(
+                write_client.capabilities()
+            ):
                 log.warning("the write server does not list transaction; sending batch Bundles")
                 bundle_type = "batch"
             sink = ServerSink(
-                write_client, files, strategy=writer.strategy, bundle_size=writer.bundle_size,
-                bundle_type=bundle_type, billing_claims=writer.billing_claims, withdraw_stale=writer.withdraw_stale,
+                write_client,
+                files,
+                strategy=writer.strategy,
+                bundle_size=writer.bundle_size,
+                bundle_type=bundle_type,
+                billing_claims=writer.billing_claims,
+                withdraw_stale=writer.withdraw_stale,
             )
         if not settings.backfill and not settings.dry_run:
             state.start_run(run.run_id, "sync", settings.base_url, None, format_instant(until))
@@ -192,13 +209,19 @@ def run_sync(settings: LiveSettings, config: AppConfig, ruleset: RuleSet, option
     quarantined = stats.quarantined
     if isinstance(sink, ServerSink):
         extra["write_back"] = sink.stats.to_json()
-        extra["unchanged"] = {t: c["unchanged"] for t, c in sink.stats.to_json().items() if c.get("unchanged")}
+        extra["unchanged"] = {
+            t: c["unchanged"] for t, c in sink.stats.to_json().items() if c.get("unchanged")
+        }
         extra["write_target"] = _redact_url(write_client.base_url if write_client else settings.base_url)
-        extra["requests"] += (write_client.requests_sent if write_client and write_client is not run.client else 0)
+        extra["requests"] += (
+            write_client.requests_sent if write_client and write_client is not run.client else 0
+        )
         quarantined += sink.stats.failed
     extra["dry_run"] = settings.dry_run
     extra["backfill"] = settings.backfill
-    report = build_run_report("sync", stats, options, period, pipeline.defaults, rules_source=ruleset.source, extra=extra)
+    report = build_run_report(
+        "sync", stats, options, period, pipeline.defaults, rules_source=ruleset.source, extra=extra
+    )
     report["quarantined"] = quarantined
     if not settings.backfill and not settings.dry_run:
         # Only now, with everything written, may the bookmarks move.
@@ -209,7 +232,9 @@ def run_sync(settings: LiveSettings, config: AppConfig, ruleset: RuleSet, option
     run.client.close()
     if write_client is not None and write_client is not run.client:
         write_client.close()
-    write_private(Path(settings.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    write_private(
+        Path(settings.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+    )
     return report, quarantined
 
 
@@ -229,7 +254,9 @@ def _write_client(settings: LiveSettings, config: AppConfig, source: FhirClient)
     return build_client(target, config.server, auth)
 
 
-def run_record(settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions) -> dict[str, Any]:
+def run_record(
+    settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions
+) -> dict[str, Any]:
     """Save the context pages a sync would feed the pipeline, as searchset Bundles replay can read."""
     out = Path(settings.out)
     ensure_private_dir(out)
@@ -298,4 +325,3 @@ def summary(report: dict[str, Any]) -> str:
         f"{'; '.join(parts) or 'nothing'}; {report['quarantined']} quarantined; watermark"
         f" {'moved' if report.get('watermark_moved') else 'kept'}; in {report['duration_seconds']:.1f}s"
     )
-

@@ -15,10 +15,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr
 
-from fhir_cat2.auth import CLIENT_ASSERTION_TYPE, BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
+from fhir_cat2.auth import (
+    CLIENT_ASSERTION_TYPE,
+    BasicAuth,
+    BearerTokenAuth,
+    ClientCredentialsAuth,
+    SmartBackendAuth,
+)
 from fhir_cat2.config import load_config
 from fhir_cat2.errors import AuthError, ConfigError
-from fhir_cat2.fhir import FhirClient, RetryPolicy
+from fhir_cat2.fhir import FhirClient
 from fhir_cat2.server_config import AuthConfig, build_auth
 
 BASE = "https://ehr.example.org/api/FHIR/R4"
@@ -27,7 +33,9 @@ TOKEN_URL = "https://ehr.example.org/oauth2/token"
 
 def pem(key) -> SecretStr:
     return SecretStr(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
     )
 
 
@@ -55,15 +63,24 @@ def form_of(call) -> dict[str, str]:
 @pytest.mark.parametrize("algorithm", ["RS384", "ES384"])
 def test_smart_assertion_claims_verify_with_the_public_key(algorithm, rsa_key, ec_key):
     key = rsa_key if algorithm == "RS384" else ec_key
-    auth = SmartBackendAuth("my-client", pem(key), token_url=TOKEN_URL, scope="system/*.read", algorithm=algorithm, kid="k1")
+    auth = SmartBackendAuth(
+        "my-client", pem(key), token_url=TOKEN_URL, scope="system/*.read", algorithm=algorithm, kid="k1"
+    )
     before = int(time.time())
     first = auth.client_assertion(TOKEN_URL)
     second = auth.client_assertion(TOKEN_URL)
     claims = jwt.decode(first, key.public_key(), algorithms=[algorithm], audience=TOKEN_URL)
     assert claims["iss"] == claims["sub"] == "my-client"
     assert claims["aud"] == TOKEN_URL
-    assert before <= claims["iat"] and claims["exp"] - claims["iat"] <= 300 and claims["exp"] <= time.time() + 300
-    assert claims["jti"] != jwt.decode(second, key.public_key(), algorithms=[algorithm], audience=TOKEN_URL)["jti"]
+    assert (
+        before <= claims["iat"]
+        and claims["exp"] - claims["iat"] <= 300
+        and claims["exp"] <= time.time() + 300
+    )
+    assert (
+        claims["jti"]
+        != jwt.decode(second, key.public_key(), algorithms=[algorithm], audience=TOKEN_URL)["jti"]
+    )
     header = jwt.get_unverified_header(first)
     assert header["alg"] == algorithm and header["kid"] == "k1" and header["typ"] == "JWT"
 
@@ -83,7 +100,9 @@ def test_smart_refuses_wrong_key_type_or_algorithm(rsa_key, ec_key):
 def test_smart_token_request_and_reuse(rsa_key, sleeps):
     responses.post(TOKEN_URL, json={"access_token": "tok-1", "token_type": "bearer", "expires_in": 300})
     responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
-    auth = SmartBackendAuth("my-client", pem(rsa_key), token_url=TOKEN_URL, scope="system/*.read system/Claim.write")
+    auth = SmartBackendAuth(
+        "my-client", pem(rsa_key), token_url=TOKEN_URL, scope="system/*.read system/Claim.write"
+    )
     client = FhirClient(BASE, auth=auth)
     client.read("Patient", "p1")
     client.read("Patient", "p1")
@@ -93,7 +112,9 @@ def test_smart_token_request_and_reuse(rsa_key, sleeps):
     assert form["grant_type"] == "client_credentials"
     assert form["client_assertion_type"] == CLIENT_ASSERTION_TYPE
     assert form["scope"] == "system/*.read system/Claim.write"
-    claims = jwt.decode(form["client_assertion"], rsa_key.public_key(), algorithms=["RS384"], audience=TOKEN_URL)
+    claims = jwt.decode(
+        form["client_assertion"], rsa_key.public_key(), algorithms=["RS384"], audience=TOKEN_URL
+    )
     assert claims["iss"] == "my-client"
     assert "Authorization" not in token_calls[0].request.headers
     data_calls = [c for c in responses.calls if c.request.url != TOKEN_URL]
@@ -104,7 +125,11 @@ def test_smart_token_request_and_reuse(rsa_key, sleeps):
 def test_401_then_refreshed_token(sleeps):
     responses.post(TOKEN_URL, json={"access_token": "old", "expires_in": 3600})
     responses.post(TOKEN_URL, json={"access_token": "new", "expires_in": 3600})
-    responses.get(f"{BASE}/Patient/p1", status=401, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]})
+    responses.get(
+        f"{BASE}/Patient/p1",
+        status=401,
+        json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]},
+    )
     responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
     auth = ClientCredentialsAuth("cid", SecretStr("secret"), token_url=TOKEN_URL)
     client = FhirClient(BASE, auth=auth)
@@ -156,7 +181,9 @@ def test_client_credentials_basic_and_post(sleeps):
     header = responses.calls[0].request.headers["Authorization"]
     assert base64.b64decode(header.split()[1]).decode() == "cid:p@ss"
     assert form_of(responses.calls[0]) == {"grant_type": "client_credentials", "scope": "system/*.read"}
-    auth_post = ClientCredentialsAuth("cid", SecretStr("p@ss"), token_url=TOKEN_URL, method="client_secret_post")
+    auth_post = ClientCredentialsAuth(
+        "cid", SecretStr("p@ss"), token_url=TOKEN_URL, method="client_secret_post"
+    )
     FhirClient(BASE, auth=auth_post)
     auth_post.access_token()
     assert form_of(responses.calls[1])["client_secret"] == "p@ss"
@@ -165,7 +192,9 @@ def test_client_credentials_basic_and_post(sleeps):
 
 @responses.activate
 def test_token_endpoint_refusal_is_an_auth_error_with_its_description(rsa_key, sleeps):
-    responses.post(TOKEN_URL, status=400, json={"error": "invalid_client", "error_description": "unknown kid"})
+    responses.post(
+        TOKEN_URL, status=400, json={"error": "invalid_client", "error_description": "unknown kid"}
+    )
     auth = SmartBackendAuth("c", pem(rsa_key), token_url=TOKEN_URL, scope="system/*.read")
     FhirClient(BASE, auth=auth)
     with pytest.raises(AuthError, match="unknown kid"):
@@ -181,8 +210,12 @@ def test_token_url_discovered_from_smart_configuration(rsa_key, sleeps):
     auth.access_token()
     assert auth.token_url == TOKEN_URL
     assert "Authorization" not in responses.calls[0].request.headers
-    claims = jwt.decode(form_of(responses.calls[1])["client_assertion"], rsa_key.public_key(), algorithms=["RS384"],
-                        audience=TOKEN_URL)
+    claims = jwt.decode(
+        form_of(responses.calls[1])["client_assertion"],
+        rsa_key.public_key(),
+        algorithms=["RS384"],
+        audience=TOKEN_URL,
+    )
     assert claims["aud"] == TOKEN_URL
 
 
@@ -228,14 +261,20 @@ def test_secret_in_the_config_file_is_refused(tmp_path):
 
 def test_secret_from_environment_and_from_file(tmp_path, rsa_key):
     path = tmp_path / "c.yaml"
-    path.write_text("server:\n  auth:\n    type: client-credentials\n    client_id: cid\n    token_url: https://t.org/token\n")
+    path.write_text(
+        "server:\n  auth:\n    type: client-credentials\n    client_id: cid\n    token_url: https://t.org/token\n"
+    )
     config = load_config(path, environ={"FHIR_CAT2_SERVER__AUTH__CLIENT_SECRET": "0123"})
     auth = build_auth(config.server.auth, "server.auth")
-    assert isinstance(auth, ClientCredentialsAuth) and auth._secret.get_secret_value() == "0123"  # kept verbatim
+    assert (
+        isinstance(auth, ClientCredentialsAuth) and auth._secret.get_secret_value() == "0123"
+    )  # kept verbatim
 
     key_file = tmp_path / "key.pem"
     key_file.write_text(pem(rsa_key).get_secret_value())
-    cfg = AuthConfig(type="smart-backend", client_id="c", scope="system/*.read", private_key_file=str(key_file))
+    cfg = AuthConfig(
+        type="smart-backend", client_id="c", scope="system/*.read", private_key_file=str(key_file)
+    )
     assert isinstance(build_auth(cfg, "server.auth"), SmartBackendAuth)
 
 

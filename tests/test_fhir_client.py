@@ -38,14 +38,20 @@ def client(**kw) -> FhirClient:
 
 
 def outcome(text: str, code: str = "processing") -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": text}],
+    }
 
 
 def searchset(resources: list[dict], next_url: str | None = None) -> dict:
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "entry": [{"fullUrl": f"{BASE}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources],
+        "entry": [
+            {"fullUrl": f"{BASE}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
         "link": [{"relation": "self", "url": f"{BASE}/Observation"}],
     }
     if next_url:
@@ -103,7 +109,9 @@ def test_error_carries_the_operation_outcome_diagnostics(sleeps):
 
 @responses.activate
 def test_an_html_error_page_is_not_shown_as_diagnostics(sleeps):
-    responses.get(f"{BASE}/Patient/p1", status=403, body="<html><body>Forbidden</body></html>", content_type="text/html")
+    responses.get(
+        f"{BASE}/Patient/p1", status=403, body="<html><body>Forbidden</body></html>", content_type="text/html"
+    )
     with pytest.raises(AuthError) as caught:
         client().read("Patient", "p1")
     assert "<html>" not in str(caught.value) and caught.value.outcome is None
@@ -196,8 +204,11 @@ def test_retry_after_parsing():
 @responses.activate
 def test_timeout_mid_paging_is_retried_and_paging_goes_on(sleeps):
     page2 = f"{BASE}/Observation?_getpages=abc&_offset=2"
-    responses.get(f"{BASE}/Observation", json=searchset([obs("o1"), obs("o2")], page2),
-                  match=[matchers.query_param_matcher({"_count": "2"})])
+    responses.get(
+        f"{BASE}/Observation",
+        json=searchset([obs("o1"), obs("o2")], page2),
+        match=[matchers.query_param_matcher({"_count": "2"})],
+    )
     responses.get(page2, body=requests.ReadTimeout("read timed out"))
     responses.get(page2, json=searchset([obs("o3")]))
     ids = [r["id"] for r in client().search("Observation", [("_count", "2")])]
@@ -209,8 +220,9 @@ def test_timeout_mid_paging_is_retried_and_paging_goes_on(sleeps):
 
 @responses.activate
 def test_next_link_to_another_host_is_refused_before_any_token_is_sent(sleeps):
-    from fhir_cat2.auth import BearerTokenAuth
     from pydantic import SecretStr
+
+    from fhir_cat2.auth import BearerTokenAuth
 
     evil = "https://attacker.example.net/r4/Observation?page=2"
     responses.get(f"{BASE}/Observation", json=searchset([obs("o1")], evil))
@@ -227,19 +239,30 @@ def test_next_link_to_another_host_is_refused_before_any_token_is_sent(sleeps):
 
 @responses.activate
 def test_next_link_on_another_port_or_scheme_is_refused(sleeps):
-    responses.get(f"{BASE}/Observation", json=searchset([obs("o1")], "http://fhir.example.org/r4/Observation?p=2"))
+    responses.get(
+        f"{BASE}/Observation", json=searchset([obs("o1")], "http://fhir.example.org/r4/Observation?p=2")
+    )
     with pytest.raises(FatalServerError):
         list(client().search("Observation", []))
-    responses.get(f"{BASE}/Condition", json=searchset([obs("o1")], "https://fhir.example.org:8443/r4/Condition?p=2"))
+    responses.get(
+        f"{BASE}/Condition", json=searchset([obs("o1")], "https://fhir.example.org:8443/r4/Condition?p=2")
+    )
     with pytest.raises(FatalServerError):
         list(client().search("Condition", []))
 
 
 @responses.activate
 def test_relative_next_link_is_resolved_against_the_base(sleeps):
-    responses.get(f"{BASE}/Observation", json=searchset([obs("o1")], "Observation?page=2"),
-                  match=[matchers.query_param_matcher({})])
-    responses.get(f"{BASE}/Observation", json=searchset([obs("o2")]), match=[matchers.query_param_matcher({"page": "2"})])
+    responses.get(
+        f"{BASE}/Observation",
+        json=searchset([obs("o1")], "Observation?page=2"),
+        match=[matchers.query_param_matcher({})],
+    )
+    responses.get(
+        f"{BASE}/Observation",
+        json=searchset([obs("o2")]),
+        match=[matchers.query_param_matcher({"page": "2"})],
+    )
     assert [r["id"] for r in client().search("Observation", [])] == ["o1", "o2"]
 
 

@@ -34,20 +34,36 @@ def our_claim(encounter: str = "e1", code: str = "3074F") -> dict:
         "identifier": [{"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}],
         "status": "active",
         "patient": {"reference": "Patient/p1"},
-        "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "I10"}]}}],
-        "item": [{"sequence": 1, "diagnosisSequence": [1], "productOrService": {"coding": [{"code": code}]},
-                  "encounter": [{"reference": f"Encounter/{encounter}"}]}],
+        "diagnosis": [
+            {"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "I10"}]}}
+        ],
+        "item": [
+            {
+                "sequence": 1,
+                "diagnosisSequence": [1],
+                "productOrService": {"coding": [{"code": code}]},
+                "encounter": [{"reference": f"Encounter/{encounter}"}],
+            }
+        ],
     }
 
 
 def on_server(resource: dict, version: str = "1") -> dict:
     stored = copy.deepcopy(resource)
-    stored["meta"] = {**stored.get("meta", {}), "versionId": version, "lastUpdated": "2026-01-01T00:00:00.000Z"}
+    stored["meta"] = {
+        **stored.get("meta", {}),
+        "versionId": version,
+        "lastUpdated": "2026-01-01T00:00:00.000Z",
+    }
     return stored
 
 
 def searchset(resources: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
 
 
 def sink(**kw) -> tuple[ServerSink, MemorySink]:
@@ -57,7 +73,11 @@ def sink(**kw) -> tuple[ServerSink, MemorySink]:
 
 
 def bundles_sent() -> list[dict]:
-    return [json.loads(c.request.body) for c in responses.calls if c.request.method == "POST" and c.request.url.rstrip("/") == BASE]
+    return [
+        json.loads(c.request.body)
+        for c in responses.calls
+        if c.request.method == "POST" and c.request.url.rstrip("/") == BASE
+    ]
 
 
 @responses.activate
@@ -77,8 +97,14 @@ def test_new_and_changed_resources_go_in_one_transaction_with_if_match():
     changed = our_claim("e1", "3075F")
     new = our_claim("e2")
     responses.get(f"{BASE}/Claim", json=searchset([on_server(our_claim("e1", "3074F"), "4")]))
-    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": [
-        {"response": {"status": "200 OK"}}, {"response": {"status": "201 Created"}}]})
+    responses.post(
+        BASE,
+        json={
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [{"response": {"status": "200 OK"}}, {"response": {"status": "201 Created"}}],
+        },
+    )
     s, quarantine = sink()
     s.write(changed)
     s.write(new)
@@ -98,8 +124,16 @@ def test_new_and_changed_resources_go_in_one_transaction_with_if_match():
 def test_412_is_reread_and_retried_once():
     desired = our_claim("e1", "3075F")
     responses.get(f"{BASE}/Claim", json=searchset([on_server(our_claim("e1", "3074F"), "1")]))
-    responses.put(f"{BASE}/Claim/{desired['id']}", status=412, json={"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "conflict", "diagnostics": "If-Match W/\"1\" but current is 2"}]})
+    responses.put(
+        f"{BASE}/Claim/{desired['id']}",
+        status=412,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "conflict", "diagnostics": 'If-Match W/"1" but current is 2'}
+            ],
+        },
+    )
     responses.get(f"{BASE}/Claim", json=searchset([on_server(our_claim("e1", "3077F"), "2")]))
     responses.put(f"{BASE}/Claim/{desired['id']}", json={})
     s, quarantine = sink()
@@ -129,11 +163,31 @@ def test_412_twice_goes_to_quarantine_and_the_run_goes_on():
 def test_a_refused_resource_does_not_sink_the_rest_of_its_bundle():
     good, bad = our_claim("e1"), our_claim("e2")
     responses.get(f"{BASE}/Claim", json=searchset([]))
-    responses.post(BASE, status=400, json={"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "structure", "diagnostics": "Transaction rolled back: Entry 1: bad"}]})
+    responses.post(
+        BASE,
+        status=400,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": "structure",
+                    "diagnostics": "Transaction rolled back: Entry 1: bad",
+                }
+            ],
+        },
+    )
     responses.put(f"{BASE}/Claim/{good['id']}", status=201, json={})
-    responses.put(f"{BASE}/Claim/{bad['id']}", status=400, json={"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "structure", "diagnostics": "Field required (Claim.insurance)"}]})
+    responses.put(
+        f"{BASE}/Claim/{bad['id']}",
+        status=400,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "structure", "diagnostics": "Field required (Claim.insurance)"}
+            ],
+        },
+    )
     s, quarantine = sink()
     s.write(good)
     s.write(bad)
@@ -154,7 +208,10 @@ def test_conditional_create_strategy():
     lookup = responses.calls[0].request
     assert lookup.params["identifier"] == f"{CLAIM_IDENTIFIER_SYSTEM}|{claim['identifier'][0]['value']}"
     post = responses.calls[1].request
-    assert post.headers["If-None-Exist"] == f"identifier={CLAIM_IDENTIFIER_SYSTEM}|{claim['identifier'][0]['value']}"
+    assert (
+        post.headers["If-None-Exist"]
+        == f"identifier={CLAIM_IDENTIFIER_SYSTEM}|{claim['identifier'][0]['value']}"
+    )
     assert "id" not in json.loads(post.body)
 
 
@@ -167,7 +224,7 @@ def test_conditional_create_updates_the_server_assigned_resource():
     s, _ = sink(strategy="conditional-create")
     s.write(desired)
     s.close()
-    put = [c for c in responses.calls if c.request.method == "PUT"][0].request
+    put = next(c for c in responses.calls if c.request.method == "PUT").request
     assert put.headers["If-Match"] == 'W/"2"' and json.loads(put.body)["id"] == "server-uuid-1"
 
 
@@ -175,25 +232,36 @@ def test_conditional_create_updates_the_server_assigned_resource():
 def test_stale_write_backs_are_withdrawn_and_foreign_resources_left_alone():
     kept = our_claim("e1")
     stale = on_server(our_claim("e2"), "1")
-    foreign = on_server({**our_claim("e3"), "meta": {}}, "1")  # same identifier system, but not tagged as ours
+    foreign = on_server(
+        {**our_claim("e3"), "meta": {}}, "1"
+    )  # same identifier system, but not tagged as ours
     responses.get(f"{BASE}/Claim", json=searchset([on_server(kept)]))
     responses.get(f"{BASE}/Claim", json=searchset([stale, foreign]))
     responses.put(f"{BASE}/Claim/{stale['id']}", json={})
     s, _ = sink()
-    s.expect([("Claim", c["identifier"][0]["value"]) for c in (our_claim("e1"), our_claim("e2"), our_claim("e3"))])
+    s.expect(
+        [("Claim", c["identifier"][0]["value"]) for c in (our_claim("e1"), our_claim("e2"), our_claim("e3"))]
+    )
     s.write(kept)
     s.close()
     (put,) = [c.request for c in responses.calls if c.request.method == "PUT"]
     body = json.loads(put.body)
-    assert put.url.endswith(stale["id"]) and body["status"] == "cancelled" and put.headers["If-Match"] == 'W/"1"'
+    assert (
+        put.url.endswith(stale["id"]) and body["status"] == "cancelled" and put.headers["If-Match"] == 'W/"1"'
+    )
     assert s.stats.to_json() == {"Claim": {"unchanged": 1, "withdrawn": 1}}
 
 
 def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
     billing = {
-        "resourceType": "Claim", "id": "bill-1", "meta": {"versionId": "3"}, "status": "active",
-        "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "E11.9"}]}},
-                      {"sequence": 2, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "I10"}]}}],
+        "resourceType": "Claim",
+        "id": "bill-1",
+        "meta": {"versionId": "3"},
+        "status": "active",
+        "diagnosis": [
+            {"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "E11.9"}]}},
+            {"sequence": 2, "diagnosisCodeableConcept": {"coding": [{"system": "icd", "code": "I10"}]}},
+        ],
         "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
     }
     ours = our_claim("e1", "3074F")
@@ -202,7 +270,10 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
     assert [i["sequence"] for i in merged["item"]] == [1, 2]
     line = merged["item"][1]
     assert line["diagnosisSequence"] == [2]  # I10 is the billing Claim's second diagnosis
-    assert line["extension"][0]["url"] == LINE_EXTENSION and line["extension"][0]["valueIdentifier"]["value"] == key
+    assert (
+        line["extension"][0]["url"] == LINE_EXTENSION
+        and line["extension"][0]["valueIdentifier"]["value"] == key
+    )
     assert len(merged["diagnosis"]) == 2
     again = merge_lines(merged, ours, key)
     assert again == merged  # a rerun replaces our lines, never duplicates them
@@ -213,14 +284,19 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
 @responses.activate
 def test_append_mode_puts_our_lines_on_the_billing_claim_with_if_match():
     ours = {**our_claim("e1"), "related": [{"claim": {"reference": "Claim/bill-1"}}]}
-    billing = {"resourceType": "Claim", "id": "bill-1", "meta": {"versionId": "7"}, "status": "active",
-               "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}]}
+    billing = {
+        "resourceType": "Claim",
+        "id": "bill-1",
+        "meta": {"versionId": "7"},
+        "status": "active",
+        "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
+    }
     responses.get(f"{BASE}/Claim/bill-1", json=billing)
     responses.put(f"{BASE}/Claim/bill-1", json={})
     s, _ = sink(billing_claims="append")
     s.write(ours)
     s.close()
-    put = [c.request for c in responses.calls if c.request.method == "PUT"][0]
+    put = next(c.request for c in responses.calls if c.request.method == "PUT")
     assert put.headers["If-Match"] == 'W/"7"'
     assert [i["sequence"] for i in json.loads(put.body)["item"]] == [1, 2]
     assert s.stats.to_json() == {"Claim": {"appended": 1}}

@@ -19,7 +19,16 @@ from fhir_cat2.state import SyncState
 from .conftest import bp_panel, condition, encounter, patient
 
 BASE = "http://ehr.test/fhir"
-SEARCHABLE = ["Patient", "Encounter", "Observation", "Condition", "Procedure", "Immunization", "Coverage", "Claim"]
+SEARCHABLE = [
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "Coverage",
+    "Claim",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +39,16 @@ def sleeps(monkeypatch):
 
 
 def capability() -> dict:
-    return {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "interaction": [{"code": "transaction"}],
-            "resource": [{"type": t, "interaction": [{"code": "search-type"}]} for t in SEARCHABLE]}]}
+    return {
+        "resourceType": "CapabilityStatement",
+        "rest": [
+            {
+                "mode": "server",
+                "interaction": [{"code": "transaction"}],
+                "resource": [{"type": t, "interaction": [{"code": "search-type"}]} for t in SEARCHABLE],
+            }
+        ],
+    }
 
 
 class FakeServer:
@@ -45,31 +62,56 @@ class FakeServer:
 
     def install(self, rsps: responses.RequestsMock) -> None:
         rsps.get(f"{BASE}/metadata", json=capability())
-        rsps.add_callback(responses.GET, re.compile(re.escape(BASE) + r"/(\w+)(\?.*)?$"), callback=self.search)
+        rsps.add_callback(
+            responses.GET, re.compile(re.escape(BASE) + r"/(\w+)(\?.*)?$"), callback=self.search
+        )
 
     def search(self, request: requests.PreparedRequest) -> tuple[int, dict, str]:
         parts = urlsplit(request.url)
         resource_type = parts.path.rsplit("/", 1)[-1]
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if query.get("_summary") == "count":
-            return 200, {}, json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0,
-                                        "meta": {"lastUpdated": "2026-01-10T10:00:00.123Z"}})
+            return (
+                200,
+                {},
+                json.dumps(
+                    {
+                        "resourceType": "Bundle",
+                        "type": "searchset",
+                        "total": 0,
+                        "meta": {"lastUpdated": "2026-01-10T10:00:00.123Z"},
+                    }
+                ),
+            )
         matches = [r for r in self.resources if r["resourceType"] == resource_type]
         if "_id" in query:
             matches = [r for r in matches if r["id"] in query["_id"].split(",")]
         for name in ("patient", "subject", "beneficiary"):
             if name in query:
                 wanted = set(query[name].split(","))
-                matches = [r for r in matches if (r.get("subject") or r.get("patient") or r.get("beneficiary") or {}).get("reference") in wanted]
+                matches = [
+                    r
+                    for r in matches
+                    if (r.get("subject") or r.get("patient") or r.get("beneficiary") or {}).get("reference")
+                    in wanted
+                ]
         offset = int(query.get("_offset", 0))
         page = matches[offset : offset + self.page_size]
         if self.repeat_first and offset > 0 and matches:
             page = [matches[0], *page]  # the server shows an already-seen resource again
-        bundle: dict = {"resourceType": "Bundle", "type": "searchset",
-                        "entry": [{"resource": r, "search": {"mode": "match"}} for r in page]}
+        bundle: dict = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in page],
+        }
         if offset + self.page_size < len(matches):
             rest = {**query, "_offset": str(offset + self.page_size)}
-            bundle["link"] = [{"relation": "next", "url": f"{BASE}/{resource_type}?" + "&".join(f"{k}={v}" for k, v in rest.items())}]
+            bundle["link"] = [
+                {
+                    "relation": "next",
+                    "url": f"{BASE}/{resource_type}?" + "&".join(f"{k}={v}" for k, v in rest.items()),
+                }
+            ]
         return 200, {}, json.dumps(bundle)
 
 
@@ -85,11 +127,26 @@ def data() -> list[dict]:
 
 
 def sync(tmp_path, *extra: str) -> int:
-    return main(["sync", "--base-url", BASE, "--state", str(tmp_path / "state.sqlite"), "--out", str(tmp_path / "out"),
-                 "--period", "2025", "--dry-run", *extra])
+    return main(
+        [
+            "sync",
+            "--base-url",
+            BASE,
+            "--state",
+            str(tmp_path / "state.sqlite"),
+            "--out",
+            str(tmp_path / "out"),
+            "--period",
+            "2025",
+            "--dry-run",
+            *extra,
+        ]
+    )
 
 
-def test_server_down_past_the_retry_budget_exits_4_and_keeps_the_watermark(tmp_path, capsys, sleeps, monkeypatch):
+def test_server_down_past_the_retry_budget_exits_4_and_keeps_the_watermark(
+    tmp_path, capsys, sleeps, monkeypatch
+):
     state = SyncState(tmp_path / "state.sqlite")
     from datetime import UTC, datetime
 
@@ -100,7 +157,17 @@ def test_server_down_past_the_retry_budget_exits_4_and_keeps_the_watermark(tmp_p
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BASE}/metadata", json=capability())
         rsps.get(re.compile(re.escape(BASE) + r"/Patient.*"), status=503, headers={"Retry-After": "2"})
-        code = main(["sync", "--base-url", BASE, "--state", str(tmp_path / "state.sqlite"), "--out", str(tmp_path / "out")])
+        code = main(
+            [
+                "sync",
+                "--base-url",
+                BASE,
+                "--state",
+                str(tmp_path / "state.sqlite"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     assert code == 4
     err = capsys.readouterr().err
     assert "server unavailable" in err and "still failing after 3 attempts" in err and "HTTP 503" in err
@@ -129,7 +196,9 @@ def test_an_unusable_server_resource_is_quarantined_and_the_run_goes_on(tmp_path
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         FakeServer([*data(), broken], page_size=50).install(rsps)
         assert sync(tmp_path) == 1
-    quarantine = [json.loads(line) for line in (tmp_path / "out" / "quarantine.ndjson").read_text().splitlines()]
+    quarantine = [
+        json.loads(line) for line in (tmp_path / "out" / "quarantine.ndjson").read_text().splitlines()
+    ]
     assert [q["resource"] for q in quarantine] == ["Encounter/e-broken"]
     assert "status: Field required" in quarantine[0]["reason"]
     assert quarantine[0]["file"] == f"{BASE} Encounter search page 1"
@@ -154,7 +223,10 @@ def test_dry_run_does_not_move_the_watermark(tmp_path):
         (["sync", "--out", "o"], "no server: give --base-url"),
         (["sync", "--base-url", "ftp://x"], "must be an http(s) URL"),
         (["sync", "--base-url", BASE, "--since", "yesterday"], "--since 'yesterday' is not a date"),
-        (["sync", "--base-url", BASE, "--since", "2025-02-01", "--until", "2025-01-01"], "--since must be before --until"),
+        (
+            ["sync", "--base-url", BASE, "--since", "2025-02-01", "--until", "2025-01-01"],
+            "--since must be before --until",
+        ),
         (["sync", "--base-url", BASE, "--write-to", "nope"], "--write-to must be an http(s) URL"),
         (["record", "--base-url", BASE], "record needs --out DIR"),
     ],
@@ -169,7 +241,9 @@ def test_bad_configuration_exits_2_before_any_request(args, message, capsys, tmp
 
 def test_secret_in_config_file_exits_2(tmp_path, capsys):
     config = tmp_path / "c.yaml"
-    config.write_text(f"server:\n  base_url: {BASE}\n  auth:\n    type: basic\n    username: u\n    password: hunter2\n")
+    config.write_text(
+        f"server:\n  base_url: {BASE}\n  auth:\n    type: basic\n    username: u\n    password: hunter2\n"
+    )
     with responses.RequestsMock():
         assert main(["sync", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

@@ -32,8 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM
-from ..emit.ids import resource_id
+from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM, resource_id
 from ..errors import AuthError, FatalServerError, PreconditionFailedError, ResourceGoneError
 from ..fhir import FhirClient
 from ..pipeline import QuarantineEntry
@@ -90,7 +89,9 @@ class Write:
             request["ifNoneExist"] = self.if_none_exist
         entry: dict[str, Any] = {"request": request}
         if self.resource is not None:
-            entry["fullUrl"] = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.resource_type + '/' + self.key)}"
+            entry["fullUrl"] = (
+                f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.resource_type + '/' + self.key)}"
+            )
             entry["resource"] = self.resource
         return entry
 
@@ -179,8 +180,8 @@ class ServerSink:
                 and resource["resourceType"] == "Claim"
                 and resource.get("related")
             ):
-                appended = self._append_to_billing(resource)
-                if appended is not False:
+                handled, appended = self._append_to_billing(resource)
+                if handled:
                     if appended is not None:
                         writes.append(appended)
                     continue
@@ -192,12 +193,16 @@ class ServerSink:
             except FatalServerError as exc:
                 # e.g. no identifier search parameter for this type: we cannot tell new from existing
                 for resource in resources:
-                    self._fail(resource_type, str(resource.get("id", "?")), f"cannot look up existing copies: {exc}")
+                    self._fail(
+                        resource_type, str(resource.get("id", "?")), f"cannot look up existing copies: {exc}"
+                    )
                 continue
             for resource in resources:
                 key = business_key(resource)
                 if key is None:
-                    self._fail(resource_type, resource.get("id", "?"), "emitted without a business identifier")
+                    self._fail(
+                        resource_type, resource.get("id", "?"), "emitted without a business identifier"
+                    )
                     continue
                 self._desired.add((resource_type, key))
                 write = self._plan(resource, existing.get(key))
@@ -212,18 +217,34 @@ class ServerSink:
         key = business_key(desired) or ""
         if current is None:
             if self.strategy == "update":
-                return Write("PUT", f"{resource_type}/{desired['id']}", resource_type, key, "created", desired)
+                return Write(
+                    "PUT", f"{resource_type}/{desired['id']}", resource_type, key, "created", desired
+                )
             body = {k: v for k, v in desired.items() if k != "id"}
             system = IDENTIFIER_SYSTEMS[resource_type]
-            return Write("POST", resource_type, resource_type, key, "created", body,
-                         if_none_exist=f"identifier={_escape(system)}|{_escape(key)}")
+            return Write(
+                "POST",
+                resource_type,
+                resource_type,
+                key,
+                "created",
+                body,
+                if_none_exist=f"identifier={_escape(system)}|{_escape(key)}",
+            )
         if comparable(current) == comparable(desired):
             return None
         server_id = current["id"]
         body = {**desired, "id": server_id}
         version = version_of(current)
-        return Write("PUT", f"{resource_type}/{server_id}", resource_type, key, "updated", body,
-                     if_match=f'W/"{version}"' if version else None)
+        return Write(
+            "PUT",
+            f"{resource_type}/{server_id}",
+            resource_type,
+            key,
+            "updated",
+            body,
+            if_match=f'W/"{version}"' if version else None,
+        )
 
     def _send(self, writes: list[Write]) -> None:
         for start in range(0, len(writes), self.bundle_size):
@@ -237,14 +258,18 @@ class ServerSink:
             except AuthError as exc:
                 if self.bundle_type == "single" or exc.status != 403:
                     raise
-                # Narrow scopes (system/Claim.write) may not cover a whole-server transaction: write one by one.
-                log.warning("the server refused a %s Bundle (%s); writing resources one by one", self.bundle_type, exc)
+                # Narrow scopes (system/Claim.write) may not cover a transaction: write one by one.
+                log.warning(
+                    "the server refused a %s Bundle (%s); writing resources one by one", self.bundle_type, exc
+                )
                 self.bundle_type = "single"
                 for write in chunk:
                     self._send_single(write, retry_conflict=True)
             except (PreconditionFailedError, FatalServerError, ResourceGoneError) as exc:
                 # One stale version or one refused resource must not sink the others: go one by one.
-                log.warning("%s of %d failed (%s); sending its entries one by one", self.bundle_type, len(chunk), exc)
+                log.warning(
+                    "%s of %d failed (%s); sending its entries one by one", self.bundle_type, len(chunk), exc
+                )
                 for write in chunk:
                     self._send_single(write, retry_conflict=True)
 
@@ -273,7 +298,9 @@ class ServerSink:
             self.client.request(write.method, write.url, json_body=write.resource, headers=write.headers())
         except PreconditionFailedError as exc:
             if not retry_conflict:
-                self._fail(write.resource_type, write.url, f"changed by someone else meanwhile ({exc.diagnostics})")
+                self._fail(
+                    write.resource_type, write.url, f"changed by someone else meanwhile ({exc.diagnostics})"
+                )
                 return
             retried = self._replan(write)
             if retried is None:
@@ -304,7 +331,9 @@ class ServerSink:
         self.stats.add(resource_type, "failed")
         ref = where if "/" in where else f"{resource_type}/{where}"
         log.warning("write-back of %s failed: %s", ref, reason)
-        self.quarantine_sink.quarantine(QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref))
+        self.quarantine_sink.quarantine(
+            QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
+        )
 
     # ------------------------------------------------------------------------------ reading
 
@@ -326,8 +355,14 @@ class ServerSink:
                 if key is None or key not in chunk:
                     continue
                 if key in found:
-                    log.warning("%s: more than one resource carries identifier %s|%s; updating %s/%s",
-                                resource_type, system, key, resource_type, found[key].get("id"))
+                    log.warning(
+                        "%s: more than one resource carries identifier %s|%s; updating %s/%s",
+                        resource_type,
+                        system,
+                        key,
+                        resource_type,
+                        found[key].get("id"),
+                    )
                     continue
                 found[key] = resource
         return found
@@ -368,33 +403,42 @@ class ServerSink:
         body["meta"] = {"tag": (current.get("meta") or {}).get("tag") or []}
         body["status"] = "cancelled"
         version = version_of(current)
-        return Write("PUT", url, resource_type, key, "withdrawn", body,
-                     if_match=f'W/"{version}"' if version else None)
+        return Write(
+            "PUT", url, resource_type, key, "withdrawn", body, if_match=f'W/"{version}"' if version else None
+        )
 
     # ------------------------------------------------------------------------------ billing append
 
-    def _append_to_billing(self, ours: dict[str, Any]) -> Write | None | bool:
-        """A write that puts our lines on the encounter's billing Claim; None if nothing changes;
-        False if there is no billing Claim to append to (then a separate Claim is written)."""
+    def _append_to_billing(self, ours: dict[str, Any]) -> tuple[bool, Write | None]:
+        """(handled, write): the write that puts our lines on the encounter's billing Claim (None if nothing
+        changes); handled is False when there is no billing Claim (a separate Claim is written)."""
         billing_ref = ours["related"][0]["claim"].get("reference", "")
         kind, _, billing_id = billing_ref.partition("/")
         if kind != "Claim" or not billing_id:
-            return False
+            return False, None
         key = business_key(ours) or ""
         try:
             billing = self.client.read("Claim", billing_id).body
         except ResourceGoneError:
             log.warning("billing %s not found on the write server; writing a separate Claim", billing_ref)
-            return False
+            return False, None
         if not isinstance(billing, dict):
-            return False
+            return False, None
         merged = merge_lines(billing, ours, key)
         if comparable(merged) == comparable(billing):
             self.stats.add("Claim", "unchanged")
-            return None
+            return True, None
         version = version_of(billing)
-        return Write("PUT", f"Claim/{billing_id}", "Claim", key, "appended", merged,
-                     if_match=f'W/"{version}"' if version else None, source=ours)
+        return True, Write(
+            "PUT",
+            f"Claim/{billing_id}",
+            "Claim",
+            key,
+            "appended",
+            merged,
+            if_match=f'W/"{version}"' if version else None,
+            source=ours,
+        )
 
     def _append_write_from_server(self, write: Write) -> Write | None:
         assert write.resource is not None
@@ -410,8 +454,16 @@ class ServerSink:
         if comparable(merged) == comparable(billing):
             return None
         version = version_of(billing)
-        return Write("PUT", write.url, "Claim", write.key, "appended", merged,
-                     if_match=f'W/"{version}"' if version else None, source=ours)
+        return Write(
+            "PUT",
+            write.url,
+            "Claim",
+            write.key,
+            "appended",
+            merged,
+            if_match=f'W/"{version}"' if version else None,
+            source=ours,
+        )
 
 
 def merge_lines(billing: dict[str, Any], ours: dict[str, Any], key: str) -> dict[str, Any]:
@@ -424,26 +476,38 @@ def merge_lines(billing: dict[str, Any], ours: dict[str, Any], key: str) -> dict
     diagnoses = [dict(d) for d in billing.get("diagnosis") or []]
     pointer_map: dict[int, int] = {}
     for diagnosis in ours.get("diagnosis") or []:
-        codings = [(c.get("system"), c.get("code")) for c in (diagnosis.get("diagnosisCodeableConcept") or {}).get("coding") or []]
+        codings = [
+            (c.get("system"), c.get("code"))
+            for c in (diagnosis.get("diagnosisCodeableConcept") or {}).get("coding") or []
+        ]
         match = None
         for existing in diagnoses:
-            existing_codings = {(c.get("system"), c.get("code"))
-                                for c in (existing.get("diagnosisCodeableConcept") or {}).get("coding") or []}
+            existing_codings = {
+                (c.get("system"), c.get("code"))
+                for c in (existing.get("diagnosisCodeableConcept") or {}).get("coding") or []
+            }
             if existing_codings & set(codings):
                 match = existing.get("sequence")
                 break
         if match is None:
             match = max((d.get("sequence") or 0 for d in diagnoses), default=0) + 1
-            diagnoses.append({"sequence": match, "diagnosisCodeableConcept": diagnosis["diagnosisCodeableConcept"]})
+            diagnoses.append(
+                {"sequence": match, "diagnosisCodeableConcept": diagnosis["diagnosisCodeableConcept"]}
+            )
         pointer_map[diagnosis["sequence"]] = match
     next_sequence = max((i.get("sequence") or 0 for i in items), default=0) + 1
     for offset, line in enumerate(ours.get("item") or []):
         new_line = {k: v for k, v in line.items() if k not in ("sequence", "diagnosisSequence")}
         new_line = {
-            "extension": [{"url": LINE_EXTENSION, "valueIdentifier": {"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}}],
+            "extension": [
+                {"url": LINE_EXTENSION, "valueIdentifier": {"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}}
+            ],
             "sequence": next_sequence + offset,
-            **({"diagnosisSequence": [pointer_map[p] for p in line["diagnosisSequence"] if p in pointer_map]}
-               if line.get("diagnosisSequence") else {}),
+            **(
+                {"diagnosisSequence": [pointer_map[p] for p in line["diagnosisSequence"] if p in pointer_map]}
+                if line.get("diagnosisSequence")
+                else {}
+            ),
             **new_line,
         }
         items.append(new_line)
@@ -470,4 +534,3 @@ def _entry_status(entry: Any) -> int:
 def _escape(value: str) -> str:
     """Escape a token search value (FHIR search: \\ , $ |)."""
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("$", "\\$").replace("|", "\\|")
-

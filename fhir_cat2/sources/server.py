@@ -26,7 +26,16 @@ from .slim import SLIM_MODELS, plain_resolver
 log = logging.getLogger("fhir_cat2.sources.server")
 
 # Always read: the patient, the visits, diagnoses, and what a Claim's insurance and pointers come from.
-CORE_TYPES = ("Patient", "Encounter", "Observation", "Condition", "Procedure", "Immunization", "Coverage", "Claim")
+CORE_TYPES = (
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "Coverage",
+    "Claim",
+)
 # Search parameters that select a type's resources by patient, in order of preference.
 PATIENT_PARAMS: dict[str, tuple[str, ...]] = {
     "Patient": ("_id",),
@@ -72,7 +81,7 @@ def server_interactions(capabilities: dict[str, Any]) -> set[str]:
     codes: set[str] = set()
     for rest in capabilities.get("rest") or []:
         if isinstance(rest, dict):
-            codes.update(i.get("code") for i in rest.get("interaction") or [] if isinstance(i, dict))
+            codes.update(str(i.get("code")) for i in rest.get("interaction") or [] if isinstance(i, dict))
     return codes
 
 
@@ -85,7 +94,7 @@ def patient_param(resource_type: str, declared: set[str]) -> str | None:
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
-    """The id of the patient a resource belongs to, from subject/patient/beneficiary (None if not a patient)."""
+    """The id of the patient a resource belongs to (subject/patient/beneficiary), or None."""
     if resource.get("resourceType") == "Patient":
         value = resource.get("id")
         return value if isinstance(value, str) and value else None
@@ -101,7 +110,9 @@ def patient_of(resource: dict[str, Any]) -> str | None:
 
 def is_ours(resource: dict[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
-    return any(isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags)
+    return any(
+        isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags
+    )
 
 
 @dataclass

@@ -34,8 +34,12 @@ class LiveServer:
     sekmet: SekmetServer | None
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
-        response = requests.get(f"{self.base_url}/{path}", params=params, headers={**FHIR_JSON, "Prefer": "handling=strict"},
-                                timeout=30)
+        response = requests.get(
+            f"{self.base_url}/{path}",
+            params=params,
+            headers={**FHIR_JSON, "Prefer": "handling=strict"},
+            timeout=30,
+        )
         assert response.status_code == 200, response.text[:500]
         return response.json()
 
@@ -43,8 +47,14 @@ class LiveServer:
         out = []
         bundle = self.get(resource_type, _count="1000", **params)
         while True:
-            out += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode", "match") == "match"]
-            next_url = next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
+            out += [
+                e["resource"]
+                for e in bundle.get("entry", [])
+                if e.get("search", {}).get("mode", "match") == "match"
+            ]
+            next_url = next(
+                (link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None
+            )
             if not next_url:
                 return out
             bundle = requests.get(next_url, headers=FHIR_JSON, timeout=30).json()
@@ -67,8 +77,11 @@ class LiveServer:
 
     def delete_ours(self) -> None:
         """Remove fhir-cat2 write-backs so a test starts from clinical data only."""
-        entries = [{"request": {"method": "DELETE", "url": f"{r['resourceType']}/{r['id']}"}}
-                   for t in ("Claim", "MeasureReport") for r in self.ours(t)]
+        entries = [
+            {"request": {"method": "DELETE", "url": f"{r['resourceType']}/{r['id']}"}}
+            for t in ("Claim", "MeasureReport")
+            for r in self.ours(t)
+        ]
         for start in range(0, len(entries), 500):
             self.transaction(entries[start : start + 500])
 
@@ -83,8 +96,14 @@ def fhir_server() -> Iterator[LiveServer]:
 
 
 def as_put_entries(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"fullUrl": f"urn:uuid:{r['id']}" if _uuid(r["id"]) else f"{r['resourceType']}/{r['id']}", "resource": r,
-             "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]
+    return [
+        {
+            "fullUrl": f"urn:uuid:{r['id']}" if _uuid(r["id"]) else f"{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+        }
+        for r in resources
+    ]
 
 
 def _uuid(text: str) -> bool:
@@ -105,9 +124,16 @@ def fixture_resources() -> list[dict[str, Any]]:
 def load_fixtures(server: LiveServer) -> None:
     for path in sorted((ROOT / "fixtures" / "patients").glob("*.json")):
         server.transaction(json.loads(path.read_text())["entry"])  # they are PUT transactions already
-    bulk = [r for r in fixture_resources() if r["resourceType"] in ("Patient", "Encounter", "Condition", "Observation")]
-    ids = {(r["resourceType"], r["id"]) for path in (ROOT / "fixtures" / "patients").glob("*.json")
-           for r in (e["resource"] for e in json.loads(path.read_text())["entry"])}
+    bulk = [
+        r
+        for r in fixture_resources()
+        if r["resourceType"] in ("Patient", "Encounter", "Condition", "Observation")
+    ]
+    ids = {
+        (r["resourceType"], r["id"])
+        for path in (ROOT / "fixtures" / "patients").glob("*.json")
+        for r in (e["resource"] for e in json.loads(path.read_text())["entry"])
+    }
     server.transaction(as_put_entries([r for r in bulk if (r["resourceType"], r["id"]) not in ids]))
 
 
@@ -119,8 +145,13 @@ def corpus_bundle_as_puts(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         resource = entry["resource"]
         if not resource.get("id"):
             resource = {**resource, "id": entry["fullUrl"].removeprefix("urn:uuid:")}
-        entries.append({"fullUrl": entry["fullUrl"], "resource": resource,
-                        "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}})
+        entries.append(
+            {
+                "fullUrl": entry["fullUrl"],
+                "resource": resource,
+                "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"},
+            }
+        )
     return entries
 
 

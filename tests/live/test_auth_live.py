@@ -19,21 +19,26 @@ from .conftest import EXTERNAL, LiveServer, load_fixtures
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(bool(EXTERNAL), reason="needs a sekmet started with SMART auth (not FHIR_CAT2_TEST_BASE_URL)"),
+    pytest.mark.skipif(
+        bool(EXTERNAL), reason="needs a sekmet started with SMART auth (not FHIR_CAT2_TEST_BASE_URL)"
+    ),
 ]
 
 CLIENT_ID = "fhir-cat2-test"
 
 
 def _pem(key) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @pytest.fixture(scope="module")
 def keys():
-    return {"RS384": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            "ES384": ec.generate_private_key(ec.SECP384R1())}
+    return {
+        "RS384": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ES384": ec.generate_private_key(ec.SECP384R1()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +48,13 @@ def smart_server(keys):
     for alg, key in keys.items():
         algorithm = jwt.algorithms.RSAAlgorithm if alg == "RS384" else jwt.algorithms.ECAlgorithm
         jwk = json.loads(algorithm.to_jwk(key.public_key()))
-        clients.append({"client_id": f"{CLIENT_ID}-{alg}", "jwks": {"keys": [{**jwk, "kid": f"k-{alg}", "alg": alg}]},
-                        "scopes": "system/*.read system/Claim.write system/MeasureReport.write system/*.*"})
+        clients.append(
+            {
+                "client_id": f"{CLIENT_ID}-{alg}",
+                "jwks": {"keys": [{**jwk, "kid": f"k-{alg}", "alg": alg}]},
+                "scopes": "system/*.read system/Claim.write system/MeasureReport.write system/*.*",
+            }
+        )
     settings = {"server_auth": {"types": ["smart"], "smart_clients": clients}}
     with SekmetServer(settings=settings) as server:
         yield server
@@ -67,10 +77,25 @@ def _config(tmp_path, alg: str) -> str:
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
 def test_sync_with_smart_backend_services(smart_server, keys, tmp_path, alg, capsys):
-    assert requests.get(f"{smart_server.base_url}/Patient", timeout=10).status_code == 401  # auth really is on
+    assert (
+        requests.get(f"{smart_server.base_url}/Patient", timeout=10).status_code == 401
+    )  # auth really is on
     (tmp_path / "key.pem").write_text(_pem(keys[alg]))
-    code = main(["sync", "--config", _config(tmp_path, alg), "--base-url", smart_server.base_url,
-                 "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"), "--period", "2025"])
+    code = main(
+        [
+            "sync",
+            "--config",
+            _config(tmp_path, alg),
+            "--base-url",
+            smart_server.base_url,
+            "--state",
+            str(tmp_path / "s.sqlite"),
+            "--out",
+            str(tmp_path / "out"),
+            "--period",
+            "2025",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "run-report.json").read_text())
     assert report["requests"] > 3
@@ -78,8 +103,19 @@ def test_sync_with_smart_backend_services(smart_server, keys, tmp_path, alg, cap
 
 def test_smart_with_an_unregistered_key_exits_3(smart_server, tmp_path, capsys):
     (tmp_path / "key.pem").write_text(_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
-    code = main(["sync", "--config", _config(tmp_path, "RS384"), "--base-url", smart_server.base_url,
-                 "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "sync",
+            "--config",
+            _config(tmp_path, "RS384"),
+            "--base-url",
+            smart_server.base_url,
+            "--state",
+            str(tmp_path / "s.sqlite"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 3
     err = capsys.readouterr().err
     assert "authentication refused" in err and "client_assertion verification failed" in err
@@ -88,27 +124,52 @@ def test_smart_with_an_unregistered_key_exits_3(smart_server, tmp_path, capsys):
 
 def test_smart_sync_writes_back(smart_server, keys, tmp_path, caplog):
     # load the fixtures with a token of our own (the server has no open door)
-    from fhir_cat2.auth import SmartBackendAuth
-    from fhir_cat2.fhir import FhirClient
     from pydantic import SecretStr
 
-    auth = SmartBackendAuth(f"{CLIENT_ID}-RS384", SecretStr(_pem(keys["RS384"])), token_url=None, kid="k-RS384",
-                            scope="system/*.*")
+    from fhir_cat2.auth import SmartBackendAuth
+    from fhir_cat2.fhir import FhirClient
+
+    auth = SmartBackendAuth(
+        f"{CLIENT_ID}-RS384",
+        SecretStr(_pem(keys["RS384"])),
+        token_url=None,
+        kid="k-RS384",
+        scope="system/*.*",
+    )
     FhirClient(smart_server.base_url, auth=auth)
     token = auth.access_token().get_secret_value()
 
     class Authed(LiveServer):
         def transaction(self, entries):
-            response = requests.post(self.base_url, json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
-                                     timeout=60)
+            response = requests.post(
+                self.base_url,
+                json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+                timeout=60,
+            )
             assert response.status_code == 200, response.text[:500]
             return response.json()
 
     load_fixtures(Authed(smart_server.base_url, smart_server))
     (tmp_path / "key.pem").write_text(_pem(keys["RS384"]))
-    assert main(["sync", "--config", _config(tmp_path, "RS384"), "--base-url", smart_server.base_url,
-                 "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"), "--period", "2025"]) == 0
+    assert (
+        main(
+            [
+                "sync",
+                "--config",
+                _config(tmp_path, "RS384"),
+                "--base-url",
+                smart_server.base_url,
+                "--state",
+                str(tmp_path / "s.sqlite"),
+                "--out",
+                str(tmp_path / "out"),
+                "--period",
+                "2025",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "out" / "run-report.json").read_text())
     # the narrow scopes do not cover a transaction on this server: the sink falls back to single PUTs
     assert report["write_back"]["Claim"]["created"] == 13

@@ -55,8 +55,18 @@ def replayed(corpus, tmp_path_factory) -> dict[str, dict[str, dict[str, Any]]]:
 
 def _sync(server: LiveServer, tmp_path: Path, name: str) -> dict[str, Any]:
     out = tmp_path / name
-    code = main(["sync", "--base-url", server.base_url, "--state", str(tmp_path / f"{name}.sqlite"), "--out", str(out),
-                 *PERIOD])
+    code = main(
+        [
+            "sync",
+            "--base-url",
+            server.base_url,
+            "--state",
+            str(tmp_path / f"{name}.sqlite"),
+            "--out",
+            str(out),
+            *PERIOD,
+        ]
+    )
     assert code in (0, 1)
     return json.loads((out / "run-report.json").read_text())
 
@@ -80,17 +90,27 @@ def test_append_to_billing_claims(corpus_server, replayed, tmp_path, monkeypatch
     report = _sync(corpus_server, tmp_path, "append")
     appended = report["write_back"]["Claim"].get("appended", 0)
     assert appended == len(replayed["Claim"])  # every Synthea visit has a billing Claim
-    assert report["write_back"]["Claim"].get("withdrawn", 0) + report["write_back"]["Claim"].get("created", 0) >= 0
-    billing = [c for c in corpus_server.search_all("Claim")
-               if any(e.get("url") == LINE_EXTENSION for i in c.get("item", []) for e in i.get("extension", []))]
+    assert (
+        report["write_back"]["Claim"].get("withdrawn", 0) + report["write_back"]["Claim"].get("created", 0)
+        >= 0
+    )
+    billing = [
+        c
+        for c in corpus_server.search_all("Claim")
+        if any(e.get("url") == LINE_EXTENSION for i in c.get("item", []) for e in i.get("extension", []))
+    ]
     assert len(billing) == appended
     for claim in billing:
         sequences = [i["sequence"] for i in claim["item"]]
         assert len(sequences) == len(set(sequences))
         ours = [i for i in claim["item"] if i.get("extension")]
-        expected = replayed["Claim"][next(
-            cid for cid, c in replayed["Claim"].items()
-            if c["identifier"][0]["value"] == ours[0]["extension"][0]["valueIdentifier"]["value"])]
+        expected = replayed["Claim"][
+            next(
+                cid
+                for cid, c in replayed["Claim"].items()
+                if c["identifier"][0]["value"] == ours[0]["extension"][0]["valueIdentifier"]["value"]
+            )
+        ]
         assert [i["productOrService"] for i in ours] == [i["productOrService"] for i in expected["item"]]
         diagnoses = {d["sequence"] for d in claim.get("diagnosis", [])}
         assert all(set(i.get("diagnosisSequence", [])) <= diagnoses for i in ours)
@@ -99,5 +119,8 @@ def test_append_to_billing_claims(corpus_server, replayed, tmp_path, monkeypatch
     again = _sync(corpus_server, tmp_path, "append")
     assert set(again["write_back"]["Claim"]) == {"unchanged"}
     versions_after = {c["id"]: c["meta"]["versionId"] for c in billing}
-    assert versions_after == {c["id"]: c["meta"]["versionId"] for c in corpus_server.search_all("Claim")
-                              if c["id"] in versions_after}
+    assert versions_after == {
+        c["id"]: c["meta"]["versionId"]
+        for c in corpus_server.search_all("Claim")
+        if c["id"] in versions_after
+    }

@@ -45,8 +45,19 @@ def replayed(tmp_path_factory) -> dict[str, dict[str, dict[str, Any]]]:
 
 def sync(server: LiveServer, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "out"
-    code = main(["sync", "--base-url", server.base_url, "--state", str(tmp_path / "state.sqlite"), "--out", str(out),
-                 *RUN, *extra])
+    code = main(
+        [
+            "sync",
+            "--base-url",
+            server.base_url,
+            "--state",
+            str(tmp_path / "state.sqlite"),
+            "--out",
+            str(out),
+            *RUN,
+            *extra,
+        ]
+    )
     return code, json.loads((out / "run-report.json").read_text())
 
 
@@ -56,7 +67,8 @@ def fixture_writebacks(server: LiveServer) -> dict[str, dict[str, dict[str, Any]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for resource_type, element in (("Claim", "patient"), ("MeasureReport", "subject")):
         out[resource_type] = {
-            r["id"]: r for r in server.ours(resource_type)
+            r["id"]: r
+            for r in server.ours(resource_type)
             if r[element]["reference"].removeprefix("Patient/") in patients
         }
     return out
@@ -79,12 +91,16 @@ def test_sync_writes_what_replay_writes_and_a_rerun_writes_nothing(fresh, replay
     assert report["write_back"]["MeasureReport"]["created"] == len(replayed["MeasureReport"]) == 11
     assert report["watermark_moved"] is True
     assert_server_equals_replay(fresh, replayed)
-    versions = {r["id"]: r["meta"]["versionId"] for t in fixture_writebacks(fresh).values() for r in t.values()}
+    versions = {
+        r["id"]: r["meta"]["versionId"] for t in fixture_writebacks(fresh).values() for r in t.values()
+    }
 
     code, again = sync(fresh, tmp_path)
     assert code == 0
     assert again["write_back"] == {"Claim": {"unchanged": 13}, "MeasureReport": {"unchanged": 11}}
-    assert {r["id"]: r["meta"]["versionId"] for t in fixture_writebacks(fresh).values() for r in t.values()} == versions
+    assert {
+        r["id"]: r["meta"]["versionId"] for t in fixture_writebacks(fresh).values() for r in t.values()
+    } == versions
     assert "written back: Claims: 13 unchanged; MeasureReports: 11 unchanged" in capsys.readouterr().err
 
 
@@ -99,7 +115,9 @@ def test_amended_observation_updates_exactly_the_affected_claim_in_place(fresh, 
     assert systolic["valueQuantity"]["value"] == 128  # 3074F before the amendment
     amended = json.loads(json.dumps(reading))
     amended["status"] = "amended"
-    next(c for c in amended["component"] if c["code"]["coding"][0]["code"] == "8480-6")["valueQuantity"]["value"] = 136
+    next(c for c in amended["component"] if c["code"]["coding"][0]["code"] == "8480-6")["valueQuantity"][
+        "value"
+    ] = 136
     fresh.put(amended)
 
     code, report = sync(fresh, tmp_path)
@@ -109,13 +127,20 @@ def test_amended_observation_updates_exactly_the_affected_claim_in_place(fresh, 
     assert report["write_back"]["Claim"].get("created", 0) == 0
     assert report["write_back"].get("MeasureReport", {}).get("updated", 0) == 0
     after = fixture_writebacks(fresh)
-    changed = [i for i in after["Claim"] if after["Claim"][i]["meta"]["versionId"] != before["Claim"][i]["meta"]["versionId"]]
+    changed = [
+        i
+        for i in after["Claim"]
+        if after["Claim"][i]["meta"]["versionId"] != before["Claim"][i]["meta"]["versionId"]
+    ]
     assert len(changed) == 1 and set(after["Claim"]) == set(before["Claim"])  # in place: no second copy
     claim = after["Claim"][changed[0]]
     assert int(claim["meta"]["versionId"]) == int(before["Claim"][changed[0]]["meta"]["versionId"]) + 1
     codes = [i["productOrService"]["coding"][0]["code"] for i in claim["item"]]
     assert "3075F" in codes and "3074F" not in codes
-    assert all(after["MeasureReport"][i]["meta"] == before["MeasureReport"][i]["meta"] for i in before["MeasureReport"])
+    assert all(
+        after["MeasureReport"][i]["meta"] == before["MeasureReport"][i]["meta"]
+        for i in before["MeasureReport"]
+    )
 
 
 KILLABLE = """
@@ -133,11 +158,24 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_run_killed_mid_write_and_rerun_leaves_exactly_a_clean_runs_resources(fresh, replayed, tmp_path):
-    args = ["sync", "--base-url", fresh.base_url, "--state", str(tmp_path / "state.sqlite"),
-            "--out", str(tmp_path / "killed"), *RUN]
+    args = [
+        "sync",
+        "--base-url",
+        fresh.base_url,
+        "--state",
+        str(tmp_path / "state.sqlite"),
+        "--out",
+        str(tmp_path / "killed"),
+        *RUN,
+    ]
     env = {**os.environ, "FHIR_CAT2_WRITE__BUNDLE_SIZE": "2"}
-    process = subprocess.Popen([sys.executable, "-c", KILLABLE, *args], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout is not None
     sent = 0
     deadline = time.monotonic() + 60
@@ -167,14 +205,32 @@ def test_record_then_replay_gives_identical_output(fresh, tmp_path):
     assert main(["record", "--base-url", fresh.base_url, "--out", str(recording), *RUN]) == 0
     assert list((recording / "pages").glob("*.json")) and (recording / "recording.yaml").exists()
     assert main(["replay", str(recording), "--out", str(tmp_path / "from-recording"), *RUN]) == 0
-    assert main(["sync", "--base-url", fresh.base_url, "--state", str(tmp_path / "s.sqlite"), "--dry-run",
-                 "--out", str(tmp_path / "dry"), *RUN]) == 0
+    assert (
+        main(
+            [
+                "sync",
+                "--base-url",
+                fresh.base_url,
+                "--state",
+                str(tmp_path / "s.sqlite"),
+                "--dry-run",
+                "--out",
+                str(tmp_path / "dry"),
+                *RUN,
+            ]
+        )
+        == 0
+    )
     for name in ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson"):
-        assert (tmp_path / "from-recording" / name).read_bytes() == (tmp_path / "dry" / name).read_bytes(), name
+        assert (tmp_path / "from-recording" / name).read_bytes() == (tmp_path / "dry" / name).read_bytes(), (
+            name
+        )
     if fresh.sekmet is not None:  # on a server with other data the recording holds more patients
         assert main(["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "fixtures"), *RUN]) == 0
         for name in ("Claim.ndjson", "MeasureReport.ndjson"):
-            assert (tmp_path / "from-recording" / name).read_bytes() == (tmp_path / "fixtures" / name).read_bytes(), name
+            assert (tmp_path / "from-recording" / name).read_bytes() == (
+                tmp_path / "fixtures" / name
+            ).read_bytes(), name
 
 
 def test_dry_run_writes_nothing_to_the_server(fresh, tmp_path):
@@ -211,7 +267,9 @@ def test_conditional_create_strategy_for_claims(fresh, tmp_path, monkeypatch):
         code, report = sync(fresh, tmp_path, "--emit", "claim")
         assert code == 0 and report["write_back"] == {"Claim": {"created": 13}}
         claims = fixture_writebacks(fresh)["Claim"]
-        assert len(claims) == 13 and not any(i.startswith("cat2-") for i in claims)  # the server chose the ids
+        assert len(claims) == 13 and not any(
+            i.startswith("cat2-") for i in claims
+        )  # the server chose the ids
         code, again = sync(fresh, tmp_path, "--emit", "claim")
         assert code == 0 and again["write_back"] == {"Claim": {"unchanged": 13}}
         assert len(fixture_writebacks(fresh)["Claim"]) == 13
@@ -233,7 +291,9 @@ def test_unreachable_server_exits_4_and_keeps_the_watermark(tmp_path, capsys, mo
 
     state.commit_watermarks(base, {"Encounter": datetime(2026, 1, 1, tzinfo=UTC)})
     state.close()
-    code = main(["sync", "--base-url", base, "--state", str(tmp_path / "state.sqlite"), "--out", str(tmp_path / "o")])
+    code = main(
+        ["sync", "--base-url", base, "--state", str(tmp_path / "state.sqlite"), "--out", str(tmp_path / "o")]
+    )
     assert code == 4
     assert "server unavailable" in capsys.readouterr().err
     state = SyncState(tmp_path / "state.sqlite")
