@@ -369,25 +369,25 @@ class FhirClient:
     def server_time(self, probe_type: str = "Patient") -> datetime | None:
         """The server's clock now: ``Bundle.meta.lastUpdated`` of a count-only search (milliseconds on most
         servers), else the Date header of the first response (whole seconds, and some servers cache it)."""
-        response = self.request(
-            "GET",
-            probe_type,
-            params=[("_summary", "count")],
-            what=f"search {probe_type} (clock)",
-            headers={"Prefer": "handling=strict"} if self.strict_search else None,
-        )
-        stamp = (
-            ((response.body or {}).get("meta") or {}).get("lastUpdated")
-            if isinstance(response.body, dict)
-            else None
-        )
+        try:
+            response: FhirResponse | None = self.request(
+                "GET",
+                probe_type,
+                params=[("_summary", "count")],
+                what=f"search {probe_type} (clock)",
+                headers={"Prefer": "handling=strict"} if self.strict_search else None,
+            )
+        except (FatalServerError, ResourceGoneError):
+            response = None  # no _summary=count here: fall back to the Date header
+        body = response.body if response is not None else None
+        stamp = ((body.get("meta") or {}).get("lastUpdated")) if isinstance(body, dict) else None
         if isinstance(stamp, str):
             try:
                 when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
                 return when if when.tzinfo else when.replace(tzinfo=UTC)
             except ValueError:
                 pass
-        date_header = response.headers.get("Date") or self.first_date
+        date_header = (response.headers.get("Date") if response is not None else None) or self.first_date
         if not date_header:
             return None
         try:

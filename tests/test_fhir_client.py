@@ -293,3 +293,27 @@ def test_credentials_are_never_sent_to_another_origin_directly(sleeps):
 
 def test_retryable_is_not_unavailable():
     assert not issubclass(RetryableServerError, ServerUnavailableError)
+
+
+@responses.activate
+def test_server_clock_from_bundle_meta_else_date_header(sleeps):
+    responses.get(
+        f"{BASE}/metadata",
+        json={"resourceType": "CapabilityStatement"},
+        headers={"Date": "Thu, 26 Nov 2026 23:40:09 GMT"},
+    )
+    responses.get(
+        f"{BASE}/Patient",
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 3,
+            "meta": {"lastUpdated": "2026-11-26T23:40:10.512Z"},
+        },
+    )
+    c = client()
+    c.capabilities()
+    assert c.server_time().isoformat() == "2026-11-26T23:40:10.512000+00:00"
+    assert responses.calls[1].request.params == {"_summary": "count"}
+    responses.replace(responses.GET, f"{BASE}/Patient", status=400, json=outcome("_summary not supported"))
+    assert c.server_time().isoformat() == "2026-11-26T23:40:09+00:00"

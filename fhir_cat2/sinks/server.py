@@ -330,7 +330,9 @@ class ServerSink:
         self.stats.failed += 1
         self.stats.add(resource_type, "failed")
         ref = where if "/" in where else f"{resource_type}/{where}"
-        log.warning("write-back of %s failed: %s", ref, reason)
+        log.warning(
+            "write-back of %s failed; the reason is in quarantine.ndjson", ref
+        )  # diagnostics may echo data
         self.quarantine_sink.quarantine(
             QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
         )

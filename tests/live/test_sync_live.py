@@ -299,3 +299,18 @@ def test_unreachable_server_exits_4_and_keeps_the_watermark(tmp_path, capsys, mo
     state = SyncState(tmp_path / "state.sqlite")
     assert list(state.watermarks(base).values()) == [datetime(2026, 1, 1, tzinfo=UTC)]
     state.close()
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("FHIR_CAT2_TEST_BASE_URL")), reason="starts a second sekmet as the target"
+)
+def test_write_to_another_server(fresh, replayed, tmp_path):
+    from tests.support.sekmet_server import SekmetServer
+
+    with SekmetServer() as target:
+        code, report = sync(fresh, tmp_path, "--write-to", target.base_url)
+        assert code == 0 and report["write_target"] == target.base_url
+        other = LiveServer(target.base_url, target)
+        assert {r["id"] for r in other.ours("Claim")} == set(replayed["Claim"])
+        assert {r["id"] for r in other.ours("MeasureReport")} == set(replayed["MeasureReport"])
+    assert fixture_writebacks(fresh) == {"Claim": {}, "MeasureReport": {}}  # nothing went to the source
