@@ -177,7 +177,8 @@ def main() -> None:
         started = time.monotonic()
         load(server.base_url, resources)
         print(
-            f"loaded {len(resources)} resources for {args.patients} patients in {time.monotonic() - started:.1f}s"
+            f"loaded {len(resources)} resources for {args.patients} patients"
+            f" in {time.monotonic() - started:.1f}s"
         )
         for name in ("first", "rerun"):
             seconds, report = timed_sync(server.base_url, work, name)
@@ -193,7 +194,8 @@ def main() -> None:
         time.sleep(0.01)
         seconds, report = timed_sync(server.base_url, work, "incremental")
         print(
-            f"incremental: {seconds:6.1f}s  {report['patients_affected']} patients affected, {report['requests']} requests,"
+            f"incremental: {seconds:6.1f}s  {report['patients_affected']} patients affected,"
+            f" {report['requests']} requests,"
             f" write-back {report.get('write_back')}"
         )
 
