@@ -125,18 +125,18 @@ class LiveRun:
         )
         yield from self.source.contexts(self.scan.patients)
 
-    def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str]]:
-        """(type, business key) of everything an earlier run may have written for this run's patients."""
+    def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str, str | None]]:
+        """(type, business key, encounter) of all an earlier run may have written for this run's patients."""
         year = pipeline.period()[0].year
         program = self.options.program
         if "claim" in self.options.emit:
             for patient_id, encounters in self.source.encounters_by_patient.items():
                 for encounter_ref in encounters:
-                    yield "Claim", claim_key(patient_id, encounter_ref, program, year)
+                    yield "Claim", claim_key(patient_id, encounter_ref, program, year), encounter_ref
         if "measure-report" in self.options.emit:
             for patient_id in self.scan.patients:
                 for measure in pipeline.measures:
-                    yield "MeasureReport", measure_report_key(patient_id, measure.url, year)
+                    yield "MeasureReport", measure_report_key(patient_id, measure.url, year), None
 
     def extra_report(self) -> dict[str, Any]:
         return {

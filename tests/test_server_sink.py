@@ -240,7 +240,10 @@ def test_stale_write_backs_are_withdrawn_and_foreign_resources_left_alone():
     responses.put(f"{BASE}/Claim/{stale['id']}", json={})
     s, _ = sink()
     s.expect(
-        [("Claim", c["identifier"][0]["value"]) for c in (our_claim("e1"), our_claim("e2"), our_claim("e3"))]
+        [
+            ("Claim", c["identifier"][0]["value"], None)
+            for c in (our_claim("e1"), our_claim("e2"), our_claim("e3"))
+        ]
     )
     s.write(kept)
     s.close()
@@ -300,3 +303,28 @@ def test_append_mode_puts_our_lines_on_the_billing_claim_with_if_match():
     assert put.headers["If-Match"] == 'W/"7"'
     assert [i["sequence"] for i in json.loads(put.body)["item"]] == [1, 2]
     assert s.stats.to_json() == {"Claim": {"appended": 1}}
+
+
+@responses.activate
+def test_append_mode_removes_our_lines_from_an_encounter_that_lost_its_codes():
+    lost = our_claim("e9")
+    key = lost["identifier"][0]["value"]
+    billing = {
+        "resourceType": "Claim",
+        "id": "bill-9",
+        "status": "active",
+        "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
+    }
+    billing = {**merge_lines(billing, lost, key), "meta": {"versionId": "4"}}
+    assert len(billing["item"]) == 2
+    responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claim of ours to withdraw
+    responses.get(f"{BASE}/Claim", json=searchset([billing]))  # Claim?encounter=Encounter/e9
+    responses.put(f"{BASE}/Claim/bill-9", json={})
+    s, _ = sink(billing_claims="append")
+    s.expect([("Claim", key, "Encounter/e9")])
+    s.close()
+    assert responses.calls[1].request.params["encounter"] == "Encounter/e9"
+    put = next(c.request for c in responses.calls if c.request.method == "PUT")
+    body = json.loads(put.body)
+    assert [i["sequence"] for i in body["item"]] == [1] and put.headers["If-Match"] == 'W/"4"'
+    assert s.stats.to_json() == {"Claim": {"withdrawn": 1}}

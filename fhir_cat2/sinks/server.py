@@ -145,6 +145,8 @@ class ServerSink:
         self._buffer: list[dict[str, Any]] = []
         self._desired: set[tuple[str, str]] = set()
         self._candidates: set[tuple[str, str]] = set()
+        self._encounter_of: dict[str, str] = {}
+        self._appended: set[str] = set()
 
     # ------------------------------------------------------------------------------ Sink protocol
 
@@ -156,15 +158,27 @@ class ServerSink:
     def quarantine(self, entry: QuarantineEntry) -> None:
         self.quarantine_sink.quarantine(entry)
 
-    def expect(self, candidates: Iterable[tuple[str, str]]) -> None:
-        """(type, business key) of everything earlier runs may have written for the patients of this run."""
-        self._candidates.update(candidates)
+    def expect(self, candidates: Iterable[tuple[str, str, str | None]]) -> None:
+        """(type, business key, encounter reference) of everything earlier runs may have written for the
+        patients of this run; what this run does not write again is withdrawn at close()."""
+        for resource_type, key, encounter_ref in candidates:
+            self._candidates.add((resource_type, key))
+            if encounter_ref:
+                self._encounter_of[key] = encounter_ref
 
     def close(self) -> None:
         """Write what is buffered, then withdraw what the data no longer supports."""
         self.flush()
-        if self.withdraw_stale:
-            self._withdraw(sorted(self._candidates - self._desired))
+        if not self.withdraw_stale:
+            return
+        self._withdraw(sorted(self._candidates - self._desired))
+        if self.billing_claims == "append":
+            stale_lines = sorted(
+                (self._encounter_of[key], key)
+                for resource_type, key in self._candidates
+                if resource_type == "Claim" and key not in self._appended and key in self._encounter_of
+            )
+            self._withdraw_lines(stale_lines)
 
     # ------------------------------------------------------------------------------ writing
 
@@ -182,6 +196,7 @@ class ServerSink:
             ):
                 handled, appended = self._append_to_billing(resource)
                 if handled:
+                    self._appended.add(business_key(resource) or "")
                     if appended is not None:
                         writes.append(appended)
                     continue
@@ -409,6 +424,41 @@ class ServerSink:
             "PUT", url, resource_type, key, "withdrawn", body, if_match=f'W/"{version}"' if version else None
         )
 
+    def _withdraw_lines(self, stale: list[tuple[str, str]]) -> None:
+        """Append mode: remove our lines from billing Claims of encounters that no longer earn codes."""
+        by_encounter: dict[str, set[str]] = {}
+        for encounter_ref, key in stale:
+            by_encounter.setdefault(encounter_ref, set()).add(key)
+        writes: list[Write] = []
+        for encounter_ref, keys in sorted(by_encounter.items()):
+            try:
+                claims = list(self.client.search("Claim", [("encounter", encounter_ref), ("_count", "50")]))
+            except FatalServerError as exc:
+                log.warning("cannot look up billing Claims to withdraw our lines: %s", exc)
+                return
+            for billing in claims:
+                if billing.get("resourceType") != "Claim" or is_ours(billing):
+                    continue
+                kept = [i for i in billing.get("item") or [] if _line_key(i) not in keys]
+                if len(kept) == len(billing.get("item") or []):
+                    continue
+                body = {**billing, "item": kept}
+                body.pop("meta", None)
+                version = version_of(billing)
+                key = next(_line_key(i) for i in billing["item"] if _line_key(i) in keys) or ""
+                writes.append(
+                    Write(
+                        "PUT",
+                        f"Claim/{billing['id']}",
+                        "Claim",
+                        key,
+                        "withdrawn",
+                        body,
+                        if_match=f'W/"{version}"' if version else None,
+                    )
+                )
+        self._send(writes)
+
     # ------------------------------------------------------------------------------ billing append
 
     def _append_to_billing(self, ours: dict[str, Any]) -> tuple[bool, Write | None]:
@@ -517,6 +567,17 @@ def merge_lines(billing: dict[str, Any], ours: dict[str, Any], key: str) -> dict
     if diagnoses:
         merged["diagnosis"] = diagnoses
     return merged
+
+
+def _line_key(item: Any) -> str | None:
+    """The business identifier our extension puts on a line we appended (None: not our line)."""
+    if not isinstance(item, dict):
+        return None
+    for extension in item.get("extension") or []:
+        if isinstance(extension, dict) and extension.get("url") == LINE_EXTENSION:
+            value = (extension.get("valueIdentifier") or {}).get("value")
+            return value if isinstance(value, str) else None
+    return None
 
 
 def _is_our_line(item: Any) -> bool:

@@ -124,3 +124,33 @@ def test_append_to_billing_claims(corpus_server, replayed, tmp_path, monkeypatch
         for c in corpus_server.search_all("Claim")
         if c["id"] in versions_after
     }
+
+
+def test_append_mode_takes_our_lines_back_when_an_encounter_loses_its_codes(
+    corpus_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FHIR_CAT2_WRITE__BILLING_CLAIMS", "append")
+    monkeypatch.setenv("FHIR_CAT2_RUN__EMIT", "[claim]")
+    _sync(corpus_server, tmp_path, "lines")
+    bp_codes = {"3074F", "3075F", "3077F", "3078F", "3079F", "3080F"}
+    billing = next(
+        c
+        for c in corpus_server.search_all("Claim")
+        if (ours := [i for i in c.get("item", []) if i.get("extension")])
+        and {i["productOrService"]["coding"][0]["code"] for i in ours} <= bp_codes
+    )
+    encounter = next(e["reference"] for i in billing["item"] for e in i.get("encounter", []))
+    readings = corpus_server.search_all("Observation", encounter=encounter, code="http://loinc.org|55284-4")
+    assert readings
+    for reading in readings:
+        reading.pop("meta")
+        corpus_server.put({**reading, "status": "entered-in-error"})
+    report = _sync(corpus_server, tmp_path, "lines")
+    assert report["write_back"]["Claim"].get("withdrawn") == 1
+    after = corpus_server.get(f"Claim/{billing['id']}")
+    assert not any(i.get("extension") for i in after["item"])
+    assert len(after["item"]) == len(billing["item"]) - len(
+        [i for i in billing["item"] if i.get("extension")]
+    )
+    again = _sync(corpus_server, tmp_path, "lines")
+    assert "withdrawn" not in again["write_back"]["Claim"]
