@@ -89,6 +89,8 @@ class LiveRun:
     def connect(self) -> None:
         server = self.config.server
         auth = build_auth(server.auth, "server.auth")
+        if auth is not None and not _is_protected(self.settings.base_url):
+            log.warning("credentials will travel over plain HTTP to another machine; use https")
         self.client = build_client(self.settings.base_url, server, auth)
         types = self.config.sync.resource_types or default_types(self.ruleset.relevant_codes())
         self.source = ServerSource(
@@ -223,6 +225,8 @@ def run_sync(
         "sync", stats, options, period, pipeline.defaults, rules_source=ruleset.source, extra=extra
     )
     report["quarantined"] = quarantined
+    if isinstance(sink, ServerSink) and sink.stats.failed:
+        report["quarantine_reasons"]["write-back"] = sink.stats.failed
     if not settings.backfill and not settings.dry_run:
         # Only now, with everything written, may the bookmarks move.
         state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id)
@@ -296,6 +300,14 @@ def run_record(
 
     write_private(out / "recording.yaml", yaml.safe_dump(info, sort_keys=False).encode())
     return info
+
+
+def _is_protected(url: str) -> bool:
+    """https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
 
 
 def _redact_url(url: str) -> str:
