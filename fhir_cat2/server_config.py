@@ -88,6 +88,7 @@ class SyncConfig(_Section):
     overlap_minutes: float = Field(default=5.0, ge=0)
     patient_batch: int = Field(default=50, ge=1, le=500)
     resource_types: list[str] | None = None
+    scan_paging: Literal["links", "keyset"] = "links"
     out: str = "fhir-cat2-out"
 
 

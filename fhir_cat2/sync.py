@@ -94,7 +94,11 @@ class LiveRun:
         self.client = build_client(self.settings.base_url, server, auth)
         types = self.config.sync.resource_types or default_types(self.ruleset.relevant_codes())
         self.source = ServerSource(
-            self.client, list(types), page_size=server.page_size, patient_batch=self.config.sync.patient_batch
+            self.client,
+            list(types),
+            page_size=server.page_size,
+            patient_batch=self.config.sync.patient_batch,
+            scan_paging=self.config.sync.scan_paging,
         )
 
     def plan_windows(self, state: SyncState | None) -> datetime:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..emit.ids import TAG_CODE, TAG_SYSTEM
-from ..fhir import FhirClient, SearchPage
+from ..errors import FatalServerError
+from ..fhir import FhirClient, SearchPage, next_link
 from .files import InputItem, Rejected
 from .records import Src
 from .slim import SLIM_MODELS, plain_resolver
@@ -108,6 +109,17 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def _last_updated(entry: dict[str, Any]) -> str | None:
+    resource = entry.get("resource") or {}
+    value = (resource.get("meta") or {}).get("lastUpdated") if isinstance(resource, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _identity(entry: dict[str, Any]) -> tuple[str, str]:
+    resource = entry.get("resource") or {}
+    return str(resource.get("id")), str((resource.get("meta") or {}).get("versionId"))
+
+
 def is_ours(resource: dict[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
     return any(
@@ -134,12 +146,14 @@ class ServerSource:
         page_size: int = 200,
         patient_batch: int = 50,
         observer: PageObserver | None = None,
+        scan_paging: str = "links",
     ) -> None:
         self.client = client
         self.types = types
         self.page_size = page_size
         self.patient_batch = patient_batch
         self.observer = observer
+        self.scan_paging = scan_paging
         self.declared: dict[str, set[str]] = {}
         self.encounters_by_patient: dict[str, set[str]] = {}
         """Every Encounter fetched, by patient: the visits whose Claims may exist from earlier runs."""
@@ -163,9 +177,14 @@ class ServerSource:
         result = ChangeScan()
         for resource_type in self.types:
             since, until = windows[resource_type]
-            params = [("_lastUpdated", f"gt{since}")] if since else []
-            params += [("_lastUpdated", f"le{until}"), ("_count", str(self.page_size))]
-            for page in self.client.search_pages(resource_type, params):
+            if self.scan_paging == "keyset":
+                pages = self._keyset_pages(resource_type, since, until)
+            else:
+                params = [("_lastUpdated", f"gt{since}")] if since else []
+                params += [("_lastUpdated", f"le{until}"), ("_count", str(self.page_size))]
+                pages = self.client.search_pages(resource_type, params)
+            seen: set[tuple[str, str]] = set()
+            for page in pages:
                 result.pages += 1
                 if self.observer:
                     self.observer("changes", resource_type, page)
@@ -175,6 +194,10 @@ class ServerSource:
                         continue
                     if resource_type == "Claim" and is_ours(resource):
                         continue  # our own write-back: it changes nothing clinical
+                    identity = (str(resource.get("id")), str((resource.get("meta") or {}).get("versionId")))
+                    if identity in seen:
+                        continue  # the same version on two pages
+                    seen.add(identity)
                     result.changed[resource_type] += 1
                     patient_id = patient_of(resource)
                     if patient_id is None:
@@ -183,6 +206,36 @@ class ServerSource:
                         result.patients.add(patient_id)
             log.info("%s: %d changed in the window", resource_type, result.changed[resource_type])
         return result
+
+    def _keyset_pages(self, resource_type: str, since: str | None, until: str) -> Iterator[SearchPage]:
+        """Keyset paging on _lastUpdated, for servers whose next links are offsets over live data (a
+        resource updated mid-walk shifts the offsets: one is skipped). Each page is a new search from the
+        last lastUpdated seen (ge), sorted by _lastUpdated; what was seen already is skipped; the walk ends
+        on a page that brings nothing new. A group of ties larger than a page is walked by its next links."""
+        cursor, operator = since, "gt"
+        seen: set[tuple[str, str]] = set()
+        while True:
+            params = [("_lastUpdated", f"{operator}{cursor}")] if cursor else []
+            params += [
+                ("_lastUpdated", f"le{until}"),
+                ("_sort", "_lastUpdated"),
+                ("_count", str(self.page_size)),
+            ]
+            walk = self.client.search_pages(resource_type, params)
+            page = next(walk)
+            if all(_identity(e) in seen for e in page.entries):
+                return
+            yield page
+            seen.update(_identity(e) for e in page.entries)
+            stamps = [_last_updated(e) for e in page.entries]
+            if None in stamps:
+                raise FatalServerError(f"{resource_type}: keyset paging needs meta.lastUpdated everywhere")
+            if next_link(page.bundle) is None:
+                return  # the last page of this search: nothing later within the window
+            if stamps[0] == stamps[-1]:
+                yield from walk  # a page of ties only: the rest of this search by its own links
+                return
+            cursor, operator = stamps[-1], "ge"
 
     # -------------------------------------------------------------------------------------- context
 

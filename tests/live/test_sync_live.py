@@ -314,3 +314,11 @@ def test_write_to_another_server(fresh, replayed, tmp_path):
         assert {r["id"] for r in other.ours("Claim")} == set(replayed["Claim"])
         assert {r["id"] for r in other.ours("MeasureReport")} == set(replayed["MeasureReport"])
     assert fixture_writebacks(fresh) == {"Claim": {}, "MeasureReport": {}}  # nothing went to the source
+
+
+def test_keyset_scan_paging_gives_the_same_result(fresh, replayed, tmp_path, monkeypatch):
+    monkeypatch.setenv("FHIR_CAT2_SYNC__SCAN_PAGING", "keyset")
+    monkeypatch.setenv("FHIR_CAT2_SERVER__PAGE_SIZE", "4")
+    code, report = sync(fresh, tmp_path)
+    assert code == 0 and report["patients_affected"] >= len(fixture_patient_ids())
+    assert_server_equals_replay(fresh, replayed)
