@@ -328,3 +328,42 @@ def test_append_mode_removes_our_lines_from_an_encounter_that_lost_its_codes():
     body = json.loads(put.body)
     assert [i["sequence"] for i in body["item"]] == [1] and put.headers["If-Match"] == 'W/"4"'
     assert s.stats.to_json() == {"Claim": {"withdrawn": 1}}
+
+
+@responses.activate
+def test_batch_entries_stand_alone():
+    ok, refused = our_claim("e1"), our_claim("e2")
+    responses.get(f"{BASE}/Claim", json=searchset([]))
+    responses.post(
+        BASE,
+        json={
+            "resourceType": "Bundle",
+            "type": "batch-response",
+            "entry": [
+                {"response": {"status": "201 Created"}},
+                {
+                    "response": {
+                        "status": "422 Unprocessable Entity",
+                        "outcome": {
+                            "resourceType": "OperationOutcome",
+                            "issue": [
+                                {
+                                    "severity": "error",
+                                    "code": "invariant",
+                                    "diagnostics": "Claim.item: sequence must be unique",
+                                }
+                            ],
+                        },
+                    }
+                },
+            ],
+        },
+    )
+    s, quarantine = sink(bundle_type="batch")
+    s.write(ok)
+    s.write(refused)
+    s.close()
+    assert bundles_sent()[0]["type"] == "batch"
+    assert s.stats.to_json() == {"Claim": {"created": 1, "failed": 1}}
+    (entry,) = quarantine.quarantined
+    assert entry.ref == f"Claim/{refused['id']}" and "sequence must be unique" in entry.reason

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM, resource_id
-from ..errors import AuthError, FatalServerError, PreconditionFailedError, ResourceGoneError
+from ..errors import AuthError, FatalServerError, PreconditionFailedError, ResourceGoneError, ServerError
 from ..fhir import FhirClient
 from ..pipeline import QuarantineEntry
 from ..sources.records import Src
@@ -323,7 +323,13 @@ class ServerSink:
                 return
             self._send_single(retried, retry_conflict=False)
             return
-        except (FatalServerError, ResourceGoneError) as exc:
+        except ResourceGoneError as exc:
+            if write.method == "DELETE":  # already gone: withdrawn all the same
+                self.stats.add(write.resource_type, write.outcome)
+            else:
+                self._fail(write.resource_type, write.url, str(exc))
+            return
+        except FatalServerError as exc:
             self._fail(write.resource_type, write.url, str(exc))
             return
         self.stats.add(write.resource_type, write.outcome)
@@ -345,9 +351,10 @@ class ServerSink:
         self.stats.failed += 1
         self.stats.add(resource_type, "failed")
         ref = where if "/" in where else f"{resource_type}/{where}"
-        log.warning(
-            "write-back of %s failed; the reason is in quarantine.ndjson", ref
-        )  # diagnostics may echo data
+        # only the reference in the log: server diagnostics may echo data
+        log.warning("write-back of %s failed; the reason is in quarantine.ndjson", ref)
+        if isinstance(outcome, dict):
+            reason = str(ServerError(reason, outcome=outcome))
         self.quarantine_sink.quarantine(
             QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
         )
