@@ -1,4 +1,4 @@
-"""Command line: ``fhir-cat2 replay``, ``fhir-cat2 rules check`` and friends.
+"""Command line: ``fhir-cat2 replay``, ``sync``, ``record``, ``rules check`` and friends.
 
 Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
 configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from .cli_live import add_live_commands, cmd_record, cmd_sync
 from .config import AppConfig, load_config
 from .errors import (
     AuthError,
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=("text", "json"), default="text")
     _add_run_options(explain)
 
+    add_live_commands(sub, _add_run_options)
+
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     check = rules_sub.add_parser("check", help="validate a rules table")
@@ -208,6 +211,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    """sync and record (see cli_live): configuration is refused before any request."""
+    options, config = resolve_run(args)
+    ruleset = load_ruleset(args.rules, args.valuesets)
+    command = cmd_sync if args.command == "sync" else cmd_record
+    return command(args, options, config, ruleset)
+
+
 class _NullSink:
     def write(self, resource: dict[str, object]) -> None:
         pass
@@ -256,6 +267,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_explain(args)
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args)
+        if args.command in ("sync", "record"):
+            return cmd_live(args)
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
         print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)

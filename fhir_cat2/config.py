@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
+from .server_config import SECRET_KEYS, ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
 
 ENV_PREFIX = "FHIR_CAT2_"
 
@@ -64,6 +65,9 @@ class RunConfig(_Section):
 class AppConfig(_Section):
     run: RunConfig = RunConfig()
     defaults: DefaultsConfig = DefaultsConfig()
+    server: ServerConfig = ServerConfig()
+    sync: SyncConfig = SyncConfig()
+    write: WriteConfig = WriteConfig()
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
@@ -78,7 +82,8 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
                 child = {}
                 node[part] = child
             node = child
-        node[path[-1]] = yaml.safe_load(value) if value else value
+        # Secrets stay verbatim strings (YAML would turn "0123" into a number or "yes" into True).
+        node[path[-1]] = value if path[-1] in SECRET_KEYS or not value else yaml.safe_load(value)
     return data
 
 
@@ -97,6 +102,7 @@ def load_config(path: str | os.PathLike[str] | None, environ: dict[str, str] | N
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
         data = loaded or {}
+        refuse_secrets_in_file(data, source)
     data = _apply_env(data, dict(os.environ if environ is None else environ))
     try:
         return AppConfig.model_validate(data)

@@ -1,0 +1,103 @@
+"""Command line of the live-server commands: ``fhir-cat2 sync`` and ``fhir-cat2 record``.
+
+Every setting is a flag, a configuration key, or a ``FHIR_CAT2_<SECTION>__<KEY>`` environment variable
+(flags win over the environment, which wins over the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from .config import AppConfig
+from .errors import ConfigError
+from .pipeline import RunOptions, selected_measures
+from .rules.loader import RuleSet
+from .sync import LiveSettings, parse_time_option, run_record, run_sync, summary
+
+EXIT_OK = 0
+EXIT_QUARANTINED = 1
+
+
+def add_live_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_run_options: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    sync = sub.add_parser("sync", help="pull what changed from a FHIR server, derive codes, write them back")
+    _add_server_options(sync)
+    sync.add_argument(
+        "--dry-run", action="store_true", help="write to --out as replay does; nothing to the server"
+    )
+    sync.add_argument(
+        "--write-to", metavar="URL", help="FHIR base URL for the write-back (default: the source)"
+    )
+    add_run_options(sync)
+
+    record = sub.add_parser("record", help="save what the server returns as fixtures that replay reads")
+    _add_server_options(record)
+    add_run_options(record)
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", metavar="URL", help="FHIR R4 base URL (config server.base_url)")
+    parser.add_argument(
+        "--state", metavar="PATH", help="sync state file (SQLite); default fhir-cat2-state.sqlite"
+    )
+    parser.add_argument(
+        "--since", metavar="INSTANT", help="backfill: changes after this (watermark untouched)"
+    )
+    parser.add_argument(
+        "--until", metavar="INSTANT", help="backfill: changes up to this (watermark untouched)"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for the run report, quarantine and dry-run output"
+    )
+
+
+def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
+    base_url = args.base_url or config.server.base_url
+    if not base_url:
+        raise ConfigError("no server: give --base-url or set server.base_url (or FHIR_CAT2_SERVER__BASE_URL)")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--base-url must be an http(s) URL, not '{base_url}'")
+    write_to = getattr(args, "write_to", None)
+    if write_to is not None and not write_to.startswith(("http://", "https://")):
+        raise ConfigError(f"--write-to must be an http(s) URL, not '{write_to}'")
+    since = parse_time_option(args.since, "--since")
+    until = parse_time_option(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise ConfigError("--since must be before --until")
+    return LiveSettings(
+        base_url=base_url.rstrip("/"),
+        state_path=args.state or config.sync.state,
+        out=args.out or config.sync.out,
+        since=since,
+        until=until,
+        dry_run=bool(getattr(args, "dry_run", False)),
+        write_to=write_to,
+    )
+
+
+def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
+    settings = resolve_live(args, config)
+    selected_measures(ruleset, options)
+    report, quarantined = run_sync(settings, config, ruleset, options)
+    print(summary(report), file=sys.stderr)
+    if quarantined and not args.quarantine_exit_zero:
+        return EXIT_QUARANTINED
+    return EXIT_OK
+
+
+def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
+    settings = resolve_live(args, config)
+    if not args.out:
+        raise ConfigError("record needs --out DIR")
+    info = run_record(settings, config, ruleset, options)
+    print(
+        f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources"
+        f" in {info['pages']} pages"
+        f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR",
+        file=sys.stderr,
+    )
+    return EXIT_OK

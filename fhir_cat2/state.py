@@ -1,0 +1,163 @@
+"""Sync state in an embedded SQLite file: per server and resource type, the watermark of the last
+successful run.
+
+Bookmarks that cannot lie:
+
+* a watermark is the ``until`` bound a completed run searched up to, and ``until`` is never later than the
+  run's start (the server's clock from its Date header when it sends one, else ours);
+* watermarks move only when a run completes (``commit_watermarks`` after the write-back), all types in one
+  transaction; a run that stops early (server down, killed) leaves them where they were;
+* the next run searches from ``watermark - overlap`` so a resource committed on the server a little after
+  it was stamped is still seen; what is seen twice is de-duplicated by id downstream;
+* a backfill (``--since/--until``) reads and writes but never touches them.
+
+The schema also holds run records and a lock table for later use (scheduling, one run at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS watermark (
+    server TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    high_water TEXT NOT NULL,          -- ISO instant, UTC, ms: the 'until' of the last completed run
+    run_id TEXT,
+    updated_at TEXT NOT NULL,          -- local clock, for people
+    PRIMARY KEY (server, resource_type)
+);
+CREATE TABLE IF NOT EXISTS run (
+    id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    server TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,              -- running | completed | failed
+    since TEXT,
+    until TEXT,
+    report TEXT                        -- run-report JSON
+);
+CREATE TABLE IF NOT EXISTS lock (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
+"""
+
+
+def format_instant(when: datetime) -> str:
+    """FHIR instant in UTC with milliseconds: the form servers compare correctly in _lastUpdated."""
+    return (
+        when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    )
+
+
+def format_until(when: datetime) -> str:
+    """The upper search bound. A whole-second instant (a server's Date header) is sent with second precision:
+    ``le`` then covers that whole second, as FHIR defines for a value's implicit range, so nothing the server
+    stamped within the second is missed; the watermark itself stays at the second's start."""
+    if when.microsecond == 0:
+        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_instant(when)
+
+
+def parse_instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one resource type is searched for: ``_lastUpdated`` in (since, until]."""
+
+    since: datetime | None
+    until: datetime
+
+
+class SyncState:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, mode=0o700)
+            fresh = not self.path.exists()
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if fresh:
+                os.chmod(self.path, 0o600)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise ConfigError(f"state file {self.path} is from a newer fhir-cat2 (schema {row[0]})")
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open state file {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def watermark(self, server: str, resource_type: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT high_water FROM watermark WHERE server=? AND resource_type=?", (server, resource_type)
+        ).fetchone()
+        return parse_instant(row[0]) if row else None
+
+    def watermarks(self, server: str) -> dict[str, datetime]:
+        rows = self._db.execute("SELECT resource_type, high_water FROM watermark WHERE server=?", (server,))
+        return {resource_type: parse_instant(value) for resource_type, value in rows}
+
+    def window(self, server: str, resource_type: str, until: datetime, overlap: timedelta) -> Window:
+        mark = self.watermark(server, resource_type)
+        return Window(None if mark is None else mark - overlap, until)
+
+    def commit_watermarks(self, server: str, marks: dict[str, datetime], run_id: str | None = None) -> None:
+        """Move the watermarks of a completed run, all at once; never backwards."""
+        now = format_instant(datetime.now(UTC))
+        with _transaction(self._db):
+            for resource_type, mark in marks.items():
+                current = self.watermark(server, resource_type)
+                if current is not None and current >= mark:
+                    continue
+                self._db.execute(
+                    "INSERT INTO watermark (server, resource_type, high_water, run_id, updated_at)"
+                    " VALUES (?,?,?,?,?)"
+                    " ON CONFLICT (server, resource_type) DO UPDATE SET high_water=excluded.high_water,"
+                    " run_id=excluded.run_id, updated_at=excluded.updated_at",
+                    (server, resource_type, format_instant(mark), run_id, now),
+                )
+
+    def start_run(self, run_id: str, command: str, server: str, since: str | None, until: str) -> None:
+        self._db.execute(
+            "INSERT INTO run (id, command, server, started_at, status, since, until) VALUES (?,?,?,?,?,?,?)",
+            (run_id, command, server, format_instant(datetime.now(UTC)), "running", since, until),
+        )
+
+    def finish_run(self, run_id: str, status: str, report: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE run SET finished_at=?, status=?, report=? WHERE id=?",
+            (format_instant(datetime.now(UTC)), status, report, run_id),
+        )
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,343 @@
+"""``fhir-cat2 sync`` and ``fhir-cat2 record``: a live server through the same pipeline replay uses.
+
+One run:
+1. read the CapabilityStatement (the first response's Date header is the server's clock: ``until``);
+2. per resource type, the window ``(watermark - overlap, until]`` (or ``--since/--until`` for a backfill);
+3. find the patients with anything changed in the window, fetch their whole context in batches, and feed it
+   to the Pipeline (replay's, unchanged);
+4. emit through a sink: the server (idempotent write-back), or files (``--dry-run``); record mode only saves
+   the pages the server returned, as fixtures replay reads;
+5. only when everything above completed, move the watermarks to ``until``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .config import AppConfig
+from .emit.ids import claim_key, measure_report_key
+from .errors import ConfigError
+from .fhir import FhirClient, SearchPage, origin
+from .pipeline import Pipeline, RunOptions
+from .report import build_run_report
+from .rules.loader import RuleSet
+from .server_config import build_auth, build_client
+from .sinks.files import NdjsonSink, ensure_private_dir, write_private
+from .sinks.server import ServerSink
+from .sources.files import InputItem, Rejected
+from .sources.server import ChangeScan, ServerSource, default_types, server_interactions
+from .state import SyncState, format_instant, format_until, parse_instant
+
+log = logging.getLogger("fhir_cat2.sync")
+
+
+@dataclass
+class LiveSettings:
+    """Everything a sync or record run needs, resolved from flags over config over defaults."""
+
+    base_url: str
+    state_path: str
+    out: str
+    since: datetime | None = None
+    until: datetime | None = None
+    dry_run: bool = False
+    write_to: str | None = None
+
+    @property
+    def backfill(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
+def parse_time_option(text: str | None, name: str) -> datetime | None:
+    """--since/--until: a FHIR date or instant; a date means its midnight UTC; no zone means UTC."""
+    if text is None:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?", text):
+        raise ConfigError(
+            f"{name} '{text}' is not a date or instant (e.g. 2025-06-01 or 2025-06-01T00:00:00Z)"
+        )
+    try:
+        return parse_instant(text if "T" in text or " " in text else f"{text}T00:00:00Z")
+    except ValueError:
+        raise ConfigError(f"{name} '{text}' is not a valid date or instant") from None
+
+
+@dataclass
+class LiveRun:
+    """A sync or record run in progress."""
+
+    command: str
+    settings: LiveSettings
+    config: AppConfig
+    ruleset: RuleSet
+    options: RunOptions
+    client: FhirClient = field(init=False)
+    source: ServerSource = field(init=False)
+    scan: ChangeScan = field(init=False)
+    windows: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def connect(self) -> None:
+        server = self.config.server
+        auth = build_auth(server.auth, "server.auth")
+        if auth is not None and not _is_protected(self.settings.base_url):
+            log.warning("credentials will travel over plain HTTP to another machine; use https")
+        self.client = build_client(self.settings.base_url, server, auth)
+        types = self.config.sync.resource_types or default_types(self.ruleset.relevant_codes())
+        self.source = ServerSource(
+            self.client,
+            list(types),
+            page_size=server.page_size,
+            patient_batch=self.config.sync.patient_batch,
+            scan_paging=self.config.sync.scan_paging,
+        )
+
+    def plan_windows(self, state: SyncState | None) -> datetime:
+        """Fetch the CapabilityStatement, fix ``until`` and each type's window. Returns until."""
+        capabilities = self.client.capabilities()
+        self.source.plan(capabilities)
+        if not self.source.types:
+            raise ConfigError("the server lists none of the resource types fhir-cat2 reads")
+        until = self.settings.until or self.client.server_time(self.source.types[0]) or datetime.now(UTC)
+        local_now = datetime.now(UTC)
+        if self.settings.until is None and until > local_now + timedelta(minutes=5):
+            log.warning("the server's clock is ahead of ours by %s", until - local_now)
+        overlap = timedelta(minutes=self.config.sync.overlap_minutes)
+        for resource_type in self.source.types:
+            if self.settings.since is not None:
+                since: datetime | None = self.settings.since
+            elif self.settings.until is not None or state is None:
+                since = None
+            else:
+                since = state.window(self.settings.base_url, resource_type, until, overlap).since
+            self.windows[resource_type] = (format_instant(since) if since else None, format_until(until))
+        return until
+
+    def inputs(self) -> Iterator[InputItem | Rejected]:
+        self.scan = self.source.scan(self.windows)
+        log.info(
+            "%d patients affected by %d changed resources",
+            len(self.scan.patients),
+            sum(self.scan.changed.values()),
+        )
+        yield from self.source.contexts(self.scan.patients)
+
+    def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str, str | None]]:
+        """(type, business key, encounter) of all an earlier run may have written for this run's patients."""
+        year = pipeline.period()[0].year
+        program = self.options.program
+        if "claim" in self.options.emit:
+            for patient_id, encounters in self.source.encounters_by_patient.items():
+                for encounter_ref in encounters:
+                    yield "Claim", claim_key(patient_id, encounter_ref, program, year), encounter_ref
+        if "measure-report" in self.options.emit:
+            for patient_id in self.scan.patients:
+                for measure in pipeline.measures:
+                    yield "MeasureReport", measure_report_key(patient_id, measure.url, year), None
+
+    def extra_report(self) -> dict[str, Any]:
+        return {
+            "server": _redact_url(self.settings.base_url),
+            "window": {t: {"since": s, "until": u} for t, (s, u) in sorted(self.windows.items())},
+            "changed_by_type": dict(sorted(self.scan.changed.items())) if hasattr(self, "scan") else {},
+            "patients_affected": len(self.scan.patients) if hasattr(self, "scan") else 0,
+            "requests": self.client.requests_sent,
+            "retries": self.client.retries,
+        }
+
+
+def run_sync(
+    settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions
+) -> tuple[dict[str, Any], int]:
+    """A sync run. Returns (run report, items quarantined)."""
+    if options.period_year is None:
+        options = replace(options, period_year=(settings.until or datetime.now(UTC)).year)
+    run = LiveRun("sync", settings, config, ruleset, options)
+    run.connect()
+    kinds = tuple(
+        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
+    )
+    write_client: FhirClient | None = None
+    state = SyncState(settings.state_path)
+    files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
+    try:
+        until = run.plan_windows(state)
+        if settings.dry_run:
+            sink: Any = files
+        else:
+            write_client = _write_client(settings, config, run.client)
+            writer = config.write
+            bundle_type = writer.bundle_type
+            if bundle_type == "transaction" and "transaction" not in server_interactions(
+                write_client.capabilities()
+            ):
+                log.warning("the write server does not list transaction; sending batch Bundles")
+                bundle_type = "batch"
+            sink = ServerSink(
+                write_client,
+                files,
+                strategy=writer.strategy,
+                bundle_size=writer.bundle_size,
+                bundle_type=bundle_type,
+                billing_claims=writer.billing_claims,
+                withdraw_stale=writer.withdraw_stale,
+            )
+        if not settings.backfill and not settings.dry_run:
+            state.start_run(run.run_id, "sync", settings.base_url, None, format_instant(until))
+        pipeline = Pipeline(ruleset, options, sink, defaults=config.defaults.emit_defaults())
+        pipeline.ingest(run.inputs())
+        period = pipeline.period()
+        if isinstance(sink, ServerSink):
+            sink.expect(run.candidates(pipeline))
+        stats = pipeline.run()
+        if isinstance(sink, ServerSink):
+            sink.close()
+        files.close()
+    except BaseException:
+        files.abort()
+        if not settings.backfill and not settings.dry_run:
+            state.finish_run(run.run_id, "failed")
+        state.close()
+        run.client.close()
+        if write_client is not None and write_client is not run.client:
+            write_client.close()
+        raise
+    extra = run.extra_report()
+    quarantined = stats.quarantined
+    if isinstance(sink, ServerSink):
+        extra["write_back"] = sink.stats.to_json()
+        extra["unchanged"] = {
+            t: c["unchanged"] for t, c in sink.stats.to_json().items() if c.get("unchanged")
+        }
+        extra["write_target"] = _redact_url(write_client.base_url if write_client else settings.base_url)
+        extra["requests"] += (
+            write_client.requests_sent if write_client and write_client is not run.client else 0
+        )
+        quarantined += sink.stats.failed
+    extra["dry_run"] = settings.dry_run
+    extra["backfill"] = settings.backfill
+    report = build_run_report(
+        "sync", stats, options, period, pipeline.defaults, rules_source=ruleset.source, extra=extra
+    )
+    report["quarantined"] = quarantined
+    if isinstance(sink, ServerSink) and sink.stats.failed:
+        report["quarantine_reasons"]["write-back"] = sink.stats.failed
+    if not settings.backfill and not settings.dry_run:
+        # Only now, with everything written, may the bookmarks move.
+        state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id)
+        state.finish_run(run.run_id, "completed", orjson.dumps(report).decode())
+    report["watermark_moved"] = not settings.backfill and not settings.dry_run
+    state.close()
+    run.client.close()
+    if write_client is not None and write_client is not run.client:
+        write_client.close()
+    write_private(
+        Path(settings.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+    )
+    return report, quarantined
+
+
+def _write_client(settings: LiveSettings, config: AppConfig, source: FhirClient) -> FhirClient:
+    target = settings.write_to or config.write.base_url
+    if not target or target.rstrip("/") == source.base_url:
+        return source
+    target = target.rstrip("/")
+    if config.write.auth is not None:
+        auth = build_auth(config.write.auth, "write.auth")
+    elif origin(target) == source.origin:
+        auth = build_auth(config.server.auth, "server.auth")
+    else:
+        # Credentials of the source never go to another origin unless configured for it.
+        auth = None
+        log.warning("writing to another server without credentials (set write.auth to authenticate there)")
+    return build_client(target, config.server, auth)
+
+
+def run_record(
+    settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions
+) -> dict[str, Any]:
+    """Save the context pages a sync would feed the pipeline, as searchset Bundles replay can read."""
+    out = Path(settings.out)
+    ensure_private_dir(out)
+    pages_dir = out / "pages"
+    ensure_private_dir(pages_dir)
+    counter = {"pages": 0}
+
+    def save(phase: str, resource_type: str, page: SearchPage) -> None:
+        if phase != "context":
+            return
+        counter["pages"] += 1
+        name = f"{counter['pages']:06d}-{resource_type}.json"
+        write_private(pages_dir / name, orjson.dumps(page.bundle, option=orjson.OPT_INDENT_2) + b"\n")
+
+    run = LiveRun("record", settings, config, ruleset, options)
+    run.connect()
+    run.source.observer = save
+    try:
+        run.plan_windows(None)  # a recording takes everything up to now (or --since/--until); no bookmarks
+        resources = 0
+        for item in run.inputs():
+            if isinstance(item, InputItem):
+                resources += 1
+    finally:
+        run.client.close()
+    info = {
+        "recorded_from": _redact_url(settings.base_url),
+        "recorded_at": format_instant(datetime.now(UTC)),
+        "window": {t: {"since": s, "until": u} for t, (s, u) in sorted(run.windows.items())},
+        "patients": len(run.scan.patients),
+        "pages": counter["pages"],
+        "resources": resources,
+        "replay_with": f"fhir-cat2 replay {out} --out DIR",
+    }
+    # YAML, not JSON: replay reads every *.json under the folder as FHIR input.
+    import yaml
+
+    write_private(out / "recording.yaml", yaml.safe_dump(info, sort_keys=False).encode())
+    return info
+
+
+def _is_protected(url: str) -> bool:
+    """https, or plain http to this machine only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
+
+
+def _redact_url(url: str) -> str:
+    """A base URL for reports and logs: no user info, no query."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def summary(report: dict[str, Any]) -> str:
+    written = report.get("write_back") or {}
+    parts = []
+    for resource_type in ("Claim", "MeasureReport"):
+        counts = written.get(resource_type)
+        if counts:
+            shown = ", ".join(f"{n} {k}" for k, n in counts.items())
+            parts.append(f"{resource_type}s: {shown}")
+        elif report.get("written", {}).get(resource_type):
+            parts.append(f"{report['written'][resource_type]} {resource_type}s")
+    target = "dry run" if report.get("dry_run") else "written back"
+    return (
+        f"fhir-cat2 {report['command']}: {report.get('patients_affected', 0)} patients affected,"
+        f" {report['resources_read']} resources read, {report['codes_emitted']} codes; {target}: "
+        f"{'; '.join(parts) or 'nothing'}; {report['quarantined']} quarantined; watermark"
+        f" {'moved' if report.get('watermark_moved') else 'kept'}; in {report['duration_seconds']:.1f}s"
+    )
