@@ -84,6 +84,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
     parser.add_argument("--now", metavar="DATETIME", help="MeasureReport.date (default: end of the period)")
     parser.add_argument(
+        "--report",
+        choices=("individual", "summary", "both"),
+        help="MeasureReports: one per patient (individual, default), one per measure (summary), or both",
+    )
+    parser.add_argument(
         "--quarantine-exit-zero",
         action="store_true",
         default=None,
@@ -112,6 +117,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
         emit=args.emit or frozenset(run.emit),
         now=_now(args.now),
         measures=tuple(args.measures) if args.measures else (tuple(run.measures) if run.measures else None),
+        report=args.report or run.report,
     )
     args.rules = args.rules or run.rules
     args.valuesets = args.valuesets or run.valuesets

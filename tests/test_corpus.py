@@ -52,6 +52,10 @@ def _band_a1c(value: float) -> str:
     return "3044F" if value < 7 else "3051F" if value < 8 else "3052F" if value <= 9 else "3046F"
 
 
+def _band_ldl(value: float) -> str:
+    return "3048F" if value < 100 else "3049F" if value < 130 else "3050F"
+
+
 def _components(resource: dict[str, Any]) -> dict[str, float]:
     return {
         c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"]
@@ -75,6 +79,10 @@ def test_generated_carebundle_matches_an_independent_count(tmp_path):
                 expected.update(_band_bp(values["8480-6"], values["8462-4"]))
             if "4548-4" in codes and resource["valueQuantity"]["unit"] == "%":
                 expected[_band_a1c(resource["valueQuantity"]["value"])] += 1
+            if "13457-7" in codes and resource["valueQuantity"]["unit"] == "mg/dL":
+                expected[_band_ldl(resource["valueQuantity"]["value"])] += 1  # LDL, HEDIS bands
+            if "39156-5" in codes and resource["valueQuantity"]["value"] > 0:
+                expected["3008F"] += 1  # BMI documented at the visit
     report = _replay(corpus, tmp_path / "out")
     assert sum(expected.values()) > 50
     assert report["codes"] == dict(sorted(expected.items()))
