@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -265,12 +265,14 @@ class Pipeline:
         """Release the grouper's temporary storage (run() does this itself)."""
         self._grouper.close()
 
-    def run(self) -> RunStats:
-        """Evaluate and emit; returns the run statistics."""
+    def run(self, observer: Callable[[PatientOutcome], None] | None = None) -> RunStats:
+        """Evaluate and emit; returns the run statistics. ``observer`` sees every patient's outcome."""
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
             for outcome in self.outcomes():
+                if observer is not None:
+                    observer(outcome)
                 self.stats.patients += 1
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)

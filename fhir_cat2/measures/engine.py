@@ -262,14 +262,16 @@ class MeasureEvaluator:
         reason_codes = resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
         diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
-        timing = spec.timing
-        window = self._resolve_timing(timing, scope) if timing is not None else None
-        also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
         misses: Counter[str] = Counter()
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
         pool = facts.ctx.with_codes(spec.resource, codes) if codes else facts.ctx.resources(spec.resource)
+        if not pool:
+            return [], misses, []
+        timing = spec.timing
+        window = self._resolve_timing(timing, scope) if timing is not None else None
+        also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
         for record in pool:
             why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
             if why is None and timing is not None:

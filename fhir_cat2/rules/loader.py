@@ -49,6 +49,7 @@ class RuleSet:
     registry: ValueSetRegistry
     measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
+    _relevant: dict[str, frozenset[Code]] | None = None
 
     def __repr__(self) -> str:
         return f"RuleSet({self.source!r})"
@@ -75,6 +76,11 @@ class RuleSet:
 
     def relevant_codes(self) -> dict[str, frozenset[Code]]:
         """Per resource type whose volume we filter, the codes any rule or measure reads."""
+        if self._relevant is None:
+            self._relevant = self._compute_relevant_codes()
+        return self._relevant
+
+    def _compute_relevant_codes(self) -> dict[str, frozenset[Code]]:
         wanted: dict[str, set[Code]] = {"Observation": set()}
         for compiled in self.measurements.values():
             wanted["Observation"].update(compiled.codes, compiled.panels)

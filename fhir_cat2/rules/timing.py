@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -54,8 +55,11 @@ class DateExpr(BaseModel):
         return shift_instant(instant, self.years, self.months, self.days)
 
 
+@lru_cache(maxsize=4096)
 def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     """Calendar arithmetic as CQL does it: add years and months (clamping the day), then days."""
+    if not (years or months):
+        return day + timedelta(days=days) if days else day
     month_index = day.year * 12 + (day.month - 1) + years * 12 + months
     year, month = divmod(month_index, 12)
     month += 1
