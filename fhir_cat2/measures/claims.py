@@ -1,7 +1,8 @@
 """MIPS claims quality-data codes chosen from a measure's outcome, per encounter. Pure.
 
 On each encounter that qualifies the patient for a measure (or each episode of an encounter-based measure),
-the measure is judged on the record as it stood at the end of that encounter's day; its outcome (met, not
+the patient's membership of the denominator is taken from the whole period, and exclusions, numerator and
+exceptions are judged on the record as it stood at the end of that encounter's day: the outcome (met, not
 met, excluded, exception) picks the category, and the first option of that category whose ``when`` holds
 gives the codes CMS's claims single-source file lists for the measure and year.
 """
@@ -60,7 +61,7 @@ def claims_codes(
             day = encounter.when.end_day
             judged = as_of_results.get(day)
             if judged is None:
-                judged = evaluator.evaluate(measure, ctx, readings, as_of=day)
+                judged = evaluator.evaluate(measure, ctx, readings, as_of=day, denominators_from=result)
                 as_of_results[day] = judged
             groups = _groups_for(judged, encounter.ref)
             if groups is None:

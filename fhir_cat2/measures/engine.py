@@ -68,18 +68,30 @@ class MeasureEvaluator:
     # ------------------------------------------------------------------------------------------ measure
 
     def evaluate(
-        self, measure: MeasureDef, ctx: PatientContext, readings: Readings, *, as_of: date | None = None
+        self,
+        measure: MeasureDef,
+        ctx: PatientContext,
+        readings: Readings,
+        *,
+        as_of: date | None = None,
+        denominators_from: MeasureResult | None = None,
     ) -> MeasureResult:
-        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day."""
+        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day.
+
+        ``denominators_from``: take initial-population and denominator membership from this (full-period)
+        result and judge only exclusions, numerator and exceptions as of the day: a claim reports the
+        patient's status at the visit for a measure the patient belongs to in that year.
+        """
         scope = Scope(self.period_start, self.period_end, {}, as_of)
         facts = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
         if measure.basis == "encounter":
-            return self._evaluate_episodes(measure, facts, scope)
+            return self._evaluate_episodes(measure, facts, scope, denominators_from)
         groups: list[GroupResult] = []
         qualifying: set[str] = set()
         evaluated: set[str] = set()
-        for group in measure.groups:
-            result = self._group(group, facts, scope)
+        for index, group in enumerate(measure.groups):
+            fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
+            result = self._group(group, facts, scope, fixed)
             groups.append(result)
             for population in result.populations:
                 if population.trail is None:
@@ -91,15 +103,22 @@ class MeasureEvaluator:
                     evaluated.update(r for r in refs if "/" in r)
         return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
 
-    def _evaluate_episodes(self, measure: MeasureDef, facts: Facts, scope: Scope) -> MeasureResult:
+    def _evaluate_episodes(
+        self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
+    ) -> MeasureResult:
         assert measure.episode is not None
+        known = {e.encounter_ref: e for e in (denominators_from.episodes or [])} if denominators_from else {}
         episodes: list[EpisodeResult] = []
         evaluated: set[str] = set()
         qualifying: set[str] = set()
         for record in self._matching(measure.episode, facts, scope)[0]:
             assert isinstance(record, EncounterRecord) and record.when is not None
             episode_scope = scope.bind("encounter", _span(record, "default") or Span(None, None))
-            groups = [self._group(group, facts, episode_scope) for group in measure.groups]
+            before = known.get(record.ref)
+            groups = [
+                self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
+                for i, group in enumerate(measure.groups)
+            ]
             episodes.append(EpisodeResult(record.ref, record.when.start_day, groups))
             if any(g.member("initial-population") for g in groups):
                 qualifying.add(record.ref)
@@ -127,12 +146,18 @@ class MeasureEvaluator:
             episodes,
         )
 
-    def _group(self, group: MeasureGroup, facts: Facts, scope: Scope) -> GroupResult:
+    def _group(
+        self, group: MeasureGroup, facts: Facts, scope: Scope, fixed: dict[str, PopulationResult] | None = None
+    ) -> GroupResult:
         members: dict[str, bool] = {}
         results: list[PopulationResult] = []
         for code in POPULATION_ORDER:
             population = group.populations.get(code)  # type: ignore[call-overload]
             if population is None:
+                continue
+            if fixed is not None and code in fixed:
+                members[code] = fixed[code].member
+                results.append(fixed[code])
                 continue
             gate, note = self._gate(code, members)
             if gate is None:
@@ -585,6 +610,10 @@ class MeasureEvaluator:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
+    return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
 
 
 def _time_key(reading: Reading) -> tuple[date, str, str]:
