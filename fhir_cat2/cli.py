@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON")
     explain.add_argument("--patient", required=True, metavar="ID", help="Patient id (as in the input)")
     explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.add_argument("--full", action="store_true", help="print every criterion, also of exclusions that did not apply")
     _add_run_options(explain)
 
     rules = sub.add_parser("rules", help="rules tables")
@@ -208,7 +209,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}")
-        sys.stdout.write(outcome_to_text(found, ruleset, measures))
+        sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full))
     return EXIT_OK
 
 

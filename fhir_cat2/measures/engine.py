@@ -206,13 +206,13 @@ class MeasureEvaluator:
             met = all(c.met for c in children)
             failed = [c.label for c in children if not c.met]
             because = "all hold" if met else "not met: " + "; ".join(failed)
-            return Trail(criterion.label or "all of", met, because, (), children)
+            return Trail(criterion.label or _joined(children, " and "), met, because, (), children)
         if criterion.any is not None:
             children = [self.criterion(c, facts, scope, members) for c in criterion.any]
             met = any(c.met for c in children)
             held = [c.label for c in children if c.met]
             because = "holds: " + "; ".join(held) if met else "none holds"
-            return Trail(criterion.label or "any of", met, because, (), children)
+            return Trail(criterion.label or _joined(children, " or "), met, because, (), children)
         if criterion.not_ is not None:
             child = self.criterion(criterion.not_, facts, scope, members)
             because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
@@ -610,6 +610,11 @@ class MeasureEvaluator:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _joined(children: list[Trail], word: str) -> str:
+    text = word.join(c.label for c in children)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
