@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--full", action="store_true", help="print every criterion, also of exclusions that did not apply")
     _add_run_options(explain)
 
+    valuesets = sub.add_parser("valuesets", help="value-set expansions")
+    valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True, parser_class=_Parser)
+    fetch = valuesets_sub.add_parser("fetch", help="download the expansions a rules table needs from VSAC")
+    fetch.add_argument("--api-key-env", required=True, metavar="VAR", help="environment variable holding the UMLS API key")
+    fetch.add_argument("--out", required=True, metavar="DIR", help="folder to write the ValueSet JSON files into")
+    fetch.add_argument("--rules", metavar="FILE", help="rules table (default: the one shipped)")
+    fetch.add_argument("--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)")
+
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     check = rules_sub.add_parser("check", help="validate a rules table")
@@ -221,6 +229,19 @@ class _NullSink:
         pass
 
 
+def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
+    from .vsac import VSAC_BASE, VsacClient, api_key_from_env, fetch, valuesets_needed
+
+    api_key = api_key_from_env(args.api_key_env)  # refused before any request when unset
+    refs = valuesets_needed(args.rules)
+    report = fetch(refs, args.out, VsacClient(api_key, base=args.base or VSAC_BASE))
+    print(f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}", file=sys.stderr)
+    if report.missing:
+        print(f"  not found at the server: {', '.join(report.missing)}", file=sys.stderr)
+        return EXIT_QUARANTINED
+    return EXIT_OK
+
+
 def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_ruleset(args.file, args.valuesets)
     table = ruleset.table
@@ -242,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_explain(args)
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args)
+        if args.command == "valuesets" and args.valuesets_command == "fetch":
+            return cmd_valuesets_fetch(args)
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
         print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)

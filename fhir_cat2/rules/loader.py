@@ -208,8 +208,7 @@ def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> lis
     return problems
 
 
-def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
-    """Load and check a rules table; ``path`` None means the table shipped in the package."""
+def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
     if path is None:
         source = f"package:{DEFAULT_RULES}"
         text = (resources.files("fhir_cat2") / "data" / DEFAULT_RULES).read_text(encoding="utf-8")
@@ -219,7 +218,6 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RulesError(source, [f"{source}: cannot read: {exc}"]) from None
-    registry = registry if registry is not None else ValueSetRegistry.shipped()
     data, lines = load_yaml(text, source)
     if not isinstance(data, dict):
         raise RulesError(source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"])
@@ -227,6 +225,30 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
         table = RulesTable.model_validate(data)
     except ValidationError as exc:
         raise RulesError(source, _pydantic_problems(exc, source, lines)) from None
+    return table, source, lines
+
+
+def read_table(path: str | Path | None = None) -> RulesTable:
+    """A rules table checked against the schema only (value sets are not resolved: see load_rules)."""
+    return _read(path)[0]
+
+
+def referenced_valuesets(table: RulesTable) -> set[str]:
+    """Every value set a table refers to (measurements, criteria, value tests, reasons, diagnoses)."""
+    found: set[str] = set()
+    for measurement in table.measurements.values():
+        found.update(measurement.valuesets)
+    for exists in iter_exists_all(table):
+        found.update(exists.valuesets, exists.value_valuesets, exists.diagnosis_valuesets, exists.reason_valuesets)
+        for test in exists.value_tests:
+            found.update(test.valuesets)
+    return found
+
+
+def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
+    """Load and check a rules table; ``path`` None means the table shipped in the package."""
+    table, source, lines = _read(path)
+    registry = registry if registry is not None else ValueSetRegistry.shipped()
     problems = _cross_check(table, registry, source, lines)
     if problems:
         raise RulesError(source, problems)
@@ -380,4 +402,13 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem, exists_loc
         _check_criterion(criterion.not_, (*loc, "not"), table, check_valuesets, problem)
 
 
-__all__ = ["CodeSet", "CompiledMeasurement", "RuleSet", "free_anchors", "iter_exists", "load_rules"]
+__all__ = [
+    "CodeSet",
+    "CompiledMeasurement",
+    "RuleSet",
+    "free_anchors",
+    "iter_exists",
+    "load_rules",
+    "read_table",
+    "referenced_valuesets",
+]
