@@ -41,6 +41,7 @@ class PatientContext:
     encounter_by_ref: dict[str, EncounterRecord] = field(default_factory=dict)
     condition_by_ref: dict[str, ConditionRecord] = field(default_factory=dict)
     _by_code: dict[str, dict[Code, list[ResourceRecord]]] = field(default_factory=dict, repr=False)
+    _position: dict[int, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, patient_id: str, records: Iterable[ResourceRecord]) -> PatientContext:
@@ -95,7 +96,8 @@ class PatientContext:
         index = self._by_code.get(resource_type)
         if index is None:
             index = {}
-            for record in self.resources(resource_type):
+            for position, record in enumerate(self.resources(resource_type)):
+                self._position[id(record)] = position
                 for code in _record_codes(record):
                     index.setdefault(code, []).append(record)
             self._by_code[resource_type] = index
@@ -107,8 +109,8 @@ class PatientContext:
             return []
         if len(hits) == 1:
             return list(hits[0])
-        wanted = {id(record) for items in hits for record in items}
-        return [record for record in self.resources(resource_type) if id(record) in wanted]  # context order
+        unique = {id(record): record for items in hits for record in items}
+        return sorted(unique.values(), key=lambda record: self._position[id(record)])  # context order
 
     def resources(self, resource_type: str) -> list[ResourceRecord]:
         if resource_type == "Encounter":

@@ -298,11 +298,13 @@ class MeasureEvaluator:
         window = self._resolve_timing(timing, scope) if timing is not None else None
         also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
         for record in pool:
-            why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
-            if why is None and timing is not None:
+            why = None
+            if timing is not None:  # cheapest and most selective test first
                 span = _span(record, spec.timing_of)
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
+            if why is None:
+                why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
             for test, relation, resolved in also:
                 if why is not None:
                     break
@@ -495,16 +497,14 @@ class MeasureEvaluator:
             return Trail(title, False, f"window {spec.within.describe()} is not known")
         found = [
             r
-            for r in facts.readings.of(spec.measurement)
-            if r.value is not None
-            and days[0] <= r.day <= days[1]
-            and (spec.band is None or spec.band.contains(r.value))
+            for r in facts.readings.between(spec.measurement, days[0], days[1])
+            if r.value is not None and (spec.band is None or spec.band.contains(r.value))
         ]
         shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
         evidence = tuple(Evidence(r.observation, r.describe()) for r in found[:MAX_EVIDENCE])
         if len(found) >= spec.min_count:
             return Trail(title, True, f"{len(found)} reading(s) in {shown}", evidence)
-        others = [r for r in facts.readings.of(spec.measurement) if r.value is not None and days[0] <= r.day <= days[1]]
+        others = [r for r in facts.readings.between(spec.measurement, days[0], days[1]) if r.value is not None]
         because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
         if others:
             because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
@@ -520,8 +520,8 @@ class MeasureEvaluator:
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
         for name in spec.measurements:
-            for reading in facts.readings.of(name):
-                if not self._in_window(reading, spec.within, scope, spec.precision):
+            for reading in facts.readings.between(name, start, end):
+                if spec.precision == "instant" and not self._in_window(reading, spec.within, scope, spec.precision):
                     continue
                 if reading.value is None and not spec.count_valueless:
                     continue

@@ -3,6 +3,7 @@ Observations, in the table's unit, de-duplicated, each with the Observation it c
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -49,9 +50,21 @@ class Readings:
     problems: list[Problem] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)
     """(observation ref, why) for Observations of a measurement that do not count (status, category)."""
+    _days: dict[str, list[date]] = field(default_factory=dict, repr=False)
 
     def of(self, measurement: str) -> list[Reading]:
         return self.by_measurement.get(measurement, [])
+
+    def between(self, measurement: str, first: date, last: date) -> list[Reading]:
+        """Readings of a measurement whose day lies in [first, last] (readings are kept sorted by day)."""
+        items = self.by_measurement.get(measurement)
+        if not items:
+            return []
+        days = self._days.get(measurement)
+        if days is None:
+            days = [r.day for r in items]
+            self._days[measurement] = days
+        return items[bisect_left(days, first) : bisect_right(days, last)]
 
     def as_of(self, day: date) -> Readings:
         """Only readings taken on or before ``day``."""
