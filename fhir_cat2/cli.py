@@ -196,7 +196,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     patient_id = args.patient.removeprefix("Patient/")
     options, config = resolve_run(args)
-    options = replace(options, only_patient=patient_id)
+    options = replace(options, only_patient=patient_id, thorough=True)
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))
     pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())

@@ -48,6 +48,8 @@ class RunOptions:
     """Only these measure ids (None: every measure of the rules table)."""
     only_patient: str | None = None
     """Keep only this patient's records (explain)."""
+    thorough: bool = False
+    """Judge every sub-criterion for the explanation trail (explain) instead of stopping at the decision."""
     report: str = "individual"
     """MeasureReports to write: individual (one per patient in an initial population), summary (one per
     measure), or both."""
@@ -247,7 +249,7 @@ class Pipeline:
     def outcomes(self) -> Iterator[PatientOutcome]:
         """Evaluate every patient, in patient-id order."""
         period = self.period()
-        evaluator = MeasureEvaluator(self.ruleset, *period)
+        evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
         for patient_id, records in self._grouper.patients():
             ctx = PatientContext.build(patient_id, records)
             try:

@@ -33,7 +33,6 @@ INDIVIDUAL_PROFILE = f"{DEQM}/indv-measurereport-deqm"
 SUMMARY_PROFILE = f"{DEQM}/summary-measurereport-deqm"
 MEASURE_SCORING_EXTENSION = f"{DEQM}/extension-measureScoring"
 CALCULATED_DATE_EXTENSION = f"{DEQM}/extension-calculatedDate"
-POPULATION_REFERENCE_EXTENSION = f"{DEQM}/extension-populationReference"
 POPULATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
 IMPROVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 SCORING_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-scoring"
@@ -139,35 +138,12 @@ def build_individual_report(
 
 
 def _evaluated_resources(result: MeasureResult) -> list[dict[str, Any]]:
-    """Every resource the populations' trails used, with the populations it was evidence for."""
-    populations_of: dict[str, set[str]] = {}
-    group_sets = [result.groups] if result.episodes is None else [e.groups for e in result.episodes]
-    for groups in group_sets:
-        for group in groups:
-            for population in group.populations:
-                if population.trail is None:
-                    continue
-                for evidence in population.trail.all_evidence():
-                    if "/" in evidence.ref and evidence.ref in result.evaluated:
-                        populations_of.setdefault(evidence.ref, set()).add(population.code)
-    for ref in result.evaluated:
-        populations_of.setdefault(ref, {"initial-population"})
-    entries = []
-    for ref in sorted(populations_of):
-        codes = [c for c in POPULATION_DISPLAY if c in populations_of[ref]]
-        entries.append(
-            {
-                "extension": [
-                    {
-                        "url": POPULATION_REFERENCE_EXTENSION,
-                        "valueCodeableConcept": {"coding": [{"system": POPULATION_SYSTEM, "code": code}]},
-                    }
-                    for code in codes
-                ],
-                "reference": ref,
-            }
-        )
-    return entries
+    """Every resource the populations' trails used as evidence (the 'smoking gun' of DEQM), sorted.
+
+    Which population each one decided is in ``fhir-cat2 explain``; per-resource populationReference
+    extensions would double the cost of validating every report, so they are left out.
+    """
+    return [{"reference": ref} for ref in result.evaluated]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
 from ..rules.timing import Scope
-from .engine import Facts, MeasureEvaluator
+from .engine import Facts, MeasureEvaluator  # noqa: F401 - Facts for type readers
 
 OUTCOME_CATEGORY = {"met": "met", "not-met": "not_met", "excluded": "exclusion", "exception": "exception"}
 _DECIDING_POPULATION = {
@@ -68,7 +68,7 @@ def claims_codes(
                 continue
             seen: set[tuple[str, tuple[str, ...]]] = set()
             scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)}, day)
-            facts = Facts(ctx.as_of(day), readings.as_of(day))
+            facts = evaluator.facts(ctx, readings, day)
             for g_index, group, entry in entries:
                 if entry is None:
                     continue

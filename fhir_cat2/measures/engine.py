@@ -9,13 +9,14 @@ Encounter-based measures (CMS22) judge every episode encounter on its own, with 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from ..contexts import PatientContext
 from ..findings import EpisodeResult, Evidence, GroupResult, MeasureResult, PopulationResult, Trail
 from ..rules.facts import Reading, Readings
-from ..rules.loader import RuleSet
+from ..rules.loader import RuleSet, free_anchors
 from ..rules.schema import (
     POPULATION_ORDER,
     AgeCriterion,
@@ -39,6 +40,7 @@ from ..sources.records import (
 )
 
 MAX_EVIDENCE = 50
+_UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
 _CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
@@ -49,17 +51,52 @@ def age_on(birth: date, day: date) -> int:
 
 @dataclass
 class Facts:
-    """What criteria read: the patient's record and readings (possibly as of a day)."""
+    """What criteria read: the patient's record and readings (possibly as of a day).
+
+    ``memo`` holds criteria already judged on these facts, by criterion and the anchors it reads: an
+    encounter-based measure asks the same questions of the same encounters many times over.
+    """
 
     ctx: PatientContext
     readings: Readings
+    memo: dict[Any, Trail] = field(default_factory=dict)
 
 
 class MeasureEvaluator:
-    def __init__(self, ruleset: RuleSet, period_start: date, period_end: date) -> None:
+    def __init__(self, ruleset: RuleSet, period_start: date, period_end: date, *, thorough: bool = True) -> None:
         self.ruleset = ruleset
         self.period_start = period_start
         self.period_end = period_end
+        self.thorough = thorough
+        """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
+        and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
+        self._anchors: dict[int, tuple[str, ...] | None] = {}
+        self._keep: list[Criterion] = []
+        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
+
+    def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
+        """The facts of one patient (as of a day), shared by every measure and rule so the memo is too."""
+        if self._patient is None or self._patient[0] is not ctx or self._patient[1] is not readings:
+            self._patient = (ctx, readings, {})
+        cache = self._patient[2]
+        found = cache.get(as_of)
+        if found is None:
+            found = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
+            cache[as_of] = found
+        return found
+
+    def _memo_key(self, criterion: Criterion, scope: Scope) -> Any:
+        """Key under which a criterion's trail can be reused; None when it reads population memberships."""
+        anchors = self._anchors.get(id(criterion), _UNSEEN)
+        if anchors is _UNSEEN:
+            anchors = None if _reads_populations(criterion, self.ruleset.table.library) else tuple(
+                sorted(free_anchors(criterion, self.ruleset.table.library))
+            )
+            self._anchors[id(criterion)] = anchors
+            self._keep.append(criterion)  # ids stay unique while the evaluator lives
+        if anchors is None:
+            return None
+        return (id(criterion), tuple(scope.span(a) for a in anchors))
 
     @property
     def scope(self) -> Scope:
@@ -83,7 +120,7 @@ class MeasureEvaluator:
         patient's status at the visit for a measure the patient belongs to in that year.
         """
         scope = Scope(self.period_start, self.period_end, {}, as_of)
-        facts = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
+        facts = self.facts(ctx, readings, as_of)
         if measure.basis == "encounter":
             return self._evaluate_episodes(measure, facts, scope, denominators_from)
         groups: list[GroupResult] = []
@@ -200,15 +237,42 @@ class MeasureEvaluator:
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> Trail:
-        members = members or {}
+        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
+        key = self._memo_key(criterion, scope) if costly else None
+        if key is not None:
+            found = facts.memo.get(key)
+            if found is None:
+                found = self._criterion(criterion, facts, scope, members or {})
+                facts.memo[key] = found
+            return found
+        return self._criterion(criterion, facts, scope, members or {})
+
+    def _children(
+        self,
+        criteria: tuple[Criterion, ...],
+        facts: Facts,
+        scope: Scope,
+        members: dict[str, bool],
+        *,
+        stop_when: bool,
+    ) -> list[Trail]:
+        out = []
+        for child in criteria:
+            trail = self.criterion(child, facts, scope, members)
+            out.append(trail)
+            if not self.thorough and trail.met is stop_when:
+                break
+        return out
+
+    def _criterion(self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         if criterion.all is not None:
-            children = [self.criterion(c, facts, scope, members) for c in criterion.all]
+            children = self._children(criterion.all, facts, scope, members, stop_when=False)
             met = all(c.met for c in children)
             failed = [c.label for c in children if not c.met]
             because = "all hold" if met else "not met: " + "; ".join(failed)
             return Trail(criterion.label or _joined(children, " and "), met, because, (), children)
         if criterion.any is not None:
-            children = [self.criterion(c, facts, scope, members) for c in criterion.any]
+            children = self._children(criterion.any, facts, scope, members, stop_when=True)
             met = any(c.met for c in children)
             held = [c.label for c in children if c.met]
             because = "holds: " + "; ".join(held) if met else "none holds"
@@ -241,8 +305,10 @@ class MeasureEvaluator:
         if criterion.use is not None:
             shared = self.ruleset.table.library[criterion.use]
             trail = self.criterion(shared, facts, scope, members)
-            trail.label = criterion.label or shared.label or criterion.use
-            return trail
+            label = criterion.label or shared.label or criterion.use
+            if label == trail.label:
+                return trail
+            return Trail(label, trail.met, trail.because, trail.evidence, trail.children)  # trails are shared
         if criterion.readings is not None:
             return self._readings(criterion.readings, criterion.label, facts, scope)
         assert criterion.latest_day is not None
@@ -479,17 +545,6 @@ class MeasureEvaluator:
             return None
         return low, high
 
-    def _in_window(self, reading: Reading, window: Window, scope: Scope, precision: str) -> bool:
-        days = self._window_days(window, scope)
-        if days is None:
-            return False
-        if precision == "instant":
-            low_i, high_i = window.start.resolve_instant(scope), window.end.resolve_instant(scope)
-            at = reading.end_instant or reading.instant
-            if at is not None and low_i is not None and high_i is not None:
-                return low_i <= at <= high_i
-        return days[0] <= reading.day <= days[1]
-
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
         title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
@@ -519,10 +574,15 @@ class MeasureEvaluator:
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
+        low_i = high_i = None
+        if spec.precision == "instant":
+            low_i, high_i = spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope)
         for name in spec.measurements:
             for reading in facts.readings.between(name, start, end):
-                if spec.precision == "instant" and not self._in_window(reading, spec.within, scope, spec.precision):
-                    continue
+                if low_i is not None and high_i is not None:
+                    at = reading.end_instant or reading.instant
+                    if at is not None and not low_i <= at <= high_i:
+                        continue
                 if reading.value is None and not spec.count_valueless:
                     continue
                 if excluded_classes and reading.encounter_ref:
@@ -610,6 +670,20 @@ class MeasureEvaluator:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _reads_populations(criterion: Criterion, library: dict[str, Criterion], seen: frozenset[str] = frozenset()) -> bool:
+    if criterion.population is not None:
+        return True
+    children = [*(criterion.all or ()), *(criterion.any or ())]
+    if criterion.not_ is not None:
+        children.append(criterion.not_)
+    if criterion.exists is not None:
+        children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
+    if criterion.use is not None and criterion.use in library and criterion.use not in seen:
+        children.append(library[criterion.use])
+        seen = seen | {criterion.use}
+    return any(_reads_populations(child, library, seen) for child in children)
 
 
 def _joined(children: list[Trail], word: str) -> str:

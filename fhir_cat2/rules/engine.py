@@ -15,7 +15,7 @@ from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
 from .loader import RuleSet
-from .schema import CodeRule
+from .schema import CodeRule, Criterion, ExistsCriterion
 from .timing import Scope, Span
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ def evaluate_code_rules(
             per_encounter.setdefault(encounter_ref, {})[name] = attached
     facts = None
     out: list[QualityCode] = []
+    # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
+    possible = {id(rule): _possible(rule, ctx, ruleset) for rule in rules if rule.when is not None}
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
@@ -70,11 +72,11 @@ def evaluate_code_rules(
             if rule.measure is not None and not _eligible(rule.measure, encounter, measure_results):
                 continue
             if rule.when is not None:
+                if not possible[id(rule)]:
+                    continue
                 assert evaluator is not None
                 if facts is None:
-                    from ..measures.engine import Facts
-
-                    facts = Facts(ctx, readings)
+                    facts = evaluator.facts(ctx, readings)
                 trail = evaluator.criterion(rule.when, facts, scope)
                 if trail.met:
                     evidence = tuple(_unique(trail.all_evidence())[:MAX_CODE_EVIDENCE])
@@ -90,6 +92,30 @@ def evaluate_code_rules(
             if found is not None:
                 out.append(found)
     return out
+
+
+def _possible(rule: CodeRule, ctx: PatientContext, ruleset: RuleSet) -> bool:
+    assert rule.when is not None
+    for exists in _required_exists(rule.when, ruleset.table.library):
+        codes = ruleset.resolve_codes(exists.codes, exists.valuesets)
+        if codes and not ctx.with_codes(exists.resource, codes):
+            return False
+    return True
+
+
+def _required_exists(criterion: Criterion, library: dict[str, Criterion], depth: int = 0) -> list[ExistsCriterion]:
+    """Exists criteria that must hold for ``criterion`` to hold (through all-of and library uses)."""
+    if depth > 8:
+        return []
+    if criterion.exists is not None:
+        return [criterion.exists]
+    if criterion.use is not None and criterion.use in library:
+        return _required_exists(library[criterion.use], library, depth + 1)
+    if criterion.all is not None:
+        return [e for child in criterion.all for e in _required_exists(child, library, depth + 1)]
+    if criterion.any is not None:  # every alternative needs one of its own; keep it only if all need the same type
+        return []
+    return []
 
 
 def trail_because(trail: Trail) -> str:
