@@ -14,7 +14,7 @@ from datetime import date
 
 from ..contexts import PatientContext
 from ..findings import Evidence, GroupResult, MeasureResult, QualityCode, Trail
-from ..rules.engine import MAX_CODE_EVIDENCE, encounter_in_period, encounter_span, trail_because
+from ..rules.engine import MAX_CODE_EVIDENCE, encounter_in_period, encounter_span, trail_because, unique_evidence
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
@@ -85,14 +85,12 @@ def claims_codes(
                 rate = group.mips_rate or measure.mips or ""
                 deciding = _population_trail(groups[g_index], _DECIDING_POPULATION[outcome])
                 because = f"MIPS {rate} ({measure.id}) {outcome} as of {day.isoformat()}: {option.label}"
-                if trail is not None:
-                    because += f"; {trail_because(trail)}"
+                if trail is not None and (category in ("exclusion", "exception") or deciding is None):
+                    because += f"; {trail_because(trail)}"  # which exclusion: the option's own criterion
                 elif deciding is not None:
                     because += f"; {deciding.label}: {deciding.because}"
-                source = trail if trail is not None else deciding
-                evidence: tuple[Evidence, ...] = ()
-                if source is not None:
-                    evidence = tuple(source.all_evidence()[:MAX_CODE_EVIDENCE])
+                evidence_from = [t for t in (deciding, trail) if t is not None]
+                evidence = tuple(unique_evidence([e for t in evidence_from for e in t.all_evidence()])[:MAX_CODE_EVIDENCE])
                 for code, modifiers in option.parsed():
                     if (code, modifiers) in seen:
                         continue  # a code two rates share (226 and 226.01 both carry G9902) is reported once

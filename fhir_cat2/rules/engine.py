@@ -79,7 +79,7 @@ def evaluate_code_rules(
                     facts = evaluator.facts(ctx, readings)
                 trail = evaluator.criterion(rule.when, facts, scope)
                 if trail.met:
-                    evidence = tuple(_unique(trail.all_evidence())[:MAX_CODE_EVIDENCE])
+                    evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
                     out.append(_code(rule, encounter, trail_because(trail), evidence, trail))
                 continue
             if rule.scope == "period-to-date":
@@ -126,12 +126,12 @@ def trail_because(trail: Trail) -> str:
     return f"{trail.label}: " + "; ".join(f"{c.label} ({c.because})" for c in held or trail.children)
 
 
-def _unique(evidence: list[Evidence]) -> list[Evidence]:
-    seen: set[str] = set()
+def unique_evidence(evidence: list[Evidence]) -> list[Evidence]:
+    seen: set[tuple[str, str]] = set()
     out = []
     for item in evidence:
-        if item.ref not in seen:
-            seen.add(item.ref)
+        if (item.ref, item.note) not in seen:
+            seen.add((item.ref, item.note))
             out.append(item)
     return out
 
