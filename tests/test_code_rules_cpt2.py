@@ -71,11 +71,14 @@ def test_1100f_1101f_fall_count_bands(ruleset, count, code):
     assert [c for c in codes(visit() + [falls], ruleset) if c in ("1100F", "1101F")] == [code]
 
 
-def test_3288f_falls_risk_assessment_and_1p(ruleset):
-    """3288F: a falls risk assessment at the visit; 3288F-1P when documented not done for a medical reason."""
+def test_3288f_falls_risk_assessment_and_1p_2p(ruleset):
+    """3288F: a falls risk assessment at the visit; 3288F-1P when documented not done for a medical reason
+    (Medical Reason VS), 3288F-2P for a patient reason (Patient Declined VS), read from the notDoneReason."""
     assert "3288F" in codes(visit() + [coded_obs("r", "73830-2")], ruleset)
     not_done = not_done_obs("r", "73830-2", "183932001", "2025-03-04T09:15:00Z")
-    assert "3288F-1P" in codes(visit() + [not_done], ruleset)
+    assert [c for c in codes(visit() + [not_done], ruleset) if c.startswith("3288F")] == ["3288F-1P"]
+    declined = not_done_obs("r", "73830-2", "105480006", "2025-03-04T09:15:00Z")
+    assert [c for c in codes(visit() + [declined], ruleset) if c.startswith("3288F")] == ["3288F-2P"]
 
 
 @pytest.mark.parametrize(("birth", "earned"), [("1960-03-04", True), ("1960-03-05", False)])
