@@ -144,3 +144,15 @@ def test_claims_codes_per_episode(ruleset):
     htn = condition("h", "I10", onset="2025-05-01", category="problem-list-item")
     run = run_resources(resources + [htn], ruleset, program="mips-claims")
     assert run.measure_codes("CMS22", "e1") == ["G8783"] and run.measure_codes("CMS22", "e2") == ["G9744"]
+
+
+def test_encounter_without_an_end_time_is_judged_by_its_day(ruleset):
+    """FHIR Period without an end (or a date-only end): the encounter's end time is unknown, so 'during the
+    encounter' falls back to its day rather than to its start instant."""
+    open_visit = encounter("e1", "2025-03-04T09:00:00Z")
+    del open_visit["period"]["end"]
+    resources = [patient(birth="1980-06-01"), open_visit, bp("b", 112, 72, "2025-03-04T09:40:00Z")]
+    assert members(run_resources(resources, ruleset))["numerator"] is True
+    dated = encounter("e1", "2025-03-04T09:00:00Z", end="2025-03-04")
+    resources = [patient(birth="1980-06-01"), dated, bp("b", 112, 72, "2025-03-04T15:40:00Z")]
+    assert members(run_resources(resources, ruleset))["numerator"] is True

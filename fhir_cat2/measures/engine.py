@@ -780,6 +780,8 @@ def _span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
         when = getattr(record, "when", None)
     if when is None:
         return None
+    if when.end_instant is None and not when.is_single_day or isinstance(record, EncounterRecord):
+        return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
     return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
 
 

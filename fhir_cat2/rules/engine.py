@@ -32,7 +32,7 @@ def encounter_span(encounter: EncounterRecord) -> Span:
     when = encounter.when
     if when is None:
         return Span(None, None)
-    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
+    return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # None: end time not documented
 
 
 def evaluate_code_rules(

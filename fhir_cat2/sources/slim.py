@@ -334,7 +334,9 @@ def parse_period(period: Period, field: str) -> When | None:
     if start and end:
         if end.end_day < start.start_day:
             raise InputError(f"{field}: end {period.end} is before start {period.start}")
-        return When(start.start_day, end.end_day, start.instant, end.instant)
+        # A date-only end covers its whole day: no end instant (comparisons fall back to the day).
+        end_instant = end.instant if period.end and len(period.end) > 10 else None
+        return When(start.start_day, end.end_day, start.instant, end_instant)
     if start:
         return start
     if end:
