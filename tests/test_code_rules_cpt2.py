@@ -19,7 +19,6 @@ from .conftest import (
     patient,
     procedure,
     quantity_obs,
-    request,
     run_resources,
 )
 

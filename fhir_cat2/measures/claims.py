@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from ..contexts import PatientContext
-from ..findings import Evidence, GroupResult, MeasureResult, QualityCode, Trail
+from ..findings import GroupResult, MeasureResult, QualityCode, Trail
 from ..rules.engine import MAX_CODE_EVIDENCE, encounter_in_period, encounter_span, trail_because, unique_evidence
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
 from ..rules.timing import Scope
-from .engine import Facts, MeasureEvaluator  # noqa: F401 - Facts for type readers
+from .engine import Facts, MeasureEvaluator
 
 OUTCOME_CATEGORY = {"met": "met", "not-met": "not_met", "excluded": "exclusion", "exception": "exception"}
 _DECIDING_POPULATION = {
