@@ -87,6 +87,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
     parser.add_argument("--now", metavar="DATETIME", help="MeasureReport.date (default: end of the period)")
     parser.add_argument(
+        "--report",
+        choices=("individual", "summary", "both"),
+        help="MeasureReports: one per patient (individual, default), one per measure (summary), or both",
+    )
+    parser.add_argument(
         "--quarantine-exit-zero",
         action="store_true",
         default=None,
@@ -115,6 +120,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
         emit=args.emit or frozenset(run.emit),
         now=_now(args.now),
         measures=tuple(args.measures) if args.measures else (tuple(run.measures) if run.measures else None),
+        report=args.report or run.report,
     )
     args.rules = args.rules or run.rules
     args.valuesets = args.valuesets or run.valuesets
@@ -137,9 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON")
     explain.add_argument("--patient", required=True, metavar="ID", help="Patient id (as in the input)")
     explain.add_argument("--format", choices=("text", "json"), default="text")
+    explain.add_argument("--full", action="store_true", help="print every criterion, also of exclusions that did not apply")
     _add_run_options(explain)
 
     add_live_commands(sub, _add_run_options)
+
+    valuesets = sub.add_parser("valuesets", help="value-set expansions")
+    valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True, parser_class=_Parser)
+    fetch = valuesets_sub.add_parser("fetch", help="download the expansions a rules table needs from VSAC")
+    fetch.add_argument("--api-key-env", required=True, metavar="VAR", help="environment variable holding the UMLS API key")
+    fetch.add_argument("--out", required=True, metavar="DIR", help="folder to write the ValueSet JSON files into")
+    fetch.add_argument("--rules", metavar="FILE", help="rules table (default: the one shipped)")
+    fetch.add_argument("--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)")
 
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
@@ -186,7 +201,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     patient_id = args.patient.removeprefix("Patient/")
     options, config = resolve_run(args)
-    options = replace(options, only_patient=patient_id)
+    options = replace(options, only_patient=patient_id, thorough=True)
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))
     pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())
@@ -207,7 +222,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}")
-        sys.stdout.write(outcome_to_text(found, ruleset, measures))
+        sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full))
     return EXIT_OK
 
 
@@ -225,6 +240,19 @@ class _NullSink:
 
     def quarantine(self, entry: object) -> None:
         pass
+
+
+def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
+    from .vsac import VSAC_BASE, VsacClient, api_key_from_env, fetch, valuesets_needed
+
+    api_key = api_key_from_env(args.api_key_env)  # refused before any request when unset
+    refs = valuesets_needed(args.rules)
+    report = fetch(refs, args.out, VsacClient(api_key, base=args.base or VSAC_BASE))
+    print(f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}", file=sys.stderr)
+    if report.missing:
+        print(f"  not found at the server: {', '.join(report.missing)}", file=sys.stderr)
+        return EXIT_QUARANTINED
+    return EXIT_OK
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -269,6 +297,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_rules_check(args)
         if args.command in ("sync", "record"):
             return cmd_live(args)
+        if args.command == "valuesets" and args.valuesets_command == "fetch":
+            return cmd_valuesets_fetch(args)
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
         print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)

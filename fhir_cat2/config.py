@@ -59,6 +59,8 @@ class RunConfig(_Section):
     measures: list[str] | None = None
     rules: str | None = None
     valuesets: str | None = None
+    """Folder of FHIR ValueSet expansions (e.g. from ``fhir-cat2 valuesets fetch``); --valuesets overrides."""
+    report: Literal["individual", "summary", "both"] = "individual"
     quarantine_exit_zero: bool = False
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from .sources.records import (
     ClaimRecord,
+    Code,
     ConditionRecord,
     CoverageRecord,
     EncounterRecord,
@@ -14,6 +16,7 @@ from .sources.records import (
     ObservationRecord,
     PatientRecord,
     ResourceRecord,
+    When,
 )
 
 
@@ -37,6 +40,8 @@ class PatientContext:
     claims: list[ClaimRecord] = field(default_factory=list)
     encounter_by_ref: dict[str, EncounterRecord] = field(default_factory=dict)
     condition_by_ref: dict[str, ConditionRecord] = field(default_factory=dict)
+    _by_code: dict[str, dict[Code, list[ResourceRecord]]] = field(default_factory=dict, repr=False)
+    _position: dict[int, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, patient_id: str, records: Iterable[ResourceRecord]) -> PatientContext:
@@ -67,6 +72,46 @@ class PatientContext:
         ctx.encounters.sort(key=_encounter_order)
         return ctx
 
+    def as_of(self, day: date) -> PatientContext:
+        """The record as it stood at the end of ``day``: what was documented later is left out.
+
+        A resource counts from its first day (an order from authoredOn, a Condition from its onset, or its
+        recorded date when it has no onset); resources without a date are kept.
+        """
+        ctx = PatientContext(self.patient_id, self.patient)
+        ctx.encounters = [e for e in self.encounters if _known_by(e.when, day)]
+        ctx.encounter_by_ref = {e.ref: e for e in ctx.encounters}
+        ctx.observations = [o for o in self.observations if _known_by(o.when, day)]
+        ctx.conditions = [c for c in self.conditions if _known_by(c.onset or c.recorded, day)]
+        ctx.condition_by_ref = {c.ref: c for c in ctx.conditions}
+        ctx.events = {
+            kind: [e for e in items if _known_by(e.authored or e.when, day)] for kind, items in self.events.items()
+        }
+        ctx.coverages = self.coverages
+        ctx.claims = self.claims
+        return ctx
+
+    def with_codes(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
+        """Resources of a type having at least one of ``codes`` (an Encounter's type), in context order."""
+        index = self._by_code.get(resource_type)
+        if index is None:
+            index = {}
+            for position, record in enumerate(self.resources(resource_type)):
+                self._position[id(record)] = position
+                for code in _record_codes(record):
+                    index.setdefault(code, []).append(record)
+            self._by_code[resource_type] = index
+        if len(index) <= len(codes):
+            hits = [items for code, items in index.items() if code in codes]
+        else:
+            hits = [index[code] for code in codes if code in index]
+        if not hits:
+            return []
+        if len(hits) == 1:
+            return list(hits[0])
+        unique = {id(record): record for items in hits for record in items}
+        return sorted(unique.values(), key=lambda record: self._position[id(record)])  # context order
+
     def resources(self, resource_type: str) -> list[ResourceRecord]:
         if resource_type == "Encounter":
             return list(self.encounters)
@@ -75,6 +120,16 @@ class PatientContext:
         if resource_type == "Condition":
             return list(self.conditions)
         return list(self.events.get(resource_type, ()))
+
+
+def _record_codes(record: ResourceRecord) -> frozenset[Code]:
+    if isinstance(record, EncounterRecord):
+        return record.type_codes
+    return getattr(record, "codes", frozenset())
+
+
+def _known_by(when: When | None, day: date) -> bool:
+    return when is None or when.start_day <= day
 
 
 def _encounter_order(encounter: EncounterRecord) -> tuple[str, str]:

@@ -1,14 +1,82 @@
-"""Explanations: why a patient earned each code and each population membership, as text or JSON."""
+"""Explanations: why a patient earned each code and each population membership, as text or JSON.
+
+Each measure (and each group or episode) opens with its outcome and the deciding criteria, so a quality
+analyst can answer "why did this patient miss the numerator" from the first lines; the trail below shows every
+criterion with the resources, values and dates that decided it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .findings import MeasureResult, Trail
+from .findings import GroupResult, MeasureResult, PopulationResult, Trail
 from .pipeline import PatientOutcome
 from .rules.loader import RuleSet
 
 _MARK = {True: "[x]", False: "[ ]"}
+_HEADLINE = {
+    "met": "MET",
+    "not-met": "NOT MET",
+    "excluded": "EXCLUDED",
+    "exception": "EXCEPTION",
+    "not-in-population": "NOT IN THE INITIAL POPULATION",
+}
+
+
+def deciding(trail: Trail) -> list[Trail]:
+    """The criteria that decided ``trail``: what held when it holds, what failed when it does not."""
+    if not trail.children or (trail.met and trail.evidence):
+        return [trail]
+    if len(trail.children) == 1 and trail.met != trail.children[0].met:  # a 'not'
+        return deciding(trail.children[0])
+    same = [c for c in trail.children if c.met == trail.met]
+    if not same:
+        return [trail]
+    if trail.because.startswith(("holds", "none holds")):  # an 'any'
+        if trail.met:
+            same = same[:1]  # one reason it holds is enough
+        else:
+            return same  # every alternative failed: one line each says why
+    out: list[Trail] = []
+    for child in same:
+        out.extend(deciding(child))
+    return out
+
+
+def _population(group: GroupResult, code: str) -> PopulationResult | None:
+    for population in group.populations:
+        if population.code == code:
+            return population
+    return None
+
+
+def why(group: GroupResult) -> tuple[str, list[Trail]]:
+    """(outcome, the criteria that decided it) for one group of one patient (or one episode)."""
+    outcome = group.outcome()
+    code = {
+        "met": "numerator",
+        "not-met": "numerator",
+        "excluded": "denominator-exclusion",
+        "exception": "denominator-exception",
+        "not-in-population": "initial-population",
+    }[outcome]
+    population = _population(group, code)
+    if outcome == "not-in-population" and population is not None and population.member:
+        population = _population(group, "denominator")
+    if population is None or population.trail is None:
+        return outcome, []
+    return outcome, deciding(population.trail)
+
+
+def _why_json(group: GroupResult) -> dict[str, Any]:
+    outcome, reasons = why(group)
+    return {
+        "outcome": outcome,
+        "because": [
+            {"criterion": t.label, "met": t.met, "because": t.because, "evidence": [e.to_json() for e in t.evidence]}
+            for t in reasons
+        ],
+    }
 
 
 def outcome_to_json(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None) -> dict[str, Any]:
@@ -26,33 +94,51 @@ def outcome_to_json(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list
     }
 
 
+def _groups_json(groups: list[GroupResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": group.id,
+            "summary": _why_json(group),
+            "populations": [
+                {
+                    "population": p.code,
+                    "id": p.id,
+                    "member": p.member,
+                    "count": p.tally,
+                    "note": p.note,
+                    "trail": p.trail.to_json() if p.trail else None,
+                }
+                for p in group.populations
+            ],
+        }
+        for group in groups
+    ]
+
+
 def _measure_json(result: MeasureResult, ruleset: RuleSet) -> dict[str, Any]:
     measure = ruleset.measure(result.measure_id)
-    return {
+    data: dict[str, Any] = {
         "measure": measure.id,
+        "mips": measure.mips,
         "title": measure.title,
         "url": measure.url,
         "outcome": result.outcome(),
-        "groups": [
-            {
-                "id": group.id,
-                "populations": [
-                    {
-                        "population": p.code,
-                        "id": p.id,
-                        "member": p.member,
-                        "note": p.note,
-                        "trail": p.trail.to_json() if p.trail else None,
-                    }
-                    for p in group.populations
-                ],
-            }
-            for group in result.groups
+        "groups": _groups_json(result.groups) if result.episodes is None else [
+            {"id": g.id, "populations": [{"population": p.code, "id": p.id, "count": p.tally} for p in g.populations]}
+            for g in result.groups
         ],
     }
+    if result.episodes is not None:
+        data["episodes"] = [
+            {"encounter": e.encounter_ref, "day": e.day.isoformat(), "groups": _groups_json(e.groups)}
+            for e in result.episodes
+        ]
+    return data
 
 
-def outcome_to_text(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None) -> str:
+def outcome_to_text(
+    outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None, *, full: bool = False
+) -> str:
     lines = [f"Patient/{outcome.ctx.patient_id}"]
     codes = [c for c in outcome.codes if not measure_ids or c.measure in (None, *measure_ids)]
     lines.append("")
@@ -69,23 +155,30 @@ def outcome_to_text(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list
             continue
         measure = ruleset.measure(measure_id)
         lines.append("")
-        lines.append(f"{measure.id} ({measure.title}): {result.outcome().upper()}")
-        for group in result.groups:
-            if len(result.groups) > 1:
-                lines.append(f"  group {group.id}")
-            for population in group.populations:
-                lines.append(f"  {_MARK[population.member]} {population.code}")
-                if population.trail is None:
-                    lines.append(f"        not evaluated: {population.note}")
-                    continue
-                if population.note:
-                    lines.append(f"        note: {population.note}")
-                _trail_lines(population.trail, lines, depth=2)
+        name = f"{measure.id}" + (f" / MIPS {measure.mips}" if measure.mips else "")
+        if result.episodes is not None:
+            lines.append(f"{name} ({measure.title}): {result.outcome()} (one result per encounter)")
+            for episode in result.episodes:
+                lines.append(f"  episode {episode.encounter_ref} on {episode.day.isoformat()}")
+                for group in episode.groups:
+                    _group_lines(group, lines, full, indent="    ")
+            continue
+        if measure.improvement_notation == "decrease":
+            name += " [inverse measure: the numerator is the poor outcome]"
+        if len(result.groups) == 1:
+            lines.append(f"{name} ({measure.title})")
+            _group_lines(result.groups[0], lines, full, indent="  ")
+        else:
+            lines.append(f"{name} ({measure.title}): {len(result.groups)} groups")
+            for index, group in enumerate(result.groups, start=1):
+                rate = measure.groups[index - 1].mips_rate
+                lines.append(f"  group {index} ({group.id}{', MIPS ' + rate if rate else ''})")
+                _group_lines(group, lines, full, indent="    ")
     if outcome.readings.ignored:
         lines.append("")
         lines.append("Observations that did not count:")
-        for ref, why in outcome.readings.ignored:
-            lines.append(f"  {ref}: {why}")
+        for ref, reason in outcome.readings.ignored:
+            lines.append(f"  {ref}: {reason}")
     if outcome.readings.problems:
         lines.append("")
         lines.append("Quarantined:")
@@ -94,10 +187,55 @@ def outcome_to_text(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list
     return "\n".join(lines) + "\n"
 
 
-def _trail_lines(trail: Trail, lines: list[str], depth: int) -> None:
-    pad = "    " * depth
+def _group_lines(group: GroupResult, lines: list[str], full: bool, indent: str) -> None:
+    outcome, reasons = why(group)
+    headline = _HEADLINE[outcome]
+    lines.append(f"{indent}{headline}")
+    lead = {
+        "met": "in the numerator because",
+        "not-met": "missed the numerator because",
+        "excluded": "excluded because",
+        "exception": "a denominator exception because",
+        "not-in-population": "not in the measure because",
+    }[outcome]
+    lines.append(f"{indent}  {lead}:")
+    for trail in reasons:
+        lines.append(f"{indent}    - {trail.label}: {trail.because}")
+        for evidence in _unique(trail.evidence)[:5]:
+            lines.append(f"{indent}        {evidence.ref}: {evidence.note}")
+    lines.append(f"{indent}  trail:")
+    for population in group.populations:
+        lines.append(f"{indent}  {_MARK[population.member]} {population.code}")
+        if population.trail is None:
+            lines.append(f"{indent}        not evaluated: {population.note}")
+            continue
+        if population.note:
+            lines.append(f"{indent}        note: {population.note}")
+        # Exclusions that did not apply are summarised one level deep unless --full.
+        depth_limit = None if full or population.member or population.code != "denominator-exclusion" else 1
+        _trail_lines(population.trail, lines, pad=indent + "      ", limit=depth_limit, full=full)
+
+
+def _trail_lines(
+    trail: Trail, lines: list[str], pad: str, limit: int | None, level: int = 0, full: bool = False
+) -> None:
     lines.append(f"{pad}{_MARK[trail.met]} {trail.label}: {trail.because}")
-    for evidence in trail.evidence:
+    for evidence in _unique(trail.evidence):
         lines.append(f"{pad}      - {evidence.ref}: {evidence.note}")
+    if limit is not None and level >= limit:
+        return
     for child in trail.children:
-        _trail_lines(child, lines, depth + 1)
+        # Alternatives that did not apply, beside one that did, get one line each unless --full.
+        quiet = not full and trail.met and not child.met
+        _trail_lines(child, lines, pad + "    ", level + 1 if quiet else limit, level + 1, full)
+
+
+def _unique(evidence: Any) -> list[Any]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for item in evidence:
+        key = (item.ref, item.note)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

@@ -32,6 +32,10 @@ class QualityCode:
     because: str
     evidence: tuple[Evidence, ...]
     measure: str | None = None
+    outcome: str | None = None
+    """For a measure's claims code: the outcome it reports (met, not-met, excluded, exception)."""
+    trail: Trail | None = None
+    """The criterion that decided it, when a criterion did."""
 
     @property
     def display_code(self) -> str:
@@ -47,7 +51,9 @@ class QualityCode:
             "serviced": self.serviced.isoformat(),
             "because": self.because,
             "measure": self.measure,
+            "outcome": self.outcome,
             "evidence": [e.to_json() for e in self.evidence],
+            **({"trail": self.trail.to_json()} if self.trail is not None else {}),
         }
 
 
@@ -84,6 +90,12 @@ class PopulationResult:
     trail: Trail | None
     """None when the population was not evaluated (e.g. numerator of a patient outside the denominator)."""
     note: str = ""
+    count: int | None = None
+    """Episodes in the population (encounter-based measures); None: 1 if member else 0."""
+
+    @property
+    def tally(self) -> int:
+        return self.count if self.count is not None else (1 if self.member else 0)
 
 
 @dataclass
@@ -94,6 +106,27 @@ class GroupResult:
     def member(self, code: str) -> bool:
         return any(p.code == code and p.member for p in self.populations)
 
+    def outcome(self) -> str:
+        """One word: not-in-population, excluded, met, exception, not-met."""
+        if not self.member("initial-population") or not self.member("denominator"):
+            return "not-in-population"
+        if self.member("denominator-exclusion"):
+            return "excluded"
+        if self.member("numerator"):
+            return "met"
+        if self.member("denominator-exception"):
+            return "exception"
+        return "not-met"
+
+
+@dataclass
+class EpisodeResult:
+    """One episode (encounter) of an encounter-based measure, with its populations per group."""
+
+    encounter_ref: str
+    day: date
+    groups: list[GroupResult]
+
 
 @dataclass
 class MeasureResult:
@@ -103,20 +136,24 @@ class MeasureResult:
     evaluated: tuple[str, ...]
     """Every resource reference that a population's evidence used, sorted."""
     qualifying_encounters: frozenset[str] = frozenset()
+    """Encounters on which the measure's claims codes are reported (IP evidence, or IP episodes)."""
+    episodes: list[EpisodeResult] | None = None
+    """Encounter-based measures: one result per episode (the groups above then hold the counts)."""
 
     @property
     def in_initial_population(self) -> bool:
         return any(g.member("initial-population") for g in self.groups)
 
     def outcome(self, group_index: int = 0) -> str:
-        """One word for a group: not-in-population, excluded, exception, met, not-met."""
-        group = self.groups[group_index]
-        if not group.member("initial-population") or not group.member("denominator"):
-            return "not-in-population"
-        if group.member("denominator-exclusion"):
-            return "excluded"
-        if group.member("numerator"):
-            return "met"
-        if group.member("denominator-exception"):
-            return "exception"
-        return "not-met"
+        """One word for a group: not-in-population, excluded, exception, met, not-met.
+
+        For an encounter-based measure: the outcomes of its episodes, e.g. 'met 2, not-met 1'.
+        """
+        if self.episodes is not None:
+            tally: dict[str, int] = {}
+            for episode in self.episodes:
+                word = episode.groups[group_index].outcome()
+                if word != "not-in-population":
+                    tally[word] = tally.get(word, 0) + 1
+            return ", ".join(f"{word} {n}" for word, n in sorted(tally.items())) or "not-in-population"
+        return self.groups[group_index].outcome()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -18,9 +18,10 @@ from typing import Any, Protocol
 from .contexts import PatientContext
 from .emit.claim import EmitDefaults, build_claim
 from .emit.ids import TAG_CODE, TAG_SYSTEM
-from .emit.measurereport import build_individual_report
+from .emit.measurereport import SummaryTally, build_individual_report, build_summary_report
 from .errors import ConfigError, InputError
 from .findings import MeasureResult, QualityCode
+from .measures.claims import claims_codes
 from .measures.engine import MeasureEvaluator
 from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
@@ -47,6 +48,11 @@ class RunOptions:
     """Only these measure ids (None: every measure of the rules table)."""
     only_patient: str | None = None
     """Keep only this patient's records (explain)."""
+    thorough: bool = False
+    """Judge every sub-criterion for the explanation trail (explain) instead of stopping at the decision."""
+    report: str = "individual"
+    """MeasureReports to write: individual (one per patient in an initial population), summary (one per
+    measure), or both."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,7 @@ class Pipeline:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
         self.measures = selected_measures(ruleset, options)
+        self._summaries: dict[str, SummaryTally] = {}
 
     # ------------------------------------------------------------------------------------------ ingest
 
@@ -242,7 +249,7 @@ class Pipeline:
     def outcomes(self) -> Iterator[PatientOutcome]:
         """Evaluate every patient, in patient-id order."""
         period = self.period()
-        evaluator = MeasureEvaluator(self.ruleset, *period)
+        evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
         for patient_id, records in self._grouper.patients():
             ctx = PatientContext.build(patient_id, records)
             try:
@@ -260,19 +267,32 @@ class Pipeline:
         """Release the grouper's temporary storage (run() does this itself)."""
         self._grouper.close()
 
-    def run(self) -> RunStats:
-        """Evaluate and emit; returns the run statistics."""
+    def run(self, observer: Callable[[PatientOutcome], None] | None = None) -> RunStats:
+        """Evaluate and emit; returns the run statistics. ``observer`` sees every patient's outcome."""
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
             for outcome in self.outcomes():
+                if observer is not None:
+                    observer(outcome)
                 self.stats.patients += 1
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
                 self._emit(outcome, period, report_date)
+            self._emit_summaries(period, report_date)
         finally:
             self._grouper.close()
         return self.stats
+
+    def _emit_summaries(self, period: tuple[date, date], report_date: str) -> None:
+        if "measure-report" not in self.options.emit or self.options.report not in ("summary", "both"):
+            return
+        for measure in self.measures:
+            if measure.url is None:
+                continue
+            tally = self._summaries.get(measure.id) or SummaryTally(measure)
+            self.sink.write(build_summary_report(tally, period=period, report_date=report_date, defaults=self.defaults))
+            self.stats.written["MeasureReport"] += 1
 
     def _emit(self, outcome: PatientOutcome, period: tuple[date, date], report_date: str) -> None:
         ctx = outcome.ctx
@@ -300,8 +320,13 @@ class Pipeline:
             counter = self.stats.populations.setdefault(measure.id, Counter())
             for group in result.groups[:1]:
                 for population in group.populations:
-                    counter[population.code] += 1 if population.member else 0
-            if "measure-report" not in self.options.emit:
+                    counter[population.code] += population.tally
+            self._summaries.setdefault(measure.id, SummaryTally(measure)).add(result)
+            if (
+                "measure-report" not in self.options.emit
+                or measure.url is None
+                or self.options.report not in ("individual", "both")
+            ):
                 continue
             try:
                 report = build_individual_report(
@@ -324,9 +349,22 @@ def evaluate_patient(
 ) -> PatientOutcome:
     """Pure: one patient in, readings, measure results and quality codes out."""
     readings = extract_readings(ctx, ruleset)
+    measures = tuple(measures)
     results = {m.id: evaluator.evaluate(m, ctx, readings) for m in measures}
-    codes = evaluate_code_rules(ctx, readings, ruleset, program=program, period=period, measure_results=results)
+    codes = evaluate_code_rules(
+        ctx, readings, ruleset, program=program, period=period, measure_results=results, evaluator=evaluator
+    )
+    if program == "mips-claims":
+        codes += claims_codes(ctx, readings, ruleset, evaluator, measures, results, period)
+        codes.sort(key=lambda c: _encounter_position(ctx, c.encounter_ref))
     return PatientOutcome(ctx, readings, results, codes)
+
+
+def _encounter_position(ctx: PatientContext, ref: str) -> int:
+    for index, encounter in enumerate(ctx.encounters):
+        if encounter.ref == ref:
+            return index
+    return len(ctx.encounters)
 
 
 def _is_ours(resource: dict[str, Any]) -> bool:

@@ -139,9 +139,11 @@ class LiveRun:
             for patient_id, encounters in self.source.encounters_by_patient.items():
                 for encounter_ref in encounters:
                     yield "Claim", claim_key(patient_id, encounter_ref, program, year), encounter_ref
-        if "measure-report" in self.options.emit:
+        if "measure-report" in self.options.emit and self.options.report in ("individual", "both"):
+            reported = [m for m in pipeline.measures if m.url is not None]  # claims-only measures write none
             for patient_id in self.scan.patients:
-                for measure in pipeline.measures:
+                for measure in reported:
+                    assert measure.url is not None
                     yield "MeasureReport", measure_report_key(patient_id, measure.url, year), None
 
     def extra_report(self) -> dict[str, Any]:

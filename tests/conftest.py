@@ -21,6 +21,13 @@ SHARED = Path(os.environ.get("FHIR_CAT2_SHARED", ROOT.parent / "shared"))
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CVX = "http://hl7.org/fhir/sid/cvx"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+QICORE = "http://hl7.org/fhir/us/qicore/StructureDefinition"
 
 
 def shared_path(*parts: str) -> Path:
@@ -53,29 +60,190 @@ def encounter(
     klass: str = "AMB",
     cpt: str = "99213",
     diagnoses: list[str] | None = None,
+    system: str = CPT,
+    discharge: str | None = None,
 ) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": eid,
         "status": status,
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
-        "type": [{"coding": [{"system": CPT, "code": cpt}]}],
+        "type": [{"coding": [{"system": system, "code": cpt}]}],
         "subject": {"reference": f"Patient/{pid}"},
         "period": {"start": start, "end": end or start},
     }
+    if discharge:
+        resource["hospitalization"] = {"dischargeDisposition": {"coding": [{"system": SNOMED, "code": discharge}]}}
     if diagnoses:
         resource["diagnosis"] = [{"condition": {"reference": f"Condition/{d}"}} for d in diagnoses]
     return resource
 
 
-def condition(cid: str, code: str, *, pid: str = "p1", onset: str = "2020-01-01", status: str = "active") -> dict[str, Any]:
-    return {
+def condition(
+    cid: str,
+    code: str,
+    *,
+    pid: str = "p1",
+    onset: str | None = "2020-01-01",
+    status: str | None = "active",
+    system: str = ICD10,
+    category: str | None = None,
+    abatement: str | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "Condition",
         "id": cid,
-        "clinicalStatus": {"coding": [{"code": status}]},
-        "code": {"coding": [{"system": ICD10, "code": code}]},
+        "code": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": f"Patient/{pid}"},
-        "onsetDateTime": onset,
+    }
+    if status:
+        resource["clinicalStatus"] = {"coding": [{"code": status}]}
+    if onset:
+        resource["onsetDateTime"] = onset
+    if abatement:
+        resource["abatementDateTime"] = abatement
+    if category:
+        system_ = "http://hl7.org/fhir/us/core/CodeSystem/condition-category" if category == "health-concern" else CONDITION_CATEGORY
+        resource["category"] = [{"coding": [{"system": system_, "code": category}]}]
+    return resource
+
+
+def coded_obs(
+    oid: str,
+    code: str,
+    when: str | None = "2025-03-04T09:10:00Z",
+    *,
+    pid: str = "p1",
+    eid: str | None = None,
+    status: str = "final",
+    category: str | None = "survey",
+    value_code: str | None = None,
+    value_system: str = SNOMED,
+    value: Any = None,
+    value_kind: str = "quantity",
+    system: str = LOINC,
+    period_end: str | None = None,
+) -> dict[str, Any]:
+    """An Observation with a coded answer (value_code) or a number (valueQuantity, valueInteger, valueString)."""
+    resource = _obs(oid, code, when, pid=pid, eid=eid, status=status, category=category)
+    resource["code"]["coding"][0]["system"] = system
+    if period_end is not None and when is not None:
+        del resource["effectiveDateTime"]
+        resource["effectivePeriod"] = {"start": when, "end": period_end}
+    if value_code is not None:
+        resource["valueCodeableConcept"] = {"coding": [{"system": value_system, "code": value_code}]}
+    elif value is not None:
+        if value_kind == "quantity":
+            resource["valueQuantity"] = {"value": value, "unit": "{score}"}
+        elif value_kind == "integer":
+            resource["valueInteger"] = value
+        else:
+            resource["valueString"] = str(value)
+    return resource
+
+
+def not_done_obs(oid: str, code: str, reason: str, issued: str, *, pid: str = "p1", reason_system: str = SNOMED) -> dict[str, Any]:
+    """QI-Core ObservationCancelled: status cancelled, notDoneReason extension, timed by issued."""
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "cancelled",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "issued": issued,
+        "effectiveDateTime": issued,
+        "extension": [
+            {
+                "url": f"{QICORE}/qicore-notDoneReason",
+                "valueCodeableConcept": {"coding": [{"system": reason_system, "code": reason}]},
+            }
+        ],
+    }
+
+
+def procedure(
+    rid: str,
+    code: str,
+    when: str | None = "2025-03-04T09:20:00Z",
+    *,
+    pid: str = "p1",
+    system: str = SNOMED,
+    status: str = "completed",
+    end: str | None = None,
+    reason: str | None = None,
+    reason_system: str = SNOMED,
+    status_reason: str | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": rid,
+        "status": status,
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+    if when is not None:
+        if end:
+            resource["performedPeriod"] = {"start": when, "end": end}
+        else:
+            resource["performedDateTime"] = when
+    if reason:
+        resource["reasonCode"] = [{"coding": [{"system": reason_system, "code": reason}]}]
+    if status_reason:
+        resource["statusReason"] = {"coding": [{"system": SNOMED, "code": status_reason}]}
+    return resource
+
+
+def request(
+    kind: str,
+    rid: str,
+    code: str,
+    authored: str = "2025-03-04T09:25:00Z",
+    *,
+    pid: str = "p1",
+    system: str = SNOMED,
+    status: str = "active",
+    intent: str = "order",
+    reason: str | None = None,
+    reason_system: str = SNOMED,
+    do_not_perform: bool = False,
+    refused: str | None = None,
+    supply_days: int | None = None,
+) -> dict[str, Any]:
+    """A ServiceRequest, MedicationRequest or DeviceRequest (kind)."""
+    element = {"ServiceRequest": "code", "MedicationRequest": "medicationCodeableConcept", "DeviceRequest": "codeCodeableConcept"}[kind]
+    resource: dict[str, Any] = {
+        "resourceType": kind,
+        "id": rid,
+        "status": status,
+        "intent": intent,
+        element: {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": authored,
+    }
+    if reason:
+        resource["reasonCode"] = [{"coding": [{"system": reason_system, "code": reason}]}]
+    if do_not_perform:
+        if kind == "DeviceRequest":
+            resource["modifierExtension"] = [{"url": f"{QICORE}/qicore-doNotPerform", "valueBoolean": True}]
+        else:
+            resource["doNotPerform"] = True
+    if refused:
+        resource["extension"] = [
+            {"url": f"{QICORE}/qicore-doNotPerformReason", "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": refused}]}}
+        ]
+    if supply_days is not None:
+        resource["dispenseRequest"] = {"expectedSupplyDuration": {"value": supply_days, "unit": "days", "code": "d"}}
+    return resource
+
+
+def immunization(rid: str, cvx: str, when: str, *, pid: str = "p1", status: str = "completed") -> dict[str, Any]:
+    return {
+        "resourceType": "Immunization",
+        "id": rid,
+        "status": status,
+        "vaccineCode": {"coding": [{"system": CVX, "code": cvx}]},
+        "patient": {"reference": f"Patient/{pid}"},
+        "occurrenceDateTime": when,
     }
 
 
@@ -193,12 +361,29 @@ class Run:
                     out.append(code.display_code)
         return out
 
-    def population(self, measure: str, pid: str = "p1") -> dict[str, bool]:
+    def result(self, measure: str, pid: str = "p1"):
         for outcome in self.outcomes:
             if outcome.ctx.patient_id == pid:
-                result = outcome.measure_results[measure]
-                return {p.code: p.member for p in result.groups[0].populations}
+                return outcome.measure_results[measure]
         raise AssertionError(f"no outcome for patient {pid}")
+
+    def population(self, measure: str, pid: str = "p1", group: int = 0) -> dict[str, bool]:
+        return {p.code: p.member for p in self.result(measure, pid).groups[group].populations}
+
+    def counts(self, measure: str, pid: str = "p1", group: int = 0) -> dict[str, int]:
+        """Population counts (episodes for an encounter-based measure)."""
+        return {p.code: p.tally for p in self.result(measure, pid).groups[group].populations}
+
+    def outcome(self, measure: str, pid: str = "p1", group: int = 0) -> str:
+        return self.result(measure, pid).outcome(group)
+
+    def measure_codes(self, measure: str, encounter_id: str | None = None) -> list[str]:
+        out = []
+        for outcome in self.outcomes:
+            for code in outcome.codes:
+                if code.measure == measure and (encounter_id is None or code.encounter_ref == f"Encounter/{encounter_id}"):
+                    out.append(code.display_code)
+        return out
 
 
 def run_resources(
@@ -208,20 +393,18 @@ def run_resources(
     period: int = 2025,
     program: str = "hedis",
     budget: int | None = None,
+    report: str = "individual",
+    measures: tuple[str, ...] | None = None,
 ) -> Run:
     """Ingest resources (as loose inputs), evaluate and emit everything into memory."""
     sink = MemorySink()
-    options = RunOptions(program=program, period_year=period)
+    options = RunOptions(program=program, period_year=period, report=report, measures=measures)
     kwargs = {} if budget is None else {"budget": budget}
-    pipeline = Pipeline(ruleset, options, MemorySink(), **kwargs)
     items = []
     for index, resource in enumerate(resources):
         items.append(InputItem(resource, Src("test", f"item[{index}]"), plain_resolver, resource.get("id", "")))
+    pipeline = Pipeline(ruleset, options, sink, **kwargs)
     pipeline.ingest(items)
-    outcomes = list(pipeline.outcomes())
-    pipeline.close()
-    # Emit too, through a second pipeline so outcomes stay inspectable.
-    emit = Pipeline(ruleset, options, sink, **kwargs)
-    emit.ingest(items)
-    emit.run()
-    return Run(sink, emit, outcomes)
+    outcomes: list[PatientOutcome] = []
+    pipeline.run(outcomes.append)
+    return Run(sink, pipeline, outcomes)

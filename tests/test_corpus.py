@@ -14,6 +14,9 @@ from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.cli import main
+from fhir_cat2.pipeline import Pipeline, RunOptions
+from fhir_cat2.rules.loader import load_rules
+from fhir_cat2.sources.files import iter_input_files, read_file
 
 from .conftest import shared_path
 
@@ -52,6 +55,10 @@ def _band_a1c(value: float) -> str:
     return "3044F" if value < 7 else "3051F" if value < 8 else "3052F" if value <= 9 else "3046F"
 
 
+def _band_ldl(value: float) -> str:
+    return "3048F" if value < 100 else "3049F" if value < 130 else "3050F"
+
+
 def _components(resource: dict[str, Any]) -> dict[str, float]:
     return {
         c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"]
@@ -75,6 +82,10 @@ def test_generated_carebundle_matches_an_independent_count(tmp_path):
                 expected.update(_band_bp(values["8480-6"], values["8462-4"]))
             if "4548-4" in codes and resource["valueQuantity"]["unit"] == "%":
                 expected[_band_a1c(resource["valueQuantity"]["value"])] += 1
+            if "13457-7" in codes and resource["valueQuantity"]["unit"] == "mg/dL":
+                expected[_band_ldl(resource["valueQuantity"]["value"])] += 1  # LDL, HEDIS bands
+            if "39156-5" in codes and resource["valueQuantity"]["value"] > 0:
+                expected["3008F"] += 1  # BMI documented at the visit
     report = _replay(corpus, tmp_path / "out")
     assert sum(expected.values()) > 50
     assert report["codes"] == dict(sorted(expected.items()))
@@ -122,12 +133,27 @@ def test_us_core_examples_run_clean(tmp_path):
 
 @pytest.mark.parametrize("name", ["hl7-fhir-r4-core-examples", "generated-pysynthea", "bulk-10-patients", "davinci-deqm-examples"])
 def test_other_corpora_do_not_crash(tmp_path, name):
-    report = _replay(shared_path("corpus", name), tmp_path / "out")
+    """Both layers run: the CPT II rules and, through mips-claims, the measures' claims codes."""
+    report = _replay(shared_path("corpus", name), tmp_path / "out", "--program", "mips-claims")
     assert report["resources_read"] > 0
 
 
-def test_mips_claims_over_pysynthea_years(tmp_path):
+def test_mips_claims_over_pysynthea_years():
+    """mips-claims for 2023-2025 over one parse of the corpus: no HEDIS BP bands, only measure-gated codes."""
     corpus = shared_path("corpus", "generated-pysynthea")
-    for year in ("2023", "2024", "2025"):
-        report = _replay(corpus, tmp_path / year, "--program", "mips-claims", "--period", year)
-        assert not any(code.endswith("F") and code[:4] in {"3074", "3075", "3077", "3078", "3079", "3080"} for code in report["codes"])
+    items = [item for path in iter_input_files([str(corpus)]) for item in read_file(path)]
+    ruleset = load_rules()
+    for year in (2023, 2024, 2025):
+        pipeline = Pipeline(ruleset, RunOptions(program="mips-claims", period_year=year, emit=frozenset({"claim"})), _Discard())
+        pipeline.ingest(items)
+        stats = pipeline.run()
+        assert stats.patients == 10
+        assert not any(code[:4] in {"3074", "3075", "3077", "3078", "3079", "3080"} for code in stats.codes), year
+
+
+class _Discard:
+    def write(self, resource: dict[str, Any]) -> None:
+        Claim.model_validate(resource)
+
+    def quarantine(self, entry: Any) -> None:
+        pass

@@ -99,14 +99,20 @@ def test_cms122_age_18_to_75(ruleset, birth, in_population):
     assert run_resources(resources, ruleset).population("CMS122")["initial-population"] is in_population
 
 
+def _reports_for(run, url_part):
+    return [r for r in run.reports if url_part in r["measure"]]
+
+
 def test_reports_only_for_patients_in_an_initial_population(ruleset):
+    """DEQM: only patients meeting an Initial Population get individual reports (domain.md §2.2)."""
     run = run_resources([patient(), encounter(), bp_panel("bp", 120, 70)], ruleset)
-    assert run.reports == []
+    assert _reports_for(run, "ControllingHighBloodPressure") == []
+    assert _reports_for(run, "DiabetesGlycemicStatus") == []
 
 
 def test_individual_report_shape(ruleset):
     resources = htn_patient() + [bp_panel("bp", 128, 78)]
-    [report] = run_resources(resources, ruleset).reports
+    [report] = _reports_for(run_resources(resources, ruleset), "ControllingHighBloodPressure")
     MeasureReport.model_validate(report)
     assert report["type"] == "individual" and report["status"] == "complete"
     assert report["measure"] == "https://madie.cms.gov/Measure/ControllingHighBloodPressureFHIR|0.1.000"

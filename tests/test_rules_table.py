@@ -146,3 +146,84 @@ def test_no_ama_descriptor_text_in_labels():
     for rule in load_rules().table.code_rules:
         assert len(rule.label) <= 60, rule.id
         assert "evaluation and management" not in rule.label.lower()
+
+
+CRITERION_RULE = GOOD_RULE + """\
+  - id: colonoscopy
+    code: 3017F
+    label: screening
+    programs: [hedis]
+    years: 2025
+    when:
+      exists:
+        resource: Procedure
+        codes: [cpt#45378]
+        ends_during: [period.start-9y, encounter.end]
+    source: test
+"""
+
+
+def test_a_code_rule_may_trigger_on_a_criterion_with_encounter_anchors(tmp_path):
+    ruleset = load_rules(_write(tmp_path, CRITERION_RULE))
+    [rule] = [r for r in ruleset.table.code_rules if r.id == "colonoscopy"]
+    assert rule.when is not None and rule.when.exists.ends_during.end.anchor == "encounter"
+
+
+def test_unbound_date_anchor_names_file_line_and_field(tmp_path):
+    """A date anchor no enclosing exists binds (here 'visit') is refused with its location."""
+    text = CRITERION_RULE.replace("encounter.end]", "visit.end]")
+    [problem] = _problems(tmp_path, text)
+    assert f"rules.yaml:{line_of(text, 'when:')}: code_rules[1].when: date anchor 'visit' is not bound" in problem
+
+
+def test_encounter_anchor_is_refused_in_a_patient_based_population(tmp_path):
+    text = GOOD_RULE + """\
+measures:
+  - id: CMS1
+    title: t
+    improvement_notation: increase
+    source: test
+    groups:
+      - id: g
+        populations:
+          initial-population: {id: ip, criteria: {age: {min: 18, at: encounter.start}}}
+          denominator: {id: d, criteria: {population: initial-population}}
+          numerator: {id: n, criteria: {population: initial-population}}
+"""
+    [problem] = _problems(tmp_path, text)
+    assert "populations.initial-population.criteria: date anchor 'encounter' is not bound" in problem
+
+
+def test_bad_claims_code_and_overlapping_years_are_refused(tmp_path):
+    text = GOOD_RULE + """\
+measures:
+  - id: CMS1
+    mips: "001"
+    title: t
+    improvement_notation: increase
+    source: test
+    groups:
+      - id: g
+        populations:
+          initial-population: {id: ip, criteria: {age: {min: 18}}}
+          denominator: {id: d, criteria: {population: initial-population}}
+          numerator: {id: n, criteria: {population: initial-population}}
+        claims:
+          - years: 2024-2025
+            source: s
+            met: [{codes: [G8752], label: ok}]
+          - years: 2025
+            source: s
+            met: [{codes: [G875], label: bad}]
+"""
+    problems = _problems(tmp_path, text)
+    assert any("claims[1].met[0].codes" in p and "not a quality-data code" in p for p in problems), problems
+    text = text.replace("codes: [G875]", "codes: [G8753]")
+    [problem] = _problems(tmp_path, text)
+    assert "claims[1].years: years [2025] are already covered by another claims entry" in problem
+
+
+def test_value_test_needs_codes_or_a_band(tmp_path):
+    text = CRITERION_RULE.replace("        codes: [cpt#45378]\n", "        codes: [cpt#45378]\n        value_tests: [{for_codes: [loinc#1-1]}]\n")
+    [problem] = _problems(tmp_path, text)
+    assert "value_tests[0]: a value test needs codes, valuesets or band" in problem

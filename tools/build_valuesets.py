@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from fhir_cat2.rules.valuesets import ValueSetRegistry  # noqa: E402
 
-KEYS = ("valuesets", "value_valuesets", "diagnosis_valuesets")
+KEYS = ("valuesets", "value_valuesets", "diagnosis_valuesets", "reason_valuesets")
 
 
 def referenced(node: Any, found: set[str]) -> None:
@@ -49,6 +49,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     missing = []
+    written: set[str] = set()
     for ref in sorted(wanted):
         if ref not in registry:
             missing.append(ref)
@@ -65,8 +66,13 @@ def main() -> int:
             "source": "VSAC expansion as published in cqframework/ecqm-content-qicore-2024 (CC0-1.0); codes only",
             "codes": codes,
         }
-        (out / f"{vs.oid or ref}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(wanted) - len(missing)} value sets to {out}", file=sys.stderr)
+        name = f"{vs.oid or ref}.json"
+        (out / name).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        written.add(name)
+    stale = [p for p in out.glob("*.json") if p.name not in written]
+    for path in stale:  # a value set the rules table no longer names
+        path.unlink()
+    print(f"wrote {len(written)} value sets to {out}; removed {len(stale)} no longer named", file=sys.stderr)
     if missing:
         print("not found: " + ", ".join(missing), file=sys.stderr)
         return 1

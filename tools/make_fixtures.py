@@ -22,6 +22,7 @@ SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 UCUM = "http://unitsofmeasure.org"
+CVX = "http://hl7.org/fhir/sid/cvx"
 ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
 NS = uuid.UUID("5b0c3b1e-6f1e-4c39-9a55-0c2f3b7a1d10")
@@ -152,6 +153,55 @@ class PatientBundle:
             status: str = "final", category: str | None = "laboratory", loinc: str = "4548-4") -> str:
         return self.vital(key, loinc, when, value, unit, encounter=encounter, status=status, category=category)
 
+    def coded(self, key: str, loinc: str, when: str, *, encounter: str | None, answer: str | None = None,
+              number: int | None = None, category: str = "survey", status: str = "final") -> str:
+        """A survey-style Observation answered with a SNOMED code or a whole number (valueInteger)."""
+        body: dict[str, Any] = {
+            "status": status,
+            "category": [{"coding": [{"system": OBS_CAT, "code": category}]}],
+            "code": {"coding": [{"system": LOINC, "code": loinc}]},
+            "subject": self.subject(),
+            "effectiveDateTime": when,
+        }
+        if answer is not None:
+            body["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": answer}]}
+        if number is not None:
+            body["valueInteger"] = number
+        if encounter:
+            body["encounter"] = {"reference": encounter}
+        return self.add("Observation", body, key=key)
+
+    def procedure(self, key: str, code: str, when: str, *, system: str = SNOMED, reason: str | None = None) -> str:
+        body: dict[str, Any] = {
+            "status": "completed",
+            "code": {"coding": [{"system": system, "code": code}]},
+            "subject": self.subject(),
+            "performedDateTime": when,
+        }
+        if reason:
+            body["reasonCode"] = [{"coding": [{"system": ICD10, "code": reason}]}]
+        return self.add("Procedure", body, key=key)
+
+    def order(self, key: str, code: str, when: str, *, reason: str | None = None, reason_system: str = ICD10) -> str:
+        body: dict[str, Any] = {
+            "status": "active",
+            "intent": "order",
+            "code": {"coding": [{"system": SNOMED, "code": code}]},
+            "subject": self.subject(),
+            "authoredOn": when,
+        }
+        if reason:
+            body["reasonCode"] = [{"coding": [{"system": reason_system, "code": reason}]}]
+        return self.add("ServiceRequest", body, key=key)
+
+    def immunization(self, key: str, cvx: str, when: str) -> str:
+        return self.add(
+            "Immunization",
+            {"status": "completed", "vaccineCode": {"coding": [{"system": CVX, "code": cvx}]},
+             "patient": self.subject(), "occurrenceDateTime": when},
+            key=key,
+        )
+
     def coverage(self) -> str:
         return self.add(
             "Coverage",
@@ -265,7 +315,60 @@ def main() -> None:
     p.bp_panel("bp-cancelled", "2025-08-20T10:05:00Z", 120, 70, encounter=e2)
     p.write(patients)
 
-    # 11. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
+    # 11. Diabetes with HbA1c above 9% but palliative care in the year: excluded from CMS122 (exclusion wins).
+    p = PatientBundle("a1c-palliative", birth="1958-10-02", gender="female", name="Olive Hartmann")
+    dm = p.condition("dm", "E11.9", "2011-11-11")
+    p.condition("palliative", "Z51.5", "2025-05-20")
+    e1 = p.encounter("visit-1", "2025-04-15T09:00:00Z", diagnoses=[dm])
+    p.a1c("a1c-1", "2025-04-15T08:00:00Z", 9.8, encounter=e1)
+    p.write(patients)
+
+    # 12. Current smoker seen twice, counselled at the second visit: CMS138 met in all three groups.
+    p = PatientBundle("tobacco-counselled", birth="1983-02-14", gender="male", name="Luca Moretti")
+    p.encounter("visit-1", "2025-02-03T09:00:00Z")
+    e2 = p.encounter("visit-2", "2025-05-12T09:00:00Z", cpt="99214")
+    p.coded("smoking", "72166-2", "2025-05-12T09:05:00Z", encounter=e2, answer="449868002")
+    p.procedure("counselling", "99406", "2025-05-12T09:20:00Z", system=CPT)
+    p.write(patients)
+
+    # 13. PHQ-9 total 14 (valueInteger) with a same-day referral: CMS2 met (PHQ cut-off 10, a labelled deviation).
+    p = PatientBundle("depression-phq9", birth="1990-07-21", gender="female", name="Amara Nwosu")
+    e1 = p.encounter("visit-1", "2025-03-18T09:00:00Z")
+    p.coded("phq9", "44261-6", "2025-03-18T09:05:00Z", encounter=e1, number=14)
+    p.order("referral", "183524004", "2025-03-18T09:25:00Z")
+    p.write(patients)
+
+    # 14. BMI 32 with a dietitian referral for obesity: CMS69 met (high BMI with follow-up), 3008F.
+    p = PatientBundle("bmi-high-plan", birth="1972-12-05", gender="male", name="Henrik Lund")
+    e1 = p.encounter("visit-1", "2025-06-09T09:00:00Z")
+    p.vital("bmi", "39156-5", "2025-06-09T09:08:00Z", 32.1, "kg/m2", encounter=e1)
+    p.order("dietitian", "182922004", "2025-06-09T09:20:00Z", reason="E66.9")
+    p.write(patients)
+
+    # 15. BP screening: elevated 126/76 without follow-up at visit 1, normal 112/72 at visit 2 (CMS22, per visit).
+    p = PatientBundle("bp-screen-elevated", birth="1994-04-30", gender="female", name="Sofia Reyes")
+    e1 = p.encounter("visit-1", "2025-01-21T09:00:00Z")
+    p.bp_panel("bp-1", "2025-01-21T09:10:00Z", 126, 76, encounter=e1)
+    e2 = p.encounter("visit-2", "2025-07-22T09:00:00Z")
+    p.bp_panel("bp-2", "2025-07-22T09:10:00Z", 112, 72, encounter=e2)
+    p.write(patients)
+
+    # 16. Age 72, two falls counted at a screening, pneumococcal vaccine years ago, an advance care plan:
+    #     CMS139 met; 1100F, 4040F, 1123F; MIPS 047 met.
+    p = PatientBundle("older-adult-screened", birth="1952-09-09", gender="male", name="Bernard Cole")
+    e1 = p.encounter("visit-1", "2025-10-06T09:00:00Z", cpt="99397")
+    p.coded("falls", "52552-7", "2025-10-06T09:05:00Z", encounter=e1, number=2)
+    p.immunization("pneumococcal", "33", "2019-10-01")
+    p.procedure("acp", "713603004", "2023-04-04T10:00:00Z")
+    p.write(patients)
+
+    # 17. Age 60 with a colonoscopy in 2018: CMS130 met (within 9 years before the period); 3017F.
+    p = PatientBundle("crc-colonoscopy", birth="1965-01-15", gender="female", name="Nadia Petrova")
+    p.encounter("visit-1", "2025-08-14T09:00:00Z")
+    p.procedure("colonoscopy", "45378", "2018-03-01T08:00:00Z", system=CPT)
+    p.write(patients)
+
+    # 18. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
     bulk = OUT / "bulk"
     bulk.mkdir(parents=True, exist_ok=True)
     pid = uid("bulk", "patient")

@@ -1,24 +1,113 @@
-"""MeasureReport emitter: DEQM individual reports (one per patient in an initial population)."""
+"""MeasureReport emitter: DEQM individual reports (one per patient in an initial population) and summary reports.
+
+Individual reports follow the US-realm DEQM ``indv-measurereport-deqm`` profile (domain.md §2.2): status,
+type individual, measure canonical with ``|version``, subject, date, reporter, period, our own
+improvementNotation, groups whose ids and population ids equal the published Measure's, a count for every
+population, measureScore, evaluatedResource tagged with the populations it was evidence for, and the
+measureScoring / calculatedDate extensions. Summary reports (``summary-measurereport-deqm``) add the counts of
+every patient and the proportion score numerator / (denominator - exclusions - exceptions).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from fhir.resources.R4B.measurereport import MeasureReport
 
-from ..findings import MeasureResult
+from ..findings import GroupResult, MeasureResult
 from ..rules.schema import MeasureDef
 from .claim import EmitDefaults, validate
-from .ids import MEASURE_REPORT_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, measure_report_key, resource_id
+from .ids import (
+    MEASURE_REPORT_IDENTIFIER_SYSTEM,
+    TAG_CODE,
+    TAG_SYSTEM,
+    measure_report_key,
+    resource_id,
+    summary_report_key,
+)
 
-INDIVIDUAL_PROFILE = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition/indv-measurereport-deqm"
+DEQM = "http://hl7.org/fhir/us/davinci-deqm/StructureDefinition"
+INDIVIDUAL_PROFILE = f"{DEQM}/indv-measurereport-deqm"
+SUMMARY_PROFILE = f"{DEQM}/summary-measurereport-deqm"
+MEASURE_SCORING_EXTENSION = f"{DEQM}/extension-measureScoring"
+CALCULATED_DATE_EXTENSION = f"{DEQM}/extension-calculatedDate"
 POPULATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
 IMPROVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
+SCORING_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-scoring"
+POPULATION_DISPLAY = {
+    "initial-population": "Initial Population",
+    "denominator": "Denominator",
+    "denominator-exclusion": "Denominator Exclusion",
+    "denominator-exception": "Denominator Exception",
+    "numerator": "Numerator",
+    "numerator-exclusion": "Numerator Exclusion",
+}
+IMPROVEMENT_DISPLAY = {
+    "increase": "Increased score indicates improvement",
+    "decrease": "Decreased score indicates improvement",
+}
 
 
 def measure_canonical(measure: MeasureDef) -> str:
     return f"{measure.url}|{measure.version}"
+
+
+def proportion_score(counts: dict[str, int]) -> float | None:
+    """numerator / (denominator - exclusions - exceptions); None when nothing is left to score."""
+    scored = counts.get("denominator", 0) - counts.get("denominator-exclusion", 0) - counts.get(
+        "denominator-exception", 0
+    )
+    if scored <= 0:
+        return None
+    return round(min(max(counts.get("numerator", 0) / scored, 0.0), 1.0), 6)
+
+
+def _population_entry(code: str, population_id: str, count: int) -> dict[str, Any]:
+    return {
+        "id": population_id,
+        "code": {"coding": [{"system": POPULATION_SYSTEM, "code": code, "display": POPULATION_DISPLAY[code]}]},
+        "count": count,
+    }
+
+
+def _common(measure: MeasureDef, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults) -> dict[str, Any]:
+    return {
+        "extension": [
+            {
+                "url": MEASURE_SCORING_EXTENSION,
+                "valueCodeableConcept": {"coding": [{"system": SCORING_SYSTEM, "code": measure.scoring}]},
+            }
+        ],
+        "status": "complete",
+        "measure": measure_canonical(measure),
+        "date": report_date,
+        "reporter": defaults.use("reporter"),
+        "period": {"start": period[0].isoformat(), "end": period[1].isoformat()},
+        "improvementNotation": {
+            "coding": [
+                {
+                    "system": IMPROVEMENT_SYSTEM,
+                    "code": measure.improvement_notation,
+                    "display": IMPROVEMENT_DISPLAY[measure.improvement_notation],
+                }
+            ]
+        },
+    }
+
+
+def _group(group: GroupResult, report_date: str) -> dict[str, Any]:
+    counts = {p.code: p.tally for p in group.populations}
+    entry: dict[str, Any] = {
+        "id": group.id,
+        "extension": [{"url": CALCULATED_DATE_EXTENSION, "valueDateTime": report_date}],
+        "population": [_population_entry(p.code, p.id, p.tally) for p in group.populations],
+    }
+    score = proportion_score(counts)
+    if score is not None:
+        entry["measureScore"] = {"value": score}
+    return entry
 
 
 def build_individual_report(
@@ -29,40 +118,85 @@ def build_individual_report(
     report_date: str,
     defaults: EmitDefaults,
 ) -> dict[str, Any]:
+    assert measure.url is not None, "claims-only measures have no MeasureReport"
     key = measure_report_key(result.patient_id, measure.url, period[0].year)
-    groups = []
-    for group in result.groups:
-        groups.append(
-            {
-                "id": group.id,
-                "population": [
-                    {
-                        "id": population.id,
-                        "code": {"coding": [{"system": POPULATION_SYSTEM, "code": population.code}]},
-                        "count": 1 if population.member else 0,
-                    }
-                    for population in group.populations
-                ],
-            }
-        )
     report: dict[str, Any] = {
         "resourceType": "MeasureReport",
         "id": resource_id(key),
         "meta": {"profile": [INDIVIDUAL_PROFILE], "tag": [{"system": TAG_SYSTEM, "code": TAG_CODE}]},
         "identifier": [{"system": MEASURE_REPORT_IDENTIFIER_SYSTEM, "value": key}],
-        "status": "complete",
+        **_common(measure, period=period, report_date=report_date, defaults=defaults),
         "type": "individual",
-        "measure": measure_canonical(measure),
         "subject": {"reference": f"Patient/{result.patient_id}"},
-        "date": report_date,
-        "reporter": defaults.use("reporter"),
-        "period": {"start": period[0].isoformat(), "end": period[1].isoformat()},
-        "improvementNotation": {
-            "coding": [{"system": IMPROVEMENT_SYSTEM, "code": measure.improvement_notation}]
-        },
+        "group": [_group(group, report_date) for group in result.groups],
+    }
+    evaluated = _evaluated_resources(result)
+    if evaluated:
+        report["evaluatedResource"] = evaluated
+    validate(MeasureReport, report)
+    return report
+
+
+def _evaluated_resources(result: MeasureResult) -> list[dict[str, Any]]:
+    """Every resource the populations' trails used as evidence (the 'smoking gun' of DEQM), sorted.
+
+    Which population each one decided is in ``fhir-cat2 explain``; per-resource populationReference
+    extensions would double the cost of validating every report, so they are left out.
+    """
+    return [{"reference": ref} for ref in result.evaluated]
+
+
+@dataclass
+class SummaryTally:
+    """Population counts of one measure, added up over patients (or episodes), per group."""
+
+    measure: MeasureDef
+    counts: list[dict[str, int]] = field(default_factory=list)
+    patients: int = 0
+
+    def add(self, result: MeasureResult) -> None:
+        if not self.counts:
+            self.counts = [dict.fromkeys(_codes(group), 0) for group in result.groups]
+        self.patients += 1
+        for index, group in enumerate(result.groups):
+            for population in group.populations:
+                self.counts[index][population.code] = self.counts[index].get(population.code, 0) + population.tally
+
+
+def _codes(group: GroupResult) -> list[str]:
+    return [p.code for p in group.populations]
+
+
+def build_summary_report(
+    tally: SummaryTally, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults
+) -> dict[str, Any]:
+    measure = tally.measure
+    assert measure.url is not None
+    key = summary_report_key(measure.url, period[0].year, "all")
+    groups = []
+    for index, group_def in enumerate(measure.groups):
+        counts = tally.counts[index] if index < len(tally.counts) else {}
+        entry: dict[str, Any] = {
+            "id": group_def.id,
+            "extension": [{"url": CALCULATED_DATE_EXTENSION, "valueDateTime": report_date}],
+            "population": [
+                _population_entry(code, population.id, counts.get(code, 0))
+                for code in POPULATION_DISPLAY
+                if (population := group_def.populations.get(code)) is not None  # type: ignore[call-overload]
+            ],
+        }
+        score = proportion_score(counts)
+        if score is not None:
+            entry["measureScore"] = {"value": score}
+        groups.append(entry)
+    report: dict[str, Any] = {
+        "resourceType": "MeasureReport",
+        "id": resource_id(key),
+        "meta": {"profile": [SUMMARY_PROFILE], "tag": [{"system": TAG_SYSTEM, "code": TAG_CODE}]},
+        "identifier": [{"system": MEASURE_REPORT_IDENTIFIER_SYSTEM, "value": key}],
+        **_common(measure, period=period, report_date=report_date, defaults=defaults),
+        "type": "summary",
         "group": groups,
     }
-    if result.evaluated:
-        report["evaluatedResource"] = [{"reference": ref} for ref in result.evaluated]
     validate(MeasureReport, report)
     return report

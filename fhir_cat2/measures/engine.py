@@ -1,81 +1,211 @@
-"""Measure definitions of the rules table evaluated for one patient and one measurement period.
+"""Criteria and measure definitions of the rules table, evaluated for one patient.
 
 Pure: a patient context and readings in, population memberships with their explanation trail out.
 Proportion semantics: denominator within initial population; exclusions within denominator; numerator
-counts only when not excluded; exceptions only for denominator patients neither excluded nor in numerator.
+counts only when not excluded; exceptions only for denominator members neither excluded nor in numerator.
+Encounter-based measures (CMS22) judge every episode encounter on its own, with ``encounter`` bound to it.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
 from ..contexts import PatientContext
-from ..findings import Evidence, GroupResult, MeasureResult, PopulationResult, Trail
-from ..rules.facts import Reading, Readings, pick_latest_day
-from ..rules.loader import RuleSet
+from ..findings import EpisodeResult, Evidence, GroupResult, MeasureResult, PopulationResult, Trail
+from ..rules.facts import Reading, Readings
+from ..rules.loader import RuleSet, free_anchors
 from ..rules.schema import (
     POPULATION_ORDER,
-    DateExpr,
     AgeCriterion,
     Criterion,
     ExistsCriterion,
     LatestDayCriterion,
     MeasureDef,
+    MeasureGroup,
+    ReadingsCriterion,
+    ValueTest,
     Window,
 )
+from ..rules.timing import DateExpr, Scope, Span
 from ..sources.records import (
+    Code,
     ConditionRecord,
     EncounterRecord,
     EventRecord,
     ObservationRecord,
     ResourceRecord,
-    When,
 )
 
-MAX_EVIDENCE = 25
+MAX_EVIDENCE = 50
+_UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
+_CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
 
 def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+@dataclass
+class Facts:
+    """What criteria read: the patient's record and readings (possibly as of a day).
+
+    ``memo`` holds criteria already judged on these facts, by criterion and the anchors it reads: an
+    encounter-based measure asks the same questions of the same encounters many times over.
+    """
+
+    ctx: PatientContext
+    readings: Readings
+    memo: dict[Any, Trail] = field(default_factory=dict)
+
+
 class MeasureEvaluator:
-    def __init__(self, ruleset: RuleSet, period_start: date, period_end: date) -> None:
+    def __init__(self, ruleset: RuleSet, period_start: date, period_end: date, *, thorough: bool = True) -> None:
         self.ruleset = ruleset
         self.period_start = period_start
         self.period_end = period_end
+        self.thorough = thorough
+        """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
+        and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
+        self._anchors: dict[int, tuple[str, ...] | None] = {}
+        self._keep: list[Criterion] = []
+        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
+
+    def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
+        """The facts of one patient (as of a day), shared by every measure and rule so the memo is too."""
+        if self._patient is None or self._patient[0] is not ctx or self._patient[1] is not readings:
+            self._patient = (ctx, readings, {})
+        cache = self._patient[2]
+        found = cache.get(as_of)
+        if found is None:
+            found = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
+            cache[as_of] = found
+        return found
+
+    def _memo_key(self, criterion: Criterion, scope: Scope) -> Any:
+        """Key under which a criterion's trail can be reused; None when it reads population memberships."""
+        anchors = self._anchors.get(id(criterion), _UNSEEN)
+        if anchors is _UNSEEN:
+            anchors = None if _reads_populations(criterion, self.ruleset.table.library) else tuple(
+                sorted(free_anchors(criterion, self.ruleset.table.library))
+            )
+            self._anchors[id(criterion)] = anchors
+            self._keep.append(criterion)  # ids stay unique while the evaluator lives
+        if anchors is None:
+            return None
+        return (id(criterion), tuple(scope.span(a) for a in anchors))
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.period_start, self.period_end)
 
     # ------------------------------------------------------------------------------------------ measure
 
-    def evaluate(self, measure: MeasureDef, ctx: PatientContext, readings: Readings) -> MeasureResult:
+    def evaluate(
+        self,
+        measure: MeasureDef,
+        ctx: PatientContext,
+        readings: Readings,
+        *,
+        as_of: date | None = None,
+        denominators_from: MeasureResult | None = None,
+    ) -> MeasureResult:
+        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day.
+
+        ``denominators_from``: take initial-population and denominator membership from this (full-period)
+        result and judge only exclusions, numerator and exceptions as of the day: a claim reports the
+        patient's status at the visit for a measure the patient belongs to in that year.
+        """
+        scope = Scope(self.period_start, self.period_end, {}, as_of)
+        facts = self.facts(ctx, readings, as_of)
+        if measure.basis == "encounter":
+            return self._evaluate_episodes(measure, facts, scope, denominators_from)
         groups: list[GroupResult] = []
         qualifying: set[str] = set()
         evaluated: set[str] = set()
-        for group in measure.groups:
-            members: dict[str, bool] = {}
-            results: list[PopulationResult] = []
+        for index, group in enumerate(measure.groups):
+            fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
+            result = self._group(group, facts, scope, fixed)
+            groups.append(result)
+            for population in result.populations:
+                if population.trail is None:
+                    continue
+                refs = [e.ref for e in population.trail.all_evidence()]
+                if population.code == "initial-population" and population.member:
+                    qualifying.update(r for r in refs if r.startswith("Encounter/"))
+                if result.member("initial-population"):
+                    evaluated.update(r for r in refs if "/" in r)
+        return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
+
+    def _evaluate_episodes(
+        self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
+    ) -> MeasureResult:
+        assert measure.episode is not None
+        known = {e.encounter_ref: e for e in (denominators_from.episodes or [])} if denominators_from else {}
+        episodes: list[EpisodeResult] = []
+        evaluated: set[str] = set()
+        qualifying: set[str] = set()
+        for record in self._matching(measure.episode, facts, scope)[0]:
+            assert isinstance(record, EncounterRecord) and record.when is not None
+            episode_scope = scope.bind("encounter", _span(record, "default") or Span(None, None))
+            before = known.get(record.ref)
+            groups = [
+                self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
+                for i, group in enumerate(measure.groups)
+            ]
+            episodes.append(EpisodeResult(record.ref, record.when.start_day, groups))
+            if any(g.member("initial-population") for g in groups):
+                qualifying.add(record.ref)
+                evaluated.add(record.ref)
+                for group in groups:
+                    for population in group.populations:
+                        if population.trail is not None:
+                            evaluated.update(e.ref for e in population.trail.all_evidence() if "/" in e.ref)
+        totals: list[GroupResult] = []
+        for g_index, group in enumerate(measure.groups):
+            populations = []
             for code in POPULATION_ORDER:
                 population = group.populations.get(code)  # type: ignore[call-overload]
                 if population is None:
                     continue
-                gate, note = self._gate(code, members)
-                if gate is None:
-                    results.append(PopulationResult(code, population.id, False, None, note))
-                    members[code] = False
-                    continue
-                trail = self._criterion(population.criteria, ctx, readings, members)
-                member = trail.met and gate
-                members[code] = member
-                results.append(PopulationResult(code, population.id, member, trail, note if trail.met else ""))
-                if code == "initial-population" and trail.met:
-                    qualifying.update(e.ref for e in trail.all_evidence() if e.ref.startswith("Encounter/"))
-                if members.get("initial-population"):
-                    evaluated.update(e.ref for e in trail.all_evidence() if "/" in e.ref)
-            groups.append(GroupResult(group.id, results))
+                count = sum(1 for e in episodes if e.groups[g_index].member(code))
+                populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
+            totals.append(GroupResult(group.id, populations))
         return MeasureResult(
-            measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying)
+            measure.id,
+            facts.ctx.patient_id,
+            totals,
+            tuple(sorted(evaluated)),
+            frozenset(qualifying),
+            episodes,
         )
+
+    def _group(
+        self, group: MeasureGroup, facts: Facts, scope: Scope, fixed: dict[str, PopulationResult] | None = None
+    ) -> GroupResult:
+        members: dict[str, bool] = {}
+        results: list[PopulationResult] = []
+        for code in POPULATION_ORDER:
+            population = group.populations.get(code)  # type: ignore[call-overload]
+            if population is None:
+                continue
+            if fixed is not None and code in fixed:
+                members[code] = fixed[code].member
+                results.append(fixed[code])
+                continue
+            gate, note = self._gate(code, members)
+            if gate is None:
+                results.append(PopulationResult(code, population.id, False, None, note))
+                members[code] = False
+                continue
+            trail = self.criterion(population.criteria, facts, scope, members)
+            member = trail.met and gate
+            members[code] = member
+            results.append(PopulationResult(code, population.id, member, trail, note if trail.met else ""))
+        return GroupResult(group.id, results)
 
     @staticmethod
     def _gate(code: str, members: dict[str, bool]) -> tuple[bool | None, str]:
@@ -95,33 +225,62 @@ class MeasureEvaluator:
         if code == "numerator-exclusion":
             return (True, "") if members.get("numerator") else (None, "not in the numerator")
         if code == "denominator-exception":
-            if members.get("denominator-exclusion") or members.get("numerator"):
-                return None, "excluded or already in the numerator"
+            if members.get("denominator-exclusion"):
+                return None, "excluded from the denominator"
+            if members.get("numerator"):
+                return None, "already in the numerator"
             return True, ""
         return True, ""
 
     # ------------------------------------------------------------------------------------------ criteria
 
-    def _criterion(
-        self, criterion: Criterion, ctx: PatientContext, readings: Readings, members: dict[str, bool]
+    def criterion(
+        self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> Trail:
+        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
+        key = self._memo_key(criterion, scope) if costly else None
+        if key is not None:
+            found = facts.memo.get(key)
+            if found is None:
+                found = self._criterion(criterion, facts, scope, members or {})
+                facts.memo[key] = found
+            return found
+        return self._criterion(criterion, facts, scope, members or {})
+
+    def _children(
+        self,
+        criteria: tuple[Criterion, ...],
+        facts: Facts,
+        scope: Scope,
+        members: dict[str, bool],
+        *,
+        stop_when: bool,
+    ) -> list[Trail]:
+        out = []
+        for child in criteria:
+            trail = self.criterion(child, facts, scope, members)
+            out.append(trail)
+            if not self.thorough and trail.met is stop_when:
+                break
+        return out
+
+    def _criterion(self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         if criterion.all is not None:
-            children = [self._criterion(c, ctx, readings, members) for c in criterion.all]
+            children = self._children(criterion.all, facts, scope, members, stop_when=False)
             met = all(c.met for c in children)
             failed = [c.label for c in children if not c.met]
             because = "all hold" if met else "not met: " + "; ".join(failed)
-            return Trail(criterion.label or "all of", met, because, (), children)
+            return Trail(criterion.label or _joined(children, " and "), met, because, (), children)
         if criterion.any is not None:
-            children = [self._criterion(c, ctx, readings, members) for c in criterion.any]
+            children = self._children(criterion.any, facts, scope, members, stop_when=True)
             met = any(c.met for c in children)
             held = [c.label for c in children if c.met]
             because = "holds: " + "; ".join(held) if met else "none holds"
-            return Trail(criterion.label or "any of", met, because, (), children)
+            return Trail(criterion.label or _joined(children, " or "), met, because, (), children)
         if criterion.not_ is not None:
-            child = self._criterion(criterion.not_, ctx, readings, members)
-            return Trail(
-                criterion.label or f"not: {child.label}", not child.met, f"'{child.label}' is {child.met}", (), [child]
-            )
+            child = self.criterion(criterion.not_, facts, scope, members)
+            because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
+            return Trail(criterion.label or f"not: {child.label}", not child.met, because, (), [child])
         if criterion.population is not None:
             member = members.get(criterion.population, False)
             return Trail(
@@ -130,8 +289,9 @@ class MeasureEvaluator:
                 f"{'in' if member else 'not in'} {criterion.population}",
             )
         if criterion.age is not None:
-            return self._age(criterion.age, criterion.label, ctx)
+            return self._age(criterion.age, criterion.label, facts.ctx, scope)
         if criterion.gender is not None:
+            ctx = facts.ctx
             gender = ctx.patient.gender if ctx.patient else None
             met = gender in criterion.gender
             return Trail(
@@ -141,18 +301,24 @@ class MeasureEvaluator:
                 (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
             )
         if criterion.exists is not None:
-            return self._exists(criterion.exists, criterion.label, ctx)
+            return self._exists(criterion.exists, criterion.label, facts, scope, members)
         if criterion.use is not None:
             shared = self.ruleset.table.library[criterion.use]
-            trail = self._criterion(shared, ctx, readings, members)
-            trail.label = criterion.label or shared.label or criterion.use
-            return trail
+            trail = self.criterion(shared, facts, scope, members)
+            label = criterion.label or shared.label or criterion.use
+            if label == trail.label:
+                return trail
+            return Trail(label, trail.met, trail.because, trail.evidence, trail.children)  # trails are shared
+        if criterion.readings is not None:
+            return self._readings(criterion.readings, criterion.label, facts, scope)
         assert criterion.latest_day is not None
-        return self._latest_day(criterion.latest_day, criterion.label, ctx, readings)
+        return self._latest_day(criterion.latest_day, criterion.label, facts, scope)
 
-    def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext) -> Trail:
-        at = spec.at.resolve(self.period_start, self.period_end)
-        if spec.max is None:
+    def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext, scope: Scope) -> Trail:
+        at = spec.at.resolve(scope)
+        if spec.equals is not None:
+            bounds = f"exactly {spec.equals}"
+        elif spec.max is None:
             bounds = f"{spec.min or 0} or older"
         elif spec.min is None:
             bounds = f"{spec.max} or younger"
@@ -162,153 +328,378 @@ class MeasureEvaluator:
         if ctx.patient is None or ctx.patient.birth_date is None:
             why = "no Patient resource in the input" if ctx.patient is None else "Patient has no birthDate"
             return Trail(title, False, f"age unknown: {why}")
+        if at is None:
+            return Trail(title, False, f"{spec.at.text} is not known")
         age = age_on(ctx.patient.birth_date, at)
-        met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
+        if spec.equals is not None:
+            met = age == spec.equals
+        else:
+            met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
         return Trail(
             title,
             met,
-            f"age {age} on {at.isoformat()}",
+            f"age {age} on {at.isoformat()} (born {ctx.patient.birth_date.isoformat()})",
             (Evidence(f"Patient/{ctx.patient_id}", f"age {age} on {at.isoformat()}"),),
         )
 
-    def _window(self, window: Window) -> tuple[date, date]:
-        return window.resolve(self.period_start, self.period_end)
+    # ------------------------------------------------------------------------------------------ exists
 
-    def _exists(self, spec: ExistsCriterion, label: str | None, ctx: PatientContext) -> Trail:
+    def _matching(
+        self, spec: ExistsCriterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
+    ) -> tuple[list[ResourceRecord], Counter[str], list[Trail]]:
+        """Records passing every test of ``spec``; reasons the others failed; trails of ``then``/``where``."""
         resolve = self.ruleset.resolve_codes
         codes = resolve(spec.codes, spec.valuesets)
-        value_codes = resolve(spec.value_codes, spec.value_valuesets) if spec.value_codes or spec.value_valuesets else None
+        reason_codes = resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
         diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
-        timing = spec.timing
-        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
+        misses: Counter[str] = Counter()
         candidates: list[ResourceRecord] = []
-        near_misses = 0
-        for record in ctx.resources(spec.resource):
-            if _codes_of(record).isdisjoint(codes):
-                continue
-            if (
-                not _status_ok(record, spec)
-                or (spec.categories and _categories_of(record).isdisjoint(spec.categories))
-                or (spec.exclude_do_not_perform and isinstance(record, EventRecord) and record.do_not_perform)
-                or (discharge_codes is not None and _discharge_of(record).isdisjoint(discharge_codes))
-                or (diagnosis_codes is not None and not _has_diagnosis(record, ctx, diagnosis_codes))
-                or (timing is not None and not self._timing_ok(timing, _timing_of(record)))
-            ):
-                near_misses += 1
+        held: list[Trail] = []
+        failed: list[Trail] = []
+        pool = facts.ctx.with_codes(spec.resource, codes) if codes else facts.ctx.resources(spec.resource)
+        if not pool:
+            return [], misses, []
+        timing = spec.timing
+        window = self._resolve_timing(timing, scope) if timing is not None else None
+        also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
+        for record in pool:
+            why = None
+            if timing is not None:  # cheapest and most selective test first
+                span = _span(record, spec.timing_of)
+                if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
+                    why = "outside the time window" if span is not None else "has no date for the time test"
+            if why is None:
+                why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
+            for test, relation, resolved in also:
+                if why is not None:
+                    break
+                span = _span(record, test.timing_of)
+                if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
+                    why = f"not {self._describe_timing(relation, scope)}"
+            if why is None and spec.where is not None:
+                trail = self.criterion(spec.where, facts, self._bind(scope, spec, record), members)
+                (held if trail.met else failed).append(trail)
+                if not trail.met:
+                    why = f"'{trail.label}' does not hold"
+            if why is not None:
+                misses[why] += 1
                 continue
             candidates.append(record)
         if spec.latest_only and candidates:
-            candidates = [max(candidates, key=_latest_key)]
-        matched = [
-            r
-            for r in candidates
-            if value_codes is None or (isinstance(r, ObservationRecord) and not r.value_codes.isdisjoint(value_codes))
-        ]
-        near_misses += len(candidates) - len(matched)
-        where = f" {self._describe_timing(timing)}" if timing is not None else ""
-        days = {(_timing_of(r) or (None, None))[1] for r in matched}
-        if matched and len(days) >= spec.min_distinct_days:
-            evidence = tuple(Evidence(r.ref, _describe(r)) for r in matched[:MAX_EVIDENCE])
-            return Trail(title, True, f"{len(matched)} matching {spec.resource}{where}", evidence)
+            latest = max(candidates, key=lambda r: _latest_key(r, spec))
+            misses["not the latest"] += len(candidates) - 1
+            candidates = [latest]
+        matched: list[ResourceRecord] = []
+        for record in candidates:
+            why = self._value_ok(record, spec)
+            if why is None and spec.then is not None:
+                trail = self.criterion(spec.then, facts, self._bind(scope, spec, record), members)
+                (held if trail.met else failed).append(trail)
+                if not trail.met:
+                    why = f"'{trail.label}' does not hold"
+            if why is not None:
+                misses[why] += 1
+                continue
+            matched.append(record)
+        return matched, misses, (held if matched else failed)
+
+    @staticmethod
+    def _bind(scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
+        return scope.bind(spec.as_, _span(record, spec.timing_of) or Span(None, None))
+
+    def _exists(
+        self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
+    ) -> Trail:
+        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
+        matched, misses, trails = self._matching(spec, facts, scope, members)
+        where = f" {self._describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
+        days = {(_span(r, spec.timing_of) or Span(None, None)).end for r in matched}
+        evidence = tuple(Evidence(r.ref, _describe(r, spec.timing_of)) for r in matched[:MAX_EVIDENCE])
+        children = trails[:1]
+        need = max(spec.min_count, 1)
+        if len(matched) >= need and len(days) >= spec.min_distinct_days:
+            noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
+            because = f"{len(matched)} matching {noun}{where}"
+            if spec.latest_only:
+                because = f"the latest matching {spec.resource}{where} passes"
+            return Trail(title, True, because, evidence, children)
         if matched:
-            because = (
-                f"{len(matched)} matching {spec.resource}{where} on {len(days)} day(s);"
-                f" {spec.min_distinct_days} different days needed"
-            )
-            return Trail(title, False, because, tuple(Evidence(r.ref, _describe(r)) for r in matched[:MAX_EVIDENCE]))
+            if len(matched) < need:
+                because = f"{len(matched)} matching {spec.resource}{where}; {need} needed"
+            else:
+                because = (
+                    f"{len(matched)} matching {spec.resource}{where} on {len(days)} day(s);"
+                    f" {spec.min_distinct_days} different days needed"
+                )
+            return Trail(title, False, because, evidence, children)
         because = f"no matching {spec.resource}{where}"
-        if near_misses:
-            because += f" ({near_misses} with a matching code failed another test: status, category, diagnosis, value or timing)"
-        return Trail(title, False, because)
+        if misses:
+            shown = "; ".join(f"{n} {why}" for why, n in misses.most_common(4))
+            because += f" (with a matching code: {shown})"
+        return Trail(title, False, because, (), children)
 
-    def _timing_ok(self, timing: tuple[str, Window | DateExpr], span: tuple[date | None, date | None] | None) -> bool:
-        if span is None:
+    def _filter(
+        self,
+        record: ResourceRecord,
+        spec: ExistsCriterion,
+        facts: Facts,
+        reason_codes: frozenset[Code] | None,
+        diagnosis_codes: frozenset[Code] | None,
+        discharge_codes: frozenset[Code] | None,
+    ) -> str | None:
+        """Why ``record`` fails a non-timing test, or None."""
+        status = _status_of(record)
+        if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
+            return f"verification status {record.verification_status}"
+        not_done = _is_not_done(record)
+        if spec.not_done != not_done:
+            return "documents that it was not done" if not_done else "does not document 'not done'"
+        if spec.statuses and status not in spec.statuses:
+            return f"status {status or '(none)'}"
+        if spec.exclude_statuses and status in spec.exclude_statuses:
+            return f"status {status}"
+        if spec.categories and _categories_of(record).isdisjoint(spec.categories):
+            cats = sorted(_categories_of(record))
+            return f"category {', '.join(cats) if cats else '(none)'} (needs {', '.join(spec.categories)})"
+        if spec.intents and getattr(record, "intent", None) not in spec.intents:
+            return f"intent {getattr(record, 'intent', None) or '(none)'}"
+        if (
+            not spec.not_done
+            and spec.exclude_do_not_perform
+            and isinstance(record, EventRecord)
+            and record.do_not_perform
+        ):
+            return "marked do-not-perform"
+        if spec.value_present and not (isinstance(record, ObservationRecord) and _has_value(record)):
+            return "has no value"
+        if reason_codes is not None and _reasons_of(record).isdisjoint(reason_codes):
+            return "reason not in the listed reasons"
+        if isinstance(record, EncounterRecord):
+            if spec.classes and record.class_code not in spec.classes:
+                return f"encounter class {record.class_code or '(none)'}"
+            if spec.exclude_classes and record.class_code in spec.exclude_classes:
+                return f"encounter class {record.class_code}"
+            if discharge_codes is not None and record.discharge_codes.isdisjoint(discharge_codes):
+                return "discharge disposition not listed"
+            if diagnosis_codes is not None and not _has_diagnosis(record, facts.ctx, diagnosis_codes):
+                return "no listed diagnosis on the encounter"
+        return None
+
+    def _value_ok(self, record: ResourceRecord, spec: ExistsCriterion) -> str | None:
+        if not (spec.value_codes or spec.value_valuesets or spec.value_tests):
+            return None
+        if not isinstance(record, ObservationRecord):
+            return "has no value"
+        if spec.value_codes or spec.value_valuesets:
+            wanted = self.ruleset.resolve_codes(spec.value_codes, spec.value_valuesets)
+            if record.value_codes.isdisjoint(wanted):
+                shown = ",".join(sorted(c for _, c in record.value_codes)) or _shown_value(record)
+                return f"value {shown} not among the listed answers"
+        if spec.value_tests and not any(self._value_test(record, test) for test in spec.value_tests):
+            return f"value {_shown_value(record)} passes none of the value tests"
+        return None
+
+    def _value_test(self, record: ObservationRecord, test: ValueTest) -> bool:
+        if test.for_codes and record.codes.isdisjoint(self.ruleset.resolve_codes(test.for_codes, ())):
             return False
-        start, end = span
-        relation, value = timing
-        if isinstance(value, DateExpr):
-            limit = value.resolve(self.period_start, self.period_end)
-            if relation == "starts_by":
-                return start is not None and start <= limit
-            return end is not None and end <= limit  # ends_by
-        low, high = self._window(value)
-        if relation == "during":
-            return start is not None and end is not None and low <= start and end <= high
-        if relation == "overlaps":
-            return (start is None or start <= high) and (end is None or end >= low)
-        if relation == "starts_during":
-            return start is not None and low <= start <= high
-        return end is not None and low <= end <= high  # ends_during
+        if test.codes or test.valuesets:
+            if not record.value_codes.isdisjoint(self.ruleset.resolve_codes(test.codes, test.valuesets)):
+                return True
+        if test.band is not None:
+            number = record.number
+            return number is not None and test.band.contains(number)
+        return False
 
-    def _describe_timing(self, timing: tuple[str, Window | DateExpr]) -> str:
+    # ------------------------------------------------------------------------------------------ timing
+
+    def _resolve_timing(
+        self, timing: tuple[str, Window | DateExpr], scope: Scope
+    ) -> tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None:
+        value = timing[1]
+        if isinstance(value, DateExpr):
+            point = (value.resolve(scope), value.resolve_instant(scope))
+            return point, point
+        low = (value.start.resolve(scope), value.start.resolve_instant(scope))
+        high = (value.end.resolve(scope), value.end.resolve_instant(scope))
+        return low, high
+
+    def _describe_timing(self, timing: tuple[str, Window | DateExpr] | None, scope: Scope) -> str:
+        if timing is None:
+            return ""
         relation, value = timing
         words = relation.replace("_", " ")
         if isinstance(value, DateExpr):
-            return f"{words.replace(' by', ' on or before')} {value.resolve(self.period_start, self.period_end).isoformat()}"
-        low, high = self._window(value)
-        return f"{words} {low.isoformat()}..{high.isoformat()}"
+            day = value.resolve(scope)
+            return f"{words.replace(' by', ' on or before')} {day.isoformat() if day else value.text}"
+        low, high = value.resolve(scope)
+        shown_low = low.isoformat() if low else value.start.text
+        shown_high = high.isoformat() if high else value.end.text
+        return f"{words} {shown_low}..{shown_high}"
 
-    def _latest_day(
-        self, spec: LatestDayCriterion, label: str | None, ctx: PatientContext, readings: Readings
-    ) -> Trail:
-        start, end = self._window(spec.within)
+    # ------------------------------------------------------------------------------------------ readings
+
+    def _window_days(self, window: Window, scope: Scope) -> tuple[date, date] | None:
+        low, high = window.resolve(scope)
+        if low is None or high is None:
+            return None
+        return low, high
+
+    def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
+        days = self._window_days(spec.within, scope)
+        title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
+        if days is None:
+            return Trail(title, False, f"window {spec.within.describe()} is not known")
+        found = [
+            r
+            for r in facts.readings.between(spec.measurement, days[0], days[1])
+            if r.value is not None and (spec.band is None or spec.band.contains(r.value))
+        ]
+        shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+        evidence = tuple(Evidence(r.observation, r.describe()) for r in found[:MAX_EVIDENCE])
+        if len(found) >= spec.min_count:
+            return Trail(title, True, f"{len(found)} reading(s) in {shown}", evidence)
+        others = [r for r in facts.readings.between(spec.measurement, days[0], days[1]) if r.value is not None]
+        because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
+        if others:
+            because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
+        return Trail(title, False, because, evidence)
+
+    def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         title = label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
+        days = self._window_days(spec.within, scope)
+        if days is None:
+            return Trail(title, spec.if_none, f"window {spec.within.describe()} is not known")
+        start, end = days
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
+        low_i = high_i = None
+        if spec.precision == "instant":
+            low_i, high_i = spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope)
         for name in spec.measurements:
-            for reading in readings.of(name):
-                if not start <= reading.day <= end:
-                    continue
+            for reading in facts.readings.between(name, start, end):
+                if low_i is not None and high_i is not None:
+                    at = reading.end_instant or reading.instant
+                    if at is not None and not low_i <= at <= high_i:
+                        continue
                 if reading.value is None and not spec.count_valueless:
                     continue
                 if excluded_classes and reading.encounter_ref:
-                    encounter = ctx.encounter_by_ref.get(reading.encounter_ref)
+                    encounter = facts.ctx.encounter_by_ref.get(reading.encounter_ref)
                     if encounter is not None and encounter.class_code in excluded_classes:
                         skipped.append(
                             Evidence(reading.observation, f"not counted: taken in a {encounter.class_code} encounter")
                         )
                         continue
                 usable.setdefault(name, []).append(reading)
-        days: set[date] | None = None
+        if spec.pick == "last":
+            return self._last_reading(spec, title, usable, skipped, (start, end))
+        common: set[date] | None = None
         for name in spec.measurements:
             found = {r.day for r in usable.get(name, [])}
-            days = found if days is None else days & found
-        if not days:
+            common = found if common is None else common & found
+        if not common:
             return Trail(
                 title,
                 spec.if_none,
                 f"no day in {start.isoformat()}..{end.isoformat()} has "
                 + " and ".join(spec.measurements)
-                + (f"; counted as {'met' if spec.if_none else 'not met'}" if spec.if_none else ""),
+                + (" (counted as met)" if spec.if_none else ""),
                 tuple(skipped),
             )
-        latest = max(days)
+        latest = max(common)
         evidence: list[Evidence] = []
         results: list[str] = []
         met = True
         for name in spec.measurements:
             same_day = [r for r in usable[name] if r.day == latest]
-            picked = pick_latest_day(same_day, spec.pick)
+            valueless = [r for r in same_day if r.value is None]
             band = spec.test.get(name)
-            if picked is None:  # only valueless readings that day
-                valueless = same_day[0]
-                evidence.append(Evidence(valueless.observation, valueless.describe()))
-                results.append(f"{name} has no value")
+            if valueless:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
+                evidence.append(Evidence(valueless[0].observation, valueless[0].describe()))
+                results.append(f"{name} has a result without a usable value")
                 met = met and spec.if_no_value
                 continue
+            picked = min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
             evidence.append(Evidence(picked.observation, picked.describe()))
             if band is None:
                 continue
-            ok = picked.value is not None and band.contains(picked.value)
-            results.append(f"{spec.pick} {name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
+            assert picked.value is not None
+            ok = band.contains(picked.value)
+            results.append(f"lowest {name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
             met = met and ok
-        because = f"latest day {latest.isoformat()}: " + "; ".join(results)
+        because = f"most recent day {latest.isoformat()}: " + "; ".join(results)
         return Trail(title, met, because, tuple(evidence + skipped))
 
+    def _last_reading(
+        self,
+        spec: LatestDayCriterion,
+        title: str,
+        usable: dict[str, list[Reading]],
+        skipped: list[Evidence],
+        days: tuple[date, date],
+    ) -> Trail:
+        every = [r for items in usable.values() for r in items]
+        if not every:
+            shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+            return Trail(title, spec.if_none, f"no {' or '.join(spec.measurements)} reading in {shown}", tuple(skipped))
+        last = max(every, key=_time_key)
+        evidence: list[Evidence] = []
+        results: list[str] = []
+        met = True
+        for name in spec.measurements:
+            same = [r for r in usable.get(name, []) if r.observation == last.observation]
+            if not same:  # separate systolic and diastolic Observations taken at the same moment
+                same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
+            band = spec.test.get(name)
+            if not same or same[0].value is None:
+                results.append(f"{name} not in the last reading")
+                met = met and (band is None and spec.if_no_value)
+                continue
+            picked = same[0]
+            assert picked.value is not None
+            evidence.append(Evidence(picked.observation, picked.describe()))
+            if band is None:
+                continue
+            ok = band.contains(picked.value)
+            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
+            met = met and ok
+        when = last.instant.isoformat() if last.instant else last.day.isoformat()
+        return Trail(title, met, f"last reading {when}: " + "; ".join(results), tuple(evidence + skipped))
 
-def _codes_of(record: ResourceRecord) -> frozenset[tuple[str, str]]:
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _reads_populations(criterion: Criterion, library: dict[str, Criterion], seen: frozenset[str] = frozenset()) -> bool:
+    if criterion.population is not None:
+        return True
+    children = [*(criterion.all or ()), *(criterion.any or ())]
+    if criterion.not_ is not None:
+        children.append(criterion.not_)
+    if criterion.exists is not None:
+        children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
+    if criterion.use is not None and criterion.use in library and criterion.use not in seen:
+        children.append(library[criterion.use])
+        seen = seen | {criterion.use}
+    return any(_reads_populations(child, library, seen) for child in children)
+
+
+def _joined(children: list[Trail], word: str) -> str:
+    text = word.join(c.label for c in children)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
+    return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
+
+
+def _time_key(reading: Reading) -> tuple[date, str, str]:
+    return (reading.day, reading.instant.isoformat() if reading.instant else "", reading.observation)
+
+
+def _codes_of(record: ResourceRecord) -> frozenset[Code]:
     if isinstance(record, EncounterRecord):
         return record.type_codes
     return getattr(record, "codes", frozenset())
@@ -318,45 +709,131 @@ def _categories_of(record: ResourceRecord) -> frozenset[str]:
     return getattr(record, "categories", frozenset())
 
 
-def _status_ok(record: ResourceRecord, spec: ExistsCriterion) -> bool:
+def _status_of(record: ResourceRecord) -> str | None:
     if isinstance(record, ConditionRecord):
-        if record.verification_status in _CONDITION_NOT_VALID:
-            return False
-        status = record.clinical_status
-    else:
-        status = getattr(record, "status", None)
-    if spec.statuses and status not in spec.statuses:
+        return record.clinical_status
+    return getattr(record, "status", None) or None
+
+
+def _reasons_of(record: ResourceRecord) -> frozenset[Code]:
+    return getattr(record, "reason_codes", frozenset())
+
+
+def _is_not_done(record: ResourceRecord) -> bool:
+    """QI-Core negation: ObservationCancelled, ProcedureNotDone, ImmunizationNotDone, *NotRequested."""
+    if isinstance(record, ObservationRecord):
+        return record.status == "cancelled"
+    if isinstance(record, EventRecord):
+        return record.status == "not-done" or record.do_not_perform
+    return False
+
+
+def _has_value(record: ObservationRecord) -> bool:
+    if record.absent:
         return False
-    return not (spec.exclude_statuses and status in spec.exclude_statuses)
+    return bool(
+        record.quantity is not None
+        or record.value_codes
+        or record.value_int is not None
+        or record.value_string
+        or record.value_bool is not None
+    )
 
 
-def _timing_of(record: ResourceRecord) -> tuple[date | None, date | None] | None:
-    """(first day, last day) of when the resource applies; None for an open end (or unknown start).
+def _shown_value(record: ObservationRecord) -> str:
+    if record.value_codes:
+        return ",".join(sorted(c for _, c in record.value_codes))
+    number = record.number
+    if number is not None:
+        return f"{number:g}"
+    if record.value_string:
+        return repr(record.value_string[:20])
+    return "(none)"
 
-    Conditions use their prevalence period (onset to abatement, open while not abated), as QICoreCommon does.
+
+def _span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
+    """When the resource applies, as the measure logic reads it; None when it has no usable date.
+
+    Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
+    abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
+    of which only its first day is certain.
     """
     if isinstance(record, ConditionRecord):
-        begin: When | None = record.onset
-        return (begin.start_day if begin else None, record.abatement.end_day if record.abatement else None)
-    when = getattr(record, "when", None)
+        onset = record.onset
+        start = onset.start_day if onset else None
+        start_instant = onset.instant if onset else None
+        if record.abatement is not None:
+            return Span(start, record.abatement.end_day, start_instant, record.abatement.end_instant)
+        if record.clinical_status in _CONDITION_ACTIVE:
+            return Span(start, None, start_instant, None)
+        if start is None:
+            return None
+        return Span(start, start, start_instant, start_instant)
+    when = None
+    if timing_of == "issued":
+        when = getattr(record, "issued", None)
+    elif timing_of == "supply":
+        when = getattr(record, "supply", None)
+    elif timing_of == "authored":
+        when = getattr(record, "authored", None)
+    else:
+        when = getattr(record, "when", None)
     if when is None:
         return None
-    return when.start_day, when.end_day
+    if when.end_instant is None and not when.is_single_day or isinstance(record, EncounterRecord):
+        return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
+    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
 
 
-def _latest_key(record: ResourceRecord) -> tuple[str, str]:
-    span = _timing_of(record)
-    end = span[1] if span else None
-    return (end.isoformat() if end else "", record.ref)
-
-
-def _discharge_of(record: ResourceRecord) -> frozenset[tuple[str, str]]:
-    return record.discharge_codes if isinstance(record, EncounterRecord) else frozenset()
-
-
-def _has_diagnosis(record: ResourceRecord, ctx: PatientContext, codes: frozenset[tuple[str, str]]) -> bool:
-    if not isinstance(record, EncounterRecord):
+def _timing_ok(
+    relation: str,
+    window: tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]],
+    span: Span,
+    precision: str,
+) -> bool:
+    (low, low_i), (high, high_i) = window
+    if precision == "instant" and low_i is not None and high_i is not None:
+        start_i, end_i = span.start_instant, span.end_instant
+        if relation == "during" and start_i is not None and end_i is not None:
+            return low_i <= start_i and end_i <= high_i
+        if relation == "starts_during" and start_i is not None:
+            return low_i <= start_i <= high_i
+        if relation == "ends_during" and end_i is not None:
+            return low_i <= end_i <= high_i
+        if relation == "starts_by" and start_i is not None:
+            return start_i <= high_i
+        if relation == "ends_by" and end_i is not None:
+            return end_i <= high_i
+    start, end = span.start, span.end
+    if relation in ("starts_by", "ends_by"):
+        if high is None:
+            return False
+        if relation == "starts_by":
+            return start is not None and start <= high
+        return end is not None and end <= high
+    if low is None or high is None:
         return False
+    if relation == "during":
+        return start is not None and end is not None and low <= start and end <= high
+    if relation == "overlaps":
+        return (start is None or start <= high) and (end is None or end >= low)
+    if relation == "starts_during":
+        return start is not None and low <= start <= high
+    return end is not None and low <= end <= high  # ends_during
+
+
+def _latest_key(record: ResourceRecord, spec: ExistsCriterion) -> tuple[str, str, str]:
+    span = _span(record, spec.timing_of)
+    if span is None:
+        return ("", "", record.ref)
+    if spec.latest_by == "start":
+        day, instant = span.start, span.start_instant
+    else:
+        day, instant = span.end, span.end_instant
+    return (day.isoformat() if day else "", instant.isoformat() if instant else "", record.ref)
+
+
+def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:
     for ref in record.diagnoses:
         condition = ctx.condition_by_ref.get(ref)
         if condition is not None and not condition.codes.isdisjoint(codes):
@@ -364,26 +841,28 @@ def _has_diagnosis(record: ResourceRecord, ctx: PatientContext, codes: frozenset
     return False
 
 
-def _describe(record: ResourceRecord) -> str:
-    timing = _timing_of(record)
+def _describe(record: ResourceRecord, timing_of: str = "default") -> str:
+    span = _span(record, timing_of)
     when = ""
-    if timing is not None:
-        start, end = timing
-        when = start.isoformat() if start else "(start unknown)"
-        if end is None:
-            when += "..(open)"
-        elif end != start:
-            when += f"..{end.isoformat()}"
+    if span is not None:
+        when = span.start.isoformat() if span.start else "(start unknown)"
+        if span.end is None:
+            when += "..(ongoing)"
+        elif span.end != span.start:
+            when += f"..{span.end.isoformat()}"
     codes = sorted(_codes_of(record))
     code = codes[0][1] if codes else "?"
-    status = getattr(record, "status", None) or getattr(record, "clinical_status", None) or ""
+    status = _status_of(record) or ""
     parts = [f"code {code}"]
     if status:
         parts.append(f"status {status}")
+    if isinstance(record, EncounterRecord) and record.class_code:
+        parts.append(f"class {record.class_code}")
     if when:
         parts.append(when)
-    if isinstance(record, ObservationRecord) and record.value_codes:
-        parts.append("value " + ",".join(sorted(c for _, c in record.value_codes)))
-    if isinstance(record, EventRecord) and record.reason_codes:
-        parts.append("reason " + ",".join(sorted(c for _, c in record.reason_codes)))
+    if isinstance(record, ObservationRecord) and _has_value(record):
+        parts.append("value " + _shown_value(record))
+    reasons = _reasons_of(record)
+    if reasons:
+        parts.append("reason " + ",".join(sorted(c for _, c in reasons)))
     return ", ".join(parts)

@@ -1,20 +1,38 @@
-"""Code rules: a documented fact on an encounter earns a quality-data code. Pure: data in, findings out."""
+"""Code rules: a documented clinical fact on an encounter earns a quality-data code. Pure: data in, findings out.
+
+Two kinds of rule: a ``measurement`` banded (the encounter's readings, or the period's up to the encounter),
+or a criterion ``when`` judged for the encounter (its anchors ``encounter.start``/``encounter.end``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import TYPE_CHECKING
 
 from ..contexts import PatientContext
-from ..findings import Evidence, MeasureResult, QualityCode
+from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
 from .loader import RuleSet
-from .schema import CodeRule
+from .schema import CodeRule, Criterion, ExistsCriterion
+from .timing import Scope, Span
+
+if TYPE_CHECKING:
+    from ..measures.engine import MeasureEvaluator
+
+MAX_CODE_EVIDENCE = 10
 
 
 def encounter_in_period(encounter: EncounterRecord, start: date, end: date) -> bool:
     return encounter.when is not None and start <= encounter.when.start_day <= end
+
+
+def encounter_span(encounter: EncounterRecord) -> Span:
+    when = encounter.when
+    if when is None:
+        return Span(None, None)
+    return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # None: end time not documented
 
 
 def evaluate_code_rules(
@@ -25,24 +43,44 @@ def evaluate_code_rules(
     program: str,
     period: tuple[date, date],
     measure_results: Mapping[str, MeasureResult],
+    evaluator: MeasureEvaluator | None = None,
 ) -> list[QualityCode]:
     """Quality codes for each encounter of the patient in the period, in encounter then rule order."""
     rules = ruleset.code_rules(program, period[0].year)
     if not rules:
         return []
+    if evaluator is None and any(rule.when is not None for rule in rules):
+        from ..measures.engine import MeasureEvaluator
+
+        evaluator = MeasureEvaluator(ruleset, *period)
     skip_statuses = set(ruleset.table.encounter_statuses_without_codes)
     per_encounter: dict[str, dict[str, list[Reading]]] = {}
     for name, items in readings.by_measurement.items():
         for encounter_ref, attached in encounter_readings(ctx, items).items():
             per_encounter.setdefault(encounter_ref, {})[name] = attached
+    facts = None
     out: list[QualityCode] = []
+    # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
+    possible = {id(rule): _possible(rule, ctx, ruleset) for rule in rules if rule.when is not None}
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
+        scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
         for rule in rules:
             if rule.measure is not None and not _eligible(rule.measure, encounter, measure_results):
+                continue
+            if rule.when is not None:
+                if not possible[id(rule)]:
+                    continue
+                assert evaluator is not None
+                if facts is None:
+                    facts = evaluator.facts(ctx, readings)
+                trail = evaluator.criterion(rule.when, facts, scope)
+                if trail.met:
+                    evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
+                    out.append(_code(rule, encounter, trail_because(trail), evidence, trail))
                 continue
             if rule.scope == "period-to-date":
                 assert rule.measurement is not None
@@ -53,6 +91,48 @@ def evaluate_code_rules(
                 found = _apply(rule, encounter, attached)
             if found is not None:
                 out.append(found)
+    return out
+
+
+def _possible(rule: CodeRule, ctx: PatientContext, ruleset: RuleSet) -> bool:
+    assert rule.when is not None
+    for exists in _required_exists(rule.when, ruleset.table.library):
+        codes = ruleset.resolve_codes(exists.codes, exists.valuesets)
+        if codes and not ctx.with_codes(exists.resource, codes):
+            return False
+    return True
+
+
+def _required_exists(criterion: Criterion, library: dict[str, Criterion], depth: int = 0) -> list[ExistsCriterion]:
+    """Exists criteria that must hold for ``criterion`` to hold (through all-of and library uses)."""
+    if depth > 8:
+        return []
+    if criterion.exists is not None:
+        return [criterion.exists]
+    if criterion.use is not None and criterion.use in library:
+        return _required_exists(library[criterion.use], library, depth + 1)
+    if criterion.all is not None:
+        return [e for child in criterion.all for e in _required_exists(child, library, depth + 1)]
+    if criterion.any is not None:  # every alternative needs one of its own; keep it only if all need the same type
+        return []
+    return []
+
+
+def trail_because(trail: Trail) -> str:
+    """A one-line reason from a criterion's trail: its own words, or those of the criteria that held."""
+    if trail.evidence or not trail.children:
+        return f"{trail.label}: {trail.because}"
+    held = [c for c in trail.children if c.met]
+    return f"{trail.label}: " + "; ".join(f"{c.label} ({c.because})" for c in held or trail.children)
+
+
+def unique_evidence(evidence: list[Evidence]) -> list[Evidence]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for item in evidence:
+        if (item.ref, item.note) not in seen:
+            seen.add((item.ref, item.note))
+            out.append(item)
     return out
 
 
@@ -86,7 +166,11 @@ def _apply(rule: CodeRule, encounter: EncounterRecord, attached: dict[str, list[
 
 
 def _code(
-    rule: CodeRule, encounter: EncounterRecord, because: str, evidence: tuple[Evidence, ...]
+    rule: CodeRule,
+    encounter: EncounterRecord,
+    because: str,
+    evidence: tuple[Evidence, ...],
+    trail: Trail | None = None,
 ) -> QualityCode:
     assert encounter.when is not None
     return QualityCode(
@@ -100,4 +184,5 @@ def _code(
         because=because,
         evidence=evidence,
         measure=rule.measure,
+        trail=trail,
     )

@@ -3,6 +3,7 @@ Observations, in the table's unit, de-duplicated, each with the Observation it c
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +26,7 @@ class Reading:
     via_panel: bool
     raw: str
     """The value as documented, e.g. '58 mmol/mol', for explanations."""
+    end_instant: datetime | None = None
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
@@ -48,9 +50,29 @@ class Readings:
     problems: list[Problem] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)
     """(observation ref, why) for Observations of a measurement that do not count (status, category)."""
+    _days: dict[str, list[date]] = field(default_factory=dict, repr=False)
 
     def of(self, measurement: str) -> list[Reading]:
         return self.by_measurement.get(measurement, [])
+
+    def between(self, measurement: str, first: date, last: date) -> list[Reading]:
+        """Readings of a measurement whose day lies in [first, last] (readings are kept sorted by day)."""
+        items = self.by_measurement.get(measurement)
+        if not items:
+            return []
+        days = self._days.get(measurement)
+        if days is None:
+            days = [r.day for r in items]
+            self._days[measurement] = days
+        return items[bisect_left(days, first) : bisect_right(days, last)]
+
+    def as_of(self, day: date) -> Readings:
+        """Only readings taken on or before ``day``."""
+        return Readings(
+            {name: [r for r in items if r.day <= day] for name, items in self.by_measurement.items()},
+            self.problems,
+            self.ignored,
+        )
 
 
 def _convert(
@@ -158,13 +180,23 @@ def _reading(
     if quantity is not None and not absent:
         value, raw, problem = _convert(quantity, compiled, obs)
         if problem is not None:
-            out.problems.append(Problem(obs.ref, obs.src, problem))
-            return None
+            if quantity.comparator:  # a range or threshold: documented, but no distinct result (CQL: no value)
+                problem += "; counted as a result without a usable value"
+                out.problems.append(Problem(obs.ref, obs.src, problem))
+                value = None
+            else:
+                out.problems.append(Problem(obs.ref, obs.src, problem))
+                return None
     elif not absent and not via_panel and obs.value_string is not None:
         out.problems.append(
-            Problem(obs.ref, obs.src, f"{compiled.name} value is text, not a quantity: cannot band it")
+            Problem(
+                obs.ref,
+                obs.src,
+                f"{compiled.name} value is text, not a quantity: cannot band it;"
+                " counted as a result without a usable value",
+            )
         )
-        return None
+        raw = obs.value_string[:40]
     return Reading(
         compiled.name,
         value,
@@ -175,6 +207,7 @@ def _reading(
         obs.encounter_ref,
         via_panel,
         raw,
+        obs.when.end_instant or obs.when.instant,
     )
 
 

@@ -14,7 +14,18 @@ from pydantic import ValidationError
 
 from ..errors import RulesError
 from ..sources.records import Code
-from .schema import CodeRule, CodeSet, Criterion, ExistsCriterion, Measurement, MeasureDef, RulesTable, parse_code_ref
+from .schema import (
+    CLAIMS_CATEGORIES,
+    CodeRule,
+    CodeSet,
+    Criterion,
+    ExistsCriterion,
+    Measurement,
+    MeasureDef,
+    RulesTable,
+    parse_code_ref,
+)
+from .timing import DateExpr
 from .valuesets import ValueSetRegistry
 from .yamlsource import LineMap, load_yaml
 
@@ -38,6 +49,7 @@ class RuleSet:
     registry: ValueSetRegistry
     measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
+    _relevant: dict[str, frozenset[Code]] | None = None
 
     def __repr__(self) -> str:
         return f"RuleSet({self.source!r})"
@@ -64,31 +76,117 @@ class RuleSet:
 
     def relevant_codes(self) -> dict[str, frozenset[Code]]:
         """Per resource type whose volume we filter, the codes any rule or measure reads."""
+        if self._relevant is None:
+            self._relevant = self._compute_relevant_codes()
+        return self._relevant
+
+    def _compute_relevant_codes(self) -> dict[str, frozenset[Code]]:
         wanted: dict[str, set[Code]] = {"Observation": set()}
         for compiled in self.measurements.values():
             wanted["Observation"].update(compiled.codes, compiled.panels)
-        criteria = list(self.table.library.values())
-        for measure in self.table.measures:
-            for group in measure.groups:
-                criteria.extend(p.criteria for p in group.populations.values())
-        for criterion in criteria:
-            for exists in iter_exists(criterion, self.table.library):
-                wanted.setdefault(exists.resource, set()).update(self.resolve_codes(exists.codes, exists.valuesets))
+        for exists in iter_exists_all(self.table):
+            wanted.setdefault(exists.resource, set()).update(self.resolve_codes(exists.codes, exists.valuesets))
         # Conditions and Encounters are always kept whole: claims point at every diagnosis of a visit.
         wanted.pop("Condition", None)
         wanted.pop("Encounter", None)
         return {k: frozenset(v) for k, v in wanted.items()}
 
 
+def table_criteria(table: RulesTable) -> Iterator[Criterion]:
+    """Every top-level criterion of a table: library, populations, code-rule and claims-option triggers."""
+    yield from table.library.values()
+    for rule in table.code_rules:
+        if rule.when is not None:
+            yield rule.when
+    for measure in table.measures:
+        for group in measure.groups:
+            for population in group.populations.values():
+                yield population.criteria
+            for entry in group.claims:
+                if entry.eligible is not None:
+                    yield entry.eligible
+                for category in CLAIMS_CATEGORIES:
+                    for option in entry.options(category):
+                        if option.when is not None:
+                            yield option.when
+
+
+def iter_exists_all(table: RulesTable) -> Iterator[ExistsCriterion]:
+    for criterion in table_criteria(table):
+        yield from iter_exists(criterion, None)
+    for measure in table.measures:
+        if measure.episode is not None:
+            yield from _exists_tree(measure.episode)
+
+
+def _exists_tree(exists: ExistsCriterion) -> Iterator[ExistsCriterion]:
+    yield exists
+    for child in (exists.where, exists.then):
+        if child is not None:
+            yield from iter_exists(child, None)
+
+
 def iter_exists(criterion: Criterion, library: dict[str, Criterion] | None = None) -> Iterator[ExistsCriterion]:
+    """Every exists criterion inside ``criterion`` (following ``use`` into ``library`` when given)."""
     if criterion.use is not None and library is not None and criterion.use in library:
-        yield from iter_exists(library[criterion.use], None)  # library entries do not nest uses
+        yield from iter_exists(library[criterion.use], None)  # library entries are walked on their own
     if criterion.exists is not None:
-        yield criterion.exists
+        yield from _exists_tree(criterion.exists)
     for child in (*(criterion.all or ()), *(criterion.any or ())):
         yield from iter_exists(child, library)
     if criterion.not_ is not None:
         yield from iter_exists(criterion.not_, library)
+
+
+def _exprs_of(criterion: Criterion) -> Iterator[DateExpr]:
+    """Date expressions judged in the criterion's own scope (not those inside exists where/then)."""
+    if criterion.age is not None:
+        yield criterion.age.at
+    if criterion.latest_day is not None:
+        yield from criterion.latest_day.within.exprs()
+    if criterion.readings is not None:
+        yield from criterion.readings.within.exprs()
+    if criterion.exists is not None:
+        yield from _exists_exprs(criterion.exists)
+
+
+def _exists_exprs(exists: ExistsCriterion) -> Iterator[DateExpr]:
+    timings = [t.timing for t in exists.also]
+    if exists.timing is not None:
+        timings.append(exists.timing)
+    for _, value in timings:
+        if isinstance(value, DateExpr):
+            yield value
+        else:
+            yield from value.exprs()
+
+
+def free_anchors(
+    criterion: Criterion, library: dict[str, Criterion], _seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """Anchors a criterion needs bound by its surroundings (besides 'period')."""
+    found = {expr.anchor for expr in _exprs_of(criterion)}
+    if criterion.exists is not None:
+        found |= exists_free_anchors(criterion.exists, library, _seen)
+    for child in (*(criterion.all or ()), *(criterion.any or ())):
+        found |= free_anchors(child, library, _seen)
+    if criterion.not_ is not None:
+        found |= free_anchors(criterion.not_, library, _seen)
+    if criterion.use is not None and criterion.use in library and criterion.use not in _seen:
+        found |= free_anchors(library[criterion.use], library, _seen | {criterion.use})
+    found.discard("period")
+    return found
+
+
+def exists_free_anchors(
+    exists: ExistsCriterion, library: dict[str, Criterion], _seen: frozenset[str] = frozenset()
+) -> set[str]:
+    found = {expr.anchor for expr in _exists_exprs(exists)}
+    for child in (exists.where, exists.then):
+        if child is not None:
+            found |= free_anchors(child, library, _seen) - {exists.as_}
+    found.discard("period")
+    return found
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:
@@ -110,8 +208,7 @@ def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> lis
     return problems
 
 
-def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
-    """Load and check a rules table; ``path`` None means the table shipped in the package."""
+def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
     if path is None:
         source = f"package:{DEFAULT_RULES}"
         text = (resources.files("fhir_cat2") / "data" / DEFAULT_RULES).read_text(encoding="utf-8")
@@ -121,7 +218,6 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RulesError(source, [f"{source}: cannot read: {exc}"]) from None
-    registry = registry if registry is not None else ValueSetRegistry.shipped()
     data, lines = load_yaml(text, source)
     if not isinstance(data, dict):
         raise RulesError(source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"])
@@ -129,6 +225,30 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
         table = RulesTable.model_validate(data)
     except ValidationError as exc:
         raise RulesError(source, _pydantic_problems(exc, source, lines)) from None
+    return table, source, lines
+
+
+def read_table(path: str | Path | None = None) -> RulesTable:
+    """A rules table checked against the schema only (value sets are not resolved: see load_rules)."""
+    return _read(path)[0]
+
+
+def referenced_valuesets(table: RulesTable) -> set[str]:
+    """Every value set a table refers to (measurements, criteria, value tests, reasons, diagnoses)."""
+    found: set[str] = set()
+    for measurement in table.measurements.values():
+        found.update(measurement.valuesets)
+    for exists in iter_exists_all(table):
+        found.update(exists.valuesets, exists.value_valuesets, exists.diagnosis_valuesets, exists.reason_valuesets)
+        for test in exists.value_tests:
+            found.update(test.valuesets)
+    return found
+
+
+def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
+    """Load and check a rules table; ``path`` None means the table shipped in the package."""
+    table, source, lines = _read(path)
+    registry = registry if registry is not None else ValueSetRegistry.shipped()
     problems = _cross_check(table, registry, source, lines)
     if problems:
         raise RulesError(source, problems)
@@ -137,7 +257,8 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
         ruleset.measurements[name] = CompiledMeasurement(
             name,
             spec,
-            ruleset.resolve_codes(spec.codes, spec.valuesets),
+            ruleset.resolve_codes(spec.codes, spec.valuesets)
+            - frozenset(parse_code_ref(text) for text in spec.exclude_codes),
             frozenset(parse_code_ref(text) for text in spec.component_of),
         )
     return ruleset
@@ -192,23 +313,77 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lin
                     f" of '{first.id}' for the same measurement, program and year",
                 )
 
-    for name, criterion in table.library.items():
+    library = table.library
+    for name, criterion in library.items():
         _check_criterion(criterion, ("library", name), table, check_valuesets, problem)
+        _check_anchors(criterion, ("library", name), library, {"encounter"}, problem)
+    for index, rule in enumerate(table.code_rules):
+        if rule.when is not None:
+            loc = ("code_rules", index, "when")
+            _check_criterion(rule.when, loc, table, check_valuesets, problem)
+            _check_anchors(rule.when, loc, library, {"encounter"}, problem)
     for m_index, measure in enumerate(table.measures):
         if measure_ids.count(measure.id) > 1:
             problem(("measures", m_index, "id"), f"duplicate measure id '{measure.id}'")
+        bound = {"encounter"} if measure.basis == "encounter" else set()
+        if measure.episode is not None:
+            loc = ("measures", m_index, "episode")
+            wrapper = Criterion(exists=measure.episode)
+            _check_criterion(wrapper, loc[:-1] + ("episode",), table, check_valuesets, problem, exists_loc=loc)
+            _check_anchors(wrapper, loc, library, set(), problem)
         for g_index, group in enumerate(measure.groups):
             for code, population in group.populations.items():
                 loc = ("measures", m_index, "groups", g_index, "populations", code, "criteria")
                 _check_criterion(population.criteria, loc, table, check_valuesets, problem)
+                _check_anchors(population.criteria, loc, library, bound, problem)
+            if group.claims and measure.mips is None:
+                problem(("measures", m_index, "groups", g_index, "claims"), "claims codes need the measure's mips id")
+            seen_years: set[int] = set()
+            for c_index, entry in enumerate(group.claims):
+                eloc: tuple[str | int, ...] = ("measures", m_index, "groups", g_index, "claims", c_index)
+                overlap = seen_years & set(entry.years)
+                if overlap:
+                    problem((*eloc, "years"), f"years {sorted(overlap)} are already covered by another claims entry")
+                seen_years |= set(entry.years)
+                if entry.eligible is not None:
+                    _check_criterion(entry.eligible, (*eloc, "eligible"), table, check_valuesets, problem)
+                    _check_anchors(entry.eligible, (*eloc, "eligible"), library, {"encounter"}, problem)
+                for category in CLAIMS_CATEGORIES:
+                    for o_index, option in enumerate(entry.options(category)):
+                        if option.when is not None:
+                            oloc = (*eloc, category, o_index, "when")
+                            _check_criterion(option.when, oloc, table, check_valuesets, problem)
+                            _check_anchors(option.when, oloc, library, {"encounter"}, problem)
     return problems
 
 
-def _check_criterion(criterion, loc, table, check_valuesets, problem) -> None:  # type: ignore[no-untyped-def]
+def _check_anchors(criterion, loc, library, bound, problem) -> None:  # type: ignore[no-untyped-def]
+    unbound = free_anchors(criterion, library) - set(bound)
+    for name in sorted(unbound):
+        where = (
+            "an encounter (code rules, claims options and encounter-based measures bind it)"
+            if name == "encounter"
+            else f"an enclosing exists with 'as: {name}'"
+        )
+        problem(loc, f"date anchor '{name}' is not bound here; it needs {where}")
+
+
+def _check_exists(exists: ExistsCriterion, loc, table, check_valuesets, problem) -> None:  # type: ignore[no-untyped-def]
+    check_valuesets((*loc, "valuesets"), exists.valuesets)
+    check_valuesets((*loc, "value_valuesets"), exists.value_valuesets)
+    check_valuesets((*loc, "diagnosis_valuesets"), exists.diagnosis_valuesets)
+    check_valuesets((*loc, "reason_valuesets"), exists.reason_valuesets)
+    for index, test in enumerate(exists.value_tests):
+        check_valuesets((*loc, "value_tests", index, "valuesets"), test.valuesets)
+    for key in ("where", "then"):
+        child = getattr(exists, key)
+        if child is not None:
+            _check_criterion(child, (*loc, key), table, check_valuesets, problem)
+
+
+def _check_criterion(criterion, loc, table, check_valuesets, problem, exists_loc=None) -> None:  # type: ignore[no-untyped-def]
     if criterion.exists is not None:
-        check_valuesets((*loc, "exists", "valuesets"), criterion.exists.valuesets)
-        check_valuesets((*loc, "exists", "value_valuesets"), criterion.exists.value_valuesets)
-        check_valuesets((*loc, "exists", "diagnosis_valuesets"), criterion.exists.diagnosis_valuesets)
+        _check_exists(criterion.exists, exists_loc or (*loc, "exists"), table, check_valuesets, problem)
     if criterion.use is not None and criterion.use not in table.library:
         problem((*loc, "use"), f"unknown library criterion '{criterion.use}'")
     if criterion.latest_day is not None:
@@ -218,6 +393,8 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem) -> None:  
         for name in criterion.latest_day.test:
             if name not in criterion.latest_day.measurements:
                 problem((*loc, "latest_day", "test", name), f"'{name}' is not one of this criterion's measurements")
+    if criterion.readings is not None and criterion.readings.measurement not in table.measurements:
+        problem((*loc, "readings", "measurement"), f"unknown measurement '{criterion.readings.measurement}'")
     for key in ("all", "any"):
         for index, child in enumerate(getattr(criterion, key) or ()):
             _check_criterion(child, (*loc, key, index), table, check_valuesets, problem)
@@ -225,4 +402,13 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem) -> None:  
         _check_criterion(criterion.not_, (*loc, "not"), table, check_valuesets, problem)
 
 
-__all__ = ["CodeSet", "CompiledMeasurement", "RuleSet", "iter_exists", "load_rules"]
+__all__ = [
+    "CodeSet",
+    "CompiledMeasurement",
+    "RuleSet",
+    "free_anchors",
+    "iter_exists",
+    "load_rules",
+    "read_table",
+    "referenced_valuesets",
+]

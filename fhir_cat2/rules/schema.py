@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..terminology import CPT, HCPCS, normalise_system
-from .timing import DateExpr, parse_date_expr
+from .timing import DateExpr, Scope, parse_date_expr
 
 PROGRAMS = ("hedis", "mips-claims")
 Program = Literal["hedis", "mips-claims"]
@@ -168,6 +168,8 @@ class Measurement(CodeSet):
     """A numeric clinical fact read from Observations (standalone, or as a component of a panel)."""
 
     label: str = Field(max_length=80)
+    exclude_codes: tuple[str, ...] = ()
+    """Codes of the value sets that are not this measurement (e.g. an LDL goal in the LDL value set)."""
     component_of: tuple[str, ...] = ()
     statuses: tuple[ObservationStatus, ...] = ("final", "amended", "corrected")
     categories: tuple[str, ...] = ()
@@ -178,7 +180,7 @@ class Measurement(CodeSet):
     plausible: Plausible | None = None
     source: str
 
-    @field_validator("component_of")
+    @field_validator("component_of", "exclude_codes")
     @classmethod
     def _check_panels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
@@ -197,8 +199,351 @@ class Measurement(CodeSet):
 Pick = Literal["lowest-of-latest-day", "last-of-latest-day"]
 
 
+# ----------------------------------------------------------------------------------------------- timing
+
+
+class Window(_Model):
+    """A time window from two date expressions, such as [period.start-9y, period.end] (inclusive days)."""
+
+    start: DateExpr
+    end: DateExpr
+
+    def resolve(self, scope: Scope) -> tuple[date | None, date | None]:
+        return self.start.resolve(scope), self.end.resolve(scope)
+
+    def describe(self) -> str:
+        return f"{self.start.text} .. {self.end.text}"
+
+    def exprs(self) -> tuple[DateExpr, DateExpr]:
+        return self.start, self.end
+
+
+def _window(value: Any) -> Any:
+    if isinstance(value, str) and "." not in value and value.isidentifier():
+        value = [f"{value}.start", f"{value}.end"]  # 'period', 'encounter', or a bound name
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return {"start": parse_date_expr(value[0]), "end": parse_date_expr(value[1])}
+    if isinstance(value, dict):
+        return value
+    raise ValueError("a window is 'period', 'encounter' or [start, end] like [period.start-9y, period.end]")
+
+
+class AgeCriterion(_Model):
+    """Whole years of age on a day (default: the last day of the measurement period)."""
+
+    min: int | None = None
+    max: int | None = None
+    equals: int | None = None
+    at: DateExpr = Field(default_factory=lambda: DateExpr(**parse_date_expr("period.end")))
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> Any:
+        return parse_date_expr(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> AgeCriterion:
+        if self.equals is not None and (self.min is not None or self.max is not None):
+            raise ValueError("give equals, or min/max, not both")
+        if self.equals is None and self.min is None and self.max is None:
+            raise ValueError("an age criterion needs min, max or equals")
+        return self
+
+
+ResourceKind = Literal[
+    "Encounter",
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "Observation",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "ServiceRequest",
+    "DocumentReference",
+    "CarePlan",
+    "Consent",
+    "DeviceRequest",
+]
+
+
+TIMING_RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
+
+
+def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
+    for text in value:
+        parse_code_ref(text)
+    return value
+
+
+class ValueTest(_Model):
+    """One acceptable value of an Observation: a coded answer and/or a number in a band.
+
+    ``for_codes`` limits the test to Observations with one of these codes (e.g. a PHQ-9 total is a number,
+    the CMS screening result is a coded answer). Numbers are read from valueQuantity, valueInteger or a plain
+    number in valueString.
+    """
+
+    codes: tuple[str, ...] = ()
+    valuesets: tuple[str, ...] = ()
+    band: Band | None = None
+    for_codes: tuple[str, ...] = ()
+    label: str | None = None
+    source: str | None = None
+
+    @field_validator("codes", "for_codes")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_code_refs(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> ValueTest:
+        if not self.codes and not self.valuesets and self.band is None:
+            raise ValueError("a value test needs codes, valuesets or band")
+        return self
+
+
+class TimingTest(_Model):
+    """One more timing relation a resource must satisfy (see ExistsCriterion)."""
+
+    during: Window | None = None
+    overlaps: Window | None = None
+    starts_during: Window | None = None
+    ends_during: Window | None = None
+    starts_by: DateExpr | None = None
+    ends_by: DateExpr | None = None
+    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    precision: Literal["day", "instant"] = "day"
+
+    @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return None if value is None else _window(value)
+
+    @field_validator("starts_by", "ends_by", mode="before")
+    @classmethod
+    def _parse_date(cls, value: Any) -> Any:
+        return parse_date_expr(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one(self) -> TimingTest:
+        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one timing relation (found: {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def timing(self) -> tuple[str, Window | DateExpr]:
+        for name in TIMING_RELATIONS:
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        raise AssertionError("validated: one relation")
+
+
+class ExistsCriterion(_Model):
+    """True when the patient has matching resources.
+
+    Order of tests: code (codes/valuesets); status, category, intent, negation, reason, encounter class,
+    diagnosis, discharge; timing relation; ``where`` (a criterion judged with the candidate bound as
+    ``as``); then ``latest_only`` keeps the latest candidate; then the value tests and ``then`` judge what
+    is left; at least ``min_count`` must remain (on ``min_distinct_days`` days).
+
+    Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
+    ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before a
+    date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
+    Condition's prevalence (onset to abatement; open while active), an Encounter's period; ``timing_of``
+    picks another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
+    ``authored``.
+    """
+
+    resource: ResourceKind
+    codes: tuple[str, ...] = ()
+    valuesets: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    """Allowed statuses; for a Condition, its clinicalStatus."""
+    exclude_statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    """At least one category code among these (Observation, Condition, Event)."""
+    intents: tuple[str, ...] = ()
+    not_done: bool = False
+    """Match only documentation that the act was NOT done: an Observation with status cancelled, a Procedure or
+    Immunization with status not-done, or a request with doNotPerform (QI-Core *NotDone / *NotRequested)."""
+    exclude_do_not_perform: bool = True
+    reason_codes: tuple[str, ...] = ()
+    reason_valuesets: tuple[str, ...] = ()
+    """statusReason, reasonCode, or the QI-Core notDoneReason / doNotPerformReason extension."""
+    value_codes: tuple[str, ...] = ()
+    value_valuesets: tuple[str, ...] = ()
+    value_tests: tuple[ValueTest, ...] = ()
+    """Any one of these must hold (in addition to value_codes/value_valuesets when given)."""
+    value_present: bool = False
+    diagnosis_valuesets: tuple[str, ...] = ()
+    """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
+    discharge_codes: tuple[str, ...] = ()
+    """Encounter only: hospitalization.dischargeDisposition is one of these."""
+    exclude_classes: tuple[str, ...] = ()
+    """Encounter only: Encounter.class codes that do not count (e.g. VR, virtual)."""
+    classes: tuple[str, ...] = ()
+    """Encounter only: Encounter.class must be one of these (e.g. IMP); may replace codes/valuesets."""
+    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    precision: Literal["day", "instant"] = "day"
+    during: Window | None = None
+    overlaps: Window | None = None
+    starts_during: Window | None = None
+    ends_during: Window | None = None
+    starts_by: DateExpr | None = None
+    ends_by: DateExpr | None = None
+    also: tuple[TimingTest, ...] = ()
+    """Further timing relations, each of which must hold too."""
+    as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
+    where: Criterion | None = None
+    then: Criterion | None = None
+    latest_only: bool = False
+    """Judge only the latest candidate (by ``latest_by``) with the value tests and ``then``."""
+    latest_by: Literal["start", "end"] = "end"
+    min_count: int = Field(default=1, ge=1)
+    min_distinct_days: int = Field(default=1, ge=1)
+    label: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return None if value is None else _window(value)
+
+    @field_validator("starts_by", "ends_by", mode="before")
+    @classmethod
+    def _parse_date(cls, value: Any) -> Any:
+        return parse_date_expr(value) if isinstance(value, str) else value
+
+    @field_validator("codes", "value_codes", "discharge_codes", "reason_codes")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_code_refs(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> ExistsCriterion:
+        if not self.codes and not self.valuesets and not self.classes:
+            raise ValueError("give codes or valuesets (or, for an Encounter, classes)")
+        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
+        encounter_only = self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
+        if encounter_only and self.resource != "Encounter":
+            raise ValueError(
+                "diagnosis_valuesets, discharge_codes, classes and exclude_classes apply to resource Encounter only"
+            )
+        if self.as_ == "period":
+            raise ValueError("'as: period' would hide the period anchor; choose another name")
+        return self
+
+    @property
+    def timing(self) -> tuple[str, Window | DateExpr] | None:
+        for name in TIMING_RELATIONS:
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        return None
+
+
+class LatestDayCriterion(_Model):
+    """Readings of measurements in a window: pick the day's values and test them.
+
+    ``pick: lowest``: the latest day in the window with a reading of every listed measurement, and the
+    lowest value of each on that day (CMS165, CMS122). ``pick: last``: the last reading in the window (by
+    time), each measurement's value taken from that same Observation (CMS22 'last BP of the encounter').
+    """
+
+    measurements: tuple[str, ...] = Field(min_length=1)
+    within: Window
+    pick: Literal["lowest", "last"] = "lowest"
+    test: dict[str, Band]
+    precision: Literal["day", "instant"] = "day"
+    exclude_encounter_classes: tuple[str, ...] = ()
+    count_valueless: bool = False
+    if_none: bool = False
+    if_no_value: bool = False
+    label: str | None = None
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return _window(value)
+
+
+class ReadingsCriterion(_Model):
+    """True when some reading of a measurement in the window has a value in the band (CMS69 'any BMI >= 25')."""
+
+    measurement: str
+    within: Window
+    band: Band | None = None
+    min_count: int = Field(default=1, ge=1)
+    label: str | None = None
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return _window(value)
+
+
+CRITERION_KEYS = ("all", "any", "not_", "population", "age", "gender", "exists", "latest_day", "readings", "use")
+
+
+class Criterion(_Model):
+    """Exactly one of the keys below."""
+
+    all: tuple[Criterion, ...] | None = None
+    any: tuple[Criterion, ...] | None = None
+    not_: Criterion | None = Field(default=None, alias="not")
+    population: PopulationCode | None = None
+    age: AgeCriterion | None = None
+    gender: tuple[str, ...] | None = None
+    exists: ExistsCriterion | None = None
+    latest_day: LatestDayCriterion | None = None
+    readings: ReadingsCriterion | None = None
+    use: str | None = None
+    """The name of a criterion in the table's library."""
+    label: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Criterion:
+        keys = [name for name in CRITERION_KEYS if getattr(self, name) is not None]
+        if len(keys) != 1:
+            shown = ", ".join(k.rstrip("_") for k in keys) or "none"
+            raise ValueError(
+                "a criterion has exactly one of all, any, not, population, age, gender, exists, latest_day,"
+                f" readings, use (found: {shown})"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- code rules
+
+_QDC_RE = re.compile(r"^(\d{4}F|[A-Z]\d{4})((?:-[0-9A-Z]{2})*)$")
+
+
+def parse_qdc(text: str) -> tuple[str, tuple[str, ...]]:
+    """'1123F-8P' -> ('1123F', ('8P',))."""
+    match = _QDC_RE.match(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a quality-data code like G8752, 3017F or 1123F-8P")
+    modifiers = tuple(m for m in match.group(2).split("-") if m)
+    return match.group(1), modifiers
+
+
+def code_system_of(code: str) -> str:
+    return CPT if code.endswith("F") else HCPCS
+
+
 class CodeRule(_Model):
-    """One quality-data code and the documented fact on an encounter that earns it."""
+    """One quality-data code and the documented fact on an encounter that earns it.
+
+    The trigger is either a ``measurement`` with a ``band`` (or ``when_missing``), or a criterion ``when``
+    judged for the encounter (anchors ``encounter.start`` / ``encounter.end`` name its period).
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     code: str
@@ -214,6 +559,7 @@ class CodeRule(_Model):
     start of the measurement period to the encounter's day (for 'most recent result' reporting)."""
     band: Band | None = None
     when_missing: bool = False
+    when: Criterion | None = None
     measure: str | None = None
     source: str
 
@@ -244,8 +590,12 @@ class CodeRule(_Model):
 
     @model_validator(mode="after")
     def _check_trigger(self) -> CodeRule:
+        if self.when is not None:
+            if self.measurement is not None or self.band is not None or self.when_missing:
+                raise ValueError("give either when (a criterion) or measurement with band/when_missing, not both")
+            return self
         if self.measurement is None:
-            raise ValueError("a code rule needs a trigger: measurement (with band or when_missing)")
+            raise ValueError("a code rule needs a trigger: when (a criterion), or measurement with band or when_missing")
         if self.band is None and not self.when_missing:
             raise ValueError("give band (value range) or when_missing: true")
         if self.band is not None and self.when_missing:
@@ -256,186 +606,59 @@ class CodeRule(_Model):
     def code_system(self) -> str:
         if self.system:
             return normalise_system(self.system)
-        return CPT if self.code.endswith("F") else HCPCS
+        return code_system_of(self.code)
 
 
 # ----------------------------------------------------------------------------------------------- measures
 
 
-class Window(_Model):
-    """A time window, from two date expressions such as period.start-9y and period.end."""
+class ClaimsOption(_Model):
+    """Quality-data codes reported together on one claim, and when this option applies."""
 
-    start: DateExpr
-    end: DateExpr
+    codes: tuple[str, ...] = Field(min_length=1)
+    label: str = Field(max_length=80)
+    when: Criterion | None = None
+    """Judged for the encounter; None: the option applies whenever its category does."""
 
-    def resolve(self, period_start: date, period_end: date) -> tuple[date, date]:
-        return self.start.resolve(period_start, period_end), self.end.resolve(period_start, period_end)
-
-    def describe(self) -> str:
-        return f"{self.start.text} .. {self.end.text}"
-
-
-def _window(value: Any) -> Any:
-    if value == "period":
-        value = ["period.start", "period.end"]
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-        return {"start": parse_date_expr(value[0]), "end": parse_date_expr(value[1])}
-    if isinstance(value, dict):
-        return value
-    raise ValueError("a window is 'period' or [start, end] like [period.start-9y, period.end]")
-
-
-WindowField = Annotated[Window, Field()]
-
-
-class AgeCriterion(_Model):
-    min: int | None = None
-    max: int | None = None
-    at: DateExpr = Field(default_factory=lambda: DateExpr(**parse_date_expr("period.end")))
-
-    @field_validator("at", mode="before")
+    @field_validator("codes", mode="before")
     @classmethod
-    def _at(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
-
-ResourceKind = Literal[
-    "Encounter",
-    "Condition",
-    "Procedure",
-    "Immunization",
-    "Observation",
-    "MedicationRequest",
-    "MedicationAdministration",
-    "ServiceRequest",
-    "DocumentReference",
-    "CarePlan",
-    "Consent",
-    "DeviceRequest",
-]
-
-
-TIMING_RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
-
-
-class ExistsCriterion(_Model):
-    """True when the patient has a matching resource (with a timing relation to a window).
-
-    Timing relations, at day precision: ``during`` (inside the window), ``overlaps``, ``starts_during``,
-    ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before a date).
-    """
-
-    resource: ResourceKind
-    codes: tuple[str, ...] = ()
-    valuesets: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    exclude_statuses: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    value_codes: tuple[str, ...] = ()
-    value_valuesets: tuple[str, ...] = ()
-    diagnosis_valuesets: tuple[str, ...] = ()
-    """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
-    discharge_codes: tuple[str, ...] = ()
-    """Encounter only: hospitalization.dischargeDisposition is one of these."""
-    exclude_do_not_perform: bool = True
-    during: Window | None = None
-    overlaps: Window | None = None
-    starts_during: Window | None = None
-    ends_during: Window | None = None
-    starts_by: DateExpr | None = None
-    ends_by: DateExpr | None = None
-    latest_only: bool = False
-    """Judge only the latest matching resource (by its end) before applying the value test."""
-    min_distinct_days: int = Field(default=1, ge=1)
-    label: str | None = None
-
-    @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
+    @field_validator("codes")
     @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return None if value is None else _window(value)
-
-    @field_validator("starts_by", "ends_by", mode="before")
-    @classmethod
-    def _parse_date(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
-
-    @field_validator("codes", "value_codes", "discharge_codes")
-    @classmethod
-    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _check(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
-            parse_code_ref(text)
+            parse_qdc(text)
         return value
 
-    @model_validator(mode="after")
-    def _check(self) -> ExistsCriterion:
-        if not self.codes and not self.valuesets:
-            raise ValueError("give codes or valuesets")
-        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise ValueError(f"give at most one timing relation (found: {', '.join(given)})")
-        if (self.diagnosis_valuesets or self.discharge_codes) and self.resource != "Encounter":
-            raise ValueError("diagnosis_valuesets and discharge_codes apply to resource Encounter only")
-        return self
-
-    @property
-    def timing(self) -> tuple[str, Window | DateExpr] | None:
-        for name in TIMING_RELATIONS:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        return None
+    def parsed(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(parse_qdc(text) for text in self.codes)
 
 
-class LatestDayCriterion(_Model):
-    """The latest day in the window with a reading of every listed measurement; test the day's picks."""
+CLAIMS_CATEGORIES = ("met", "not_met", "exclusion", "exception")
 
-    measurements: tuple[str, ...] = Field(min_length=1)
-    within: Window
-    pick: Literal["lowest", "last"] = "lowest"
-    test: dict[str, Band]
-    exclude_encounter_classes: tuple[str, ...] = ()
-    count_valueless: bool = False
-    if_none: bool = False
-    if_no_value: bool = False
-    label: str | None = None
 
-    @field_validator("within", mode="before")
+class ClaimsYears(_Model):
+    """For some years: which codes CMS's claims single-source file lists for each outcome of the measure."""
+
+    years: Years
+    eligible: Criterion | None = None
+    """Judged for the encounter: when given, codes are reported only if it holds (e.g. the claims age band)."""
+    met: tuple[ClaimsOption, ...] = ()
+    not_met: tuple[ClaimsOption, ...] = ()
+    exclusion: tuple[ClaimsOption, ...] = ()
+    exception: tuple[ClaimsOption, ...] = ()
+    source: str
+
+    @field_validator("years", mode="before")
     @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return _window(value)
+    def _parse_years(cls, value: Any) -> tuple[int, ...]:
+        return _years(value)
 
-
-class Criterion(_Model):
-    """Exactly one of the keys below."""
-
-    all: tuple[Criterion, ...] | None = None
-    any: tuple[Criterion, ...] | None = None
-    not_: Criterion | None = Field(default=None, alias="not")
-    population: PopulationCode | None = None
-    age: AgeCriterion | None = None
-    gender: tuple[str, ...] | None = None
-    exists: ExistsCriterion | None = None
-    latest_day: LatestDayCriterion | None = None
-    use: str | None = None
-    """The name of a criterion in the table's library."""
-    label: str | None = None
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Criterion:
-        keys = [
-            name
-            for name in ("all", "any", "not_", "population", "age", "gender", "exists", "latest_day", "use")
-            if getattr(self, name) is not None
-        ]
-        if len(keys) != 1:
-            shown = ", ".join(k.rstrip("_") for k in keys) or "none"
-            raise ValueError(
-                "a criterion has exactly one of all, any, not, population, age, gender, exists, latest_day, use"
-                f" (found: {shown})"
-            )
-        return self
+    def options(self, category: str) -> tuple[ClaimsOption, ...]:
+        result: tuple[ClaimsOption, ...] = getattr(self, category)
+        return result
 
 
 class Population(_Model):
@@ -446,6 +669,9 @@ class Population(_Model):
 class MeasureGroup(_Model):
     id: str
     populations: dict[PopulationCode, Population]
+    mips_rate: str | None = Field(default=None, pattern=r"^\d{3}(\.\d{2})?$")
+    """The CMS claims (sub-)measure this group reports, e.g. 226.01 (default: the measure's mips id)."""
+    claims: tuple[ClaimsYears, ...] = ()
 
     @model_validator(mode="after")
     def _required(self) -> MeasureGroup:
@@ -454,17 +680,39 @@ class MeasureGroup(_Model):
                 raise ValueError(f"group needs a '{code}' population")
         return self
 
+    def claims_for(self, year: int) -> ClaimsYears | None:
+        for entry in self.claims:
+            if year in entry.years:
+                return entry
+        return None
+
 
 class MeasureDef(_Model):
-    id: str = Field(pattern=r"^CMS\d+$")
-    mips: str | None = None
+    id: str = Field(pattern=r"^(CMS\d+|MIPS\d{3})$")
+    """The CMS eCQM number (CMS165), or MIPS<nnn> for a claims measure without an eCQM."""
+    mips: str | None = Field(default=None, pattern=r"^\d{3}$")
     title: str = Field(max_length=80)
-    url: str
-    version: str
+    url: str | None = None
+    """Canonical URL of the published Measure resource; None: no MeasureReport is written (claims only)."""
+    version: str | None = None
     scoring: Literal["proportion"] = "proportion"
+    basis: Literal["patient", "encounter"] = "patient"
+    episode: ExistsCriterion | None = None
+    """Encounter-based measures: the encounters that are episodes; populations are judged per episode with
+    the ``encounter`` anchor bound to it."""
     improvement_notation: Literal["increase", "decrease"]
     groups: tuple[MeasureGroup, ...] = Field(min_length=1)
     source: str
+
+    @model_validator(mode="after")
+    def _check(self) -> MeasureDef:
+        if (self.basis == "encounter") != (self.episode is not None):
+            raise ValueError("an encounter-based measure needs episode (and only it)")
+        if self.episode is not None and self.episode.resource != "Encounter":
+            raise ValueError("episode must be an exists on resource Encounter")
+        if self.url is not None and self.version is None:
+            raise ValueError("a measure with url needs its version")
+        return self
 
 
 class RulesTable(_Model):
@@ -476,3 +724,8 @@ class RulesTable(_Model):
     code_rules: tuple[CodeRule, ...] = ()
     measures: tuple[MeasureDef, ...] = ()
     encounter_statuses_without_codes: tuple[str, ...] = ("cancelled", "entered-in-error")
+
+
+TimingTest.model_rebuild()
+ExistsCriterion.model_rebuild()
+Criterion.model_rebuild()

@@ -1,15 +1,28 @@
-"""Date expressions of the rules table: ``period.start``, ``period.end-9y``, ``period.start+6mo``, ``-14d``."""
+"""Date expressions of the rules table and the scope they are resolved in.
+
+A date expression is an anchor plus offsets: ``period.start``, ``period.end-9y``, ``period.start+6mo``,
+``encounter.start-14d``, ``visit.end+2d``. Anchors:
+
+- ``period.start`` / ``period.end``: the measurement period (always bound);
+- ``encounter.start`` / ``encounter.end``: the encounter a code rule is judged on, or the episode of an
+  encounter-based measure;
+- ``<name>.start`` / ``<name>.end``: a resource bound by an enclosing ``exists`` (``as: <name>``; ``this`` by
+  default) while its ``where`` / ``then`` criteria are evaluated.
+"""
 
 from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, timedelta
+from functools import lru_cache
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-_EXPR = re.compile(r"^\s*(period\.start|period\.end)\s*((?:[+-]\s*\d+\s*(?:y|mo|d)\s*)*)$")
+_EXPR = re.compile(r"^\s*([a-z][a-z0-9_]*)\.(start|end)\s*((?:[+-]\s*\d+\s*(?:y|mo|d)\s*)*)$")
 _TERM = re.compile(r"([+-])\s*(\d+)\s*(y|mo|d)")
 
 
@@ -17,18 +30,36 @@ class DateExpr(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str
-    anchor: Literal["period.start", "period.end"]
+    anchor: str
+    """'period', 'encounter', or the name of a bound resource."""
+    edge: Literal["start", "end"]
     years: int = 0
     months: int = 0
     days: int = 0
 
-    def resolve(self, period_start: date, period_end: date) -> date:
-        base = period_start if self.anchor == "period.start" else period_end
-        return shift(base, self.years, self.months, self.days)
+    @property
+    def has_offset(self) -> bool:
+        return bool(self.years or self.months or self.days)
+
+    def resolve(self, scope: Scope) -> date | None:
+        """The calendar day; None when the anchor's edge is unknown (e.g. a Condition without onset)."""
+        span = scope.span(self.anchor)
+        day = span.start if self.edge == "start" else span.end
+        return None if day is None else shift(day, self.years, self.months, self.days)
+
+    def resolve_instant(self, scope: Scope) -> datetime | None:
+        span = scope.span(self.anchor)
+        instant = span.start_instant if self.edge == "start" else span.end_instant
+        if instant is None:
+            return None
+        return shift_instant(instant, self.years, self.months, self.days)
 
 
+@lru_cache(maxsize=4096)
 def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     """Calendar arithmetic as CQL does it: add years and months (clamping the day), then days."""
+    if not (years or months):
+        return day + timedelta(days=days) if days else day
     month_index = day.year * 12 + (day.month - 1) + years * 12 + months
     year, month = divmod(month_index, 12)
     month += 1
@@ -36,15 +67,72 @@ def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     return date(year, month, min(day.day, last)) + timedelta(days=days)
 
 
+def shift_instant(instant: datetime, years: int = 0, months: int = 0, days: int = 0) -> datetime:
+    moved = shift(instant.date(), years, months, days)
+    return instant.replace(year=moved.year, month=moved.month, day=moved.day)
+
+
 def parse_date_expr(text: Any) -> dict[str, Any]:
     if not isinstance(text, str):
         raise ValueError("a date expression is text like period.start or period.end-9y")
     match = _EXPR.match(text)
     if not match:
-        raise ValueError(f"'{text}' is not a date expression like period.start, period.end-9y or period.start+6mo")
-    result: dict[str, Any] = {"text": text.replace(" ", ""), "anchor": match.group(1)}
+        raise ValueError(
+            f"'{text}' is not a date expression like period.start, period.end-9y or encounter.start-14d"
+        )
+    result: dict[str, Any] = {"text": text.replace(" ", ""), "anchor": match.group(1), "edge": match.group(2)}
     totals = {"y": 0, "mo": 0, "d": 0}
-    for sign, amount, unit in _TERM.findall(match.group(2)):
+    for sign, amount, unit in _TERM.findall(match.group(3)):
         totals[unit] += int(amount) if sign == "+" else -int(amount)
     result.update(years=totals["y"], months=totals["mo"], days=totals["d"])
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """When a bound thing applies: first and last day, and instants when known."""
+
+    start: date | None
+    end: date | None
+    start_instant: datetime | None = None
+    end_instant: datetime | None = None
+
+
+class UnboundAnchor(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What date expressions resolve against: the period, bound resources, and the data cut-off.
+
+    ``as_of``: only what was documented on or before this day exists (a claim reports what was known at its
+    encounter). None: everything in the input.
+    """
+
+    period_start: date
+    period_end: date
+    bindings: Mapping[str, Span] = field(default_factory=dict)
+    as_of: date | None = None
+
+    def span(self, name: str) -> Span:
+        if name == "period":
+            return Span(
+                self.period_start,
+                self.period_end,
+                datetime(self.period_start.year, self.period_start.month, self.period_start.day, tzinfo=UTC),
+                None,
+            )
+        try:
+            return self.bindings[name]
+        except KeyError:
+            raise UnboundAnchor(name) from None
+
+    def bind(self, name: str, span: Span) -> Scope:
+        bindings = dict(self.bindings)
+        bindings[name] = span
+        return Scope(self.period_start, self.period_end, bindings, self.as_of)
+
+    @property
+    def period(self) -> tuple[date, date]:
+        return self.period_start, self.period_end

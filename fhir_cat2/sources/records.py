@@ -8,11 +8,21 @@ offset) plus an aware instant for ordering within a day.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
 Code = tuple[str, str]
 """A (system, code) pair. System is normalised (see ``normalise_system``)."""
+
+
+_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def number_in_text(text: str) -> float | None:
+    """'12' or ' 7.5 ' -> the number; anything else ('<7', '7-8', 'positive') -> None."""
+    match = _NUMBER.match(text)
+    return float(match.group(1)) if match else None
 
 
 @dataclass(slots=True, frozen=True)
@@ -109,6 +119,20 @@ class ObservationRecord(ResourceRecord):
     value_bool: bool | None = None
     absent: bool = False
     components: tuple[ComponentRecord, ...] = ()
+    issued: When | None = None
+    reason_codes: frozenset[Code] = frozenset()
+    """QI-Core notDoneReason of a cancelled (not done) Observation."""
+
+    @property
+    def number(self) -> float | None:
+        """The numeric value whether sent as valueQuantity, valueInteger or a plain number in valueString."""
+        if self.quantity is not None and not self.quantity.comparator:
+            return self.quantity.value
+        if self.value_int is not None:
+            return float(self.value_int)
+        if self.value_string is not None:
+            return number_in_text(self.value_string)
+        return None
 
 
 @dataclass(slots=True)
@@ -136,6 +160,10 @@ class EventRecord(ResourceRecord):
     categories: frozenset[str] = frozenset()
     intent: str | None = None
     do_not_perform: bool = False
+    """doNotPerform, or the QI-Core doNotPerform modifier extension (DeviceRequest)."""
+    authored: When | None = None
+    supply: When | None = None
+    """MedicationRequest: the days its supply covers (CQL CumulativeMedicationDuration medicationRequestPeriod)."""
 
 
 @dataclass(slots=True)

@@ -70,6 +70,48 @@ class Quantity(_Slim):
     comparator: str | None = None
 
 
+class Extension(_Slim):
+    url: str | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueBoolean: bool | None = None
+
+
+class Duration(_Slim):
+    value: float | None = None
+    unit: str | None = None
+    code: str | None = None
+
+
+class DispenseRequest(_Slim):
+    validityPeriod: Period | None = None
+    numberOfRepeatsAllowed: int | None = None
+    quantity: Quantity | None = None
+    expectedSupplyDuration: Duration | None = None
+
+
+class TimingRepeat(_Slim):
+    boundsPeriod: Period | None = None
+    frequency: int | None = None
+    frequencyMax: int | None = None
+    period: float | None = None
+    periodUnit: str | None = None
+    timeOfDay: list[str] = []
+
+
+class Timing(_Slim):
+    repeat: TimingRepeat | None = None
+
+
+class DoseAndRate(_Slim):
+    doseQuantity: Quantity | None = None
+    doseRange: Any = None
+
+
+class Dosage(_Slim):
+    timing: Timing | None = None
+    doseAndRate: list[DoseAndRate] = []
+
+
 class Meta(_Slim):
     lastUpdated: str | None = None
     versionId: str | None = None
@@ -142,6 +184,8 @@ class Observation(_Resource):
     valueBoolean: bool | None = None
     dataAbsentReason: CodeableConcept | None = None
     component: list[ObservationComponent] = []
+    issued: str | None = None
+    extension: list[Extension] = []
 
 
 class Condition(_Resource):
@@ -184,6 +228,10 @@ class Event(_Resource):
     period: Period | None = None
     statusReason: CodeableConcept | None = None
     reasonCode: list[CodeableConcept] = []
+    extension: list[Extension] = []
+    modifierExtension: list[Extension] = []
+    dispenseRequest: DispenseRequest | None = None
+    dosageInstruction: list[Dosage] = []
 
 
 class Coverage(_Resource):
@@ -286,7 +334,9 @@ def parse_period(period: Period, field: str) -> When | None:
     if start and end:
         if end.end_day < start.start_day:
             raise InputError(f"{field}: end {period.end} is before start {period.start}")
-        return When(start.start_day, end.end_day, start.instant, end.instant)
+        # A date-only end covers its whole day: no end instant (comparisons fall back to the day).
+        end_instant = end.instant if period.end and len(period.end) > 10 else None
+        return When(start.start_day, end.end_day, start.instant, end_instant)
     if start:
         return start
     if end:
@@ -478,6 +528,8 @@ def _build_observation(m: Observation, base: dict[str, Any], resolve: Resolver) 
             ComponentRecord(_codes(c.code), _quantity(c.valueQuantity), c.dataAbsentReason is not None)
             for c in m.component
         ),
+        issued=parse_when(m.issued, "issued") if m.issued else None,
+        reason_codes=_extension_codes(m.extension, _REASON_EXTENSIONS),
     )
 
 
@@ -519,6 +571,13 @@ def _build_event(m: Event, base: dict[str, Any], resolve: Resolver) -> EventReco
         )
     reasons = set(_codes(m.statusReason))
     reasons.update(_codes_of(m.reasonCode))
+    reasons.update(_extension_codes(m.extension, _REASON_EXTENSIONS))
+    do_not_perform = bool(m.doNotPerform) or any(
+        e.valueBoolean is True and (e.url or "").endswith(_DO_NOT_PERFORM) for e in m.modifierExtension
+    )
+    supply = None
+    if base["resource_type"] == "MedicationRequest":
+        supply = medication_request_period(m, authored)
     return EventRecord(
         **base,
         patient_id=_patient_id(_ref(m.subject or m.patient, resolve)),
@@ -529,8 +588,94 @@ def _build_event(m: Event, base: dict[str, Any], resolve: Resolver) -> EventReco
         reason_codes=frozenset(reasons),
         categories=_category_codes(m.category),
         intent=m.intent,
-        do_not_perform=bool(m.doNotPerform),
+        do_not_perform=do_not_perform,
+        authored=authored,
+        supply=supply,
     )
+
+
+_REASON_EXTENSIONS = ("qicore-notDoneReason", "qicore-doNotPerformReason")
+_DO_NOT_PERFORM = "qicore-doNotPerform"
+
+
+def _extension_codes(extensions: list[Extension], suffixes: tuple[str, ...]) -> frozenset[Code]:
+    out: set[Code] = set()
+    for extension in extensions:
+        if extension.url and extension.url.endswith(suffixes):
+            out.update(_codes(extension.valueCodeableConcept))
+    return frozenset(out)
+
+
+# Units of Timing.repeat.periodUnit in days, as CQL CumulativeMedicationDuration ToDaily reads them.
+_PERIOD_DAYS = {
+    "s": 1 / 86400, "second": 1 / 86400, "seconds": 1 / 86400,
+    "min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440,
+    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
+    "d": 1, "day": 1, "days": 1,
+    "wk": 7, "week": 7, "weeks": 7,
+    "mo": 30, "month": 30, "months": 30,
+    "a": 365, "year": 365, "years": 365,
+}
+_DURATION_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "h": 1 / 24, "mo": 30, "a": 365}
+
+
+def medication_request_period(m: Event, authored: When | None) -> When | None:
+    """The days a MedicationRequest's supply covers, as CQL medicationRequestPeriod() computes it.
+
+    Start: the dosage bounds start, else authoredOn, else the dispense validity start. Length: expected
+    supply duration in days, else quantity / (dose x doses per day), times (1 + refills). Without a length,
+    the bounds end closes it; otherwise there is no period (CQL returns null).
+    """
+    dosage = m.dosageInstruction[0] if len(m.dosageInstruction) == 1 else None
+    repeat = dosage.timing.repeat if dosage and dosage.timing else None
+    bounds = parse_period(repeat.boundsPeriod, "boundsPeriod") if repeat and repeat.boundsPeriod else None
+    dispense = m.dispenseRequest
+    validity = (
+        parse_period(dispense.validityPeriod, "dispenseRequest.validityPeriod")
+        if dispense and dispense.validityPeriod
+        else None
+    )
+    if bounds is not None and repeat is not None and repeat.boundsPeriod and repeat.boundsPeriod.start:
+        start = bounds.start_day
+    elif authored is not None:
+        start = authored.start_day
+    elif validity is not None and dispense and dispense.validityPeriod and dispense.validityPeriod.start:
+        start = validity.start_day
+    else:
+        return None
+    days: float | None = None
+    if dispense and dispense.expectedSupplyDuration and dispense.expectedSupplyDuration.value is not None:
+        unit = dispense.expectedSupplyDuration.code or dispense.expectedSupplyDuration.unit or "d"
+        factor = _DURATION_DAYS.get(unit)
+        if factor is not None:
+            days = dispense.expectedSupplyDuration.value * factor
+    if days is None and dispense and dispense.quantity and dispense.quantity.value is not None and dosage:
+        dose_and_rate = dosage.doseAndRate[0] if len(dosage.doseAndRate) == 1 else None
+        dose = None
+        if dose_and_rate is not None:
+            if dose_and_rate.doseQuantity is not None:
+                dose = dose_and_rate.doseQuantity.value
+            elif isinstance(dose_and_rate.doseRange, dict):
+                dose = (dose_and_rate.doseRange.get("high") or {}).get("value")
+        per_day = None
+        if repeat is not None:
+            frequency = repeat.frequencyMax if repeat.frequencyMax is not None else repeat.frequency
+            if frequency is not None and repeat.period and repeat.periodUnit in _PERIOD_DAYS:
+                per_day = frequency / (repeat.period * _PERIOD_DAYS[repeat.periodUnit])
+            elif repeat.timeOfDay:
+                per_day = float(len(repeat.timeOfDay))
+        if per_day is None:
+            per_day = 1.0
+        if dose:
+            days = dispense.quantity.value / (float(dose) * per_day)
+    if days is not None:
+        refills = dispense.numberOfRepeatsAllowed or 0 if dispense else 0
+        total = days * (1 + refills)
+        end = date.fromordinal(start.toordinal() + max(int(total - 1), 0))  # CQL: start + (total - 1) days
+        return When(start, end)
+    if bounds is not None and repeat and repeat.boundsPeriod and repeat.boundsPeriod.end:
+        return When(start, bounds.end_day)
+    return None
 
 
 def _build_coverage(m: Coverage, base: dict[str, Any], resolve: Resolver) -> CoverageRecord:

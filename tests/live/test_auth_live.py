@@ -172,6 +172,7 @@ def test_smart_sync_writes_back(smart_server, keys, tmp_path, caplog):
     )
     report = json.loads((tmp_path / "out" / "run-report.json").read_text())
     # the narrow scopes do not cover a transaction on this server: the sink falls back to single PUTs
-    assert report["write_back"]["Claim"]["created"] == 13
-    assert report["write_back"]["MeasureReport"]["created"] == 11
+    # as many as replay writes for the fixtures (the live sync tests compare them one by one)
+    assert report["write_back"]["Claim"]["created"] == report["written"]["Claim"] > 10
+    assert report["write_back"]["MeasureReport"]["created"] == report["written"]["MeasureReport"] > 10
     assert "writing resources one by one" in caplog.text

@@ -131,6 +131,8 @@ def test_append_mode_takes_our_lines_back_when_an_encounter_loses_its_codes(
 ):
     monkeypatch.setenv("FHIR_CAT2_WRITE__BILLING_CLAIMS", "append")
     monkeypatch.setenv("FHIR_CAT2_RUN__EMIT", "[claim]")
+    # Only the blood-pressure code rules, so that one visit's lines all hang on its BP readings.
+    monkeypatch.setenv("FHIR_CAT2_RUN__RULES", str(_bp_only_rules(tmp_path)))
     _sync(corpus_server, tmp_path, "lines")
     bp_codes = {"3074F", "3075F", "3077F", "3078F", "3079F", "3080F"}
     billing = next(
@@ -154,3 +156,24 @@ def test_append_mode_takes_our_lines_back_when_an_encounter_loses_its_codes(
     )
     again = _sync(corpus_server, tmp_path, "lines")
     assert "withdrawn" not in again["write_back"]["Claim"]
+
+
+def _bp_only_rules(tmp_path: Path) -> Path:
+    """The shipped rules table cut down to the HEDIS blood-pressure code rules."""
+    import yaml
+
+    from fhir_cat2.rules import loader
+
+    table = yaml.safe_load((Path(loader.__file__).parent.parent / "data" / "rules.yaml").read_text())
+    keep = {"systolic_bp", "diastolic_bp"}
+    small = {
+        "version": table["version"],
+        "name": "blood pressure only",
+        "measurements": {k: v for k, v in table["measurements"].items() if k in keep},
+        "code_rules": [
+            r for r in table["code_rules"] if r.get("measurement") in keep and r["programs"] == ["hedis"]
+        ],
+    }
+    path = tmp_path / "bp-rules.yaml"
+    path.write_text(yaml.safe_dump(small))
+    return path
