@@ -223,8 +223,8 @@ class Pipeline:
             if not isinstance(coding, dict):
                 continue
             code = coding.get("code")
-            if not isinstance(code, str):
-                continue
+            if not isinstance(code, str) or code not in by_value:
+                continue  # the common case: a code no rule reads, under any system
             system = normalise_system(coding.get("system") if isinstance(coding.get("system"), str) else None)
             if (system, code) in wanted:
                 return True

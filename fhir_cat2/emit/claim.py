@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir.resources.R4B.claim import Claim
-from pydantic import ValidationError
 
 from ..contexts import PatientContext
 from ..errors import InputError
@@ -19,6 +18,7 @@ from ..findings import QualityCode
 from ..sources.records import ClaimRecord, EncounterRecord
 from ..terminology import CPT, ICD10CM
 from .ids import CLAIM_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, claim_key, resource_id
+from .validation import MODELS, problem_of
 
 CLAIM_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/claim-type"
 PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
@@ -172,11 +172,10 @@ def build_claim(
 
 
 def validate(model: Any, resource: dict[str, Any]) -> None:
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"{resource['resourceType']}/{resource.get('id')} failed FHIR R4B validation at {loc}: {first['msg']}"
-        ) from None
+    """Validate ``resource`` with its full fhir.resources R4B model (memoised on shape, see validation.py).
+
+    Raises InputError naming the resource and the first failing element."""
+    assert MODELS[resource["resourceType"]] is model
+    problem = problem_of(resource)
+    if problem is not None:
+        raise InputError(f"{resource['resourceType']}/{resource.get('id')} {problem}")

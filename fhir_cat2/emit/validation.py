@@ -1,113 +1,193 @@
-"""Validation of every outgoing resource with the full fhir.resources R4B model, off the hot path.
+"""Full fhir.resources R4B validation of every resource we write, memoised on the resource's shape.
 
-Full-model validation costs about 0.5-0.7 ms per Claim or MeasureReport, as much as reading and
-evaluating the input that produced it. When a spare CPU exists, resources are validated in one worker
-process while the main process goes on reading; results come back strictly in submission order, so the
-output stays byte-for-byte deterministic. Small runs (and machines with one CPU) validate inline.
+Validating a Claim or MeasureReport with the R4B model costs 0.5-1.5 ms, as much as reading and
+evaluating the input that produced it. But what the model checks splits in two:
+
+- structure: which elements are present, their nesting, required elements, choice types, empty values.
+  For resources of the same *shape* (the same keys in the same order at every level, the same list
+  lengths, the same kinds of leaf values) the answer is always the same;
+- primitive values: each leaf against its FHIR type (id, code, dateTime, positiveInt...), which the model
+  checks with one pydantic validator per field type.
+
+So the first resource of each shape is validated with the full model. From it we record, for every leaf,
+the validator of the model field that holds it (the very same annotated type the model uses). Later
+resources of that shape are checked leaf by leaf with those validators; values already seen valid for a
+type are remembered. The verdict equals the full model's; ``tests/test_output_validation.py`` checks
+that claim against the full model on thousands of mutated resources.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+import types
+import typing
 from typing import Any
 
-import orjson
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.measurereport import MeasureReport
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-MODELS: dict[str, Any] = {"Claim": Claim, "MeasureReport": MeasureReport}
-INLINE_UNTIL = 200
-"""Resources validated inline before a worker process is worth starting."""
-BATCH = 32
-"""Resources sent to the worker per task (per-task overhead is ~0.1 ms)."""
-WINDOW = 16
-"""Batches in flight to the worker at most (bounds memory)."""
+MODELS: dict[str, type[BaseModel]] = {"Claim": Claim, "MeasureReport": MeasureReport}
+MAX_REMEMBERED = 20_000
+"""Valid values remembered per leaf type (ids and references are mostly unique: keep memory bounded)."""
 
-Accept = Callable[[dict[str, Any]], None]
-Reject = Callable[[dict[str, Any], str], None]
+Shape = tuple[Any, ...]
+_NONE = type(None)
+MAX_SHAPES = 5_000
 
 
-def problem_of(resource_type: str, data: bytes) -> str | None:
-    """None when ``data`` is a valid R4B resource of that type, else the first problem as text."""
-    try:
-        MODELS[resource_type].model_validate_json(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        return f"failed FHIR R4B validation at {loc}: {first['msg']}"
-    return None
+def first_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    return f"failed FHIR R4B validation at {loc}: {first['msg']}"
 
 
-def problems_of(batch: list[tuple[str, bytes]]) -> list[str | None]:
-    return [problem_of(resource_type, data) for resource_type, data in batch]
+def _walk(value: Any, tokens: list[Any], leaves: list[Any]) -> None:
+    """One pass: the shape tokens (keys, brackets, leaf types) and the leaf values, in document order."""
+    kind = type(value)
+    if kind is dict:
+        tokens.append("{")
+        for key, child in value.items():
+            tokens.append(key)
+            _walk(child, tokens, leaves)
+        tokens.append("}")
+    elif kind is list:
+        tokens.append("[")
+        for child in value:
+            _walk(child, tokens, leaves)
+        tokens.append("]")
+    else:
+        tokens.append(kind)
+        leaves.append(value)
 
 
-def _workers_wanted() -> int:
-    configured = os.environ.get("FHIR_CAT2_VALIDATION_WORKERS")
-    if configured is not None:
-        return max(0, int(configured))
-    return 1 if (os.cpu_count() or 1) >= 2 else 0
-
-
-class OrderedValidator:
-    """Validate resources in order; ``accept`` gets each valid one, ``reject`` each invalid one with why."""
-
-    def __init__(self, accept: Accept, reject: Reject) -> None:
-        self._accept = accept
-        self._reject = reject
-        self._pending: deque[tuple[Future[list[str | None]], list[dict[str, Any]]]] = deque()
-        self._batch: list[dict[str, Any]] = []
-        self._pool: ProcessPoolExecutor | None = None
-        self._submitted = 0
-        self._workers = _workers_wanted()
-
-    def submit(self, resource: dict[str, Any]) -> None:
-        self._submitted += 1
-        if self._pool is None and self._workers and self._submitted > INLINE_UNTIL:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
-        if self._pool is None:
-            self._finish(resource, problem_of(resource["resourceType"], orjson.dumps(resource)))
-            return
-        self._batch.append(resource)
-        if len(self._batch) >= BATCH:
-            self._send()
-        self._drain(block=False)
-
-    def _send(self) -> None:
-        assert self._pool is not None
-        batch, self._batch = self._batch, []
-        payload = [(r["resourceType"], orjson.dumps(r)) for r in batch]
-        self._pending.append((self._pool.submit(problems_of, payload), batch))
-        self._drain(block=len(self._pending) > WINDOW)
-
-    def _drain(self, block: bool) -> None:
-        while self._pending and (block or self._pending[0][0].done()):
-            future, batch = self._pending.popleft()
-            for resource, problem in zip(batch, future.result(), strict=True):
-                self._finish(resource, problem)
-            block = block and len(self._pending) > WINDOW
-
-    def _finish(self, resource: dict[str, Any], problem: str | None) -> None:
-        if problem is None:
-            self._accept(resource)
+def _unwrap(annotation: Any) -> Any:
+    """The element type of a field: without Optional, List or Union-with-None."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not _NONE]
+            if len(args) != 1:
+                raise _Unplannable(f"union {annotation}")
+            annotation = args[0]
+        elif origin in (list, typing.List):  # noqa: UP006 - fhir.resources annotates with typing.List
+            annotation = typing.get_args(annotation)[0]
         else:
-            self._reject(resource, f"{resource['resourceType']}/{resource.get('id')} {problem}")
+            return annotation
 
-    def close(self) -> None:
-        """Wait for every resource in flight, then stop the worker."""
+
+class _Unplannable(Exception):
+    """The shape uses a construct the planner does not model: such resources get full validation."""
+
+
+class ShapeCachedValidator:
+    def __init__(self) -> None:
+        self._plans: dict[Shape, list[tuple[TypeAdapter[Any], set[Any], str]] | None] = {}
+        self._adapters: dict[str, tuple[TypeAdapter[Any], set[Any]]] = {}
+        self._fields: dict[type[BaseModel], dict[str, Any]] = {}
+        self.full_validations = 0
+
+    def problem(self, resource: dict[str, Any]) -> str | None:
+        """None when ``resource`` is valid for its R4B model, else the first problem as text."""
+        tokens: list[Any] = []
+        leaves: list[Any] = []
+        _walk(resource, tokens, leaves)
+        shape = tuple(tokens)
+        if shape in self._plans:
+            plan = self._plans[shape]
+            if plan is not None:
+                return self._check(plan, leaves)
+        return self._full(resource, shape)
+
+    def _full(self, resource: dict[str, Any], shape: Shape) -> str | None:
+        self.full_validations += 1
         try:
-            if self._batch:
-                self._send()
-            while self._pending:
-                self._drain(block=True)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            MODELS[resource["resourceType"]].model_validate(resource)
+        except ValidationError as exc:
+            return first_problem(exc)  # an invalid shape is not remembered: values may differ next time
+        if len(self._plans) >= MAX_SHAPES:
+            self._plans.clear()
+        plan: list[tuple[TypeAdapter[Any], set[Any], str]] = []
+        try:
+            self._plan(MODELS[resource["resourceType"]], resource, plan, resource["resourceType"])
+        except _Unplannable:
+            self._plans[shape] = None
+        else:
+            self._plans[shape] = plan
+        return None
+
+    @staticmethod
+    def _check(plan: list[tuple[TypeAdapter[Any], set[Any], str]], leaves: list[Any]) -> str | None:
+        for (adapter, seen, path), value in zip(plan, leaves, strict=True):
+            if adapter is None:
+                continue
+            key = (type(value), value)
+            if key in seen:
+                continue
+            try:
+                adapter.validate_python(value)
+            except ValidationError as exc:
+                return f"failed FHIR R4B validation at {path}: {exc.errors()[0]['msg']}"
+            if len(seen) >= MAX_REMEMBERED:
+                seen.clear()
+            seen.add(key)
+        return None
+
+    # ------------------------------------------------------------------------------------------ planning
+
+    def _field_annotations(self, model: type[BaseModel]) -> dict[str, Any]:
+        found = self._fields.get(model)
+        if found is None:
+            found = {}
+            for name, info in model.model_fields.items():
+                found[info.alias or name] = info.annotation
+                found.setdefault(name, info.annotation)
+            self._fields[model] = found
+        return found
+
+    def _adapter(self, annotation: Any) -> tuple[TypeAdapter[Any], set[Any]]:
+        key = repr(annotation)
+        found = self._adapters.get(key)
+        if found is None:
+            found = (TypeAdapter(annotation), set())
+            self._adapters[key] = found
+        return found
+
+    def _plan(self, model: type[BaseModel], data: dict[str, Any], plan: list[Any], path: str) -> None:
+        """Append, in document order, one (validator, remembered values, path) per leaf of ``data``."""
+        fields = self._field_annotations(model)
+        for key, value in data.items():
+            where = f"{path}.{key}"
+            if key == "resourceType":
+                plan.append((None, None, where))  # part of the shape: nothing left to check
+                continue
+            if key not in fields:
+                raise _Unplannable(f"{model.__name__}.{key}")
+            self._plan_value(_unwrap(fields[key]), value, plan, where)
+
+    def _plan_value(self, annotation: Any, value: Any, plan: list[Any], path: str) -> None:
+        if isinstance(value, list):
+            for index, child in enumerate(value):
+                self._plan_value(annotation, child, plan, f"{path}.{index}")
+            return
+        if isinstance(value, dict):
+            klass = getattr(annotation, "get_model_klass", None)
+            model = klass() if klass is not None else annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise _Unplannable(f"{annotation}")
+            if "resourceType" in value and model.__name__ != value["resourceType"]:
+                raise _Unplannable("a contained resource")
+            self._plan(model, value, plan, path)
+            return
+        if value is None:  # whether null may stand here is structure: the full validation settled it
+            plan.append((None, None, path))
+            return
+        adapter, seen = self._adapter(annotation)
+        plan.append((adapter, seen, path))
+
+
+_VALIDATOR = ShapeCachedValidator()
+
+
+def problem_of(resource: dict[str, Any]) -> str | None:
+    """The process-wide validator: the first problem of ``resource`` as text, or None when it is valid."""
+    return _VALIDATOR.problem(resource)

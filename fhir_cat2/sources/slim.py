@@ -48,7 +48,7 @@ class Coding(_Slim):
 
 
 class CodeableConcept(_Slim):
-    coding: list[Coding] = []
+    coding: list[Coding] = Field(default_factory=list)
     text: str | None = None
 
 
@@ -95,7 +95,7 @@ class TimingRepeat(_Slim):
     frequencyMax: int | None = None
     period: float | None = None
     periodUnit: str | None = None
-    timeOfDay: list[str] = []
+    timeOfDay: list[str] = Field(default_factory=list)
 
 
 class Timing(_Slim):
@@ -109,7 +109,7 @@ class DoseAndRate(_Slim):
 
 class Dosage(_Slim):
     timing: Timing | None = None
-    doseAndRate: list[DoseAndRate] = []
+    doseAndRate: list[DoseAndRate] = Field(default_factory=list)
 
 
 class Meta(_Slim):
@@ -150,13 +150,13 @@ class EncounterHospitalization(_Slim):
 class Encounter(_Resource):
     status: str
     class_: Coding | None = Field(default=None, alias="class")
-    type: list[CodeableConcept] = []
+    type: list[CodeableConcept] = Field(default_factory=list)
     subject: Reference | None = None
     period: Period | None = None
-    diagnosis: list[EncounterDiagnosis] = []
-    participant: list[EncounterParticipant] = []
+    diagnosis: list[EncounterDiagnosis] = Field(default_factory=list)
+    participant: list[EncounterParticipant] = Field(default_factory=list)
     serviceProvider: Reference | None = None
-    location: list[EncounterLocation] = []
+    location: list[EncounterLocation] = Field(default_factory=list)
     hospitalization: EncounterHospitalization | None = None
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -170,7 +170,7 @@ class ObservationComponent(_Slim):
 
 class Observation(_Resource):
     status: str
-    category: list[CodeableConcept] = []
+    category: list[CodeableConcept] = Field(default_factory=list)
     code: CodeableConcept
     subject: Reference | None = None
     encounter: Reference | None = None
@@ -183,14 +183,14 @@ class Observation(_Resource):
     valueString: str | None = None
     valueBoolean: bool | None = None
     dataAbsentReason: CodeableConcept | None = None
-    component: list[ObservationComponent] = []
+    component: list[ObservationComponent] = Field(default_factory=list)
     issued: str | None = None
-    extension: list[Extension] = []
+    extension: list[Extension] = Field(default_factory=list)
 
 
 class Condition(_Resource):
     code: CodeableConcept | None = None
-    category: list[CodeableConcept] = []
+    category: list[CodeableConcept] = Field(default_factory=list)
     clinicalStatus: CodeableConcept | None = None
     verificationStatus: CodeableConcept | None = None
     subject: Reference
@@ -213,7 +213,7 @@ class Event(_Resource):
     codeCodeableConcept: CodeableConcept | None = None
     type: CodeableConcept | None = None
     doNotPerform: bool | None = None
-    category: list[CodeableConcept] = []
+    category: list[CodeableConcept] = Field(default_factory=list)
     subject: Reference | None = None
     patient: Reference | None = None
     encounter: Reference | None = None
@@ -227,11 +227,11 @@ class Event(_Resource):
     dateTime: str | None = None
     period: Period | None = None
     statusReason: CodeableConcept | None = None
-    reasonCode: list[CodeableConcept] = []
-    extension: list[Extension] = []
-    modifierExtension: list[Extension] = []
+    reasonCode: list[CodeableConcept] = Field(default_factory=list)
+    extension: list[Extension] = Field(default_factory=list)
+    modifierExtension: list[Extension] = Field(default_factory=list)
     dispenseRequest: DispenseRequest | None = None
-    dosageInstruction: list[Dosage] = []
+    dosageInstruction: list[Dosage] = Field(default_factory=list)
 
 
 class Coverage(_Resource):
@@ -254,16 +254,16 @@ class ClaimDiagnosis(_Slim):
 
 
 class ClaimItem(_Slim):
-    encounter: list[Reference] = []
+    encounter: list[Reference] = Field(default_factory=list)
 
 
 class Claim(_Resource):
     status: str | None = None
     patient: Reference
     provider: Reference | None = None
-    insurance: list[ClaimInsurance] = []
-    diagnosis: list[ClaimDiagnosis] = []
-    item: list[ClaimItem] = []
+    insurance: list[ClaimInsurance] = Field(default_factory=list)
+    diagnosis: list[ClaimDiagnosis] = Field(default_factory=list)
+    item: list[ClaimItem] = Field(default_factory=list)
 
 
 SLIM_MODELS: dict[str, type[_Resource]] = {
