@@ -60,6 +60,53 @@ class Facts:
     ctx: PatientContext
     readings: Readings
     memo: dict[Any, Trail] = field(default_factory=dict)
+    possible: dict[int, bool] = field(default_factory=dict)
+    """Per static requirement (see ``_Need``): whether the record holds anything that could meet it."""
+
+
+class _Need:
+    """What a criterion needs in the record to have any chance of holding: a necessary condition only.
+
+    kind: "always" (cannot tell cheaply), "exists" (a resource of a type with one of ``codes``),
+    "readings" (readings of every measurement in ``names``), "all" / "any" over ``parts``.
+    Only leaf criteria are cut short: an impossible leaf yields no evidence, so the outputs do not change.
+    """
+
+    __slots__ = ("codes", "kind", "names", "parts", "resource")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        resource: str = "",
+        codes: frozenset[Code] = frozenset(),
+        names: tuple[str, ...] = (),
+        parts: tuple[_Need, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.resource = resource
+        self.codes = codes
+        self.names = names
+        self.parts = parts
+
+    def holds(self, facts: Facts) -> bool:
+        if self.kind == "always":
+            return True
+        known = facts.possible.get(id(self))
+        if known is None:
+            if self.kind == "exists":
+                known = bool(facts.ctx.with_codes(self.resource, self.codes))
+            elif self.kind == "readings":
+                known = all(facts.readings.of(name) for name in self.names)
+            elif self.kind == "all":
+                known = all(part.holds(facts) for part in self.parts)
+            else:  # any
+                known = any(part.holds(facts) for part in self.parts)
+            facts.possible[id(self)] = known
+        return known
+
+
+_ALWAYS = _Need("always")
 
 
 class MeasureEvaluator:
@@ -71,6 +118,8 @@ class MeasureEvaluator:
         """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
         self._anchors: dict[int, tuple[str, ...] | None] = {}
+        self._needs: dict[int, _Need] = {}
+        self._impossible: dict[int, Trail] = {}
         self._keep: list[Criterion] = []
         self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
 
@@ -234,9 +283,45 @@ class MeasureEvaluator:
 
     # ------------------------------------------------------------------------------------------ criteria
 
+    def _need(self, criterion: Criterion) -> _Need:
+        """The static requirement of ``criterion`` (computed once per criterion)."""
+        need = self._needs.get(id(criterion))
+        if need is not None:
+            return need
+        library = self.ruleset.table.library
+        need = _ALWAYS
+        if criterion.exists is not None:
+            spec = criterion.exists
+            codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+            if codes:
+                need = _Need("exists", resource=spec.resource, codes=codes)
+        elif criterion.use is not None and criterion.use in library:
+            need = self._need(library[criterion.use])
+        elif criterion.latest_day is not None and not criterion.latest_day.if_none:
+            # any one measurement's readings could appear as evidence, even on a day lacking the others
+            need = _Need("any", parts=tuple(_Need("readings", names=(n,)) for n in criterion.latest_day.measurements))
+        elif criterion.readings is not None and criterion.readings.min_count >= 1:
+            need = _Need("readings", names=(criterion.readings.measurement,))
+        # all-of and any-of are never cut short here: a child judged before the impossible one may still
+        # contribute evidence (evaluatedResource); their impossible leaves are cut instead.
+        self._needs[id(criterion)] = need
+        self._keep.append(criterion)  # ids stay unique while the evaluator lives
+        return need
+
+    def _cannot_hold(self, criterion: Criterion) -> Trail:
+        trail = self._impossible.get(id(criterion))
+        if trail is None:
+            label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
+            label = label or (criterion.use or "criterion")
+            trail = Trail(label, False, "nothing in the record could meet it")
+            self._impossible[id(criterion)] = trail
+        return trail
+
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> Trail:
+        if not self.thorough and not self._need(criterion).holds(facts):
+            return self._cannot_hold(criterion)  # the same verdict, without judging what cannot hold
         costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
         key = self._memo_key(criterion, scope) if costly else None
         if key is not None:
