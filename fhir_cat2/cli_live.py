@@ -7,7 +7,6 @@ Every setting is a flag, a configuration key, or a ``FHIR_CAT2_<SECTION>__<KEY>`
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from .config import AppConfig
@@ -82,8 +81,11 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
 def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
     settings = resolve_live(args, config)
     selected_measures(ruleset, options)
-    report, quarantined = run_sync(settings, config, ruleset, options)
-    print(summary(report), file=sys.stderr)
+    tracker = args._tracker
+    mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
+    tracker.hold(settings.state_path, mode)  # before any request: a second run stops here with exit 5
+    report, quarantined = run_sync(settings, config, ruleset, options, tracker)
+    tracker.summary = summary(report)
     if quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
@@ -94,10 +96,11 @@ def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig,
     if not args.out:
         raise ConfigError("record needs --out DIR")
     info = run_record(settings, config, ruleset, options)
-    print(
+    tracker = args._tracker
+    tracker.report = {"command": "record", **info}
+    tracker.summary = (
         f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources"
         f" in {info['pages']} pages"
-        f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR",
-        file=sys.stderr,
+        f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR"
     )
     return EXIT_OK

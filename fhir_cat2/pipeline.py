@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from .emit.ids import TAG_CODE, TAG_SYSTEM
 from .emit.measurereport import build_individual_report
 from .errors import ConfigError, InputError
 from .findings import MeasureResult, QualityCode
+from .logs import safe_traceback
 from .measures.engine import MeasureEvaluator
 from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
@@ -149,6 +150,8 @@ class Pipeline:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
         self.measures = selected_measures(ruleset, options)
+        self.observer: Callable[[], None] | None = None
+        """Called after each patient is evaluated (progress on a terminal)."""
 
     # ------------------------------------------------------------------------------------------ ingest
 
@@ -248,7 +251,8 @@ class Pipeline:
             try:
                 yield evaluate_patient(ctx, self.ruleset, evaluator, self.measures, self.options.program, period)
             except Exception as exc:  # one patient must never stop the run
-                log.exception("evaluating Patient/%s failed", patient_id)
+                # the traceback's frames only: an exception's message can hold a value from the input
+                log.error("evaluating Patient/%s failed: %s", patient_id, safe_traceback(exc))
                 where = ctx.patient.src if ctx.patient else Src(f"Patient/{patient_id}", "")
                 self.quarantine(
                     where,
@@ -270,6 +274,8 @@ class Pipeline:
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
                 self._emit(outcome, period, report_date)
+                if self.observer is not None:
+                    self.observer()
         finally:
             self._grouper.close()
         return self.stats
