@@ -188,10 +188,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
     pipeline.observer = tracker.progress.patient
     tracker.attach(stats=pipeline.stats)
+    log.info("replay of %d files into %s", len(files), args.out)
     try:
-        for path in files:
+        for number, path in enumerate(files, start=1):
             pipeline.stats.files += 1
+            before = sum(pipeline.stats.resources_read.values())
             pipeline.ingest(tracker.progress.count(read_file(path)))
+            # by number, not name: exported files are often named after the patient (Synthea's are)
+            log.debug("file %d of %d: %d resources", number, len(files), sum(pipeline.stats.resources_read.values()) - before)
         period = pipeline.period()
         stats = pipeline.run()
     except BaseException:

@@ -156,8 +156,12 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ ingest
 
     def quarantine(self, src: Src, reason: str, ref: str | None = None) -> None:
+        kind = _reason_kind(reason)
         self.stats.quarantined += 1
-        self.stats.quarantine_reasons[_reason_kind(reason)] += 1
+        self.stats.quarantine_reasons[kind] += 1
+        # the reason itself can quote a value: it goes to quarantine.ndjson only, the log gets its kind
+        # and no file name either (exports are often named after the patient)
+        log.debug("quarantined %s: %s", ref or f"an input item ({src.position or 'whole file'})", kind)
         self.sink.quarantine(QuarantineEntry(src, reason, ref))
 
     def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
@@ -269,8 +273,13 @@ class Pipeline:
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
+            log.info("evaluating patients for measurement period %d", period[0].year)
             for outcome in self.outcomes():
                 self.stats.patients += 1
+                log.debug(
+                    "Patient/%s: %d encounters, %d codes", outcome.ctx.patient_id,
+                    len(outcome.ctx.encounter_by_ref), len(outcome.codes),
+                )
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
                 self._emit(outcome, period, report_date)
