@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .config import AppConfig
 from .errors import ConfigError
+from .fhir import refuse_insecure
 from .pipeline import RunOptions, selected_measures
 from .rules.loader import RuleSet
 from .sync import LiveSettings, parse_time_option, run_record, run_sync, summary
@@ -63,6 +64,11 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
     write_to = getattr(args, "write_to", None)
     if write_to is not None and not write_to.startswith(("http://", "https://")):
         raise ConfigError(f"--write-to must be an http(s) URL, not '{write_to}'")
+    allow = config.server.allow_insecure_http
+    refuse_insecure(base_url, "the server URL", allow)
+    for target, what in ((write_to, "--write-to"), (config.write.base_url, "write.base_url")):
+        if target:
+            refuse_insecure(target, what, allow)
     since = parse_time_option(args.since, "--since")
     until = parse_time_option(args.until, "--until")
     if since is not None and until is not None and since >= until:

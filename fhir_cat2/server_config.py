@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .auth import BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
 from .errors import ConfigError
@@ -25,6 +25,12 @@ SECRET_KEYS = frozenset({"token", "password", "client_secret", "private_key"})
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        """A section whose keys are all commented out (``tls:`` alone) reads as YAML null: its defaults."""
+        return {} if value is None else value
 
 
 class AuthConfig(_Section):
