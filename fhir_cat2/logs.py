@@ -59,17 +59,17 @@ def register_secret(value: str) -> None:
     if value and len(value) >= 4:
         _SECRETS.add(value)
         for line in value.splitlines():
-            if len(line.strip()) >= 16:  # the lines of a PEM key, each on its own
+            if len(line.strip()) >= 16 and not line.startswith("-----"):  # a PEM key's lines, each on its own
                 _SECRETS.add(line.strip())
 
 
 def redact(text: str) -> str:
     """Mask secrets, credentials and query strings in a text meant for a log, stderr or a report."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
     return text
 
 
