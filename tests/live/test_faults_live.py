@@ -167,3 +167,28 @@ def test_conditional_create_survives_a_lost_response_without_a_duplicate(faulty,
 def faulty_server(proxy: FaultProxy) -> LiveServer:
     """The server behind the proxy, for checks that must not go through faults."""
     return LiveServer(f"http://{proxy.upstream_host}:{proxy.upstream_port}{proxy.base_path}", None)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_debug_sync_through_faults_logs_no_patient_data(faulty, tmp_path, log_format, caplog, capsys):
+    """Retries, timeouts and write-back warnings at DEBUG: still no name, birth date or identifier value."""
+    import logging
+
+    from tests.support.phi import collect, leaks
+
+    from ..conftest import ROOT
+
+    phi = collect([ROOT / "fixtures"])
+    faulty.add(kind="status", method="GET", path=CONTEXT, status=503, times=1)
+    faulty.add(kind="truncate", method="GET", path=SCAN_PAGE_2)
+    faulty.add(kind="drop_after", method="POST", path=WRITE)
+    caplog.set_level(logging.DEBUG)
+    argv = ["--log-level", "DEBUG", "--log-format", log_format, "sync", "--base-url", faulty.base_url]
+    code = main([*argv, "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"), *RUN])
+    assert code == 0
+    assert len(caplog.records) > 50 and any("retry" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        assert not leaks(record.getMessage() + repr(record.args), phi), record.getMessage()
+    for line in capsys.readouterr().err.splitlines():
+        assert not leaks(line, phi), line
+        assert "?" not in line.split("fhir-cat2 sync:")[0] or "<redacted>" in line  # no search URL in a log line
