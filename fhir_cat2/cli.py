@@ -29,8 +29,8 @@ from .cli_ops import (
     new_tracker,
     process_setup,
 )
-from .config_check import cmd_config_check
 from .config import AppConfig, load_config
+from .config_check import cmd_config_check
 from .errors import (
     AuthError,
     ConfigError,
@@ -195,7 +195,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             before = sum(pipeline.stats.resources_read.values())
             pipeline.ingest(tracker.progress.count(read_file(path)))
             # by number, not name: exported files are often named after the patient (Synthea's are)
-            log.debug("file %d of %d: %d resources", number, len(files), sum(pipeline.stats.resources_read.values()) - before)
+            read = sum(pipeline.stats.resources_read.values()) - before
+            log.debug("file %d of %d: %d resources", number, len(files), read)
         period = pipeline.period()
         stats = pipeline.run()
     except BaseException:

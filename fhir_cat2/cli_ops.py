@@ -9,8 +9,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -49,19 +47,25 @@ def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], p
     runs = sub.add_parser("runs", help="recent runs recorded in the state file")
     add_global_options(runs, top=False)
     runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    runs.add_argument("run_id", nargs="?", metavar="ID", help="with show: a run id, a prefix of it, or 'last'")
+    runs.add_argument(
+        "run_id", nargs="?", metavar="ID", help="with show: a run id, a prefix of it, or 'last'"
+    )
     runs.add_argument("--state", metavar="PATH", help="state file (default: from --config, else the default)")
     runs.add_argument("--config", metavar="FILE", help="configuration file (for sync.state)")
     runs.add_argument("--limit", type=int, default=20, help="runs to list (default 20)")
     runs.add_argument("--format", choices=("text", "json"), default="text")
 
     config = sub.add_parser("config", help="configuration files")
-    config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=parser_class)
+    config_sub: argparse._SubParsersAction[argparse.ArgumentParser] = config.add_subparsers(
+        dest="config_command", required=True, parser_class=parser_class
+    )
     check = config_sub.add_parser(
         "check", help="validate a configuration, resolve its secrets, reach the server and get a token"
     )
     add_global_options(check, top=False)
-    check.add_argument("file", nargs="?", metavar="FILE", help="configuration file (default: environment only)")
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="configuration file (default: environment only)"
+    )
     check.add_argument("--offline", action="store_true", help="do not contact the server")
 
 
@@ -150,7 +154,9 @@ def cmd_runs(args: argparse.Namespace, load_config: Callable[[str | None], AppCo
     if not rows:
         print(f"no runs recorded in {path}")
         return 0
-    print(f"{'RUN':12}  {'STARTED (UTC)':20}  {'COMMAND':16}  {'STATUS':11}  {'EXIT':>4}  {'TIME':>7}  SUMMARY")
+    print(
+        f"{'RUN':12}  {'STARTED (UTC)':20}  {'COMMAND':16}  {'STATUS':11}  {'EXIT':>4}  {'TIME':>7}  SUMMARY"
+    )
     for row in rows:
         print(
             f"{str(row['id'])[:12]:12}  {_short_time(row['started_at']):20}  "
@@ -194,11 +200,3 @@ def _summary_tail(row: dict[str, Any]) -> str:
     if row["status"] == "running":
         text = f"pid {row.get('pid')} on {row.get('host')}"
     return text
-
-
-def now_text() -> str:
-    return datetime.now().isoformat(timespec="seconds")
-
-
-def out_path(value: str | None) -> Path | None:
-    return Path(value) if value else None

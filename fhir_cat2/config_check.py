@@ -97,7 +97,9 @@ def _load(path: str | None, findings: Findings, environ: dict[str, str]) -> AppC
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            findings.problem(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}")
+            findings.problem(
+                f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"
+            )
             return None
         if loaded is not None and not isinstance(loaded, dict):
             findings.problem(f"{path}: expected a mapping (section: keys) at the top level")
@@ -116,7 +118,10 @@ def _load(path: str | None, findings: Findings, environ: dict[str, str]) -> AppC
         for err in exc.errors():
             findings.problem(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
         return None
-    findings.ok(f"{findings.source}: valid" + (f"; environment overrides: {', '.join(overrides)}" if overrides else ""))
+    findings.ok(
+        f"{findings.source}: valid"
+        + (f"; environment overrides: {', '.join(overrides)}" if overrides else "")
+    )
     return config
 
 
@@ -142,7 +147,10 @@ def _static_checks(config: AppConfig, findings: Findings) -> list[tuple[str, Fhi
                 "server.tls: "
                 + ", ".join(
                     t
-                    for t, v in (("CA bundle", server.tls.ca_bundle), ("client certificate", server.tls.client_cert))
+                    for t, v in (
+                        ("CA bundle", server.tls.ca_bundle),
+                        ("client certificate", server.tls.client_cert),
+                    )
                     if v
                 )
                 + " readable"
@@ -152,7 +160,11 @@ def _static_checks(config: AppConfig, findings: Findings) -> list[tuple[str, Fhi
     except ConfigError as exc:
         findings.problem(str(exc))
     urls = [("server.base_url", server.base_url), ("write.base_url", config.write.base_url)]
-    urls += [(f"{s}.token_url", a.token_url) for s, a in (("server.auth", server.auth), ("write.auth", config.write.auth)) if a]
+    urls += [
+        (f"{s}.token_url", a.token_url)
+        for s, a in (("server.auth", server.auth), ("write.auth", config.write.auth))
+        if a
+    ]
     for name, url in urls:
         if url:
             try:
@@ -160,7 +172,9 @@ def _static_checks(config: AppConfig, findings: Findings) -> list[tuple[str, Fhi
             except ConfigError as exc:
                 findings.problem(str(exc))
     if server.allow_insecure_http:
-        findings.warning("server.allow_insecure_http is true: plain http:// may carry patient data off this machine")
+        findings.warning(
+            "server.allow_insecure_http is true: plain http:// may carry patient data off this machine"
+        )
     if not server.base_url:
         findings.warning("no server.base_url: sync and record need --base-url")
     _rules(config, findings)
@@ -181,7 +195,9 @@ def _static_checks(config: AppConfig, findings: Findings) -> list[tuple[str, Fhi
         clients.append(("write", build_client(config.write.base_url, server, write_auth), write_auth))
     for _, client, _ in clients:
         # a check answers in seconds: two tries, short waits
-        client.retry = RetryPolicy(min(2, client.retry.attempts), min(client.retry.backoff_base, 0.5), 2.0, 5.0)
+        client.retry = RetryPolicy(
+            min(2, client.retry.attempts), min(client.retry.backoff_base, 0.5), 2.0, 5.0
+        )
     return clients
 
 
@@ -192,8 +208,14 @@ def _auth_detail(cfg: AuthConfig) -> str:
         (
             f" from {kind} {value}"
             for kind, value in (
-                ("environment variable", cfg.token_env or cfg.password_env or cfg.client_secret_env or cfg.private_key_env),
-                ("file", cfg.token_file or cfg.password_file or cfg.client_secret_file or cfg.private_key_file),
+                (
+                    "environment variable",
+                    cfg.token_env or cfg.password_env or cfg.client_secret_env or cfg.private_key_env,
+                ),
+                (
+                    "file",
+                    cfg.token_file or cfg.password_file or cfg.client_secret_file or cfg.private_key_file,
+                ),
             )
             if value
         ),
@@ -240,7 +262,8 @@ def _rules(config: AppConfig, findings: Findings) -> None:
         return
     table = ruleset.table
     findings.ok(
-        f"rules: {config.run.rules or 'shipped table'}: {len(table.code_rules)} code rules, {len(table.measures)} measures"
+        f"rules: {config.run.rules or 'shipped table'}: {len(table.code_rules)} code rules,"
+        f" {len(table.measures)} measures"
     )
 
 
@@ -280,9 +303,10 @@ def _network_checks(label: str, client: FhirClient, auth: Any, findings: Finding
 
     supported = supported_types(capabilities)
     missing = [t for t in CORE_TYPES if supported and t not in supported]
-    findings.ok(f"{label}: {base}: CapabilityStatement of {name}, FHIR {version}, {len(supported)} searchable types")
+    findings.ok(
+        f"{label}: {base}: CapabilityStatement of {name}, FHIR {version}, {len(supported)} searchable types"
+    )
     if missing:
         findings.warning(f"{label}: not searchable on this server (not read): {', '.join(missing)}")
-    if label == "write" or label == "server":
-        if "transaction" not in server_interactions(capabilities):
-            findings.warning(f"{label}: no transaction interaction listed; write-back will send batch Bundles")
+    if "transaction" not in server_interactions(capabilities):
+        findings.warning(f"{label}: no transaction interaction listed; write-back will send batch Bundles")

@@ -40,14 +40,14 @@ import tenacity
 from .errors import (
     AuthError,
     ConfigError,
-    FhirCat2Error,
-    TlsVerificationError,
     FatalServerError,
+    FhirCat2Error,
     PreconditionFailedError,
     ResourceGoneError,
     RetryableServerError,
     ServerError,
     ServerUnavailableError,
+    TlsVerificationError,
 )
 
 log = logging.getLogger("fhir_cat2.fhir")

@@ -13,6 +13,7 @@ filesystem's lock daemon.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -150,10 +151,8 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
     def _unlock(handle: IO[bytes]) -> None:
         handle.seek(_REGION)
-        try:
+        with contextlib.suppress(OSError):
             msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        except OSError:
-            pass
 
 else:
     import fcntl

@@ -29,24 +29,45 @@ METRICS_FILE_MODE = 0o644
 
 # family -> (type, help, label names besides job_name)
 FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "runs": ("counter", "Runs finished, by command and outcome (ok, quarantined, config, auth, unavailable,"
-             " locked, interrupted, internal).", ("command", "outcome")),
+    "runs": (
+        "counter",
+        "Runs finished, by command and outcome (ok, quarantined, config, auth, unavailable,"
+        " locked, interrupted, internal).",
+        ("command", "outcome"),
+    ),
     "resources_read": ("counter", "FHIR resources read, by resource type.", ("command", "resource_type")),
     "codes_emitted": ("counter", "Quality-data codes emitted, by code.", ("command", "code")),
     "quarantined": ("counter", "Items quarantined, by reason.", ("command", "reason")),
-    "written": ("counter", "Resources written back (or to files), by type and outcome.",
-                ("command", "resource_type", "outcome")),
+    "written": (
+        "counter",
+        "Resources written back (or to files), by type and outcome.",
+        ("command", "resource_type", "outcome"),
+    ),
     "retries": ("counter", "HTTP requests retried after a transient failure.", ("command",)),
     "run_seconds": ("counter", "Time spent in runs, in seconds.", ("command",)),
     "last_run_timestamp_seconds": ("gauge", "When the last run finished (Unix time).", ("command",)),
-    "last_success_timestamp_seconds": ("gauge", "When the last run that completed (exit 0 or 1) finished"
-                                       " (Unix time).", ("command",)),
+    "last_success_timestamp_seconds": (
+        "gauge",
+        "When the last run that completed (exit 0 or 1) finished (Unix time).",
+        ("command",),
+    ),
     "last_run_duration_seconds": ("gauge", "Duration of the last run, in seconds.", ("command",)),
     "last_run_exit_code": ("gauge", "Exit code of the last run.", ("command",)),
-    "watermark_timestamp_seconds": ("gauge", "Sync watermark per resource type (Unix time): data changed"
-                                    " after it has not been read yet.", ("resource_type",)),
+    "watermark_timestamp_seconds": (
+        "gauge",
+        "Sync watermark per resource type (Unix time): data changed after it has not been read yet.",
+        ("resource_type",),
+    ),
 }
-OUTCOMES = {0: "ok", 1: "quarantined", 2: "config", 3: "auth", 4: "unavailable", 5: "locked", 130: "interrupted"}
+OUTCOMES = {
+    0: "ok",
+    1: "quarantined",
+    2: "config",
+    3: "auth",
+    4: "unavailable",
+    5: "locked",
+    130: "interrupted",
+}
 
 Labels = tuple[tuple[str, str], ...]
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)\s*$")
@@ -98,7 +119,7 @@ def sample_name(family: str) -> str:
 
 
 def parse(text: str) -> dict[tuple[str, Labels], float]:
-    """Samples of our own families in a file we wrote: {(family, labels): value}. Unknown lines are ignored."""
+    """Samples of our own families in a file we wrote: {(family, labels): value}; other lines ignored."""
     by_sample = {sample_name(f): f for f in FAMILIES}
     samples: dict[tuple[str, Labels], float] = {}
     for line in text.splitlines():

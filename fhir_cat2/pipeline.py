@@ -277,8 +277,10 @@ class Pipeline:
             for outcome in self.outcomes():
                 self.stats.patients += 1
                 log.debug(
-                    "Patient/%s: %d encounters, %d codes", outcome.ctx.patient_id,
-                    len(outcome.ctx.encounter_by_ref), len(outcome.codes),
+                    "Patient/%s: %d encounters, %d codes",
+                    outcome.ctx.patient_id,
+                    len(outcome.ctx.encounter_by_ref),
+                    len(outcome.codes),
                 )
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)

@@ -14,6 +14,7 @@ locked (5: another run held the lock), abandoned (killed; found by the next run)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -167,7 +168,9 @@ class RunTracker:
                 invocation=invocation(self.argv),
                 started_at=self.started_at,
             )
-            state.finish_run(self.run_id, "locked", None, exit_code=EXIT_LOCKED, summary="another run held the lock")
+            state.finish_run(
+                self.run_id, "locked", None, exit_code=EXIT_LOCKED, summary="another run held the lock"
+            )
         finally:
             state.close()
 
@@ -188,8 +191,10 @@ class RunTracker:
             duration = round(time.monotonic() - self.started, 3)
             status = status_for(exit_code)
             report = self._final_report(exit_code, status, error, duration)
-            summary = self.summary if status == "completed" and self.summary else self._failure_summary(
-                exit_code, report
+            summary = (
+                self.summary
+                if status == "completed" and self.summary
+                else self._failure_summary(exit_code, report)
             )
             if self.out_dir is not None and status != "locked":  # the holder owns the folder
                 try:
@@ -202,7 +207,11 @@ class RunTracker:
             if self.state is not None:
                 try:
                     self.state.finish_run(
-                        self.run_id, status, orjson.dumps(report).decode(), exit_code=exit_code, summary=summary
+                        self.run_id,
+                        status,
+                        orjson.dumps(report).decode(),
+                        exit_code=exit_code,
+                        summary=summary,
                     )
                     self.state.prune_runs(self.keep_runs)
                 except Exception as exc:  # the outcome is already decided; never mask it
@@ -224,12 +233,12 @@ class RunTracker:
             self.lock = None
         if self.state is not None:
             state, self.state = self.state, None
-            try:
+            with contextlib.suppress(Exception):
                 state.close()
-            except Exception:
-                pass
 
-    def _final_report(self, exit_code: int, status: str, error: str | None, duration: float) -> dict[str, Any]:
+    def _final_report(
+        self, exit_code: int, status: str, error: str | None, duration: float
+    ) -> dict[str, Any]:
         report = dict(self.report) if self.report is not None else self._partial_report(duration)
         report["run_id"] = self.run_id
         report["status"] = status

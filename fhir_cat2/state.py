@@ -189,8 +189,8 @@ class SyncState:
         started_at: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO run (id, command, server, started_at, status, since, until, mode, pid, host, invocation)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO run (id, command, server, started_at, status, since, until, mode, pid, host,"
+            " invocation) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 command,

@@ -253,9 +253,13 @@ def run_sync(
         )
         extra["retries"] += write_client.retries if write_client and write_client is not run.client else 0
         quarantined += sink.stats.failed
-        log.info("write-back: %s", "; ".join(
-            f"{t} " + ", ".join(f"{n} {k}" for k, n in c.items()) for t, c in sink.stats.to_json().items()
-        ) or "nothing to write")
+        log.info(
+            "write-back: %s",
+            "; ".join(
+                f"{t} " + ", ".join(f"{n} {k}" for k, n in c.items()) for t, c in sink.stats.to_json().items()
+            )
+            or "nothing to write",
+        )
     extra["dry_run"] = settings.dry_run
     extra["backfill"] = settings.backfill
     report = build_run_report(

@@ -86,7 +86,10 @@ def test_token_and_capability_statement_fetched_secret_never_printed(tmp_path, c
     monkeypatch.setenv("FHIR_CAT2_SERVER__PAGE_SIZE", "50")
     with responses.RequestsMock() as rsps:
         rsps.post("https://auth.ehr.test/token", json={"access_token": TOKEN, "expires_in": 300})
-        rsps.get(f"{BASE}/metadata", json={**capability(), "fhirVersion": "4.0.1", "software": {"name": "EHR", "version": "9"}})
+        rsps.get(
+            f"{BASE}/metadata",
+            json={**capability(), "fhirVersion": "4.0.1", "software": {"name": "EHR", "version": "9"}},
+        )
         code, lines = check(capsys, client_credentials(tmp_path))
         assert rsps.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
     text = "\n".join(lines)
@@ -166,11 +169,25 @@ def test_plain_http_is_allowed_to_this_machine_and_when_configured(tmp_path, cap
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeServer(data())
         import fhir_cat2  # noqa: F401
+
         from . import test_sync_offline
 
         monkeypatch.setattr(test_sync_offline, "BASE", base)
         fake.install(rsps)
-        code = main(["sync", "--base-url", base, "--state", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--dry-run", "--period", "2025"])
+        code = main(
+            [
+                "sync",
+                "--base-url",
+                base,
+                "--state",
+                str(tmp_path / "s"),
+                "--out",
+                str(tmp_path / "o"),
+                "--dry-run",
+                "--period",
+                "2025",
+            ]
+        )
     assert code == 0
     for host in ("localhost", "127.0.0.1", "127.8.9.1", "[::1]"):
         from fhir_cat2.fhir import refuse_insecure

@@ -25,7 +25,10 @@ def command_lines(text: str) -> list[str]:
         for line in block.replace("{OUT}", "/tmp/out").splitlines():
             if "fhir-cat2 sync exit" in line:  # a message in a script, not a command
                 continue
-            match = re.search(r"(?:^|[\s/'\"=])fhir-cat2 ((?:replay|sync|record|runs|config|rules|explain)(?=\s|$)[^;|>\"'}]*)", line)
+            match = re.search(
+                r"(?:^|[\s/'\"=])fhir-cat2 ((?:replay|sync|record|runs|config|rules|explain)(?=\s|$)[^;|>\"'}]*)",
+                line,
+            )
             if match and " [--" not in line and not line.startswith("Description="):  # not synopses
                 found.append(match.group(1).split(" #")[0].strip())
     return found
@@ -46,7 +49,12 @@ def test_every_command_line_in_the_docs_parses(path):
 
 def test_the_guide_covers_each_scheduler_with_exit_codes_and_the_report():
     text = GUIDE.read_text()
-    for heading in ("## cron", "## systemd service and timer", "## Airflow", "## Mirth Connect / Open Integration Engine"):
+    for heading in (
+        "## cron",
+        "## systemd service and timer",
+        "## Airflow",
+        "## Mirth Connect / Open Integration Engine",
+    ):
         assert heading in text
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         assert re.search(r"exit|rc|SuccessExitStatus|skip_on_exit_code", section), heading
@@ -58,7 +66,13 @@ def test_the_guide_covers_each_scheduler_with_exit_codes_and_the_report():
 
 def test_the_readme_documents_operations():
     readme = (ROOT / "README.md").read_text()
-    for heading in ("## Exit codes", "### Logs", "### Metrics", "### Security defaults", "### Configuration check"):
+    for heading in (
+        "## Exit codes",
+        "### Logs",
+        "### Metrics",
+        "### Security defaults",
+        "### Configuration check",
+    ):
         assert heading in readme
     assert "docs/scheduling.md" in readme
     for family in FAMILIES:
@@ -72,6 +86,8 @@ def test_the_systemd_units_are_valid(tmp_path):
     service, timer = tmp_path / "fhir-cat2-sync.service", tmp_path / "fhir-cat2-sync.timer"
     service.write_text(blocks[0].replace("/opt/fhir-cat2/bin/fhir-cat2", shutil.which("true") or "/bin/true"))
     timer.write_text(blocks[1])
-    result = subprocess.run(["systemd-analyze", "verify", str(service), str(timer)], capture_output=True, text=True)
-    problems = [l for l in result.stderr.splitlines() if "fhir-cat2-sync" in l and "User" not in l]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(service), str(timer)], capture_output=True, text=True
+    )
+    problems = [x for x in result.stderr.splitlines() if "fhir-cat2-sync" in x and "User" not in x]
     assert not problems, result.stderr

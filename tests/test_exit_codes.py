@@ -18,7 +18,16 @@ from fhir_cat2.lock import RunLock, new_holder
 from .conftest import ROOT, bp_panel, encounter, patient
 from .test_sync_offline import BASE, FakeServer, capability, data, sleeps  # noqa: F401
 
-EXPECTED = {"OK": 0, "QUARANTINED": 1, "CONFIG": 2, "AUTH": 3, "UNAVAILABLE": 4, "LOCKED": 5, "INTERNAL": 70, "INTERRUPTED": 130}
+EXPECTED = {
+    "OK": 0,
+    "QUARANTINED": 1,
+    "CONFIG": 2,
+    "AUTH": 3,
+    "UNAVAILABLE": 4,
+    "LOCKED": 5,
+    "INTERNAL": 70,
+    "INTERRUPTED": 130,
+}
 
 
 def last_line(capsys) -> str:
@@ -31,7 +40,9 @@ def quarantining_input(tmp_path):
     broken = encounter("broken")
     del broken["status"]
     entries = [{"resource": r} for r in (patient(), encounter(), bp_panel("bp", 150, 95), broken)]
-    (folder / "p.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    (folder / "p.json").write_text(
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    )
     return folder
 
 
@@ -91,7 +102,10 @@ def test_2_usage_or_configuration(argv, tmp_path, monkeypatch, capsys):
 
 def test_2_after_the_command_starts_is_reported_as_refused(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
-    assert last_line(capsys) == "fhir-cat2 replay: refused (exit 2: usage or configuration error); nothing was done"
+    assert (
+        last_line(capsys)
+        == "fhir-cat2 replay: refused (exit 2: usage or configuration error); nothing was done"
+    )
 
 
 def test_3_authentication_refused(tmp_path, capsys, monkeypatch, sleeps):
@@ -99,7 +113,9 @@ def test_3_authentication_refused(tmp_path, capsys, monkeypatch, sleeps):
     monkeypatch.setenv("FHIR_CAT2_SERVER__AUTH__TOKEN", "tok-3f9a0c2e7b")
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BASE}/metadata", status=401, json={"resourceType": "OperationOutcome", "issue": []})
-        code = main(["sync", "--base-url", BASE, "--state", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
+        code = main(
+            ["sync", "--base-url", BASE, "--state", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
+        )
     assert code == 3
     err = capsys.readouterr().err
     assert "authentication refused" in err and "tok-3f9a0c2e7b" not in err
@@ -113,7 +129,9 @@ def test_4_unavailable_reports_what_it_did_and_keeps_the_watermark(tmp_path, cap
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.get(f"{BASE}/metadata", json=capability())
         rsps.get(re.compile(re.escape(BASE) + r"/Patient.*"), status=503)
-        code = main(["sync", "--base-url", BASE, "--state", str(tmp_path / "s"), "--out", str(tmp_path / "o")])
+        code = main(
+            ["sync", "--base-url", BASE, "--state", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
+        )
     assert code == 4
     line = last_line(capsys)
     assert line.startswith("fhir-cat2 sync: failed (exit 4: server unavailable") and "watermark kept" in line
@@ -124,11 +142,23 @@ def test_4_unavailable_reports_what_it_did_and_keeps_the_watermark(tmp_path, cap
 def test_5_the_lock_is_held(tmp_path, capsys):
     lock = RunLock(tmp_path / "s.sqlite", new_holder("a" * 32, "fhir-cat2 sync --config nightly.yaml"))
     with lock:
-        code = main(["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.sqlite")])
+        code = main(
+            [
+                "replay",
+                str(ROOT / "fixtures"),
+                "--out",
+                str(tmp_path / "o"),
+                "--state",
+                str(tmp_path / "s.sqlite"),
+            ]
+        )
     assert code == 5
     err = capsys.readouterr().err
     assert "another run holds the lock" in err and "fhir-cat2 sync --config nightly.yaml" in err
-    assert err.strip().splitlines()[-1] == "fhir-cat2 replay: locked (exit 5: another run holds the lock); nothing was done"
+    assert (
+        err.strip().splitlines()[-1]
+        == "fhir-cat2 replay: locked (exit 5: another run holds the lock); nothing was done"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -158,7 +188,17 @@ def test_130_keyboard_interrupt(tmp_path, capsys, monkeypatch):
 
 def test_the_summary_is_the_last_stderr_line_even_at_debug(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "fhir_cat2", "--log-level", "DEBUG", "replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "fhir_cat2",
+            "--log-level",
+            "DEBUG",
+            "replay",
+            str(ROOT / "fixtures"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -176,6 +216,18 @@ def test_sync_quarantine_exit_1_then_0_with_the_flag(tmp_path):
             FakeServer([*data(), broken], page_size=50).install(rsps)
             out = tmp_path / str(expected)
             code = main(
-                ["sync", "--base-url", BASE, "--state", str(out / "s"), "--out", str(out), "--period", "2025", "--dry-run", *flag]
+                [
+                    "sync",
+                    "--base-url",
+                    BASE,
+                    "--state",
+                    str(out / "s"),
+                    "--out",
+                    str(out),
+                    "--period",
+                    "2025",
+                    "--dry-run",
+                    *flag,
+                ]
             )
         assert code == expected

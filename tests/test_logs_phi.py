@@ -34,7 +34,9 @@ def test_a_debug_replay_of_everything_logs_no_patient_data(phi, log_format, tmp_
     caplog.set_level(logging.DEBUG)
     for number, path in enumerate(inputs()):
         out = tmp_path / f"out{number}"
-        code = main(["--log-level", "DEBUG", "--log-format", log_format, "replay", str(path), "--out", str(out)])
+        code = main(
+            ["--log-level", "DEBUG", "--log-format", log_format, "replay", str(path), "--out", str(out)]
+        )
         assert code in (0, 1)
     records = caplog.records
     assert len(records) > 20, "DEBUG logging produced almost nothing: the test would prove nothing"

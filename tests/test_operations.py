@@ -33,7 +33,9 @@ def replay(tmp_path, *extra: str) -> int:
 def test_every_run_is_recorded_and_runs_lists_and_shows_them(tmp_path, capsys):
     state = str(tmp_path / "state.sqlite")
     assert replay(tmp_path, "--state", state) == 0
-    assert replay(tmp_path, "--state", state, "--measure", "NOPE") == 2  # refused before the lock: not recorded
+    assert (
+        replay(tmp_path, "--state", state, "--measure", "NOPE") == 2
+    )  # refused before the lock: not recorded
     assert main(["replay", str(tmp_path / "gone"), "--out", str(tmp_path / "o"), "--state", state]) == 2
     assert replay(tmp_path, "--state", state) == 0
     capsys.readouterr()
@@ -61,7 +63,9 @@ def test_every_run_is_recorded_and_runs_lists_and_shows_them(tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "run-report.json").read_text())["run_id"] == listed[0]["id"]
 
 
-def test_runs_finds_the_state_file_through_the_configuration_and_keeps_only_the_newest(tmp_path, capsys, monkeypatch):
+def test_runs_finds_the_state_file_through_the_configuration_and_keeps_only_the_newest(
+    tmp_path, capsys, monkeypatch
+):
     state = tmp_path / "s.sqlite"
     config = tmp_path / "c.yaml"
     config.write_text(f"sync:\n  state: {state}\n  keep_runs: 2\n")
@@ -80,8 +84,17 @@ def test_runs_finds_the_state_file_through_the_configuration_and_keeps_only_the_
 def test_state_files_are_private_whatever_the_umask(tmp_path):
     state = tmp_path / "deep" / "state.sqlite"
     code = subprocess.run(
-        [sys.executable, "-c", "import os, sys; os.umask(0); from fhir_cat2.cli import main; sys.exit(main())",
-         "replay", FIXTURES, "--out", str(tmp_path / "out"), "--state", str(state)],
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; os.umask(0); from fhir_cat2.cli import main; sys.exit(main())",
+            "replay",
+            FIXTURES,
+            "--out",
+            str(tmp_path / "out"),
+            "--state",
+            str(state),
+        ],
         timeout=120,
     ).returncode
     assert code == 0
@@ -107,27 +120,56 @@ def test_metrics_file_is_valid_openmetrics_and_counts_across_runs(tmp_path):
     assert replay(tmp_path, "--metrics-file", str(metrics)) == 0
     first = metrics.read_text()
     assert replay(tmp_path, "--metrics-file", str(metrics)) == 0
-    assert main(["replay", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--metrics-file", str(metrics)]) == 2
+    assert (
+        main(
+            [
+                "replay",
+                str(tmp_path / "missing"),
+                "--out",
+                str(tmp_path / "o"),
+                "--metrics-file",
+                str(metrics),
+            ]
+        )
+        == 2
+    )
     text = metrics.read_text()
-    assert text.endswith("# EOF\n") and "# HELP fhir_cat2_runs " in text and "# TYPE fhir_cat2_runs counter" in text
+    assert (
+        text.endswith("# EOF\n")
+        and "# HELP fhir_cat2_runs " in text
+        and "# TYPE fhir_cat2_runs counter" in text
+    )
     families = {f.name: f for f in parse_openmetrics(text)}  # strict: raises on anything invalid
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples
+    }
 
     def value(name: str, **labels: str) -> float:
-        return samples[(name, tuple(sorted({"job_name": "fhir-cat2-nightly", "command": "replay", **labels}.items())))]
+        return samples[
+            (name, tuple(sorted({"job_name": "fhir-cat2-nightly", "command": "replay", **labels}.items())))
+        ]
 
-    assert value("fhir_cat2_runs_total", outcome="ok") == 2 and value("fhir_cat2_runs_total", outcome="config") == 1
+    assert (
+        value("fhir_cat2_runs_total", outcome="ok") == 2
+        and value("fhir_cat2_runs_total", outcome="config") == 1
+    )
     assert value("fhir_cat2_resources_read_total", resource_type="Observation") == 48
     assert value("fhir_cat2_codes_emitted_total", code="3074F") == 6
     assert value("fhir_cat2_written_total", resource_type="Claim", outcome="file") == 26
     assert value("fhir_cat2_last_run_exit_code") == 2
     assert value("fhir_cat2_last_success_timestamp_seconds") <= value("fhir_cat2_last_run_timestamp_seconds")
-    assert families["fhir_cat2_runs"].type == "counter" and families["fhir_cat2_last_run_exit_code"].type == "gauge"
+    assert (
+        families["fhir_cat2_runs"].type == "counter"
+        and families["fhir_cat2_last_run_exit_code"].type == "gauge"
+    )
     assert "fhir_cat2_runs_total" in first and first != text
     classic = {s.name for f in parse_prometheus_text(text) for s in f.samples}  # what a node exporter reads
     assert "fhir_cat2_runs_total" in classic and "fhir_cat2_last_run_exit_code" in classic
     assert stat.S_IMODE(metrics.stat().st_mode) == 0o644  # the exporter runs as another user; no patient data
-    assert sorted(p.name for p in tmp_path.iterdir() if "prom" in p.name) == [".fhir-cat2-nightly.prom.lock", "fhir-cat2-nightly.prom"]
+    assert sorted(p.name for p in tmp_path.iterdir() if "prom" in p.name) == [
+        ".fhir-cat2-nightly.prom.lock",
+        "fhir-cat2-nightly.prom",
+    ]
 
 
 def test_metrics_file_from_the_environment_and_a_missing_folder_refused(tmp_path, monkeypatch):
@@ -149,7 +191,12 @@ def test_a_corrupt_metrics_file_restarts_the_counters(tmp_path):
 
 
 def test_json_logs_are_one_object_per_line_with_the_run_id(tmp_path, capsys):
-    assert main(["replay", FIXTURES, "--out", str(tmp_path / "o"), "--log-format", "json", "--log-level", "DEBUG"]) == 0
+    assert (
+        main(
+            ["replay", FIXTURES, "--out", str(tmp_path / "o"), "--log-format", "json", "--log-level", "DEBUG"]
+        )
+        == 0
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     objects = [json.loads(line) for line in lines[:-1]]
     assert objects and {o["level"] for o in objects} >= {"INFO", "DEBUG"}
@@ -223,7 +270,15 @@ def test_registered_secrets_and_exception_messages_never_reach_the_handler():
     except ValueError:
         import sys as _sys
 
-        record = logging.LogRecord("fhir_cat2.x", logging.ERROR, __file__, 1, "failed: %s", ("a-registered-secret-9z",), _sys.exc_info())
+        record = logging.LogRecord(
+            "fhir_cat2.x",
+            logging.ERROR,
+            __file__,
+            1,
+            "failed: %s",
+            ("a-registered-secret-9z",),
+            _sys.exc_info(),
+        )
     logs.RedactingFilter().filter(record)
     text = logs.TextFormatter().format(record)
     assert "a-registered-secret-9z" not in text and "Jane" not in text and "ValueError at" in text
@@ -237,7 +292,9 @@ def _replay_under(stderr_is_tty: bool, tmp_path) -> str:
     if not stderr_is_tty:
         return subprocess.run(argv, capture_output=True, text=True, timeout=120).stderr
     leader, follower = pty.openpty()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=follower, env={**os.environ, "COLUMNS": "120"})
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=follower, env={**os.environ, "COLUMNS": "120"}
+    )
     os.close(follower)
     chunks = []
     while True:

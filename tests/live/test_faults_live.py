@@ -25,7 +25,9 @@ from .test_sync_live import RUN, assert_server_equals_replay, fixture_writebacks
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(bool(EXTERNAL) and not EXTERNAL.startswith("http://"), reason="the proxy speaks plain HTTP"),
+    pytest.mark.skipif(
+        bool(EXTERNAL) and not EXTERNAL.startswith("http://"), reason="the proxy speaks plain HTTP"
+    ),
 ]
 
 SCAN_PAGE_2 = r"^/fhir/Observation\?_lastUpdated=[^ ]*_offset=4"
@@ -61,7 +63,18 @@ def faulty(proxy, fresh, monkeypatch):  # noqa: F811 - fresh is the fixture impo
 
 def sync(proxy: FaultProxy, tmp_path: Path) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "out"
-    code = main(["sync", "--base-url", proxy.base_url, "--state", str(tmp_path / "state.sqlite"), "--out", str(out), *RUN])
+    code = main(
+        [
+            "sync",
+            "--base-url",
+            proxy.base_url,
+            "--state",
+            str(tmp_path / "state.sqlite"),
+            "--out",
+            str(out),
+            *RUN,
+        ]
+    )
     return code, json.loads((out / "run-report.json").read_text())
 
 
@@ -83,9 +96,13 @@ def watermarks(tmp_path: Path, base_url: str) -> dict[str, Any]:
 
 TRANSIENT = {
     "dropped connection on a change-scan page": dict(kind="drop", method="GET", path=SCAN_PAGE_2),
-    "read timeout on a context search": dict(kind="delay", method="GET", path=CONTEXT, seconds=READ_TIMEOUT + 1),
+    "read timeout on a context search": dict(
+        kind="delay", method="GET", path=CONTEXT, seconds=READ_TIMEOUT + 1
+    ),
     "two 503s on a transaction": dict(kind="status", method="POST", path=WRITE, status=503, times=2),
-    "two 429s with Retry-After": dict(kind="status", method="GET", path=CONTEXT, status=429, retry_after="1", times=2),
+    "two 429s with Retry-After": dict(
+        kind="status", method="GET", path=CONTEXT, status=429, retry_after="1", times=2
+    ),
     "body truncated mid-page": dict(kind="truncate", method="GET", path=CONTEXT_PAGE_2),
     "complete response with half a body": dict(kind="cut_json", method="GET", path=SCAN_PAGE_2),
     "transaction processed, response lost": dict(kind="drop_after", method="POST", path=WRITE, after=1),
@@ -97,7 +114,10 @@ TRANSIENT = {
 
 @pytest.mark.parametrize("fault", list(TRANSIENT.values()), ids=list(TRANSIENT))
 def test_a_transient_fault_is_retried_and_the_run_writes_exactly_a_clean_runs_resources(
-    faulty, replayed, tmp_path, fault  # noqa: F811
+    faulty,
+    replayed,
+    tmp_path,
+    fault,
 ):
     injected = faulty.add(**fault)
     started = time.monotonic()
@@ -111,7 +131,9 @@ def test_a_transient_fault_is_retried_and_the_run_writes_exactly_a_clean_runs_re
         assert elapsed >= 2.0, "Retry-After: 1 was not honoured"
     assert_server_equals_replay(faulty_server(faulty), replayed)
     code, again = sync(faulty, tmp_path)  # and a rerun finds nothing to do
-    assert code == 0 and all(set(c) == {"unchanged"} for c in again["write_back"].values()), again["write_back"]
+    assert code == 0 and all(set(c) == {"unchanged"} for c in again["write_back"].values()), again[
+        "write_back"
+    ]
 
 
 PERSISTENT = {
@@ -128,13 +150,19 @@ PERSISTENT = {
 
 @pytest.mark.parametrize("fault", list(PERSISTENT.values()), ids=list(PERSISTENT))
 def test_a_persistent_fault_exits_4_and_the_next_run_completes_without_loss_or_duplicates(
-    faulty, replayed, tmp_path, fault, capsys  # noqa: F811
+    faulty,
+    replayed,
+    tmp_path,
+    fault,
+    capsys,
 ):
     faulty.add(**fault)
     code, report = sync(faulty, tmp_path)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 4, report.get("error")
-    assert report["status"] == "failed" and report["exit_code"] == 4 and "server unavailable" in report["error"]
+    assert (
+        report["status"] == "failed" and report["exit_code"] == 4 and "server unavailable" in report["error"]
+    )
     assert err[-1].startswith("fhir-cat2 sync: failed (exit 4") and "watermark kept" in err[-1]
     assert watermarks(tmp_path, faulty.base_url) == {}  # the bookmarks did not move
     record = last_run(tmp_path)
@@ -147,14 +175,24 @@ def test_a_persistent_fault_exits_4_and_the_next_run_completes_without_loss_or_d
     assert last_run(tmp_path)["status"] == "completed"
 
 
-def test_conditional_create_survives_a_lost_response_without_a_duplicate(faulty, replayed, tmp_path, monkeypatch):  # noqa: F811
+def test_conditional_create_survives_a_lost_response_without_a_duplicate(
+    faulty, replayed, tmp_path, monkeypatch
+):
     """A POST with If-None-Exist that the server processed but whose answer was lost is sent again: the
     server must find the first one instead of creating a second."""
     monkeypatch.setenv("FHIR_CAT2_WRITE__STRATEGY", "conditional-create")
     faulty.add(kind="drop_after", method="POST", path=WRITE, after=1)
     try:
         out = tmp_path / "out"
-        args = ["sync", "--base-url", faulty.base_url, "--state", str(tmp_path / "s.sqlite"), "--out", str(out)]
+        args = [
+            "sync",
+            "--base-url",
+            faulty.base_url,
+            "--state",
+            str(tmp_path / "s.sqlite"),
+            "--out",
+            str(out),
+        ]
         code = main([*args, *RUN, "--emit", "claim"])
         assert code == 0
         claims = fixture_writebacks(faulty_server(faulty))["Claim"]
@@ -191,4 +229,6 @@ def test_a_debug_sync_through_faults_logs_no_patient_data(faulty, tmp_path, log_
         assert not leaks(record.getMessage() + repr(record.args), phi), record.getMessage()
     for line in capsys.readouterr().err.splitlines():
         assert not leaks(line, phi), line
-        assert "?" not in line.split("fhir-cat2 sync:")[0] or "<redacted>" in line  # no search URL in a log line
+        assert (
+            "?" not in line.split("fhir-cat2 sync:")[0] or "<redacted>" in line
+        )  # no search URL in a log line

@@ -24,7 +24,9 @@ from .test_sync_live import RUN, assert_server_equals_replay, fresh, replayed  #
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(bool(EXTERNAL) and not EXTERNAL.startswith("http://"), reason="the proxy speaks plain HTTP"),
+    pytest.mark.skipif(
+        bool(EXTERNAL) and not EXTERNAL.startswith("http://"), reason="the proxy speaks plain HTTP"
+    ),
 ]
 
 COMMAND = [sys.executable, "-m", "fhir_cat2"]

@@ -21,7 +21,10 @@ from tests.support.fault_proxy import FaultProxy
 from .conftest import EXTERNAL, LiveServer
 from .test_sync_live import RUN, fresh  # noqa: F401
 
-pytestmark = [pytest.mark.live, pytest.mark.skipif(bool(EXTERNAL), reason="needs the suite's own sekmet behind the proxy")]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(bool(EXTERNAL), reason="needs the suite's own sekmet behind the proxy"),
+]
 
 
 def _name(common: str) -> x509.Name:
@@ -48,7 +51,9 @@ def _certificate(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: b
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +63,18 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     ca = _certificate("fhir-cat2 test CA", ca_key, _name("fhir-cat2 test CA"), ca_key, ca=True)
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = _certificate(
-        "127.0.0.1", server_key, ca.subject, ca_key, ca=False, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        "127.0.0.1",
+        server_key,
+        ca.subject,
+        ca_key,
+        ca=False,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
         san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
     )
     client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _certificate("fhir-cat2", client_key, ca.subject, ca_key, ca=False, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    client = _certificate(
+        "fhir-cat2", client_key, ca.subject, ca_key, ca=False, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     files = {
         "ca": (ca.public_bytes(serialization.Encoding.PEM)),
         "server_cert": server.public_bytes(serialization.Encoding.PEM),
@@ -88,7 +100,16 @@ def _context(pki: dict[str, Path], require_client: bool) -> ssl.SSLContext:
 
 
 def _sync(base_url: str, tmp_path: Path, config: str | None = None) -> int:
-    args = ["sync", "--base-url", base_url, "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"), *RUN]
+    args = [
+        "sync",
+        "--base-url",
+        base_url,
+        "--state",
+        str(tmp_path / "s.sqlite"),
+        "--out",
+        str(tmp_path / "out"),
+        *RUN,
+    ]
     if config:
         path = tmp_path / "tls.yaml"
         path.write_text(config)
@@ -96,7 +117,9 @@ def _sync(base_url: str, tmp_path: Path, config: str | None = None) -> int:
     return main(args)
 
 
-def test_verification_is_on_and_a_private_ca_is_trusted_when_configured(fhir_server: LiveServer, fresh, pki, tmp_path, capsys):  # noqa: F811
+def test_verification_is_on_and_a_private_ca_is_trusted_when_configured(
+    fhir_server: LiveServer, fresh, pki, tmp_path, capsys
+):
     with FaultProxy(fhir_server.base_url, ssl_context=_context(pki, require_client=False)) as proxy:
         assert proxy.base_url.startswith("https://127.0.0.1:")
         assert _sync(proxy.base_url, tmp_path) == 2
@@ -110,5 +133,7 @@ def test_mutual_tls_needs_the_client_certificate(fhir_server: LiveServer, fresh,
     with FaultProxy(fhir_server.base_url, ssl_context=_context(pki, require_client=True)) as proxy:
         assert _sync(proxy.base_url, tmp_path, trusted) == 3
         assert "client certificate" in capsys.readouterr().err
-        with_client = trusted + f"    client_cert: {pki['client_cert']}\n    client_key: {pki['client_key']}\n"
+        with_client = (
+            trusted + f"    client_cert: {pki['client_cert']}\n    client_key: {pki['client_key']}\n"
+        )
         assert _sync(proxy.base_url, tmp_path, with_client) == 0

@@ -18,6 +18,7 @@ Optionally the proxy speaks TLS (``ssl_context``), with or without requiring a c
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
@@ -223,8 +224,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     if name.lower() in HOP_BY_HOP:
                         continue
                     out_headers.append((name, value.replace(proxy.upstream_origin, proxy.origin)))
-                return response.status, out_headers, payload.replace(
-                    proxy.upstream_origin.encode(), proxy.origin.encode()
+                return (
+                    response.status,
+                    out_headers,
+                    payload.replace(proxy.upstream_origin.encode(), proxy.origin.encode()),
                 )
             finally:
                 connection.close()
@@ -244,9 +247,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _drop(self) -> None:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     return Handler
