@@ -232,3 +232,60 @@ def test_a_debug_sync_through_faults_logs_no_patient_data(faulty, tmp_path, log_
         assert (
             "?" not in line.split("fhir-cat2 sync:")[0] or "<redacted>" in line
         )  # no search URL in a log line
+
+
+def test_sync_reports_and_metrics_carry_retries_writes_and_watermarks(faulty, tmp_path):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    metrics = tmp_path / "fhir-cat2-sync.prom"
+    faulty.add(kind="status", method="GET", path=CONTEXT, status=503, times=1)
+    out, state = str(tmp_path / "out"), str(tmp_path / "state.sqlite")
+    argv = [
+        "sync",
+        "--base-url",
+        faulty.base_url,
+        "--state",
+        state,
+        "--out",
+        out,
+        "--metrics-file",
+        str(metrics),
+    ]
+    assert main([*argv, *RUN]) == 0
+    first = json.loads((tmp_path / "out" / "run-report.json").read_text())
+    assert first["watermark"]["before"] == {} and set(first["watermark"]["after"]) >= {
+        "Encounter",
+        "Observation",
+    }
+    assert first["retries"] == 1 and first["write_back"]["Claim"] == {"created": 13}
+    assert main([*argv, *RUN]) == 0
+    second = json.loads((tmp_path / "out" / "run-report.json").read_text())
+    assert second["watermark"]["before"] == first["watermark"]["after"]
+    assert second["unchanged"] == {"Claim": 13, "MeasureReport": 11}
+    samples = {
+        (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "job_name"))): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    assert samples[("fhir_cat2_runs_total", (("command", "sync"), ("outcome", "ok")))] == 2
+    assert samples[("fhir_cat2_retries_total", (("command", "sync"),))] == 1
+    assert (
+        samples[
+            (
+                "fhir_cat2_written_total",
+                (("command", "sync"), ("outcome", "created"), ("resource_type", "Claim")),
+            )
+        ]
+        == 13
+    )
+    assert (
+        samples[
+            (
+                "fhir_cat2_written_total",
+                (("command", "sync"), ("outcome", "unchanged"), ("resource_type", "Claim")),
+            )
+        ]
+        == 13
+    )
+    stamp = samples[("fhir_cat2_watermark_timestamp_seconds", (("resource_type", "Observation"),))]
+    assert abs(stamp - time.time()) < 600
