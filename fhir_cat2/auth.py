@@ -21,6 +21,7 @@ import requests
 from pydantic import SecretStr
 
 from .errors import AuthError, ConfigError, FatalServerError, ResourceGoneError
+from .logs import register_secret
 
 if TYPE_CHECKING:
     from .fhir import FhirClient
@@ -107,6 +108,7 @@ class TokenAuth(requests.auth.AuthBase):
         except (TypeError, ValueError):
             lifetime = 300.0
         self._token = SecretStr(str(body["access_token"]))
+        register_secret(str(body["access_token"]))
         # A short-lived token must not be refreshed on every request: skew is at most half its life.
         self._expires_at = requested_at + lifetime
         self.skew = min(self.skew, lifetime / 2)

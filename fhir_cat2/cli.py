@@ -2,7 +2,7 @@
 
 Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
 configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
-130 interrupted.
+70 internal error; 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,8 +18,19 @@ from pathlib import Path
 
 import orjson
 
+from . import logs
 from .cli_live import add_live_commands, cmd_record, cmd_sync
+from .cli_ops import (
+    add_global_options,
+    add_ops_commands,
+    apply_config,
+    cmd_runs,
+    initial_logging,
+    new_tracker,
+    process_setup,
+)
 from .config import AppConfig, load_config
+from .config_check import cmd_config_check
 from .errors import (
     AuthError,
     ConfigError,
@@ -34,7 +45,8 @@ from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
 from .report import build_run_report, summary_line
 from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
-from .sinks.files import NdjsonSink, write_private
+from .runs import EXIT_INTERNAL, RunTracker
+from .sinks.files import NdjsonSink
 from .sources.files import iter_input_files, read_file
 from .sources.slim import parse_when
 
@@ -113,6 +125,7 @@ def _now(text: str | None) -> str | None:
 def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
     """Merge flags over the configuration file over built-in defaults; refuse bad values before any work."""
     config = load_config(args.config)
+    apply_config(args, config)
     run = config.run
     options = RunOptions(
         program=args.program or run.program,
@@ -131,12 +144,13 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fhir-cat2", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     replay = sub.add_parser("replay", help="derive codes from FHIR files (no server)")
     replay.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)")
     replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    replay.add_argument("--state", metavar="PATH", help="record the run (and hold the lock) in this state file")
     _add_run_options(replay)
 
     explain = sub.add_parser("explain", help="why a patient earned (or missed) each code and population")
@@ -147,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(explain)
 
     add_live_commands(sub, _add_run_options)
+    add_ops_commands(sub, _Parser)
 
     valuesets = sub.add_parser("valuesets", help="value-set expansions")
     valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True, parser_class=_Parser)
@@ -161,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="validate a rules table")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions")
+    for command in (replay, explain, rules, check, *(sub.choices[c] for c in ("sync", "record"))):
+        add_global_options(command, top=False)
     return parser
 
 
@@ -172,18 +189,29 @@ def load_ruleset(rules: str | None, valuesets: str | None) -> RuleSet:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    tracker: RunTracker = args._tracker
     options, config = resolve_run(args)
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
     selected_measures(ruleset, options)
+    if args.state:
+        tracker.hold(args.state, "replay")
     defaults = config.defaults.emit_defaults()
     kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
     sink = NdjsonSink(args.out, kinds)
+    tracker.out_dir = Path(args.out)
     pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
+    pipeline.observer = tracker.progress.patient
+    tracker.attach(stats=pipeline.stats)
+    log.info("replay of %d files into %s", len(files), args.out)
     try:
-        for path in files:
+        for number, path in enumerate(files, start=1):
             pipeline.stats.files += 1
-            pipeline.ingest(read_file(path))
+            before = sum(pipeline.stats.resources_read.values())
+            pipeline.ingest(tracker.progress.count(read_file(path)))
+            # by number, not name: exported files are often named after the patient (Synthea's are)
+            read = sum(pipeline.stats.resources_read.values()) - before
+            log.debug("file %d of %d: %d resources", number, len(files), read)
         period = pipeline.period()
         stats = pipeline.run()
     except BaseException:
@@ -191,8 +219,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise
     sink.close()
     report = build_run_report("replay", stats, options, period, defaults, rules_source=ruleset.source)
-    write_private(Path(args.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    print(summary_line("replay", report), file=sys.stderr)
+    tracker.report = report
+    tracker.summary = summary_line("replay", report)
     if stats.quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
@@ -280,47 +308,83 @@ def _tuned_gc() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _tuned_gc():
+    with _tuned_gc(), process_setup():
         return _main(argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    level, fmt = initial_logging(args)
+    with logs.configured(level, fmt) as handler:
+        args._log_handler = handler
+        tracker = None
+        try:
+            tracker = args._tracker = new_tracker(args, arguments, fmt)
+            if tracker is not None:
+                handler.before_write.append(tracker.progress.clear)
+        except ConfigError as exc:
+            _say(f"fhir-cat2: configuration error: {exc}")
+            return EXIT_CONFIG
+        code, error = _dispatch(args, parser)
+        if tracker is not None:
+            tracker.finish(code, error)
+        return code
+
+
+def _say(text: str) -> None:
+    print(logs.redact(text), file=sys.stderr, flush=True)
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[int, str | None]:
+    """Run the command; map what it raised to an exit code and a one-line error (also in the report)."""
     try:
         if args.command == "replay":
-            return cmd_replay(args)
+            return cmd_replay(args), None
         if args.command == "explain":
-            return cmd_explain(args)
+            return cmd_explain(args), None
         if args.command == "rules" and args.rules_command == "check":
-            return cmd_rules_check(args)
+            return cmd_rules_check(args), None
         if args.command in ("sync", "record"):
-            return cmd_live(args)
+            return cmd_live(args), None
         if args.command == "valuesets" and args.valuesets_command == "fetch":
-            return cmd_valuesets_fetch(args)
+            return cmd_valuesets_fetch(args), None
+        if args.command == "runs":
+            return cmd_runs(args, load_config), None
+        if args.command == "config" and args.config_command == "check":
+            return cmd_config_check(args), None
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
-        print(f"fhir-cat2: invalid rules table {exc.source}:", file=sys.stderr)
+        _say(f"fhir-cat2: invalid rules table {exc.source}:")
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+            _say(f"  {problem}")
+        return EXIT_CONFIG, f"invalid rules table {exc.source}: {len(exc.problems)} problem(s)"
     except ConfigError as exc:
-        print(f"fhir-cat2: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        _say(f"fhir-cat2: configuration error: {exc}")
+        return EXIT_CONFIG, f"configuration error: {exc}"
     except AuthError as exc:
-        print(f"fhir-cat2: authentication refused: {exc}", file=sys.stderr)
-        return EXIT_AUTH
+        _say(f"fhir-cat2: authentication refused: {exc}")
+        return EXIT_AUTH, f"authentication refused: {exc}"
     except ServerUnavailableError as exc:
-        print(f"fhir-cat2: server unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        _say(f"fhir-cat2: server unavailable: {exc}")
+        return EXIT_UNAVAILABLE, f"server unavailable: {exc}"
     except LockHeldError as exc:
-        print(f"fhir-cat2: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except KeyboardInterrupt:
-        print("fhir-cat2: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _say(f"fhir-cat2: {exc}")
+        return EXIT_LOCKED, str(exc)
+    except KeyboardInterrupt as exc:
+        what = "stopped by SIGTERM" if type(exc).__name__ == "Terminated" else "interrupted"
+        _say(f"fhir-cat2: {what}")
+        return EXIT_INTERRUPTED, what
     except FhirCat2Error as exc:
-        print(f"fhir-cat2: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    return EXIT_OK
+        _say(f"fhir-cat2: {exc}")
+        return EXIT_CONFIG, str(exc)
+    except OSError as exc:
+        # disk full, permission denied...: name the file, never the data
+        where = f" {exc.filename}" if exc.filename else ""
+        _say(f"fhir-cat2: cannot use{where}: {exc.strerror or type(exc).__name__}")
+        return EXIT_INTERNAL, f"operating system error{where}: {exc.strerror or type(exc).__name__}"
+    except Exception as exc:  # a bug: say where, never with the message (it may hold patient data)
+        _say(f"fhir-cat2: internal error: {logs.safe_traceback(exc)}; please report it")
+        return EXIT_INTERNAL, f"internal error: {logs.safe_traceback(exc)}"
+    return EXIT_OK, None

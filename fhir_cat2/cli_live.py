@@ -7,11 +7,11 @@ Every setting is a flag, a configuration key, or a ``FHIR_CAT2_<SECTION>__<KEY>`
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from .config import AppConfig
 from .errors import ConfigError
+from .fhir import refuse_insecure
 from .pipeline import RunOptions, selected_measures
 from .rules.loader import RuleSet
 from .sync import LiveSettings, parse_time_option, run_record, run_sync, summary
@@ -64,6 +64,11 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
     write_to = getattr(args, "write_to", None)
     if write_to is not None and not write_to.startswith(("http://", "https://")):
         raise ConfigError(f"--write-to must be an http(s) URL, not '{write_to}'")
+    allow = config.server.allow_insecure_http
+    refuse_insecure(base_url, "the server URL", allow)
+    for target, what in ((write_to, "--write-to"), (config.write.base_url, "write.base_url")):
+        if target:
+            refuse_insecure(target, what, allow)
     since = parse_time_option(args.since, "--since")
     until = parse_time_option(args.until, "--until")
     if since is not None and until is not None and since >= until:
@@ -82,8 +87,11 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
 def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
     settings = resolve_live(args, config)
     selected_measures(ruleset, options)
-    report, quarantined = run_sync(settings, config, ruleset, options)
-    print(summary(report), file=sys.stderr)
+    tracker = args._tracker
+    mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
+    tracker.hold(settings.state_path, mode)  # before any request: a second run stops here with exit 5
+    report, quarantined = run_sync(settings, config, ruleset, options, tracker)
+    tracker.summary = summary(report)
     if quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
@@ -94,10 +102,11 @@ def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig,
     if not args.out:
         raise ConfigError("record needs --out DIR")
     info = run_record(settings, config, ruleset, options)
-    print(
+    tracker = args._tracker
+    tracker.report = {"command": "record", **info}
+    tracker.summary = (
         f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources"
         f" in {info['pages']} pages"
-        f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR",
-        file=sys.stderr,
+        f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR"
     )
     return EXIT_OK

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
+from .ops_config import LogConfig, MetricsConfig
 from .server_config import SECRET_KEYS, ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
 
 ENV_PREFIX = "FHIR_CAT2_"
@@ -70,6 +71,8 @@ class AppConfig(_Section):
     server: ServerConfig = ServerConfig()
     sync: SyncConfig = SyncConfig()
     write: WriteConfig = WriteConfig()
+    log: LogConfig = LogConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
     FhirCat2Error                       root; never raised itself
     ├── ConfigError                     refuse before any work (exit 2)
-    │   └── RulesError                  a rules table is invalid: names file, line, field
+    │   ├── RulesError                  a rules table is invalid: names file, line, field
+    │   └── TlsVerificationError        the server's certificate is not trusted (exit 2: fix the CA bundle)
     ├── InputError                      skip this item and quarantine it; the run goes on
     ├── LockHeldError                   another run holds the state lock (exit 5)
     └── ServerError                     a FHIR server answered badly; carries its OperationOutcome
@@ -33,6 +34,7 @@ __all__ = [
     "RulesError",
     "ServerError",
     "ServerUnavailableError",
+    "TlsVerificationError",
 ]
 
 
@@ -51,6 +53,15 @@ class RulesError(ConfigError):
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: {len(problems)} problem(s) in rules table:\n  " + "\n  ".join(problems))
+
+
+class TlsVerificationError(ConfigError):
+    """The server's TLS certificate could not be verified against the trusted CAs."""
+
+    status: int | None = None
+    outcome: dict[str, Any] | None = None
+    retry_after: float | None = None
+    diagnostics = ""
 
 
 class InputError(FhirCat2Error):

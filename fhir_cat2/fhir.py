@@ -39,12 +39,15 @@ import tenacity
 
 from .errors import (
     AuthError,
+    ConfigError,
     FatalServerError,
+    FhirCat2Error,
     PreconditionFailedError,
     ResourceGoneError,
     RetryableServerError,
     ServerError,
     ServerUnavailableError,
+    TlsVerificationError,
 )
 
 log = logging.getLogger("fhir_cat2.fhir")
@@ -109,6 +112,48 @@ def origin(url: str) -> tuple[str, str, int]:
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
     return scheme, (parts.hostname or "").lower(), port
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """This machine: localhost, 127.0.0.0/8 or ::1."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_insecure(url: str, what: str, allow_insecure_http: bool) -> None:
+    """Plain http:// leaves this machine only when the configuration says so."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "http" and not allow_insecure_http and not is_loopback(parts.hostname or ""):
+        raise ConfigError(
+            f"{what} uses plain http:// to {parts.hostname}: patient data and credentials would cross the"
+            " network unencrypted; use https://, or set server.allow_insecure_http: true"
+        )
+
+
+def tls_error(label: str, url: str, exc: Exception) -> FhirCat2Error:
+    """A TLS failure is not transient: an unverifiable certificate is a trust problem (exit 2), a refused
+    handshake usually a missing or rejected client certificate (exit 3)."""
+    text = str(exc)
+    host = urlsplit(url).hostname
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return TlsVerificationError(
+            f"{label}: the TLS certificate of {host} could not be verified; if the server uses a private CA,"
+            " set server.tls.ca_bundle to its PEM file"
+        )
+    return AuthError(
+        f"{label}: the TLS handshake with {host} failed; if the server requires a client certificate,"
+        " set server.tls.client_cert and server.tls.client_key"
+    )
 
 
 def path_only(url: str) -> str:
@@ -179,10 +224,18 @@ class FhirClient:
         pool_size: int = 10,
         session: requests.Session | None = None,
         strict_search: bool = True,
+        verify: str | bool = True,
+        cert: str | tuple[str, str] | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base URL must be http(s): {base_url!r}")
+        self.allow_insecure_http = allow_insecure_http
+        refuse_insecure(base_url, "the FHIR base URL", allow_insecure_http)
         self.base_url = base_url.rstrip("/")
+        self.verify = verify
+        """Always sent with each request, so REQUESTS_CA_BUNDLE cannot silently replace a configured CA."""
+        self.cert = cert
         self.origin = origin(self.base_url)
         self.auth = auth
         self.timeouts = timeouts or Timeouts()
@@ -228,6 +281,7 @@ class FhirClient:
     ) -> FhirResponse:
         """Send one request with retries; returns the parsed response or raises a ServerError."""
         url = self.url(path)
+        refuse_insecure(url, what or "a request", self.allow_insecure_http)
         if authenticate and origin(url) != self.origin:
             raise FatalServerError(
                 f"refusing to send credentials to {_origin_text(url)}:"
@@ -321,7 +375,11 @@ class FhirClient:
                 auth=self.auth if authenticate else None,
                 timeout=(self.timeouts.connect, self.timeouts.read),
                 allow_redirects=False,
+                verify=self.verify,
+                cert=self.cert,
             )
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(label, url, exc) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             # ConnectTimeout is both; ReadTimeout mid-body and a dropped connection are both transient
             raise RetryableServerError(f"{label}: {_transport_text(exc)}") from None

@@ -21,6 +21,7 @@ from .emit.ids import TAG_CODE, TAG_SYSTEM
 from .emit.measurereport import SummaryTally, build_individual_report, build_summary_report
 from .errors import ConfigError, InputError
 from .findings import MeasureResult, QualityCode
+from .logs import safe_traceback
 from .measures.claims import claims_codes
 from .measures.engine import MeasureEvaluator
 from .rules.engine import evaluate_code_rules
@@ -156,12 +157,18 @@ class Pipeline:
             self._relevant_code_values[resource_type] = by_value
         self.measures = selected_measures(ruleset, options)
         self._summaries: dict[str, SummaryTally] = {}
+        self.observer: Callable[[], None] | None = None
+        """Called after each patient is evaluated (progress on a terminal)."""
 
     # ------------------------------------------------------------------------------------------ ingest
 
     def quarantine(self, src: Src, reason: str, ref: str | None = None) -> None:
+        kind = _reason_kind(reason)
         self.stats.quarantined += 1
-        self.stats.quarantine_reasons[_reason_kind(reason)] += 1
+        self.stats.quarantine_reasons[kind] += 1
+        # the reason itself can quote a value: it goes to quarantine.ndjson only, the log gets its kind
+        # and no file name either (exports are often named after the patient)
+        log.debug("quarantined %s: %s", ref or f"an input item ({src.position or 'whole file'})", kind)
         self.sink.quarantine(QuarantineEntry(src, reason, ref))
 
     def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
@@ -255,7 +262,8 @@ class Pipeline:
             try:
                 yield evaluate_patient(ctx, self.ruleset, evaluator, self.measures, self.options.program, period)
             except Exception as exc:  # one patient must never stop the run
-                log.exception("evaluating Patient/%s failed", patient_id)
+                # the traceback's frames only: an exception's message can hold a value from the input
+                log.error("evaluating Patient/%s failed: %s", patient_id, safe_traceback(exc))
                 where = ctx.patient.src if ctx.patient else Src(f"Patient/{patient_id}", "")
                 self.quarantine(
                     where,
@@ -272,13 +280,22 @@ class Pipeline:
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
+            log.info("evaluating patients for measurement period %d", period[0].year)
             for outcome in self.outcomes():
                 if observer is not None:
                     observer(outcome)
                 self.stats.patients += 1
+                log.debug(
+                    "Patient/%s: %d encounters, %d codes",
+                    outcome.ctx.patient_id,
+                    len(outcome.ctx.encounter_by_ref),
+                    len(outcome.codes),
+                )
                 for problem in outcome.readings.problems:
                     self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
                 self._emit(outcome, period, report_date)
+                if self.observer is not None:
+                    self.observer()
             self._emit_summaries(period, report_date)
         finally:
             self._grouper.close()

@@ -13,17 +13,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .auth import BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
 from .errors import ConfigError
 from .fhir import FhirClient, RetryPolicy, Timeouts
+from .logs import register_secret
 
 SECRET_KEYS = frozenset({"token", "password", "client_secret", "private_key"})
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        """A section whose keys are all commented out (``tls:`` alone) reads as YAML null: its defaults."""
+        return {} if value is None else value
 
 
 class AuthConfig(_Section):
@@ -67,6 +74,17 @@ class RetryConfig(_Section):
     retry_after_cap: float = Field(default=300.0, ge=0)
 
 
+class TlsConfig(_Section):
+    """TLS is always verified; these add a private CA and a client certificate (mutual TLS)."""
+
+    ca_bundle: str | None = None
+    """PEM file of the CA certificates to trust instead of the system's (e.g. a hospital's internal CA)."""
+    client_cert: str | None = None
+    """PEM client certificate for mutual TLS (may hold the key too)."""
+    client_key: str | None = None
+    """PEM private key of the client certificate, unencrypted, readable by the service user only."""
+
+
 class ServerConfig(_Section):
     base_url: str | None = None
     auth: AuthConfig = AuthConfig()
@@ -74,6 +92,9 @@ class ServerConfig(_Section):
     retry: RetryConfig = RetryConfig()
     page_size: int = Field(default=200, ge=1, le=1000)
     pool_size: int = Field(default=10, ge=1, le=100)
+    tls: TlsConfig = TlsConfig()
+    allow_insecure_http: bool = False
+    """Plain http:// to a host other than this machine is refused unless this is true."""
 
     @field_validator("base_url")
     @classmethod
@@ -90,6 +111,8 @@ class SyncConfig(_Section):
     resource_types: list[str] | None = None
     scan_paging: Literal["links", "keyset"] = "links"
     out: str = "fhir-cat2-out"
+    keep_runs: int = Field(default=1000, ge=1)
+    """Run records kept in the state file (the newest; older ones are deleted)."""
 
 
 class WriteConfig(_Section):
@@ -127,18 +150,22 @@ def _secret(
     direct: SecretStr | None, env_name: str | None, file_path: str | None, what: str
 ) -> SecretStr | None:
     if direct is not None and direct.get_secret_value():
+        register_secret(direct.get_secret_value())
         return direct
     if env_name:
         value = os.environ.get(env_name)
         if not value:
             raise ConfigError(f"{what}: environment variable {env_name} is not set")
+        register_secret(value)
         return SecretStr(value)
     if file_path:
         try:
             text = Path(file_path).expanduser().read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read {file_path}: {exc.strerror}") from None
-        return SecretStr(text if "PRIVATE KEY" in text else text.strip())
+        secret = text if "PRIVATE KEY" in text else text.strip()
+        register_secret(secret)
+        return SecretStr(secret)
     return None
 
 
@@ -208,10 +235,30 @@ def _env(section: str) -> str:
     return section.upper().replace(".", "__")
 
 
+def tls_options(tls: TlsConfig) -> tuple[str | bool, str | tuple[str, str] | None]:
+    """(verify, cert) for requests; refuses unreadable files before any request."""
+    for name in ("ca_bundle", "client_cert", "client_key"):
+        value = getattr(tls, name)
+        if value is not None and not os.access(Path(value).expanduser(), os.R_OK):
+            raise ConfigError(f"server.tls.{name}: cannot read {value}")
+    if tls.client_key and not tls.client_cert:
+        raise ConfigError("server.tls.client_key needs server.tls.client_cert")
+    verify: str | bool = str(Path(tls.ca_bundle).expanduser()) if tls.ca_bundle else True
+    cert: str | tuple[str, str] | None = None
+    if tls.client_cert:
+        cert_path = str(Path(tls.client_cert).expanduser())
+        cert = (cert_path, str(Path(tls.client_key).expanduser())) if tls.client_key else cert_path
+    return verify, cert
+
+
 def build_client(base_url: str, server: ServerConfig, auth: requests.auth.AuthBase | None) -> FhirClient:
+    verify, cert = tls_options(server.tls)
     return FhirClient(
         base_url,
         auth=auth,
+        verify=verify,
+        cert=cert,
+        allow_insecure_http=server.allow_insecure_http,
         timeouts=Timeouts(server.timeout.connect, server.timeout.read),
         retry=RetryPolicy(
             server.retry.attempts,

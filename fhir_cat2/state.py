@@ -11,7 +11,8 @@ Bookmarks that cannot lie:
   it was stamped is still seen; what is seen twice is de-duplicated by id downstream;
 * a backfill (``--since/--until``) reads and writes but never touches them.
 
-The schema also holds run records and a lock table for later use (scheduling, one run at a time).
+It also holds a record of every run (``fhir-cat2 runs``): its status, exit code and report. The file (and
+SQLite's -wal, -shm and -journal files beside it) is created readable by its owner only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS run (
     until TEXT,
     report TEXT                        -- run-report JSON
 );
+CREATE INDEX IF NOT EXISTS run_started ON run (started_at);
 CREATE TABLE IF NOT EXISTS lock (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -86,16 +88,37 @@ class Window:
     until: datetime
 
 
+# Columns added to ``run`` in schema 2 (run records for operators).
+_RUN_COLUMNS_V2 = {
+    "mode": "TEXT",  # sync | backfill | dry-run | replay
+    "pid": "INTEGER",
+    "host": "TEXT",
+    "invocation": "TEXT",  # the command line, URLs redacted
+    "exit_code": "INTEGER",
+    "summary": "TEXT",  # the one-line summary printed last on stderr
+}
+RUN_STATUSES = ("running", "completed", "failed", "interrupted", "abandoned", "locked", "refused")
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` owner-only before SQLite opens it (no window in which another user could open it);
+    SQLite gives its -wal, -shm and -journal files the database file's permissions."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
 class SyncState:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path)
         try:
+            if not create and not self.path.exists():
+                raise ConfigError(f"no state file at {self.path} (give --state PATH or --config FILE)")
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, mode=0o700)
-            fresh = not self.path.exists()
+            if not self.path.exists():
+                create_private(self.path)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            if fresh:
-                os.chmod(self.path, 0o600)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -103,8 +126,19 @@ class SyncState:
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise ConfigError(f"state file {self.path} is from a newer fhir-cat2 (schema {row[0]})")
+            self._migrate()
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open state file {self.path}: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot create state file {self.path}: {exc.strerror}") from None
+
+    def _migrate(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(run)")}
+        with _transaction(self._db):
+            for column, kind in _RUN_COLUMNS_V2.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE run ADD COLUMN {column} {kind}")
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self._db.close()
@@ -139,17 +173,111 @@ class SyncState:
                     (server, resource_type, format_instant(mark), run_id, now),
                 )
 
-    def start_run(self, run_id: str, command: str, server: str, since: str | None, until: str) -> None:
+    def start_run(
+        self,
+        run_id: str,
+        command: str,
+        server: str | None,
+        since: str | None,
+        until: str | None,
+        *,
+        status: str = "running",
+        mode: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        invocation: str | None = None,
+        started_at: str | None = None,
+    ) -> None:
         self._db.execute(
-            "INSERT INTO run (id, command, server, started_at, status, since, until) VALUES (?,?,?,?,?,?,?)",
-            (run_id, command, server, format_instant(datetime.now(UTC)), "running", since, until),
+            "INSERT INTO run (id, command, server, started_at, status, since, until, mode, pid, host,"
+            " invocation) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                command,
+                server,
+                started_at or format_instant(datetime.now(UTC)),
+                status,
+                since,
+                until,
+                mode,
+                pid,
+                host,
+                invocation,
+            ),
         )
 
-    def finish_run(self, run_id: str, status: str, report: str | None = None) -> None:
+    def update_run(self, run_id: str, **values: str | int | None) -> None:
+        """Set columns of a run record (server, since, until, mode...) as a run learns them."""
+        allowed = {"server", "since", "until", "mode"}
+        columns = [c for c in values if c in allowed]
+        if columns:
+            self._db.execute(
+                f"UPDATE run SET {', '.join(f'{c}=?' for c in columns)} WHERE id=?",
+                (*(values[c] for c in columns), run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        report: str | None = None,
+        *,
+        exit_code: int | None = None,
+        summary: str | None = None,
+    ) -> None:
         self._db.execute(
-            "UPDATE run SET finished_at=?, status=?, report=? WHERE id=?",
-            (format_instant(datetime.now(UTC)), status, report, run_id),
+            "UPDATE run SET finished_at=?, status=?, report=?, exit_code=?, summary=? WHERE id=?",
+            (format_instant(datetime.now(UTC)), status, report, exit_code, summary, run_id),
         )
+
+    def abandon_running(self) -> list[dict[str, object]]:
+        """Runs recorded as running when this process holds the lock were killed: mark them abandoned."""
+        rows = self.runs(status="running")
+        if rows:
+            self._db.execute(
+                "UPDATE run SET status='abandoned', finished_at=? WHERE status='running'",
+                (format_instant(datetime.now(UTC)),),
+            )
+        return rows
+
+    def runs(self, limit: int | None = None, status: str | None = None) -> list[dict[str, object]]:
+        """Run records, newest first."""
+        query = (
+            "SELECT id, command, mode, server, started_at, finished_at, status, exit_code, since, until,"
+            " pid, host, invocation, summary, report FROM run"
+        )
+        params: list[object] = []
+        if status is not None:
+            query += " WHERE status=?"
+            params.append(status)
+        query += " ORDER BY started_at DESC, rowid DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        cursor = self._db.execute(query, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def run(self, id_prefix: str) -> dict[str, object]:
+        """One run by id, a unique prefix of it, or 'last'."""
+        if id_prefix == "last":
+            rows = self.runs(limit=1)
+        else:
+            rows = [r for r in self.runs() if str(r["id"]).startswith(id_prefix)]
+        if not rows:
+            raise ConfigError(f"no run '{id_prefix}' in {self.path}")
+        if len(rows) > 1:
+            raise ConfigError(f"'{id_prefix}' matches {len(rows)} runs; give more of the id")
+        return rows[0]
+
+    def prune_runs(self, keep: int) -> int:
+        """Keep the newest ``keep`` run records (reports add up over years of runs every few minutes)."""
+        cursor = self._db.execute(
+            "DELETE FROM run WHERE status != 'running' AND id NOT IN"
+            " (SELECT id FROM run ORDER BY started_at DESC, rowid DESC LIMIT ?)",
+            (keep,),
+        )
+        return cursor.rowcount
 
 
 class _transaction:

@@ -30,6 +30,7 @@ from .fhir import FhirClient, SearchPage, origin
 from .pipeline import Pipeline, RunOptions
 from .report import build_run_report
 from .rules.loader import RuleSet
+from .runs import RunTracker, watermark_text
 from .server_config import build_auth, build_client
 from .sinks.files import NdjsonSink, ensure_private_dir, write_private
 from .sinks.server import ServerSink
@@ -90,7 +91,7 @@ class LiveRun:
         server = self.config.server
         auth = build_auth(server.auth, "server.auth")
         if auth is not None and not _is_protected(self.settings.base_url):
-            log.warning("credentials will travel over plain HTTP to another machine; use https")
+            log.warning("credentials will travel over plain HTTP to another machine (allow_insecure_http)")
         self.client = build_client(self.settings.base_url, server, auth)
         types = self.config.sync.resource_types or default_types(self.ruleset.relevant_codes())
         self.source = ServerSource(
@@ -158,25 +159,54 @@ class LiveRun:
 
 
 def run_sync(
-    settings: LiveSettings, config: AppConfig, ruleset: RuleSet, options: RunOptions
+    settings: LiveSettings,
+    config: AppConfig,
+    ruleset: RuleSet,
+    options: RunOptions,
+    tracker: RunTracker | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """A sync run. Returns (run report, items quarantined)."""
+    """A sync run. Returns (run report, items quarantined). With a tracker (the CLI), the run holds the state
+    store's lock, is recorded there, and reports what it did even when it stops early."""
     if options.period_year is None:
         options = replace(options, period_year=(settings.until or datetime.now(UTC)).year)
+    mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
+    if tracker is None:
+        tracker = RunTracker("sync", [])
+    tracker.out_dir = Path(settings.out)
+    tracker.server = _redact_url(settings.base_url)
+    state = tracker.state or tracker.hold(settings.state_path, mode)
     run = LiveRun("sync", settings, config, ruleset, options)
+    run.run_id = tracker.run_id
     run.connect()
+    run.source.observer = tracker.progress.page
+    tracker.attach(clients=[run.client], live=run)
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
     )
     write_client: FhirClient | None = None
-    state = SyncState(settings.state_path)
     files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
     try:
+        before = state.watermarks(settings.base_url)
+        tracker.watermarks_before = watermark_text(before)
         until = run.plan_windows(state)
+        state.update_run(
+            run.run_id,
+            server=tracker.server,
+            since=min((s for s, _ in run.windows.values() if s), default=None),
+            until=format_until(until),
+        )
+        log.info(
+            "window up to %s for %d resource types (%s)",
+            format_until(until),
+            len(run.windows),
+            "first run: everything" if not before and not settings.backfill else mode,
+        )
         if settings.dry_run:
             sink: Any = files
         else:
             write_client = _write_client(settings, config, run.client)
+            if write_client is not run.client:
+                tracker.clients.append(write_client)
             writer = config.write
             bundle_type = writer.bundle_type
             if bundle_type == "transaction" and "transaction" not in server_interactions(
@@ -193,11 +223,13 @@ def run_sync(
                 billing_claims=writer.billing_claims,
                 withdraw_stale=writer.withdraw_stale,
             )
-        if not settings.backfill and not settings.dry_run:
-            state.start_run(run.run_id, "sync", settings.base_url, None, format_instant(until))
+            tracker.attach(sink=sink)
         pipeline = Pipeline(ruleset, options, sink, defaults=config.defaults.emit_defaults())
-        pipeline.ingest(run.inputs())
+        pipeline.observer = tracker.progress.patient
+        tracker.attach(stats=pipeline.stats)
+        pipeline.ingest(tracker.progress.count(run.inputs()))
         period = pipeline.period()
+        log.info("evaluating %d patients for measurement period %d", len(run.scan.patients), period[0].year)
         if isinstance(sink, ServerSink):
             sink.expect(run.candidates(pipeline))
         stats = pipeline.run()
@@ -206,9 +238,6 @@ def run_sync(
         files.close()
     except BaseException:
         files.abort()
-        if not settings.backfill and not settings.dry_run:
-            state.finish_run(run.run_id, "failed")
-        state.close()
         run.client.close()
         if write_client is not None and write_client is not run.client:
             write_client.close()
@@ -224,7 +253,15 @@ def run_sync(
         extra["requests"] += (
             write_client.requests_sent if write_client and write_client is not run.client else 0
         )
+        extra["retries"] += write_client.retries if write_client and write_client is not run.client else 0
         quarantined += sink.stats.failed
+        log.info(
+            "write-back: %s",
+            "; ".join(
+                f"{t} " + ", ".join(f"{n} {k}" for k, n in c.items()) for t, c in sink.stats.to_json().items()
+            )
+            or "nothing to write",
+        )
     extra["dry_run"] = settings.dry_run
     extra["backfill"] = settings.backfill
     report = build_run_report(
@@ -233,18 +270,18 @@ def run_sync(
     report["quarantined"] = quarantined
     if isinstance(sink, ServerSink) and sink.stats.failed:
         report["quarantine_reasons"]["write-back"] = sink.stats.failed
-    if not settings.backfill and not settings.dry_run:
+    moved = not settings.backfill and not settings.dry_run
+    if moved:
         # Only now, with everything written, may the bookmarks move.
         state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id)
-        state.finish_run(run.run_id, "completed", orjson.dumps(report).decode())
-    report["watermark_moved"] = not settings.backfill and not settings.dry_run
-    state.close()
+        log.info("watermarks moved to %s", format_until(until))
+    tracker.watermarks_after = watermark_text(state.watermarks(settings.base_url))
+    report["watermark_moved"] = moved
+    report["watermark"] = {"before": tracker.watermarks_before, "after": tracker.watermarks_after}
     run.client.close()
     if write_client is not None and write_client is not run.client:
         write_client.close()
-    write_private(
-        Path(settings.out) / "run-report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
-    )
+    tracker.report = report
     return report, quarantined
 
 

@@ -16,7 +16,7 @@ import responses
 from fhir_cat2.fhir import FhirClient
 from fhir_cat2.sources.server import ServerSource
 
-BASE = "http://offset.test/fhir"
+BASE = "https://offset.test/fhir"
 UNTIL = "2026-01-01T12:00:00.000Z"
 
 

@@ -17,7 +17,7 @@ from fhir_cat2.sinks.server import LINE_EXTENSION, ServerSink, merge_lines
 
 from .conftest import MemorySink
 
-BASE = "http://fhir.test/r4"
+BASE = "https://fhir.test/r4"
 
 
 @pytest.fixture(autouse=True)

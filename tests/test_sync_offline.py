@@ -18,7 +18,7 @@ from fhir_cat2.state import SyncState
 
 from .conftest import bp_panel, condition, encounter, patient
 
-BASE = "http://ehr.test/fhir"
+BASE = "https://ehr.test/fhir"
 SEARCHABLE = [
     "Patient",
     "Encounter",

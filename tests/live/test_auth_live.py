@@ -176,3 +176,23 @@ def test_smart_sync_writes_back(smart_server, keys, tmp_path, caplog):
     assert report["write_back"]["Claim"]["created"] == report["written"]["Claim"] > 10
     assert report["write_back"]["MeasureReport"]["created"] == report["written"]["MeasureReport"] > 10
     assert "writing resources one by one" in caplog.text
+
+
+def test_config_check_gets_a_token_and_the_capability_statement(smart_server, keys, tmp_path, capsys):
+    (tmp_path / "key.pem").write_text(_pem(keys["RS384"]))
+    (tmp_path / "key.pem").chmod(0o600)
+    config = _config(tmp_path, "RS384")
+    with open(config, "a") as handle:
+        handle.write(f"  base_url: {smart_server.base_url}\nsync:\n  state: {tmp_path}/s.sqlite\n  out: {tmp_path}/o\n")
+    assert main(["config", "check", config]) == 0
+    out = capsys.readouterr().out
+    assert "ok: server: token obtained from" in out and "(not shown)" in out and "FHIR 4.0.1" in out
+    assert "PRIVATE KEY" not in out and _pem(keys["RS384"]).splitlines()[1] not in out
+
+    other = ec.generate_private_key(ec.SECP384R1())  # a key the server does not know
+    (tmp_path / "key.pem").write_text(_pem(other))
+    config_es = _config(tmp_path, "ES384")
+    with open(config_es, "a") as handle:
+        handle.write(f"  base_url: {smart_server.base_url}\n")
+    assert main(["config", "check", config_es]) == 3
+    assert "problem: server: token refused" in capsys.readouterr().out

@@ -158,6 +158,23 @@ def test_append_mode_takes_our_lines_back_when_an_encounter_loses_its_codes(
     assert "withdrawn" not in again["write_back"]["Claim"]
 
 
+def test_a_debug_sync_of_the_corpus_logs_no_patient_data(corpus, corpus_server, tmp_path, caplog, capsys):
+    import logging
+
+    from tests.support.phi import collect, leaks
+
+    phi = collect([corpus])
+    caplog.set_level(logging.DEBUG)
+    argv = ["--log-level", "DEBUG", "--log-format", "json", "sync", "--base-url", corpus_server.base_url]
+    code = main([*argv, "--state", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o"), *PERIOD])
+    assert code in (0, 1)
+    assert len(caplog.records) > 100
+    for record in caplog.records:
+        assert not leaks(record.getMessage() + repr(record.args), phi), record.getMessage()
+    for line in capsys.readouterr().err.splitlines():
+        assert not leaks(line, phi), line
+
+
 def _bp_only_rules(tmp_path: Path) -> Path:
     """The shipped rules table cut down to the HEDIS blood-pressure code rules."""
     import yaml

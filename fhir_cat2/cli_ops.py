@@ -1,0 +1,202 @@
+"""Command line for operations: options every command takes (logs, metrics, progress), ``fhir-cat2 runs``
+and ``fhir-cat2 config check``, and what ``main`` does around every run (signals, umask, tracker)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from . import logs
+from .config import AppConfig
+from .metrics import check_writable
+from .progress import Progress, wanted
+from .runs import RunTracker, Terminated
+from .state import SyncState, parse_instant
+
+RUN_COMMANDS = ("replay", "sync", "record")
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """--log-level, --log-format, --metrics-file, --no-progress: before or after the command name."""
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--log-level", choices=logs.LOG_LEVELS, default=default, help="default WARNING (config log.level)"
+    )
+    parser.add_argument(
+        "--log-format", choices=logs.LOG_FORMATS, default=default, help="text or json lines on stderr"
+    )
+    parser.add_argument(
+        "--metrics-file", metavar="PATH", default=default, help="OpenMetrics file for a textfile collector"
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="no progress bar, even on a terminal",
+    )
+
+
+def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], parser_class: type) -> None:
+    runs = sub.add_parser("runs", help="recent runs recorded in the state file")
+    add_global_options(runs, top=False)
+    runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    runs.add_argument(
+        "run_id", nargs="?", metavar="ID", help="with show: a run id, a prefix of it, or 'last'"
+    )
+    runs.add_argument("--state", metavar="PATH", help="state file (default: from --config, else the default)")
+    runs.add_argument("--config", metavar="FILE", help="configuration file (for sync.state)")
+    runs.add_argument("--limit", type=int, default=20, help="runs to list (default 20)")
+    runs.add_argument("--format", choices=("text", "json"), default="text")
+
+    config = sub.add_parser("config", help="configuration files")
+    config_sub: argparse._SubParsersAction[argparse.ArgumentParser] = config.add_subparsers(
+        dest="config_command", required=True, parser_class=parser_class
+    )
+    check = config_sub.add_parser(
+        "check", help="validate a configuration, resolve its secrets, reach the server and get a token"
+    )
+    add_global_options(check, top=False)
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="configuration file (default: environment only)"
+    )
+    check.add_argument("--offline", action="store_true", help="do not contact the server")
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+@contextmanager
+def process_setup() -> Iterator[None]:
+    """For one command: files created owner-only (umask 077), SIGTERM handled like Ctrl-C. Restored after,
+    since tests call main() many times in one process."""
+    previous_umask = os.umask(0o077)
+    previous_term: Any = None
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous_term = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        previous_term = None
+    try:
+        yield
+    finally:
+        os.umask(previous_umask)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def initial_logging(args: argparse.Namespace) -> tuple[str, str]:
+    """Level and format before the configuration file is read: flags, else FHIR_CAT2_LOG__*, else defaults."""
+    level = args.log_level or os.environ.get("FHIR_CAT2_LOG__LEVEL", "").upper() or "WARNING"
+    fmt = args.log_format or os.environ.get("FHIR_CAT2_LOG__FORMAT", "").lower() or "text"
+    if level not in logs.LOG_LEVELS:
+        level = "WARNING"
+    if fmt not in logs.LOG_FORMATS:
+        fmt = "text"
+    return level, fmt
+
+
+def new_tracker(args: argparse.Namespace, argv: list[str], log_format: str) -> RunTracker | None:
+    if args.command not in RUN_COMMANDS:
+        return None
+    metrics_path = check_writable(args.metrics_file) if args.metrics_file else None
+    progress = Progress(args.command, wanted(bool(args.no_progress), log_format))
+    return RunTracker(args.command, list(argv), metrics_path=metrics_path, progress=progress)
+
+
+def apply_config(args: argparse.Namespace, config: AppConfig) -> None:
+    """Once the configuration is read: its log settings (unless flags gave them), metrics file, retention."""
+    handler = getattr(args, "_log_handler", None)
+    if handler is not None:
+        level = args.log_level or config.log.level
+        fmt = args.log_format or config.log.format
+        logs.apply(handler, level, fmt)
+    tracker: RunTracker | None = getattr(args, "_tracker", None)
+    if tracker is not None:
+        tracker.keep_runs = config.sync.keep_runs
+        if tracker.metrics_path is None and config.metrics.file:
+            tracker.metrics_path = check_writable(config.metrics.file)
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+
+def cmd_runs(args: argparse.Namespace, load_config: Callable[[str | None], AppConfig]) -> int:
+    path = args.state or load_config(args.config).sync.state
+    state = SyncState(path, create=False)
+    try:
+        if args.action == "show":
+            if not args.run_id:
+                from .errors import ConfigError
+
+                raise ConfigError("runs show needs a run id (or 'last')")
+            row = state.run(args.run_id)
+            sys.stdout.write(orjson.dumps(_run_json(row), option=orjson.OPT_INDENT_2).decode() + "\n")
+            return 0
+        rows = state.runs(limit=max(1, args.limit))
+    finally:
+        state.close()
+    if args.format == "json":
+        sys.stdout.write(
+            orjson.dumps([_run_json(r, with_report=False) for r in rows], option=orjson.OPT_INDENT_2).decode()
+            + "\n"
+        )
+        return 0
+    if not rows:
+        print(f"no runs recorded in {path}")
+        return 0
+    print(
+        f"{'RUN':12}  {'STARTED (UTC)':20}  {'COMMAND':16}  {'STATUS':11}  {'EXIT':>4}  {'TIME':>7}  SUMMARY"
+    )
+    for row in rows:
+        print(
+            f"{str(row['id'])[:12]:12}  {_short_time(row['started_at']):20}  "
+            f"{_command(row):16}  {row['status']!s:11}  {_exit(row):>4}  {_duration(row):>7}  "
+            f"{_summary_tail(row)}"
+        )
+    return 0
+
+
+def _run_json(row: dict[str, Any], with_report: bool = True) -> dict[str, Any]:
+    data = {k: v for k, v in row.items() if k != "report"}
+    if with_report:
+        data["report"] = orjson.loads(row["report"]) if row.get("report") else None
+    return data
+
+
+def _short_time(value: Any) -> str:
+    return str(value or "")[:19].replace("T", " ")
+
+
+def _command(row: dict[str, Any]) -> str:
+    mode = row.get("mode")
+    return f"{row['command']} ({mode})" if mode and mode != row["command"] else str(row["command"])
+
+
+def _exit(row: dict[str, Any]) -> str:
+    return "" if row.get("exit_code") is None else str(row["exit_code"])
+
+
+def _duration(row: dict[str, Any]) -> str:
+    if not row.get("finished_at") or not row.get("started_at"):
+        return ""
+    seconds = (parse_instant(str(row["finished_at"])) - parse_instant(str(row["started_at"]))).total_seconds()
+    return f"{seconds:.1f}s"
+
+
+def _summary_tail(row: dict[str, Any]) -> str:
+    text = str(row.get("summary") or "")
+    if ": " in text:
+        text = text.split(": ", 1)[1]
+    if row["status"] == "running":
+        text = f"pid {row.get('pid')} on {row.get('host')}"
+    return text
