@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)")
     replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
     replay.add_argument("--state", metavar="PATH", help="record the run (and hold the lock) in this state file")
+    replay.add_argument(
+        "--workers", type=int, metavar="N", help="processes evaluating patients (default: CPUs, at most 8; 1: none)"
+    )
     _add_run_options(replay)
 
     explain = sub.add_parser("explain", help="why a patient earned (or missed) each code and population")
@@ -194,6 +198,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ruleset = load_ruleset(args.rules, args.valuesets)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
     selected_measures(ruleset, options)
+    workers = _workers(args.workers if args.workers is not None else config.run.workers)
     if args.state:
         tracker.hold(args.state, "replay")
     defaults = config.defaults.emit_defaults()
@@ -213,7 +218,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             read = sum(pipeline.stats.resources_read.values()) - before
             log.debug("file %d of %d: %d resources", number, len(files), read)
         period = pipeline.period()
-        stats = pipeline.run()
+        stats = pipeline.run(workers=workers)
     except BaseException:
         sink.abort()
         raise
@@ -224,6 +229,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if stats.quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
+
+
+def _workers(wanted: int | None) -> int:
+    if wanted is not None:
+        if wanted < 1:
+            raise ConfigError(f"--workers must be 1 or more (got {wanted})")
+        return wanted
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

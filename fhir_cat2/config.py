@@ -63,6 +63,8 @@ class RunConfig(_Section):
     """Folder of FHIR ValueSet expansions (e.g. from ``fhir-cat2 valuesets fetch``); --valuesets overrides."""
     report: Literal["individual", "summary", "both"] = "individual"
     quarantine_exit_zero: bool = False
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Processes that evaluate patients in replay (default: the machine's CPUs, at most 8)."""
 
 
 class AppConfig(_Section):

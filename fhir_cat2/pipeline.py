@@ -8,12 +8,18 @@ live sync both come through here, so they give the same answer on the same data 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
+
+import orjson
 
 from .contexts import PatientContext
 from .emit.claim import EmitDefaults, build_claim
@@ -30,7 +36,7 @@ from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 from .sources.files import InputItem, Rejected
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
-from .sources.records import EncounterRecord, Src
+from .sources.records import EncounterRecord, ResourceRecord, Src
 from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
 from .terminology import KNOWN_SYSTEMS, normalise_system
 
@@ -258,48 +264,152 @@ class Pipeline:
         period = self.period()
         evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
         for patient_id, records in self._grouper.patients():
-            ctx = PatientContext.build(patient_id, records)
-            try:
-                yield evaluate_patient(ctx, self.ruleset, evaluator, self.measures, self.options.program, period)
-            except Exception as exc:  # one patient must never stop the run
-                # the traceback's frames only: an exception's message can hold a value from the input
-                log.error("evaluating Patient/%s failed: %s", patient_id, safe_traceback(exc))
-                where = ctx.patient.src if ctx.patient else Src(f"Patient/{patient_id}", "")
-                self.quarantine(
-                    where,
-                    f"Patient/{patient_id}: could not be evaluated ({type(exc).__name__}); report this as a bug",
-                    f"Patient/{patient_id}",
-                )
+            outcome = self._outcome(patient_id, records, evaluator, period)
+            if outcome is not None:
+                yield outcome
+
+    def _outcome(
+        self,
+        patient_id: str,
+        records: list[ResourceRecord],
+        evaluator: MeasureEvaluator,
+        period: tuple[date, date],
+    ) -> PatientOutcome | None:
+        ctx = PatientContext.build(patient_id, records)
+        try:
+            return evaluate_patient(ctx, self.ruleset, evaluator, self.measures, self.options.program, period)
+        except Exception as exc:  # one patient must never stop the run
+            # the traceback's frames only: an exception's message can hold a value from the input
+            log.error("evaluating Patient/%s failed: %s", patient_id, safe_traceback(exc))
+            where = ctx.patient.src if ctx.patient else Src(f"Patient/{patient_id}", "")
+            self.quarantine(
+                where,
+                f"Patient/{patient_id}: could not be evaluated ({type(exc).__name__}); report this as a bug",
+                f"Patient/{patient_id}",
+            )
+            return None
 
     def close(self) -> None:
         """Release the grouper's temporary storage (run() does this itself)."""
         self._grouper.close()
 
-    def run(self, observer: Callable[[PatientOutcome], None] | None = None) -> RunStats:
-        """Evaluate and emit; returns the run statistics. ``observer`` sees every patient's outcome."""
+    def run(self, observer: Callable[[PatientOutcome], None] | None = None, *, workers: int = 1) -> RunStats:
+        """Evaluate and emit every patient; returns the run statistics. ``observer`` sees each outcome
+        (in this process: with an observer, patients are evaluated here, whatever ``workers`` says).
+
+        With ``workers`` > 1 (and fork available), patients are evaluated in forked worker processes,
+        by contiguous slices of the sorted patient ids; the slices' output is concatenated in order, so
+        the files are byte for byte those of a single process.
+        """
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
             log.info("evaluating patients for measurement period %d", period[0].year)
-            for outcome in self.outcomes():
-                if observer is not None:
-                    observer(outcome)
-                self.stats.patients += 1
-                log.debug(
-                    "Patient/%s: %d encounters, %d codes",
-                    outcome.ctx.patient_id,
-                    len(outcome.ctx.encounter_by_ref),
-                    len(outcome.codes),
-                )
-                for problem in outcome.readings.problems:
-                    self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
-                self._emit(outcome, period, report_date)
-                if self.observer is not None:
-                    self.observer()
+            patient_ids = self._grouper.patient_ids()
+            if observer is None and workers > 1 and len(patient_ids) >= PARALLEL_MIN_PATIENTS and _can_fork():
+                self._run_parallel(patient_ids, workers, period, report_date)
+            else:
+                evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
+                for patient_id, records in self._grouper.patients_of(patient_ids):
+                    self._evaluate_and_emit(patient_id, records, evaluator, period, report_date, observer)
             self._emit_summaries(period, report_date)
         finally:
             self._grouper.close()
         return self.stats
+
+    def _evaluate_and_emit(
+        self,
+        patient_id: str,
+        records: list[ResourceRecord],
+        evaluator: MeasureEvaluator,
+        period: tuple[date, date],
+        report_date: str,
+        observer: Callable[[PatientOutcome], None] | None = None,
+    ) -> None:
+        outcome = self._outcome(patient_id, records, evaluator, period)
+        if outcome is not None:
+            if observer is not None:
+                observer(outcome)
+            self.stats.patients += 1
+            log.debug(
+                "Patient/%s: %d encounters, %d codes",
+                outcome.ctx.patient_id,
+                len(outcome.ctx.encounter_by_ref),
+                len(outcome.codes),
+            )
+            for problem in outcome.readings.problems:
+                self.quarantine(problem.src, f"{problem.ref}: {problem.reason}", problem.ref)
+            self._emit(outcome, period, report_date)
+        if self.observer is not None:
+            self.observer()
+
+    def _run_parallel(
+        self, patient_ids: list[str], workers: int, period: tuple[date, date], report_date: str
+    ) -> None:
+        size = max(PARALLEL_MIN_SLICE, -(-len(patient_ids) // (workers * PARALLEL_SLICES_PER_WORKER)))
+        slices = [patient_ids[i : i + size] for i in range(0, len(patient_ids), size)]
+        global _FORKED
+        _FORKED = self
+        with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
+            os.chmod(folder, 0o700)
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = [
+                    pool.submit(_evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date)
+                    for index, ids in enumerate(slices)
+                ]
+                for index, (future, ids) in enumerate(zip(futures, slices, strict=True)):
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # a worker that died: do its slice here, nothing is lost
+                        log.warning("worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__)
+                        evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
+                        for patient_id, records in self._grouper.patients_of(ids):
+                            self._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
+                        continue
+                    self._take_slice(result, len(ids))
+        _FORKED = None
+
+    def _take_slice(self, result: _SliceResult, patients: int) -> None:
+        """Copy a worker's output into the sink, in order, and add its counts to ours."""
+        raw_write = getattr(self.sink, "write_raw", None)
+        raw_quarantine = getattr(self.sink, "quarantine_raw", None)
+        with open(result.path, "rb") as handle:
+            for line in handle:
+                kind, payload = line[:1], line[1:-1]
+                if kind == b"Q":
+                    if raw_quarantine is not None:
+                        raw_quarantine(payload)
+                        continue
+                    entry = orjson.loads(payload)
+                    self.sink.quarantine(
+                        QuarantineEntry(Src(entry["file"], entry["position"]), entry["reason"], entry["resource"])
+                    )
+                else:
+                    resource_type, _, body = payload.partition(b"\t")
+                    if raw_write is not None:
+                        raw_write(resource_type.decode(), body)
+                    else:
+                        self.sink.write(orjson.loads(body))
+        delta = result.stats
+        stats = self.stats
+        stats.patients += delta.patients
+        stats.codes.update(delta.codes)
+        stats.written.update(delta.written)
+        stats.quarantined += delta.quarantined
+        stats.quarantine_reasons.update(delta.quarantine_reasons)
+        for measure_id, counts in delta.populations.items():
+            stats.populations.setdefault(measure_id, Counter()).update(counts)
+        for measure_id, tally in result.summaries.items():
+            mine = self._summaries.get(measure_id)
+            if mine is None:
+                self._summaries[measure_id] = tally
+            else:
+                mine.merge(tally)
+        self.defaults.used.update(result.defaults_used)
+        if self.observer is not None:
+            for _ in range(patients):
+                self.observer()
 
     def _emit_summaries(self, period: tuple[date, date], report_date: str) -> None:
         if "measure-report" not in self.options.emit or self.options.report not in ("summary", "both"):
@@ -354,6 +464,65 @@ class Pipeline:
                 continue
             self.sink.write(report)
             self.stats.written["MeasureReport"] += 1
+
+
+PARALLEL_MIN_PATIENTS = 200
+"""Below this, forking workers costs more than it saves."""
+PARALLEL_MIN_SLICE = 25
+PARALLEL_SLICES_PER_WORKER = 8
+"""Slices per worker: small enough to balance the load, large enough to keep per-slice overhead low."""
+_FORKED: Pipeline | None = None
+"""The pipeline a forked worker inherits (its records included: nothing is pickled to the workers)."""
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@dataclass
+class _SliceResult:
+    path: str
+    stats: RunStats
+    summaries: dict[str, SummaryTally]
+    defaults_used: Counter[str]
+
+
+class _SliceSink:
+    """A worker's output: one line per resource or quarantine entry, tagged, in emission order."""
+
+    def __init__(self, path: str) -> None:
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        os.chmod(path, 0o600)
+
+    def write(self, resource: dict[str, Any]) -> None:
+        self._handle.write(b"R" + resource["resourceType"].encode() + b"\t" + orjson.dumps(resource) + b"\n")
+
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self._handle.write(b"Q" + orjson.dumps(entry.to_json()) + b"\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _evaluate_slice(
+    index: int, ids: list[str], path: str, period: tuple[date, date], report_date: str
+) -> _SliceResult:
+    """In a forked worker: evaluate and emit a slice of patients into ``path``; return the counts."""
+    pipeline = _FORKED
+    assert pipeline is not None
+    sink = _SliceSink(path)
+    pipeline.sink = sink
+    pipeline.stats = RunStats()
+    pipeline._summaries = {}
+    pipeline.defaults.used = Counter()
+    pipeline.observer = None
+    evaluator = MeasureEvaluator(pipeline.ruleset, *period, thorough=pipeline.options.thorough)
+    try:
+        for patient_id, records in pipeline._grouper.patients_of(ids):
+            pipeline._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
+    finally:
+        sink.close()
+    return _SliceResult(path, pipeline.stats, pipeline._summaries, pipeline.defaults.used)
 
 
 def evaluate_patient(

@@ -163,7 +163,7 @@ def test_5_the_lock_is_held(tmp_path, capsys):
 
 
 def test_70_an_internal_error_never_shows_its_message(tmp_path, capsys, monkeypatch):
-    def broken(self):
+    def broken(self, *args, **kwargs):
         raise ValueError("Jane Q Public 1960-04-01 MRN 884422")
 
     monkeypatch.setattr(cli.Pipeline, "run", broken)
@@ -177,7 +177,7 @@ def test_70_an_internal_error_never_shows_its_message(tmp_path, capsys, monkeypa
 
 
 def test_130_keyboard_interrupt(tmp_path, capsys, monkeypatch):
-    def interrupted(self):
+    def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli.Pipeline, "run", interrupted)

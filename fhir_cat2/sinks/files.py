@@ -55,6 +55,14 @@ class NdjsonSink:
         handle = self._handles.get(name) or self._open(name)
         handle.write(orjson.dumps(resource) + b"\n")
 
+    def write_raw(self, resource_type: str, line: bytes) -> None:
+        """A resource already serialised (by a worker process), without its newline."""
+        handle = self._handles.get(resource_type) or self._open(resource_type)
+        handle.write(line + b"\n")
+
+    def quarantine_raw(self, line: bytes) -> None:
+        self._handles["quarantine"].write(line + b"\n")
+
     def quarantine(self, entry: QuarantineEntry) -> None:
         self._handles["quarantine"].write(orjson.dumps(entry.to_json()) + b"\n")
 
