@@ -9,8 +9,10 @@ Encounter-based measures (CMS22) judge every episode encounter on its own, with 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from ..contexts import PatientContext
@@ -41,6 +43,8 @@ from ..sources.records import (
 
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
+_Why = str | Callable[[], str]
+"""Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
 _CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
@@ -352,27 +356,16 @@ class MeasureEvaluator:
     def _criterion(self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         if criterion.all is not None:
             children = self._children(criterion.all, facts, scope, members, stop_when=False)
-            met = all(c.met for c in children)
-            failed = [c.label for c in children if not c.met]
-            because = "all hold" if met else "not met: " + "; ".join(failed)
-            return Trail(criterion.label or _joined(children, " and "), met, because, (), children)
+            return Trail.later(partial(_all_words, criterion.label, children), all(c.met for c in children), (), children)
         if criterion.any is not None:
             children = self._children(criterion.any, facts, scope, members, stop_when=True)
-            met = any(c.met for c in children)
-            held = [c.label for c in children if c.met]
-            because = "holds: " + "; ".join(held) if met else "none holds"
-            return Trail(criterion.label or _joined(children, " or "), met, because, (), children)
+            return Trail.later(partial(_any_words, criterion.label, children), any(c.met for c in children), (), children)
         if criterion.not_ is not None:
             child = self.criterion(criterion.not_, facts, scope, members)
-            because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
-            return Trail(criterion.label or f"not: {child.label}", not child.met, because, (), [child])
+            return Trail.later(partial(_not_words, criterion.label, child), not child.met, (), [child])
         if criterion.population is not None:
             member = members.get(criterion.population, False)
-            return Trail(
-                criterion.label or f"in {criterion.population}",
-                member,
-                f"{'in' if member else 'not in'} {criterion.population}",
-            )
+            return Trail.later(partial(_population_words, criterion.label, criterion.population, member), member)
         if criterion.age is not None:
             return self._age(criterion.age, criterion.label, facts.ctx, scope)
         if criterion.gender is not None:
@@ -384,16 +377,18 @@ class MeasureEvaluator:
                 met,
                 f"gender is {gender or 'not documented'}",
                 (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
-            )
+            )  # judged once per measure: not worth writing later
         if criterion.exists is not None:
             return self._exists(criterion.exists, criterion.label, facts, scope, members)
         if criterion.use is not None:
             shared = self.ruleset.table.library[criterion.use]
             trail = self.criterion(shared, facts, scope, members)
             label = criterion.label or shared.label or criterion.use
-            if label == trail.label:
+            # a trail is labelled with its criterion's own label when it has one: compare without writing words
+            same = label == shared.label if shared.label is not None else label == trail.label
+            if same:
                 return trail
-            return Trail(label, trail.met, trail.because, trail.evidence, trail.children)  # trails are shared
+            return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
         if criterion.readings is not None:
             return self._readings(criterion.readings, criterion.label, facts, scope)
         assert criterion.latest_day is not None
@@ -401,44 +396,37 @@ class MeasureEvaluator:
 
     def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext, scope: Scope) -> Trail:
         at = spec.at.resolve(scope)
-        if spec.equals is not None:
-            bounds = f"exactly {spec.equals}"
-        elif spec.max is None:
-            bounds = f"{spec.min or 0} or older"
-        elif spec.min is None:
-            bounds = f"{spec.max} or younger"
-        else:
-            bounds = f"{spec.min}-{spec.max}"
-        title = label or f"age {bounds} at {spec.at.text}"
-        if ctx.patient is None or ctx.patient.birth_date is None:
-            why = "no Patient resource in the input" if ctx.patient is None else "Patient has no birthDate"
-            return Trail(title, False, f"age unknown: {why}")
+        patient = ctx.patient
+        if patient is None or patient.birth_date is None:
+            why = "no Patient resource in the input" if patient is None else "Patient has no birthDate"
+            return Trail.later(partial(_age_words, spec, label, f"age unknown: {why}"), False)
         if at is None:
-            return Trail(title, False, f"{spec.at.text} is not known")
-        age = age_on(ctx.patient.birth_date, at)
+            return Trail.later(partial(_age_words, spec, label, f"{spec.at.text} is not known"), False)
+        birth = patient.birth_date
+        age = age_on(birth, at)
         if spec.equals is not None:
             met = age == spec.equals
         else:
             met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
-        return Trail(
-            title,
+        return Trail.later(
+            partial(_age_words, spec, label, None, age, at, birth),
             met,
-            f"age {age} on {at.isoformat()} (born {ctx.patient.birth_date.isoformat()})",
-            (Evidence(f"Patient/{ctx.patient_id}", f"age {age} on {at.isoformat()}"),),
+            (Evidence.later(f"Patient/{ctx.patient_id}", partial(_age_note, age, at)),),
         )
 
     # ------------------------------------------------------------------------------------------ exists
 
     def _matching(
         self, spec: ExistsCriterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
-    ) -> tuple[list[ResourceRecord], Counter[str], list[Trail]]:
-        """Records passing every test of ``spec``; reasons the others failed; trails of ``then``/``where``."""
+    ) -> tuple[list[ResourceRecord], list[tuple[_Why, int]], list[Trail]]:
+        """Records passing every test of ``spec``; why the others failed (reason, how many: read only in the
+        words of a trail); trails of ``then``/``where``."""
         resolve = self.ruleset.resolve_codes
         codes = resolve(spec.codes, spec.valuesets)
         reason_codes = resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
         diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
-        misses: Counter[str] = Counter()
+        misses: list[tuple[_Why, int]] = []
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
@@ -461,19 +449,19 @@ class MeasureEvaluator:
                     break
                 span = _span(record, test.timing_of)
                 if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
-                    why = f"not {self._describe_timing(relation, scope)}"
+                    why = partial(self._describe_not, relation, scope)
             if why is None and spec.where is not None:
                 trail = self.criterion(spec.where, facts, self._bind(scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = f"'{trail.label}' does not hold"
+                    why = partial(_does_not_hold, trail)
             if why is not None:
-                misses[why] += 1
+                misses.append((why, 1))
                 continue
             candidates.append(record)
         if spec.latest_only and candidates:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
-            misses["not the latest"] += len(candidates) - 1
+            misses.append(("not the latest", len(candidates) - 1))
             candidates = [latest]
         matched: list[ResourceRecord] = []
         for record in candidates:
@@ -482,9 +470,9 @@ class MeasureEvaluator:
                 trail = self.criterion(spec.then, facts, self._bind(scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = f"'{trail.label}' does not hold"
+                    why = partial(_does_not_hold, trail)
             if why is not None:
-                misses[why] += 1
+                misses.append((why, 1))
                 continue
             matched.append(record)
         return matched, misses, (held if matched else failed)
@@ -496,19 +484,35 @@ class MeasureEvaluator:
     def _exists(
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
     ) -> Trail:
-        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
         matched, misses, trails = self._matching(spec, facts, scope, members)
+        words = partial(self._exists_words, spec, label, scope, matched, misses)
+        if not matched:
+            return Trail.later(words, False, (), trails[:1])
+        timing_of = spec.timing_of
+        evidence = tuple(Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE])
+        met = len(matched) >= max(spec.min_count, 1)
+        if met and spec.min_distinct_days > 1:
+            met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
+        return Trail.later(words, met, evidence, trails[:1])
+
+    def _exists_words(
+        self,
+        spec: ExistsCriterion,
+        label: str | None,
+        scope: Scope,
+        matched: list[ResourceRecord],
+        misses: list[tuple[_Why, int]],
+    ) -> tuple[str, str]:
+        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
         where = f" {self._describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
-        days = {(_span(r, spec.timing_of) or Span(None, None)).end for r in matched}
-        evidence = tuple(Evidence(r.ref, _describe(r, spec.timing_of)) for r in matched[:MAX_EVIDENCE])
-        children = trails[:1]
+        days = _distinct_end_days(matched, spec.timing_of)
         need = max(spec.min_count, 1)
         if len(matched) >= need and len(days) >= spec.min_distinct_days:
             noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
             because = f"{len(matched)} matching {noun}{where}"
             if spec.latest_only:
                 because = f"the latest matching {spec.resource}{where} passes"
-            return Trail(title, True, because, evidence, children)
+            return title, because
         if matched:
             if len(matched) < need:
                 because = f"{len(matched)} matching {spec.resource}{where}; {need} needed"
@@ -517,12 +521,15 @@ class MeasureEvaluator:
                     f"{len(matched)} matching {spec.resource}{where} on {len(days)} day(s);"
                     f" {spec.min_distinct_days} different days needed"
                 )
-            return Trail(title, False, because, evidence, children)
+            return title, because
         because = f"no matching {spec.resource}{where}"
         if misses:
-            shown = "; ".join(f"{n} {why}" for why, n in misses.most_common(4))
+            counted: Counter[str] = Counter()
+            for why, n in misses:
+                counted[why if isinstance(why, str) else why()] += n
+            shown = "; ".join(f"{n} {why}" for why, n in counted.most_common(4))
             because += f" (with a matching code: {shown})"
-        return Trail(title, False, because, (), children)
+        return title, because
 
     def _filter(
         self,
@@ -609,6 +616,9 @@ class MeasureEvaluator:
         high = (value.end.resolve(scope), value.end.resolve_instant(scope))
         return low, high
 
+    def _describe_not(self, timing: tuple[str, Window | DateExpr], scope: Scope) -> str:
+        return f"not {self._describe_timing(timing, scope)}"
+
     def _describe_timing(self, timing: tuple[str, Window | DateExpr] | None, scope: Scope) -> str:
         if timing is None:
             return ""
@@ -632,29 +642,19 @@ class MeasureEvaluator:
 
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
-        title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
         if days is None:
-            return Trail(title, False, f"window {spec.within.describe()} is not known")
-        found = [
-            r
-            for r in facts.readings.between(spec.measurement, days[0], days[1])
-            if r.value is not None and (spec.band is None or spec.band.contains(r.value))
-        ]
-        shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-        evidence = tuple(Evidence(r.observation, r.describe()) for r in found[:MAX_EVIDENCE])
-        if len(found) >= spec.min_count:
-            return Trail(title, True, f"{len(found)} reading(s) in {shown}", evidence)
-        others = [r for r in facts.readings.between(spec.measurement, days[0], days[1]) if r.value is not None]
-        because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
-        if others:
-            because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
-        return Trail(title, False, because, evidence)
+            return Trail.later(partial(_readings_words, spec, label, None, [], []), False)
+        between = facts.readings.between(spec.measurement, days[0], days[1])
+        band = spec.band
+        found = [r for r in between if r.value is not None and (band is None or band.contains(r.value))]
+        evidence = tuple(Evidence.later(r.observation, r.describe) for r in found[:MAX_EVIDENCE])
+        words = partial(_readings_words, spec, label, days, found, between)
+        return Trail.later(words, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
-        title = label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
         days = self._window_days(spec.within, scope)
         if days is None:
-            return Trail(title, spec.if_none, f"window {spec.within.describe()} is not known")
+            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
         start, end = days
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
@@ -679,59 +679,50 @@ class MeasureEvaluator:
                         continue
                 usable.setdefault(name, []).append(reading)
         if spec.pick == "last":
-            return self._last_reading(spec, title, usable, skipped, (start, end))
+            return self._last_reading(spec, label, usable, skipped, (start, end))
         common: set[date] | None = None
         for name in spec.measurements:
             found = {r.day for r in usable.get(name, [])}
             common = found if common is None else common & found
         if not common:
-            return Trail(
-                title,
-                spec.if_none,
-                f"no day in {start.isoformat()}..{end.isoformat()} has "
-                + " and ".join(spec.measurements)
-                + (" (counted as met)" if spec.if_none else ""),
-                tuple(skipped),
-            )
+            return Trail.later(partial(_no_common_day_words, spec, label, start, end), spec.if_none, tuple(skipped))
         latest = max(common)
         evidence: list[Evidence] = []
-        results: list[str] = []
+        picks: list[tuple[str, Reading | None, bool]] = []
         met = True
         for name in spec.measurements:
             same_day = [r for r in usable[name] if r.day == latest]
             valueless = [r for r in same_day if r.value is None]
             band = spec.test.get(name)
             if valueless:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
-                evidence.append(Evidence(valueless[0].observation, valueless[0].describe()))
-                results.append(f"{name} has a result without a usable value")
+                evidence.append(Evidence.later(valueless[0].observation, valueless[0].describe))
+                picks.append((name, None, False))
                 met = met and spec.if_no_value
                 continue
             picked = min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
-            evidence.append(Evidence(picked.observation, picked.describe()))
+            evidence.append(Evidence.later(picked.observation, picked.describe))
             if band is None:
                 continue
             assert picked.value is not None
             ok = band.contains(picked.value)
-            results.append(f"lowest {name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
+            picks.append((name, picked, ok))
             met = met and ok
-        because = f"most recent day {latest.isoformat()}: " + "; ".join(results)
-        return Trail(title, met, because, tuple(evidence + skipped))
+        return Trail.later(partial(_lowest_words, spec, label, latest, picks), met, tuple(evidence + skipped))
 
     def _last_reading(
         self,
         spec: LatestDayCriterion,
-        title: str,
+        label: str | None,
         usable: dict[str, list[Reading]],
         skipped: list[Evidence],
         days: tuple[date, date],
     ) -> Trail:
         every = [r for items in usable.values() for r in items]
         if not every:
-            shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-            return Trail(title, spec.if_none, f"no {' or '.join(spec.measurements)} reading in {shown}", tuple(skipped))
+            return Trail.later(partial(_no_reading_words, spec, label, days), spec.if_none, tuple(skipped))
         last = max(every, key=_time_key)
         evidence: list[Evidence] = []
-        results: list[str] = []
+        picks: list[tuple[str, Reading | None, bool]] = []
         met = True
         for name in spec.measurements:
             same = [r for r in usable.get(name, []) if r.observation == last.observation]
@@ -739,19 +730,18 @@ class MeasureEvaluator:
                 same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
             band = spec.test.get(name)
             if not same or same[0].value is None:
-                results.append(f"{name} not in the last reading")
+                picks.append((name, None, False))
                 met = met and (band is None and spec.if_no_value)
                 continue
             picked = same[0]
             assert picked.value is not None
-            evidence.append(Evidence(picked.observation, picked.describe()))
+            evidence.append(Evidence.later(picked.observation, picked.describe))
             if band is None:
                 continue
             ok = band.contains(picked.value)
-            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
+            picks.append((name, picked, ok))
             met = met and ok
-        when = last.instant.isoformat() if last.instant else last.day.isoformat()
-        return Trail(title, met, f"last reading {when}: " + "; ".join(results), tuple(evidence + skipped))
+        return Trail.later(partial(_last_words, spec, label, last, picks), met, tuple(evidence + skipped))
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -774,6 +764,138 @@ def _reads_populations(criterion: Criterion, library: dict[str, Criterion], seen
 def _joined(children: list[Trail], word: str) -> str:
     text = word.join(c.label for c in children)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+# The words of a trail, written when something reads them (see Trail.later): each returns (label, because).
+
+
+def _all_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
+    failed = [c.label for c in children if not c.met]
+    because = "not met: " + "; ".join(failed) if failed else "all hold"
+    return label or _joined(children, " and "), because
+
+
+def _any_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
+    held = [c.label for c in children if c.met]
+    because = "holds: " + "; ".join(held) if held else "none holds"
+    return label or _joined(children, " or "), because
+
+
+def _not_words(label: str | None, child: Trail) -> tuple[str, str]:
+    because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
+    return label or f"not: {child.label}", because
+
+
+def _population_words(label: str | None, population: str, member: bool) -> tuple[str, str]:
+    return label or f"in {population}", f"{'in' if member else 'not in'} {population}"
+
+
+def _relabelled(label: str, trail: Trail) -> tuple[str, str]:
+    return label, trail.because
+
+
+def _age_words(
+    spec: AgeCriterion,
+    label: str | None,
+    unknown: str | None,
+    age: int = 0,
+    at: date | None = None,
+    birth: date | None = None,
+) -> tuple[str, str]:
+    """``unknown``: why the age could not be judged; else the age on the day ``at``."""
+    if spec.equals is not None:
+        bounds = f"exactly {spec.equals}"
+    elif spec.max is None:
+        bounds = f"{spec.min or 0} or older"
+    elif spec.min is None:
+        bounds = f"{spec.max} or younger"
+    else:
+        bounds = f"{spec.min}-{spec.max}"
+    title = label or f"age {bounds} at {spec.at.text}"
+    if unknown is not None:
+        return title, unknown
+    assert at is not None and birth is not None
+    return title, f"age {age} on {at.isoformat()} (born {birth.isoformat()})"
+
+
+def _age_note(age: int, at: date) -> str:
+    return f"age {age} on {at.isoformat()}"
+
+
+def _readings_words(
+    spec: ReadingsCriterion,
+    label: str | None,
+    days: tuple[date, date] | None,
+    found: list[Reading],
+    between: list[Reading],
+) -> tuple[str, str]:
+    title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
+    if days is None:
+        return title, f"window {spec.within.describe()} is not known"
+    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+    if len(found) >= spec.min_count:
+        return title, f"{len(found)} reading(s) in {shown}"
+    others = [r for r in between if r.value is not None]
+    because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
+    if others:
+        because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
+    return title, because
+
+
+def _latest_title(spec: LatestDayCriterion, label: str | None) -> str:
+    return label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
+
+
+def _unknown_window_words(spec: LatestDayCriterion, label: str | None) -> tuple[str, str]:
+    return _latest_title(spec, label), f"window {spec.within.describe()} is not known"
+
+
+def _no_common_day_words(spec: LatestDayCriterion, label: str | None, start: date, end: date) -> tuple[str, str]:
+    because = (
+        f"no day in {start.isoformat()}..{end.isoformat()} has "
+        + " and ".join(spec.measurements)
+        + (" (counted as met)" if spec.if_none else "")
+    )
+    return _latest_title(spec, label), because
+
+
+def _lowest_words(
+    spec: LatestDayCriterion, label: str | None, latest: date, picks: list[tuple[str, Reading | None, bool]]
+) -> tuple[str, str]:
+    results = []
+    for name, picked, ok in picks:
+        if picked is None:
+            results.append(f"{name} has a result without a usable value")
+        else:
+            shown = f"{picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}"
+            results.append(f"lowest {name} {shown}")
+    return _latest_title(spec, label), f"most recent day {latest.isoformat()}: " + "; ".join(results)
+
+
+def _no_reading_words(spec: LatestDayCriterion, label: str | None, days: tuple[date, date]) -> tuple[str, str]:
+    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+    return _latest_title(spec, label), f"no {' or '.join(spec.measurements)} reading in {shown}"
+
+
+def _last_words(
+    spec: LatestDayCriterion, label: str | None, last: Reading, picks: list[tuple[str, Reading | None, bool]]
+) -> tuple[str, str]:
+    results = []
+    for name, picked, ok in picks:
+        if picked is None:
+            results.append(f"{name} not in the last reading")
+        else:
+            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}")
+    when = last.instant.isoformat() if last.instant else last.day.isoformat()
+    return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)
+
+
+def _does_not_hold(trail: Trail) -> str:
+    return f"'{trail.label}' does not hold"
+
+
+def _distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
+    return {(_span(r, timing_of) or Span(None, None)).end for r in records}
 
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
