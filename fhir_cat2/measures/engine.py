@@ -42,7 +42,6 @@ from ..sources.records import (
 )
 
 MAX_EVIDENCE = 50
-_UNSEEN: Any = object()
 _Why = str | Callable[[], str]
 """Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
@@ -71,7 +70,7 @@ class Facts:
 class _Need:
     """What a criterion needs in the record to have any chance of holding: a necessary condition only.
 
-    kind: "always" (cannot tell cheaply), "exists" (a resource of a type with one of ``codes``),
+    kind: "exists" (a resource of a type with one of ``codes``),
     "readings" (readings of every measurement in ``names``), "all" / "any" over ``parts``.
     Only leaf criteria are cut short: an impossible leaf yields no evidence, so the outputs do not change.
     """
@@ -94,8 +93,6 @@ class _Need:
         self.parts = parts
 
     def holds(self, facts: Facts) -> bool:
-        if self.kind == "always":
-            return True
         known = facts.possible.get(id(self))
         if known is None:
             if self.kind == "exists":
@@ -110,7 +107,25 @@ class _Need:
         return known
 
 
-_ALWAYS = _Need("always")
+_NO_MEMBERS: dict[str, bool] = {}
+"""Population memberships when none are given (read only)."""
+
+
+class _Node:
+    """A criterion prepared for judging (once per evaluator): the judge of its kind, its prepared
+    sub-criteria, what it needs in the record (None: not cut short), and the anchors that key its memo
+    (None: not memoised, because it is cheap or reads population memberships)."""
+
+    __slots__ = ("anchors", "child", "children", "criterion", "impossible", "judge", "need")
+
+    def __init__(self, criterion: Criterion) -> None:
+        self.criterion = criterion
+        self.judge: Callable[[_Node, Facts, Scope, dict[str, bool]], Trail]
+        self.children: tuple[_Node, ...] = ()
+        self.child: _Node | None = None
+        self.need: _Need | None = None
+        self.anchors: tuple[str, ...] | None = None
+        self.impossible: Trail
 
 
 class MeasureEvaluator:
@@ -121,9 +136,7 @@ class MeasureEvaluator:
         self.thorough = thorough
         """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
-        self._anchors: dict[int, tuple[str, ...] | None] = {}
-        self._needs: dict[int, _Need] = {}
-        self._impossible: dict[int, Trail] = {}
+        self._nodes: dict[int, _Node] = {}
         self._keep: list[Criterion] = []
         self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
 
@@ -137,19 +150,6 @@ class MeasureEvaluator:
             found = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
             cache[as_of] = found
         return found
-
-    def _memo_key(self, criterion: Criterion, scope: Scope) -> Any:
-        """Key under which a criterion's trail can be reused; None when it reads population memberships."""
-        anchors = self._anchors.get(id(criterion), _UNSEEN)
-        if anchors is _UNSEEN:
-            anchors = None if _reads_populations(criterion, self.ruleset.table.library) else tuple(
-                sorted(free_anchors(criterion, self.ruleset.table.library))
-            )
-            self._anchors[id(criterion)] = anchors
-            self._keep.append(criterion)  # ids stay unique while the evaluator lives
-        if anchors is None:
-            return None
-        return (id(criterion), tuple(scope.span(a) for a in anchors))
 
     @property
     def scope(self) -> Scope:
@@ -287,112 +287,161 @@ class MeasureEvaluator:
 
     # ------------------------------------------------------------------------------------------ criteria
 
-    def _need(self, criterion: Criterion) -> _Need:
-        """The static requirement of ``criterion`` (computed once per criterion)."""
-        need = self._needs.get(id(criterion))
-        if need is not None:
-            return need
+    def _node(self, criterion: Criterion) -> _Node:
+        node = self._nodes.get(id(criterion))
+        return node if node is not None else self._compile(criterion)
+
+    def _compile(self, criterion: Criterion) -> _Node:
+        """Prepare ``criterion`` (and its sub-criteria) for judging: once per criterion and evaluator."""
         library = self.ruleset.table.library
-        need = _ALWAYS
+        node = _Node(criterion)
+        self._nodes[id(criterion)] = node  # before the sub-criteria, so that a criterion met again is this node
+        self._keep.append(criterion)  # ids stay unique while the evaluator lives
+        if criterion.all is not None:
+            node.judge = self._judge_all
+            node.children = tuple(self._node(child) for child in criterion.all)
+        elif criterion.any is not None:
+            node.judge = self._judge_any
+            node.children = tuple(self._node(child) for child in criterion.any)
+        elif criterion.not_ is not None:
+            node.judge = self._judge_not
+            node.child = self._node(criterion.not_)
+        elif criterion.population is not None:
+            node.judge = self._judge_population
+        elif criterion.age is not None:
+            node.judge = self._judge_age
+        elif criterion.gender is not None:
+            node.judge = self._judge_gender
+        elif criterion.exists is not None:
+            node.judge = self._judge_exists
+        elif criterion.use is not None:
+            node.judge = self._judge_use
+            node.child = self._node(library[criterion.use]) if criterion.use in library else None
+        elif criterion.readings is not None:
+            node.judge = self._judge_readings
+        else:
+            node.judge = self._judge_latest_day
+        if not self.thorough:  # explain judges every criterion, even what cannot hold
+            node.need = self._need(criterion, node)
+        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
+        if costly and not _reads_populations(criterion, library):
+            node.anchors = tuple(sorted(free_anchors(criterion, library)))
+        label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
+        node.impossible = Trail(label or criterion.use or "criterion", False, "nothing in the record could meet it")
+        return node
+
+    def _need(self, criterion: Criterion, node: _Node) -> _Need | None:
+        """The static requirement of ``criterion``; None when it cannot be told cheaply."""
         if criterion.exists is not None:
             spec = criterion.exists
             codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
             if codes:
-                need = _Need("exists", resource=spec.resource, codes=codes)
-        elif criterion.use is not None and criterion.use in library:
-            need = self._need(library[criterion.use])
+                return _Need("exists", resource=spec.resource, codes=codes)
+        elif criterion.use is not None:
+            return node.child.need if node.child is not None else None
         elif criterion.latest_day is not None and not criterion.latest_day.if_none:
             # any one measurement's readings could appear as evidence, even on a day lacking the others
-            need = _Need("any", parts=tuple(_Need("readings", names=(n,)) for n in criterion.latest_day.measurements))
+            return _Need("any", parts=tuple(_Need("readings", names=(n,)) for n in criterion.latest_day.measurements))
         elif criterion.readings is not None and criterion.readings.min_count >= 1:
-            need = _Need("readings", names=(criterion.readings.measurement,))
+            return _Need("readings", names=(criterion.readings.measurement,))
         # all-of and any-of are never cut short here: a child judged before the impossible one may still
         # contribute evidence (evaluatedResource); their impossible leaves are cut instead.
-        self._needs[id(criterion)] = need
-        self._keep.append(criterion)  # ids stay unique while the evaluator lives
-        return need
-
-    def _cannot_hold(self, criterion: Criterion) -> Trail:
-        trail = self._impossible.get(id(criterion))
-        if trail is None:
-            label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
-            label = label or (criterion.use or "criterion")
-            trail = Trail(label, False, "nothing in the record could meet it")
-            self._impossible[id(criterion)] = trail
-        return trail
+        return None
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> Trail:
-        if not self.thorough and not self._need(criterion).holds(facts):
-            return self._cannot_hold(criterion)  # the same verdict, without judging what cannot hold
-        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
-        key = self._memo_key(criterion, scope) if costly else None
-        if key is not None:
-            found = facts.memo.get(key)
-            if found is None:
-                found = self._criterion(criterion, facts, scope, members or {})
-                facts.memo[key] = found
-            return found
-        return self._criterion(criterion, facts, scope, members or {})
+        node = self._nodes.get(id(criterion))
+        if node is None:
+            node = self._compile(criterion)
+        return self._judge(node, facts, scope, members if members is not None else _NO_MEMBERS)
 
-    def _children(
-        self,
-        criteria: tuple[Criterion, ...],
-        facts: Facts,
-        scope: Scope,
-        members: dict[str, bool],
-        *,
-        stop_when: bool,
-    ) -> list[Trail]:
-        out = []
-        for child in criteria:
-            trail = self.criterion(child, facts, scope, members)
-            out.append(trail)
-            if not self.thorough and trail.met is stop_when:
+    def _judge(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        need = node.need
+        if need is not None and not need.holds(facts):
+            return node.impossible  # the same verdict, without judging what cannot hold
+        anchors = node.anchors
+        if anchors is None:
+            return node.judge(node, facts, scope, members)
+        key = (node, *map(scope.span, anchors))
+        found = facts.memo.get(key)
+        if found is None:
+            found = node.judge(node, facts, scope, members)
+            facts.memo[key] = found
+        return found
+
+    def _judge_all(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        children = []
+        for child in node.children:
+            trail = self._judge(child, facts, scope, members)
+            children.append(trail)
+            if not trail.met and not self.thorough:
                 break
-        return out
+        met = all(c.met for c in children)
+        return Trail.later(partial(_all_words, node.criterion.label, children), met, (), children)
 
-    def _criterion(self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
-        if criterion.all is not None:
-            children = self._children(criterion.all, facts, scope, members, stop_when=False)
-            return Trail.later(partial(_all_words, criterion.label, children), all(c.met for c in children), (), children)
-        if criterion.any is not None:
-            children = self._children(criterion.any, facts, scope, members, stop_when=True)
-            return Trail.later(partial(_any_words, criterion.label, children), any(c.met for c in children), (), children)
-        if criterion.not_ is not None:
-            child = self.criterion(criterion.not_, facts, scope, members)
-            return Trail.later(partial(_not_words, criterion.label, child), not child.met, (), [child])
-        if criterion.population is not None:
-            member = members.get(criterion.population, False)
-            return Trail.later(partial(_population_words, criterion.label, criterion.population, member), member)
-        if criterion.age is not None:
-            return self._age(criterion.age, criterion.label, facts.ctx, scope)
-        if criterion.gender is not None:
-            ctx = facts.ctx
-            gender = ctx.patient.gender if ctx.patient else None
-            met = gender in criterion.gender
-            return Trail(
-                criterion.label or f"gender in {list(criterion.gender)}",
-                met,
-                f"gender is {gender or 'not documented'}",
-                (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
-            )  # judged once per measure: not worth writing later
-        if criterion.exists is not None:
-            return self._exists(criterion.exists, criterion.label, facts, scope, members)
-        if criterion.use is not None:
-            shared = self.ruleset.table.library[criterion.use]
-            trail = self.criterion(shared, facts, scope, members)
-            label = criterion.label or shared.label or criterion.use
-            # a trail is labelled with its criterion's own label when it has one: compare without writing words
-            same = label == shared.label if shared.label is not None else label == trail.label
-            if same:
-                return trail
-            return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
-        if criterion.readings is not None:
-            return self._readings(criterion.readings, criterion.label, facts, scope)
-        assert criterion.latest_day is not None
-        return self._latest_day(criterion.latest_day, criterion.label, facts, scope)
+    def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        children = []
+        for child in node.children:
+            trail = self._judge(child, facts, scope, members)
+            children.append(trail)
+            if trail.met and not self.thorough:
+                break
+        met = any(c.met for c in children)
+        return Trail.later(partial(_any_words, node.criterion.label, children), met, (), children)
+
+    def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.child is not None
+        child = self._judge(node.child, facts, scope, members)
+        return Trail.later(partial(_not_words, node.criterion.label, child), not child.met, (), [child])
+
+    def _judge_population(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        population = node.criterion.population
+        assert population is not None
+        member = members.get(population, False)
+        return Trail.later(partial(_population_words, node.criterion.label, population, member), member)
+
+    def _judge_age(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.age is not None
+        return self._age(node.criterion.age, node.criterion.label, facts.ctx, scope)
+
+    def _judge_gender(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        criterion = node.criterion
+        assert criterion.gender is not None
+        ctx = facts.ctx
+        gender = ctx.patient.gender if ctx.patient else None
+        met = gender in criterion.gender
+        return Trail(
+            criterion.label or f"gender in {list(criterion.gender)}",
+            met,
+            f"gender is {gender or 'not documented'}",
+            (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
+        )  # judged once per measure: not worth writing later
+
+    def _judge_exists(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.exists is not None
+        return self._exists(node.criterion.exists, node.criterion.label, facts, scope, members)
+
+    def _judge_use(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        criterion = node.criterion
+        assert criterion.use is not None
+        shared = self.ruleset.table.library[criterion.use]
+        assert node.child is not None
+        trail = self._judge(node.child, facts, scope, members)
+        label = criterion.label or shared.label or criterion.use
+        # a trail is labelled with its criterion's own label when it has one: compare without writing words
+        same = label == shared.label if shared.label is not None else label == trail.label
+        if same:
+            return trail
+        return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
+
+    def _judge_readings(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.readings is not None
+        return self._readings(node.criterion.readings, node.criterion.label, facts, scope)
+
+    def _judge_latest_day(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.latest_day is not None
+        return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
 
     def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext, scope: Scope) -> Trail:
         at = spec.at.resolve(scope)
