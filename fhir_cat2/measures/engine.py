@@ -42,6 +42,7 @@ from ..sources.records import (
 )
 
 MAX_EVIDENCE = 50
+_UNSEEN: Any = object()
 _Why = str | Callable[[], str]
 """Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
@@ -65,6 +66,17 @@ class Facts:
     memo: dict[Any, Trail] = field(default_factory=dict)
     possible: dict[int, bool] = field(default_factory=dict)
     """Per static requirement (see ``_Need``): whether the record holds anything that could meet it."""
+    spans: dict[int, Span | None] = field(default_factory=dict)
+    """When each record applies (``_span``, default timing), by record id: shared by the facts of one patient
+    as of any day, which hold the same records."""
+
+    def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
+        if timing_of != "default":
+            return _span(record, timing_of)
+        found = self.spans.get(id(record), _UNSEEN)
+        if found is _UNSEEN:
+            found = self.spans[id(record)] = _span(record)
+        return found  # type: ignore[no-any-return]
 
 
 class _Need:
@@ -92,11 +104,15 @@ class _Need:
         self.names = names
         self.parts = parts
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.kind, self.resource, self.codes, self.names, tuple(id(part) for part in self.parts))
+
     def holds(self, facts: Facts) -> bool:
         known = facts.possible.get(id(self))
         if known is None:
             if self.kind == "exists":
-                known = bool(facts.ctx.with_codes(self.resource, self.codes))
+                known = facts.ctx.has_codes(self.resource, self.codes)
             elif self.kind == "readings":
                 known = all(facts.readings.of(name) for name in self.names)
             elif self.kind == "all":
@@ -137,17 +153,21 @@ class MeasureEvaluator:
         """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
         self._nodes: dict[int, _Node] = {}
+        self._needs: dict[tuple[Any, ...], _Need] = {}
         self._keep: list[Criterion] = []
-        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
+        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None = None
 
     def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
         """The facts of one patient (as of a day), shared by every measure and rule so the memo is too."""
         if self._patient is None or self._patient[0] is not ctx or self._patient[1] is not readings:
-            self._patient = (ctx, readings, {})
-        cache = self._patient[2]
+            self._patient = (ctx, readings, {}, {})
+        _, _, cache, spans = self._patient
         found = cache.get(as_of)
         if found is None:
-            found = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
+            if as_of is not None:
+                found = Facts(ctx.as_of(as_of), readings.as_of(as_of), spans=spans)
+            else:
+                found = Facts(ctx, readings, spans=spans)
             cache[as_of] = found
         return found
 
@@ -203,7 +223,7 @@ class MeasureEvaluator:
         qualifying: set[str] = set()
         for record in self._matching(measure.episode, facts, scope)[0]:
             assert isinstance(record, EncounterRecord) and record.when is not None
-            episode_scope = scope.bind("encounter", _span(record, "default") or Span(None, None))
+            episode_scope = scope.bind("encounter", facts.span(record) or Span(None, None))
             before = known.get(record.ref)
             groups = [
                 self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
@@ -336,17 +356,22 @@ class MeasureEvaluator:
             spec = criterion.exists
             codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
             if codes:
-                return _Need("exists", resource=spec.resource, codes=codes)
+                return self._shared_need(_Need("exists", resource=spec.resource, codes=codes))
         elif criterion.use is not None:
             return node.child.need if node.child is not None else None
         elif criterion.latest_day is not None and not criterion.latest_day.if_none:
             # any one measurement's readings could appear as evidence, even on a day lacking the others
-            return _Need("any", parts=tuple(_Need("readings", names=(n,)) for n in criterion.latest_day.measurements))
+            parts = tuple(self._shared_need(_Need("readings", names=(n,))) for n in criterion.latest_day.measurements)
+            return self._shared_need(_Need("any", parts=parts))
         elif criterion.readings is not None and criterion.readings.min_count >= 1:
-            return _Need("readings", names=(criterion.readings.measurement,))
+            return self._shared_need(_Need("readings", names=(criterion.readings.measurement,)))
         # all-of and any-of are never cut short here: a child judged before the impossible one may still
         # contribute evidence (evaluatedResource); their impossible leaves are cut instead.
         return None
+
+    def _shared_need(self, need: _Need) -> _Need:
+        """One object per distinct requirement, so that each is looked up in a record once."""
+        return self._needs.setdefault(need.key, need)
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
@@ -488,7 +513,7 @@ class MeasureEvaluator:
         for record in pool:
             why = None
             if timing is not None:  # cheapest and most selective test first
-                span = _span(record, spec.timing_of)
+                span = facts.span(record, spec.timing_of)
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
             if why is None:
@@ -496,11 +521,11 @@ class MeasureEvaluator:
             for test, relation, resolved in also:
                 if why is not None:
                     break
-                span = _span(record, test.timing_of)
+                span = facts.span(record, test.timing_of)
                 if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
                     why = partial(self._describe_not, relation, scope)
             if why is None and spec.where is not None:
-                trail = self.criterion(spec.where, facts, self._bind(scope, spec, record), members)
+                trail = self.criterion(spec.where, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
                     why = partial(_does_not_hold, trail)
@@ -516,7 +541,7 @@ class MeasureEvaluator:
         for record in candidates:
             why = self._value_ok(record, spec)
             if why is None and spec.then is not None:
-                trail = self.criterion(spec.then, facts, self._bind(scope, spec, record), members)
+                trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
                     why = partial(_does_not_hold, trail)
@@ -527,8 +552,8 @@ class MeasureEvaluator:
         return matched, misses, (held if matched else failed)
 
     @staticmethod
-    def _bind(scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
-        return scope.bind(spec.as_, _span(record, spec.timing_of) or Span(None, None))
+    def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
+        return scope.bind(spec.as_, facts.span(record, spec.timing_of) or Span(None, None))
 
     def _exists(
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 _EXPR = re.compile(r"^\s*([a-z][a-z0-9_]*)\.(start|end)\s*((?:[+-]\s*\d+\s*(?:y|mo|d)\s*)*)$")
 _TERM = re.compile(r"([+-])\s*(\d+)\s*(y|mo|d)")
+_UNSEEN: Any = object()
 
 
 class DateExpr(BaseModel):
@@ -43,16 +44,24 @@ class DateExpr(BaseModel):
 
     def resolve(self, scope: Scope) -> date | None:
         """The calendar day; None when the anchor's edge is unknown (e.g. a Condition without onset)."""
-        span = scope.span(self.anchor)
-        day = span.start if self.edge == "start" else span.end
-        return None if day is None else shift(day, self.years, self.months, self.days)
+        days = scope.days
+        found = days.get(self.text, _UNSEEN)  # the text says all the expression means
+        if found is _UNSEEN:
+            span = scope.span(self.anchor)
+            day = span.start if self.edge == "start" else span.end
+            found = days[self.text] = None if day is None else shift(day, self.years, self.months, self.days)
+        return found  # type: ignore[no-any-return]
 
     def resolve_instant(self, scope: Scope) -> datetime | None:
-        span = scope.span(self.anchor)
-        instant = span.start_instant if self.edge == "start" else span.end_instant
-        if instant is None:
-            return None
-        return shift_instant(instant, self.years, self.months, self.days)
+        instants = scope.instants
+        found = instants.get(self.text, _UNSEEN)
+        if found is _UNSEEN:
+            span = scope.span(self.anchor)
+            instant = span.start_instant if self.edge == "start" else span.end_instant
+            found = instants[self.text] = (
+                None if instant is None else shift_instant(instant, self.years, self.months, self.days)
+            )
+        return found  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=4096)
@@ -88,6 +97,11 @@ def parse_date_expr(text: Any) -> dict[str, Any]:
     return result
 
 
+@lru_cache(maxsize=64)
+def period_span(start: date, end: date) -> Span:
+    return Span(start, end, datetime(start.year, start.month, start.day, tzinfo=UTC), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """When a bound thing applies: first and last day, and instants when known."""
@@ -114,15 +128,13 @@ class Scope:
     period_end: date
     bindings: Mapping[str, Span] = field(default_factory=dict)
     as_of: date | None = None
+    days: dict[str, date | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
+    instants: dict[str, datetime | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def span(self, name: str) -> Span:
         if name == "period":
-            return Span(
-                self.period_start,
-                self.period_end,
-                datetime(self.period_start.year, self.period_start.month, self.period_start.day, tzinfo=UTC),
-                None,
-            )
+            return period_span(self.period_start, self.period_end)
         try:
             return self.bindings[name]
         except KeyError:
