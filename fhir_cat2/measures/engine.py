@@ -729,13 +729,54 @@ class MeasureEvaluator:
         days = self._window_days(spec.within, scope)
         if days is None:
             return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
+        instants = None
+        if spec.precision == "instant":
+            instants = (spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope))
+        # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
+        # which readings they read is chosen once per window.
+        key = ("latest_day", spec.pick, spec.measurements, spec.count_valueless, spec.exclude_encounter_classes)
+        key += (days, instants)
+        choice = facts.memo.get(key)
+        if choice is None:
+            choice = facts.memo[key] = self._latest_choice(spec, facts, days, instants)
+        if spec.pick == "last":
+            return self._last_reading(spec, label, choice, days)
+        if choice.day is None:
+            words = partial(_no_common_day_words, spec, label, *days)
+            return Trail.later(words, spec.if_none, tuple(choice.skipped))
+        evidence: list[Evidence] = []
+        picks: list[tuple[str, Reading | None, bool]] = []
+        met = True
+        for name, valueless, picked in choice.picked:
+            band = spec.test.get(name)
+            if valueless is not None:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
+                evidence.append(Evidence.later(valueless.observation, valueless.describe))
+                picks.append((name, None, False))
+                met = met and spec.if_no_value
+                continue
+            assert picked is not None and picked.value is not None
+            evidence.append(Evidence.later(picked.observation, picked.describe))
+            if band is None:
+                continue
+            ok = band.contains(picked.value)
+            picks.append((name, picked, ok))
+            met = met and ok
+        words = partial(_lowest_words, spec, label, choice.day, picks)
+        return Trail.later(words, met, tuple(evidence + choice.skipped))
+
+    def _latest_choice(
+        self,
+        spec: LatestDayCriterion,
+        facts: Facts,
+        days: tuple[date, date],
+        instants: tuple[datetime | None, datetime | None] | None,
+    ) -> _Choice:
+        """The readings a latest-day criterion tests, whatever its test: see ``_Choice``."""
         start, end = days
+        low_i, high_i = instants if instants is not None else (None, None)
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
-        low_i = high_i = None
-        if spec.precision == "instant":
-            low_i, high_i = spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope)
         for name in spec.measurements:
             for reading in facts.readings.between(name, start, end):
                 if low_i is not None and high_i is not None:
@@ -752,70 +793,72 @@ class MeasureEvaluator:
                         )
                         continue
                 usable.setdefault(name, []).append(reading)
+        choice = _Choice(skipped)
         if spec.pick == "last":
-            return self._last_reading(spec, label, usable, skipped, (start, end))
+            every = [r for items in usable.values() for r in items]
+            if not every:
+                return choice
+            last = max(every, key=_time_key)
+            choice.last = last
+            for name in spec.measurements:
+                same = [r for r in usable.get(name, []) if r.observation == last.observation]
+                if not same:  # separate systolic and diastolic Observations taken at the same moment
+                    same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
+                choice.picked.append((name, None, same[0] if same else None))
+            return choice
         common: set[date] | None = None
         for name in spec.measurements:
             found = {r.day for r in usable.get(name, [])}
             common = found if common is None else common & found
         if not common:
-            return Trail.later(partial(_no_common_day_words, spec, label, start, end), spec.if_none, tuple(skipped))
-        latest = max(common)
-        evidence: list[Evidence] = []
-        picks: list[tuple[str, Reading | None, bool]] = []
-        met = True
+            return choice
+        latest = choice.day = max(common)
         for name in spec.measurements:
             same_day = [r for r in usable[name] if r.day == latest]
             valueless = [r for r in same_day if r.value is None]
-            band = spec.test.get(name)
-            if valueless:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
-                evidence.append(Evidence.later(valueless[0].observation, valueless[0].describe))
-                picks.append((name, None, False))
-                met = met and spec.if_no_value
-                continue
-            picked = min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
-            evidence.append(Evidence.later(picked.observation, picked.describe))
-            if band is None:
-                continue
-            assert picked.value is not None
-            ok = band.contains(picked.value)
-            picks.append((name, picked, ok))
-            met = met and ok
-        return Trail.later(partial(_lowest_words, spec, label, latest, picks), met, tuple(evidence + skipped))
+            if valueless:
+                choice.picked.append((name, valueless[0], None))
+            else:
+                choice.picked.append((name, None, min(same_day, key=_lowest_key)))
+        return choice
 
-    def _last_reading(
-        self,
-        spec: LatestDayCriterion,
-        label: str | None,
-        usable: dict[str, list[Reading]],
-        skipped: list[Evidence],
-        days: tuple[date, date],
-    ) -> Trail:
-        every = [r for items in usable.values() for r in items]
-        if not every:
-            return Trail.later(partial(_no_reading_words, spec, label, days), spec.if_none, tuple(skipped))
-        last = max(every, key=_time_key)
+    def _last_reading(self, spec: LatestDayCriterion, label: str | None, choice: _Choice, days: tuple[date, date]) -> Trail:
+        last = choice.last
+        if last is None:
+            return Trail.later(partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
-        for name in spec.measurements:
-            same = [r for r in usable.get(name, []) if r.observation == last.observation]
-            if not same:  # separate systolic and diastolic Observations taken at the same moment
-                same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
+        for name, _, picked in choice.picked:
             band = spec.test.get(name)
-            if not same or same[0].value is None:
+            if picked is None or picked.value is None:
                 picks.append((name, None, False))
                 met = met and (band is None and spec.if_no_value)
                 continue
-            picked = same[0]
-            assert picked.value is not None
             evidence.append(Evidence.later(picked.observation, picked.describe))
             if band is None:
                 continue
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
-        return Trail.later(partial(_last_words, spec, label, last, picks), met, tuple(evidence + skipped))
+        return Trail.later(partial(_last_words, spec, label, last, picks), met, tuple(evidence + choice.skipped))
+
+
+class _Choice:
+    """The readings a latest-day criterion tests, chosen once for every criterion that reads the same
+    measurements in the same window: ``pick: lowest``: the latest day with every measurement (``day``) and,
+    per measurement, a reading without a value on that day or else the lowest one; ``pick: last``: the last
+    reading (``last``) and, per measurement, the reading of that moment (or None). ``skipped``: readings left
+    out because of their encounter's class (evidence too)."""
+
+    __slots__ = ("day", "last", "picked", "skipped")
+
+    def __init__(self, skipped: list[Evidence]) -> None:
+        self.skipped = skipped
+        self.day: date | None = None
+        self.last: Reading | None = None
+        self.picked: list[tuple[str, Reading | None, Reading | None]] = []
+        """(measurement, a reading without a value, the picked reading)."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -977,7 +1020,11 @@ def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
 
 
 def _time_key(reading: Reading) -> tuple[date, str, str]:
-    return (reading.day, reading.instant.isoformat() if reading.instant else "", reading.observation)
+    return (reading.day, reading.instant_text, reading.observation)
+
+
+def _lowest_key(reading: Reading) -> tuple[float | None, str, str]:
+    return (reading.value, reading.instant_text, reading.observation)
 
 
 def _codes_of(record: ResourceRecord) -> frozenset[Code]:

@@ -27,6 +27,8 @@ class Reading:
     raw: str
     """The value as documented, e.g. '58 mmol/mol', for explanations."""
     end_instant: datetime | None = None
+    instant_text: str = ""
+    """``instant`` as ISO text ('' without one): readings of a day are ordered by it, so it is written once."""
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
@@ -208,13 +210,13 @@ def _reading(
         via_panel,
         raw,
         obs.when.end_instant or obs.when.instant,
+        obs.when.instant.isoformat() if obs.when.instant else "",
     )
 
 
 def _reading_order(reading: Reading) -> tuple[date, str, float, str]:
-    instant = reading.instant.isoformat() if reading.instant else ""
     value = reading.value if reading.value is not None else float("inf")
-    return (reading.day, instant, value, reading.observation)
+    return (reading.day, reading.instant_text, value, reading.observation)
 
 
 def encounter_readings(
@@ -268,5 +270,5 @@ def pick_latest_day(readings: list[Reading], how: str) -> Reading | None:
     latest = max(r.day for r in valued)
     same_day = [r for r in valued if r.day == latest]
     if how in ("last", "last-of-latest-day"):
-        return max(same_day, key=lambda r: (r.instant.isoformat() if r.instant else "", r.observation))
-    return min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
+        return max(same_day, key=lambda r: (r.instant_text, r.observation))
+    return min(same_day, key=lambda r: (r.value, r.instant_text, r.observation))
