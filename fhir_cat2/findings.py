@@ -18,16 +18,14 @@ class Evidence:
 
     __slots__ = ("_note", "_write", "ref")
 
-    def __init__(self, ref: str, note: str) -> None:
+    def __init__(self, ref: str, note: str, write: Callable[[], str] | None = None) -> None:
         self.ref = ref
         self._note = note
-        self._write: Callable[[], str] | None = None
+        self._write = write
 
     @classmethod
     def later(cls, ref: str, write: Callable[[], str]) -> Evidence:
-        evidence = cls(ref, "")
-        evidence._write = write
-        return evidence
+        return cls(ref, "", write)
 
     @property
     def note(self) -> str:
@@ -106,13 +104,14 @@ class Trail:
         because: str,
         evidence: tuple[Evidence, ...] = (),
         children: list[Trail] | None = None,
+        write: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self._label = label
         self.met = met
         self._because = because
         self.evidence = evidence
         self.children: list[Trail] = children if children is not None else []
-        self._write: Callable[[], tuple[str, str]] | None = None
+        self._write = write
 
     @classmethod
     def later(
@@ -123,9 +122,7 @@ class Trail:
         children: list[Trail] | None = None,
     ) -> Trail:
         """A trail whose (label, because) ``write`` returns when first read."""
-        trail = cls("", met, "", evidence, children)
-        trail._write = write
-        return trail
+        return cls("", met, "", evidence, children, write)
 
     def _words(self) -> None:
         if self._write is not None:
@@ -147,9 +144,13 @@ class Trail:
         return f"Trail(label={self.label!r}, met={self.met!r}, because={self.because!r})"
 
     def all_evidence(self) -> list[Evidence]:
-        out = list(self.evidence)
-        for child in self.children:
-            out.extend(child.all_evidence())
+        """Evidence of this trail and its sub-trails, depth first."""
+        out: list[Evidence] = []
+        pending = [self]
+        while pending:
+            trail = pending.pop()
+            out.extend(trail.evidence)
+            pending.extend(reversed(trail.children))
         return out
 
     def to_json(self) -> dict[str, Any]:

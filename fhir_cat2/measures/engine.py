@@ -397,22 +397,26 @@ class MeasureEvaluator:
 
     def _judge_all(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         children = []
+        met = True
         for child in node.children:
             trail = self._judge(child, facts, scope, members)
             children.append(trail)
-            if not trail.met and not self.thorough:
-                break
-        met = all(c.met for c in children)
+            if not trail.met:
+                met = False
+                if not self.thorough:
+                    break
         return Trail.later(partial(_all_words, node.criterion.label, children), met, (), children)
 
     def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         children = []
+        met = False
         for child in node.children:
             trail = self._judge(child, facts, scope, members)
             children.append(trail)
-            if trail.met and not self.thorough:
-                break
-        met = any(c.met for c in children)
+            if trail.met:
+                met = True
+                if not self.thorough:
+                    break
         return Trail.later(partial(_any_words, node.criterion.label, children), met, (), children)
 
     def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
