@@ -184,7 +184,10 @@ class GroupResult:
     populations: list[PopulationResult]
 
     def member(self, code: str) -> bool:
-        return any(p.code == code and p.member for p in self.populations)
+        for population in self.populations:
+            if population.code == code and population.member:
+                return True
+        return False
 
     def outcome(self) -> str:
         """One word: not-in-population, excluded, met, exception, not-met."""

@@ -70,6 +70,18 @@ class Facts:
     """When each record applies (``_span``, default timing), by record id: shared by the facts of one patient
     as of any day, which hold the same records."""
 
+    pools: dict[tuple[str, frozenset[Code]], list[ResourceRecord]] = field(default_factory=dict)
+    """Records of a type with one of the codes (``pool``), by (type, codes)."""
+
+    def pool(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
+        """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be changed:
+        the same exists is asked of many encounters)."""
+        found = self.pools.get((resource_type, codes))
+        if found is None:
+            found = self.ctx.with_codes(resource_type, codes) if codes else self.ctx.resources(resource_type)
+            self.pools[(resource_type, codes)] = found
+        return found
+
     def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
         if timing_of != "default":
             return _span(record, timing_of)
@@ -132,7 +144,7 @@ class _Node:
     sub-criteria, what it needs in the record (None: not cut short), and the anchors that key its memo
     (None: not memoised, because it is cheap or reads population memberships)."""
 
-    __slots__ = ("anchors", "child", "children", "criterion", "impossible", "judge", "need")
+    __slots__ = ("anchors", "child", "children", "criterion", "impossible", "judge", "need", "required")
 
     def __init__(self, criterion: Criterion) -> None:
         self.criterion = criterion
@@ -142,6 +154,8 @@ class _Node:
         self.need: _Need | None = None
         self.anchors: tuple[str, ...] | None = None
         self.impossible: Trail
+        self.required: _Need | None = None
+        """Resources it requires (see ``MeasureEvaluator.possible``), once asked."""
 
 
 class MeasureEvaluator:
@@ -244,7 +258,7 @@ class MeasureEvaluator:
                 population = group.populations.get(code)  # type: ignore[call-overload]
                 if population is None:
                     continue
-                count = sum(1 for e in episodes if e.groups[g_index].member(code))
+                count = sum(1 for e in episodes if e.groups[g_index].member(code))  # noqa: few episodes
                 populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
             totals.append(GroupResult(group.id, populations))
         return MeasureResult(
@@ -372,6 +386,29 @@ class MeasureEvaluator:
     def _shared_need(self, need: _Need) -> _Need:
         """One object per distinct requirement, so that each is looked up in a record once."""
         return self._needs.setdefault(need.key, need)
+
+    def possible(self, criterion: Criterion, facts: Facts) -> bool:
+        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses) a
+        resource with codes that the record has none of. For callers that drop what does not hold (code rules)."""
+        node = self._nodes.get(id(criterion))
+        if node is None:
+            node = self._compile(criterion)
+        if node.required is None:
+            node.required = self._shared_need(_Need("all", parts=tuple(self._required(node))))
+        return node.required.holds(facts)
+
+    def _required(self, node: _Node, depth: int = 0) -> list[_Need]:
+        criterion = node.criterion
+        if depth > 8:
+            return []
+        if criterion.exists is not None:
+            spec = criterion.exists
+            codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+            return [self._shared_need(_Need("exists", resource=spec.resource, codes=codes))] if codes else []
+        if criterion.use is not None and node.child is not None:
+            return self._required(node.child, depth + 1)
+        # any-of: every alternative needs something of its own
+        return [need for child in node.children for need in self._required(child, depth + 1)] if criterion.all else []
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
@@ -508,7 +545,7 @@ class MeasureEvaluator:
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
-        pool = facts.ctx.with_codes(spec.resource, codes) if codes else facts.ctx.resources(spec.resource)
+        pool = facts.pool(spec.resource, codes)
         if not pool:
             return [], misses, []
         timing = spec.timing

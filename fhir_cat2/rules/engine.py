@@ -15,7 +15,7 @@ from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
 from .loader import RuleSet
-from .schema import CodeRule, Criterion, ExistsCriterion
+from .schema import CodeRule
 from .timing import Scope, Span
 
 if TYPE_CHECKING:
@@ -58,10 +58,12 @@ def evaluate_code_rules(
     for name, items in readings.by_measurement.items():
         for encounter_ref, attached in encounter_readings(ctx, items).items():
             per_encounter.setdefault(encounter_ref, {})[name] = attached
-    facts = None
     out: list[QualityCode] = []
+    facts = evaluator.facts(ctx, readings) if evaluator is not None else None
     # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
-    possible = {id(rule): _possible(rule, ctx, ruleset) for rule in rules if rule.when is not None}
+    possible: dict[int, bool] = {}
+    if evaluator is not None and facts is not None:
+        possible = {id(rule): evaluator.possible(rule.when, facts) for rule in rules if rule.when is not None}
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
@@ -74,9 +76,7 @@ def evaluate_code_rules(
             if rule.when is not None:
                 if not possible[id(rule)]:
                     continue
-                assert evaluator is not None
-                if facts is None:
-                    facts = evaluator.facts(ctx, readings)
+                assert evaluator is not None and facts is not None
                 trail = evaluator.criterion(rule.when, facts, scope)
                 if trail.met:
                     evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
@@ -92,30 +92,6 @@ def evaluate_code_rules(
             if found is not None:
                 out.append(found)
     return out
-
-
-def _possible(rule: CodeRule, ctx: PatientContext, ruleset: RuleSet) -> bool:
-    assert rule.when is not None
-    for exists in _required_exists(rule.when, ruleset.table.library):
-        codes = ruleset.resolve_codes(exists.codes, exists.valuesets)
-        if codes and not ctx.with_codes(exists.resource, codes):
-            return False
-    return True
-
-
-def _required_exists(criterion: Criterion, library: dict[str, Criterion], depth: int = 0) -> list[ExistsCriterion]:
-    """Exists criteria that must hold for ``criterion`` to hold (through all-of and library uses)."""
-    if depth > 8:
-        return []
-    if criterion.exists is not None:
-        return [criterion.exists]
-    if criterion.use is not None and criterion.use in library:
-        return _required_exists(library[criterion.use], library, depth + 1)
-    if criterion.all is not None:
-        return [e for child in criterion.all for e in _required_exists(child, library, depth + 1)]
-    if criterion.any is not None:  # every alternative needs one of its own; keep it only if all need the same type
-        return []
-    return []
 
 
 def trail_because(trail: Trail) -> str:

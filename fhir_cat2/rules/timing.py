@@ -16,7 +16,7 @@ import calendar
 import re
 from functools import lru_cache
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -116,21 +116,35 @@ class UnboundAnchor(KeyError):
     pass
 
 
-@dataclass(frozen=True)
 class Scope:
     """What date expressions resolve against: the period, bound resources, and the data cut-off.
 
     ``as_of``: only what was documented on or before this day exists (a claim reports what was known at its
     encounter). None: everything in the input.
+
+    Not to be changed once made (``bind`` makes a new one): a plain class, as a scope is made for every
+    resource an ``exists`` binds, and a frozen dataclass is slow to make.
     """
 
-    period_start: date
-    period_end: date
-    bindings: Mapping[str, Span] = field(default_factory=dict)
-    as_of: date | None = None
-    days: dict[str, date | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
-    """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
-    instants: dict[str, datetime | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    __slots__ = ("as_of", "bindings", "days", "instants", "period_end", "period_start")
+
+    def __init__(
+        self,
+        period_start: date,
+        period_end: date,
+        bindings: Mapping[str, Span] | None = None,
+        as_of: date | None = None,
+    ) -> None:
+        self.period_start = period_start
+        self.period_end = period_end
+        self.bindings: Mapping[str, Span] = bindings if bindings is not None else {}
+        self.as_of = as_of
+        self.days: dict[str, date | None] = {}
+        """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
+        self.instants: dict[str, datetime | None] = {}
+
+    def __repr__(self) -> str:
+        return f"Scope({self.period_start}, {self.period_end}, {dict(self.bindings)}, as_of={self.as_of})"
 
     def span(self, name: str) -> Span:
         if name == "period":
