@@ -63,8 +63,8 @@ class Facts:
 
     ctx: PatientContext
     readings: Readings
-    memo: dict[Any, Trail] = field(default_factory=dict)
-    possible: dict[int, bool] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    possible: dict[_Need, bool] = field(default_factory=dict)
     """Per static requirement (see ``_Need``): whether the record holds anything that could meet it."""
     spans: dict[int, Span | None] = field(default_factory=dict)
     """When each record applies (``_span``, default timing), by record id: shared by the facts of one patient
@@ -121,7 +121,7 @@ class _Need:
         return (self.kind, self.resource, self.codes, self.names, tuple(id(part) for part in self.parts))
 
     def holds(self, facts: Facts) -> bool:
-        known = facts.possible.get(id(self))
+        known = facts.possible.get(self)
         if known is None:
             if self.kind == "exists":
                 known = facts.ctx.has_codes(self.resource, self.codes)
@@ -131,7 +131,7 @@ class _Need:
                 known = all(part.holds(facts) for part in self.parts)
             else:  # any
                 known = any(part.holds(facts) for part in self.parts)
-            facts.possible[id(self)] = known
+            facts.possible[self] = known
         return known
 
 
@@ -217,13 +217,15 @@ class MeasureEvaluator:
             fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
             result = self._group(group, facts, scope, fixed)
             groups.append(result)
+            in_population = result.member("initial-population")
             for population in result.populations:
-                if population.trail is None:
+                qualifies = population.code == "initial-population" and population.member
+                if population.trail is None or not (qualifies or in_population):
                     continue
                 refs = [e.ref for e in population.trail.all_evidence()]
-                if population.code == "initial-population" and population.member:
+                if qualifies:
                     qualifying.update(r for r in refs if r.startswith("Encounter/"))
-                if result.member("initial-population"):
+                if in_population:
                     evaluated.update(r for r in refs if "/" in r)
         return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
 
@@ -357,8 +359,9 @@ class MeasureEvaluator:
             node.judge = self._judge_latest_day
         if not self.thorough:  # explain judges every criterion, even what cannot hold
             node.need = self._need(criterion, node)
-        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
-        if costly and not _reads_populations(criterion, library):
+        # every kind but the cheap all/any/not (whose sub-criteria are memoised) and population memberships
+        memoised = criterion.all is None and criterion.any is None and criterion.not_ is None
+        if memoised and not _reads_populations(criterion, library):
             node.anchors = tuple(sorted(free_anchors(criterion, library)))
         label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
         node.impossible = Trail(label or criterion.use or "criterion", False, "nothing in the record could meet it")
@@ -420,12 +423,13 @@ class MeasureEvaluator:
 
     def _judge(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         need = node.need
-        if need is not None and not need.holds(facts):
+        if need is not None and not (facts.possible.get(need) or need.holds(facts)):
             return node.impossible  # the same verdict, without judging what cannot hold
         anchors = node.anchors
         if anchors is None:
             return node.judge(node, facts, scope, members)
-        key = (node, *map(scope.span, anchors))
+        # nothing bound: one verdict per patient (and day); else one per binding of the anchors it reads
+        key = (node, *[scope.span(anchor) for anchor in anchors]) if anchors else node
         found = facts.memo.get(key)
         if found is None:
             found = node.judge(node, facts, scope, members)
