@@ -167,6 +167,7 @@ class MeasureEvaluator:
         """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
         self._nodes: dict[int, _Node] = {}
+        self._plans: dict[int, _ExistsPlan] = {}
         self._needs: dict[tuple[Any, ...], _Need] = {}
         self._keep: list[Criterion] = []
         self._patient: tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None = None
@@ -540,29 +541,31 @@ class MeasureEvaluator:
     ) -> tuple[list[ResourceRecord], list[tuple[_Why, int]], list[Trail]]:
         """Records passing every test of ``spec``; why the others failed (reason, how many: read only in the
         words of a trail); trails of ``then``/``where``."""
-        resolve = self.ruleset.resolve_codes
-        codes = resolve(spec.codes, spec.valuesets)
-        reason_codes = resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
-        diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
-        discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
+        plan = self._plans.get(id(spec))
+        if plan is None:
+            plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset)
         misses: list[tuple[_Why, int]] = []
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
-        pool = facts.pool(spec.resource, codes)
+        pool = facts.pool(spec.resource, plan.codes)
         if not pool:
             return [], misses, []
-        timing = spec.timing
+        # the tests that do not depend on the time window, once per patient (and day) for every window
+        screen = facts.memo.get(plan)
+        if screen is None:
+            screen = facts.memo[plan] = [self._filter(record, spec, facts, plan) for record in pool]
+        timing = plan.timing
         window = self._resolve_timing(timing, scope) if timing is not None else None
-        also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
-        for record in pool:
-            why = None
+        also = [(test, relation, self._resolve_timing(relation, scope)) for test, relation in plan.also]
+        for record, screened in zip(pool, screen):
+            why: _Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = facts.span(record, spec.timing_of)
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
             if why is None:
-                why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
+                why = screened
             for test, relation, resolved in also:
                 if why is not None:
                     break
@@ -655,11 +658,10 @@ class MeasureEvaluator:
         record: ResourceRecord,
         spec: ExistsCriterion,
         facts: Facts,
-        reason_codes: frozenset[Code] | None,
-        diagnosis_codes: frozenset[Code] | None,
-        discharge_codes: frozenset[Code] | None,
+        plan: _ExistsPlan,
     ) -> str | None:
         """Why ``record`` fails a non-timing test, or None."""
+        reason_codes, diagnosis_codes, discharge_codes = plan.reason_codes, plan.diagnosis_codes, plan.discharge_codes
         status = _status_of(record)
         if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
             return f"verification status {record.verification_status}"
@@ -887,6 +889,24 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         return Trail.later(partial(_last_words, spec, label, last, picks), met, tuple(evidence + choice.skipped))
+
+
+class _ExistsPlan:
+    """What an exists criterion tests, prepared once per evaluator: its codes resolved, its time relations."""
+
+    __slots__ = ("also", "codes", "diagnosis_codes", "discharge_codes", "reason_codes", "spec", "timing")
+
+    def __init__(self, spec: ExistsCriterion, ruleset: RuleSet) -> None:
+        resolve = ruleset.resolve_codes
+        self.spec = spec  # the plan is found by the spec's id: keep the spec alive with it
+        self.codes = resolve(spec.codes, spec.valuesets)
+        self.reason_codes = (
+            resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
+        )
+        self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
+        self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
+        self.timing = spec.timing
+        self.also = [(test, test.timing) for test in spec.also]
 
 
 class _Choice:

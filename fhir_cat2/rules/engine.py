@@ -70,6 +70,8 @@ def evaluate_code_rules(
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
         scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
+        # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
+        picks: dict[tuple[str, str, str], Reading | None] = {}
         for rule in rules:
             if rule.measure is not None and not _eligible(rule.measure, encounter, measure_results):
                 continue
@@ -82,13 +84,15 @@ def evaluate_code_rules(
                     evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
                     out.append(_code(rule, encounter, trail_because(trail), evidence, trail))
                 continue
-            if rule.scope == "period-to-date":
-                assert rule.measurement is not None
-                start, day = period[0], encounter.when.start_day
-                to_date = [r for r in readings.of(rule.measurement) if start <= r.day <= day]
-                found = _apply(rule, encounter, {rule.measurement: to_date})
-            else:
-                found = _apply(rule, encounter, attached)
+            assert rule.measurement is not None
+            key = (rule.scope, rule.measurement, rule.pick)
+            if key not in picks:
+                if rule.scope == "period-to-date":
+                    to_date = readings.between(rule.measurement, period[0], encounter.when.start_day)
+                    picks[key] = pick_latest_day(to_date, rule.pick)
+                else:
+                    picks[key] = pick_latest_day(attached.get(rule.measurement, []), rule.pick)
+            found = _apply(rule, encounter, picks[key])
             if found is not None:
                 out.append(found)
     return out
@@ -120,10 +124,9 @@ def _eligible(measure_id: str, encounter: EncounterRecord, results: Mapping[str,
     return encounter.ref in result.qualifying_encounters
 
 
-def _apply(rule: CodeRule, encounter: EncounterRecord, attached: dict[str, list[Reading]]) -> QualityCode | None:
+def _apply(rule: CodeRule, encounter: EncounterRecord, picked: Reading | None) -> QualityCode | None:
+    """The rule's code when the reading picked for its measurement (None: none) is in its band, or missing."""
     assert rule.measurement is not None and encounter.when is not None
-    readings = attached.get(rule.measurement, [])
-    picked = pick_latest_day(readings, rule.pick)
     if rule.when_missing:
         if picked is not None:
             return None
@@ -138,7 +141,7 @@ def _apply(rule: CodeRule, encounter: EncounterRecord, attached: dict[str, list[
         f"{how} {rule.measurement} on {whose} latest reading day {picked.day.isoformat()}"
         f" is {picked.value:g} {picked.unit}, which is {rule.band.describe()}"
     )
-    return _code(rule, encounter, because, (Evidence(picked.observation, picked.describe()),))
+    return _code(rule, encounter, because, (Evidence.later(picked.observation, picked.describe),))
 
 
 def _code(

@@ -16,7 +16,6 @@ import calendar
 import re
 from functools import lru_cache
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -102,14 +101,44 @@ def period_span(start: date, end: date) -> Span:
     return Span(start, end, datetime(start.year, start.month, start.day, tzinfo=UTC), None)
 
 
-@dataclass(frozen=True, slots=True)
 class Span:
-    """When a bound thing applies: first and last day, and instants when known."""
+    """When a bound thing applies: first and last day, and instants when known.
 
-    start: date | None
-    end: date | None
-    start_instant: datetime | None = None
-    end_instant: datetime | None = None
+    Not to be changed once made. Spans key the memo of judged criteria (one verdict per encounter), so their
+    hash is worked out once, when made.
+    """
+
+    __slots__ = ("_hash", "end", "end_instant", "start", "start_instant")
+
+    def __init__(
+        self,
+        start: date | None,
+        end: date | None,
+        start_instant: datetime | None = None,
+        end_instant: datetime | None = None,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.start_instant = start_instant
+        self.end_instant = end_instant
+        self._hash = hash((start, end, start_instant, end_instant))
+
+    def _fields(self) -> tuple[date | None, date | None, datetime | None, datetime | None]:
+        return (self.start, self.end, self.start_instant, self.end_instant)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Span):
+            return NotImplemented
+        return self is other or (self._hash == other._hash and self._fields() == other._fields())
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return (
+            f"Span(start={self.start!r}, end={self.end!r}, start_instant={self.start_instant!r},"
+            f" end_instant={self.end_instant!r})"
+        )
 
 
 class UnboundAnchor(KeyError):
