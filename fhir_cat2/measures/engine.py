@@ -551,21 +551,24 @@ class MeasureEvaluator:
         pool = facts.pool(spec.resource, plan.codes)
         if not pool:
             return [], misses, []
-        # the tests that do not depend on the time window, once per patient (and day) for every window
+        # the tests that do not depend on the time window: once per record and patient (and day), when first
+        # needed, for every window it is asked of
         screen = facts.memo.get(plan)
         if screen is None:
-            screen = facts.memo[plan] = [self._filter(record, spec, facts, plan) for record in pool]
+            screen = facts.memo[plan] = [_UNSEEN] * len(pool)
         timing = plan.timing
         window = self._resolve_timing(timing, scope) if timing is not None else None
         also = [(test, relation, self._resolve_timing(relation, scope)) for test, relation in plan.also]
-        for record, screened in zip(pool, screen):
+        for position, record in enumerate(pool):
             why: _Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = facts.span(record, spec.timing_of)
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
             if why is None:
-                why = screened
+                why = screen[position]
+                if why is _UNSEEN:
+                    why = screen[position] = self._filter(record, spec, facts, plan)
             for test, relation, resolved in also:
                 if why is not None:
                     break

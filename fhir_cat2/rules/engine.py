@@ -61,9 +61,8 @@ def evaluate_code_rules(
     out: list[QualityCode] = []
     facts = evaluator.facts(ctx, readings) if evaluator is not None else None
     # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
-    possible: dict[int, bool] = {}
     if evaluator is not None and facts is not None:
-        possible = {id(rule): evaluator.possible(rule.when, facts) for rule in rules if rule.when is not None}
+        rules = [rule for rule in rules if rule.when is None or evaluator.possible(rule.when, facts)]
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
@@ -72,12 +71,11 @@ def evaluate_code_rules(
         scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
         # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
         picks: dict[tuple[str, str, str], Reading | None] = {}
+        ref = encounter.ref
         for rule in rules:
-            if rule.measure is not None and not _eligible(rule.measure, encounter, measure_results):
+            if rule.measure is not None and not _eligible(rule.measure, ref, measure_results):
                 continue
             if rule.when is not None:
-                if not possible[id(rule)]:
-                    continue
                 assert evaluator is not None and facts is not None
                 trail = evaluator.criterion(rule.when, facts, scope)
                 if trail.met:
@@ -116,12 +114,12 @@ def unique_evidence(evidence: list[Evidence]) -> list[Evidence]:
     return out
 
 
-def _eligible(measure_id: str, encounter: EncounterRecord, results: Mapping[str, MeasureResult]) -> bool:
+def _eligible(measure_id: str, encounter_ref: str, results: Mapping[str, MeasureResult]) -> bool:
     """A measure-gated rule reports only on the measure's qualifying encounters of a denominator patient."""
     result = results.get(measure_id)
     if result is None or not result.groups or not result.groups[0].member("denominator"):
         return False
-    return encounter.ref in result.qualifying_encounters
+    return encounter_ref in result.qualifying_encounters
 
 
 def _apply(rule: CodeRule, encounter: EncounterRecord, picked: Reading | None) -> QualityCode | None:

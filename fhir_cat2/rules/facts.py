@@ -154,11 +154,13 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
                     for component in obs.components
                     if not component.codes.isdisjoint(compiled.codes)
                 ]
+            instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
+            stamp = instant_text or obs.when.start_day.isoformat()
             for quantity, absent in values:
-                reading = _reading(obs, compiled, quantity, absent, panel, out)
+                reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text)
                 if reading is None:
                     continue
-                key = (compiled.name, (obs.when.instant or obs.when.start_day).isoformat(), reading.value)
+                key = (compiled.name, stamp, reading.value)
                 if key in seen:
                     continue  # the same reading sent twice: as a panel component and as a standalone Observation
                 seen.add(key)
@@ -175,6 +177,7 @@ def _reading(
     absent: bool,
     via_panel: bool,
     out: Readings,
+    instant_text: str,
 ) -> Reading | None:
     assert obs.when is not None
     value: float | None = None
@@ -210,7 +213,7 @@ def _reading(
         via_panel,
         raw,
         obs.when.end_instant or obs.when.instant,
-        obs.when.instant.isoformat() if obs.when.instant else "",
+        instant_text,
     )
 
 
