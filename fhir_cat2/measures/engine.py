@@ -223,11 +223,12 @@ class MeasureEvaluator:
                 qualifies = population.code == "initial-population" and population.member
                 if population.trail is None or not (qualifies or in_population):
                     continue
-                refs = [e.ref for e in population.trail.all_evidence()]
+                refs: set[str] = set()
+                _add_references(population.trail, refs)
                 if qualifies:
                     qualifying.update(r for r in refs if r.startswith("Encounter/"))
                 if in_population:
-                    evaluated.update(r for r in refs if "/" in r)
+                    evaluated |= refs
         return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
 
     def _evaluate_episodes(
@@ -253,7 +254,7 @@ class MeasureEvaluator:
                 for group in groups:
                     for population in group.populations:
                         if population.trail is not None:
-                            evaluated.update(e.ref for e in population.trail.all_evidence() if "/" in e.ref)
+                            _add_references(population.trail, evaluated)
         totals: list[GroupResult] = []
         for g_index, group in enumerate(measure.groups):
             populations = []
@@ -366,6 +367,21 @@ class MeasureEvaluator:
             node.anchors = tuple(sorted(free_anchors(criterion, library)))
         label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
         node.impossible = Trail(label or criterion.use or "criterion", False, "nothing in the record could meet it")
+        shared = node.child
+        if (
+            criterion.use is not None
+            and shared is not None
+            and node.need is None
+            and shared.criterion.label is not None
+            and (criterion.label or shared.criterion.label) == shared.criterion.label
+        ):
+            # Judging this use is judging the library criterion: the trail is the same, and so is the memo key
+            # (the use reads the anchors the library criterion reads). A use that can be cut short keeps its
+            # node: what cannot hold is named by the use.
+            if shared.anchors is None:
+                shared.anchors = node.anchors
+            self._nodes[id(criterion)] = shared
+            return shared
         return node
 
     def _need(self, criterion: Criterion, node: _Node) -> _Need | None:
@@ -733,12 +749,19 @@ class MeasureEvaluator:
         self, timing: tuple[str, Window | DateExpr], scope: Scope
     ) -> tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None:
         value = timing[1]
-        if isinstance(value, DateExpr):
-            point = (value.resolve(scope), value.resolve_instant(scope))
-            return point, point
-        low = (value.start.resolve(scope), value.start.resolve_instant(scope))
-        high = (value.end.resolve(scope), value.end.resolve_instant(scope))
-        return low, high
+        # many exists of one scope share a window (the period, the encounter): resolved once, by its text
+        key = value.text if isinstance(value, DateExpr) else f"{value.start.text}..{value.end.text}"
+        found = scope.windows.get(key)
+        if found is None:
+            if isinstance(value, DateExpr):
+                point = (value.resolve(scope), value.resolve_instant(scope))
+                found = (point, point)
+            else:
+                low = (value.start.resolve(scope), value.start.resolve_instant(scope))
+                high = (value.end.resolve(scope), value.end.resolve_instant(scope))
+                found = (low, high)
+            scope.windows[key] = found
+        return found
 
     def _describe_not(self, timing: tuple[str, Window | DateExpr], scope: Scope) -> str:
         return f"not {self._describe_timing(timing, scope)}"
@@ -1073,6 +1096,17 @@ def _last_words(
             results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}")
     when = last.instant.isoformat() if last.instant else last.day.isoformat()
     return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)
+
+
+def _add_references(trail: Trail, references: set[str]) -> None:
+    """Add the references (Type/id) of every evidence of ``trail`` and its sub-trails."""
+    pending = [trail]
+    while pending:
+        current = pending.pop()
+        for evidence in current.evidence:
+            if "/" in evidence.ref:
+                references.add(evidence.ref)
+        pending.extend(current.children)
 
 
 def _does_not_hold(trail: Trail) -> str:

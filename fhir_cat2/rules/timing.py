@@ -155,7 +155,7 @@ class Scope:
     resource an ``exists`` binds, and a frozen dataclass is slow to make.
     """
 
-    __slots__ = ("as_of", "bindings", "days", "instants", "period_end", "period_start")
+    __slots__ = ("as_of", "bindings", "days", "instants", "period_end", "period_start", "windows")
 
     def __init__(
         self,
@@ -171,6 +171,8 @@ class Scope:
         self.days: dict[str, date | None] = {}
         """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
         self.instants: dict[str, datetime | None] = {}
+        self.windows: dict[str, Any] = {}
+        """Time windows of ``exists`` already resolved (days and instants of both ends), by their text."""
 
     def __repr__(self) -> str:
         return f"Scope({self.period_start}, {self.period_end}, {dict(self.bindings)}, as_of={self.as_of})"
