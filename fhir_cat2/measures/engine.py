@@ -446,7 +446,12 @@ class MeasureEvaluator:
         if anchors is None:
             return node.judge(node, facts, scope, members)
         # nothing bound: one verdict per patient (and day); else one per binding of the anchors it reads
-        key = (node, *[scope.span(anchor) for anchor in anchors]) if anchors else node
+        if not anchors:
+            key: Any = node
+        elif len(anchors) == 1:
+            key = (node, scope.span(anchors[0]))
+        else:
+            key = (node, *map(scope.span, anchors))
         found = facts.memo.get(key)
         if found is None:
             found = node.judge(node, facts, scope, members)
