@@ -168,8 +168,10 @@ class MeasureEvaluator:
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
         self._nodes: dict[int, _Node] = {}
         self._plans: dict[int, _ExistsPlan] = {}
+        self._selections: dict[int, tuple[object, tuple[str, ...]]] = {}
+        self._selections_by_how: dict[tuple[Any, ...], object] = {}
         self._needs: dict[tuple[Any, ...], _Need] = {}
-        self._keep: list[Criterion] = []
+        self._keep: list[Any] = []
         self._patient: tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None = None
 
     def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
@@ -804,19 +806,28 @@ class MeasureEvaluator:
         return Trail.later(words, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
-        days = self._window_days(spec.within, scope)
-        if days is None:
-            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
-        instants = None
-        if spec.precision == "instant":
-            instants = (spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope))
         # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
-        # which readings they read is chosen once per window.
-        key = ("latest_day", spec.pick, spec.measurements, spec.count_valueless, spec.exclude_encounter_classes)
-        key += (days, instants)
-        choice = facts.memo.get(key)
-        if choice is None:
-            choice = facts.memo[key] = self._latest_choice(spec, facts, days, instants)
+        # which readings they read is chosen once per window (per binding of the anchors the window reads).
+        selection, anchors = self._selection(spec)
+        if not anchors:
+            key: Any = selection
+        elif len(anchors) == 1:
+            key = (selection, scope.span(anchors[0]))
+        else:
+            key = (selection, *map(scope.span, anchors))
+        chosen = facts.memo.get(key)
+        if chosen is None:
+            days = self._window_days(spec.within, scope)
+            choice = None
+            if days is not None:
+                instants = None
+                if spec.precision == "instant":
+                    instants = (spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope))
+                choice = self._latest_choice(spec, facts, days, instants)
+            chosen = facts.memo[key] = (days, choice)
+        days, choice = chosen
+        if days is None or choice is None:
+            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
         if spec.pick == "last":
             return self._last_reading(spec, label, choice, days)
         if choice.day is None:
@@ -841,6 +852,19 @@ class MeasureEvaluator:
             met = met and ok
         words = partial(_lowest_words, spec, label, choice.day, picks)
         return Trail.later(words, met, tuple(evidence + choice.skipped))
+
+    def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
+        """(One object per way of choosing readings, the anchors its window reads besides the period)."""
+        found = self._selections.get(id(spec))
+        if found is None:
+            within = spec.within
+            how = (spec.pick, spec.measurements, spec.count_valueless, spec.exclude_encounter_classes, spec.precision)
+            how += (within.start.text, within.end.text)
+            selection = self._selections_by_how.setdefault(how, object())
+            anchors = tuple(sorted({within.start.anchor, within.end.anchor} - {"period"}))
+            found = self._selections[id(spec)] = (selection, anchors)
+            self._keep.append(spec)  # ids stay unique while the evaluator lives
+        return found
 
     def _latest_choice(
         self,
