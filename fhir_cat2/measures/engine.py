@@ -568,36 +568,40 @@ class MeasureEvaluator:
         if plan is None:
             plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset)
         misses: list[tuple[_Why, int]] = []
-        candidates: list[ResourceRecord] = []
-        held: list[Trail] = []
-        failed: list[Trail] = []
         pool = facts.pool(spec.resource, plan.codes)
         if not pool:
             return [], misses, []
-        # the tests that do not depend on the time window: once per record and patient (and day), when first
-        # needed, for every window it is asked of
-        screen = facts.memo.get(plan)
-        if screen is None:
-            screen = facts.memo[plan] = [_UNSEEN] * len(pool)
+        # Once per patient (and day), for every window the exists is asked of: when each record applies, and
+        # the tests that do not depend on the window (worked out when first needed).
+        known = facts.memo.get(plan)
+        if known is None:
+            spans = [facts.span(record, spec.timing_of) for record in pool] if plan.timing is not None else []
+            known = facts.memo[plan] = (spans, [_UNSEEN] * len(pool))
+        spans, screen = known
         timing = plan.timing
-        window = self._resolve_timing(timing, scope) if timing is not None else None
-        also = [(test, relation, self._resolve_timing(relation, scope)) for test, relation in plan.also]
+        window = self._resolve_timing(timing, plan.window_key, scope) if timing is not None else None
+        also = []
+        for test, relation, key in plan.also:
+            also.append((test, relation, self._resolve_timing(relation, key, scope)))
+        candidates: list[ResourceRecord] = []
+        held: list[Trail] = []
+        failed: list[Trail] = []
         for position, record in enumerate(pool):
             why: _Why | None = None
             if timing is not None:  # cheapest and most selective test first
-                span = facts.span(record, spec.timing_of)
+                span = spans[position]
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
             if why is None:
                 why = screen[position]
                 if why is _UNSEEN:
                     why = screen[position] = self._filter(record, spec, facts, plan)
-            for test, relation, resolved in also:
-                if why is not None:
-                    break
-                span = facts.span(record, test.timing_of)
-                if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
-                    why = partial(self._describe_not, relation, scope)
+            if also and why is None:
+                for test, relation, resolved in also:
+                    span = facts.span(record, test.timing_of)
+                    if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
+                        why = partial(self._describe_not, relation, scope)
+                        break
             if why is None and spec.where is not None:
                 trail = self.criterion(spec.where, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
@@ -611,6 +615,8 @@ class MeasureEvaluator:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
             misses.append(("not the latest", len(candidates) - 1))
             candidates = [latest]
+        if not plan.judges_candidates:
+            return candidates, misses, (held if candidates else failed)
         matched: list[ResourceRecord] = []
         for record in candidates:
             why = self._value_ok(record, spec)
@@ -753,11 +759,11 @@ class MeasureEvaluator:
     # ------------------------------------------------------------------------------------------ timing
 
     def _resolve_timing(
-        self, timing: tuple[str, Window | DateExpr], scope: Scope
+        self, timing: tuple[str, Window | DateExpr], key: str, scope: Scope
     ) -> tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None:
+        """((first day, instant), (last day, instant)) of a time relation's window; ``key``: see ``_ExistsPlan``."""
         value = timing[1]
         # many exists of one scope share a window (the period, the encounter): resolved once, by its text
-        key = value.text if isinstance(value, DateExpr) else f"{value.start.text}..{value.end.text}"
         found = scope.windows.get(key)
         if found is None:
             if isinstance(value, DateExpr):
@@ -949,7 +955,17 @@ class MeasureEvaluator:
 class _ExistsPlan:
     """What an exists criterion tests, prepared once per evaluator: its codes resolved, its time relations."""
 
-    __slots__ = ("also", "codes", "diagnosis_codes", "discharge_codes", "reason_codes", "spec", "timing")
+    __slots__ = (
+        "also",
+        "codes",
+        "diagnosis_codes",
+        "discharge_codes",
+        "judges_candidates",
+        "reason_codes",
+        "spec",
+        "timing",
+        "window_key",
+    )
 
     def __init__(self, spec: ExistsCriterion, ruleset: RuleSet) -> None:
         resolve = ruleset.resolve_codes
@@ -961,7 +977,18 @@ class _ExistsPlan:
         self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
         self.timing = spec.timing
-        self.also = [(test, test.timing) for test in spec.also]
+        self.window_key = _window_key(self.timing)
+        self.also = [(test, test.timing, _window_key(test.timing)) for test in spec.also]
+        self.judges_candidates = bool(spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then)
+        """Whether candidates have a value test or a ``then`` to pass (else every candidate matches)."""
+
+
+def _window_key(timing: tuple[str, Window | DateExpr] | None) -> str:
+    """The text a time relation's window is resolved under in a scope (see ``Scope.windows``)."""
+    if timing is None:
+        return ""
+    value = timing[1]
+    return value.text if isinstance(value, DateExpr) else f"{value.start.text}..{value.end.text}"
 
 
 class _Choice:
