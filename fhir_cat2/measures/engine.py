@@ -842,22 +842,22 @@ class MeasureEvaluator:
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
-        for name, valueless, picked in choice.picked:
+        for name, valueless, picked, shown in choice.picked:
             band = spec.test.get(name)
+            assert shown is not None
+            evidence.append(shown)
             if valueless is not None:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
-                evidence.append(Evidence.later(valueless.observation, valueless.describe))
                 picks.append((name, None, False))
                 met = met and spec.if_no_value
                 continue
             assert picked is not None and picked.value is not None
-            evidence.append(Evidence.later(picked.observation, picked.describe))
             if band is None:
                 continue
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
         words = partial(_lowest_words, spec, label, choice.day, picks)
-        return Trail.later(words, met, tuple(evidence + choice.skipped))
+        return Trail.later(words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence))
 
     def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
         """(One object per way of choosing readings, the anchors its window reads besides the period)."""
@@ -912,7 +912,8 @@ class MeasureEvaluator:
                 same = [r for r in usable.get(name, []) if r.observation == last.observation]
                 if not same:  # separate systolic and diastolic Observations taken at the same moment
                     same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
-                choice.picked.append((name, None, same[0] if same else None))
+                picked = same[0] if same else None
+                choice.picked.append((name, None, picked, _reading_evidence(picked)))
             return choice
         common: set[date] | None = None
         for name in spec.measurements:
@@ -925,9 +926,10 @@ class MeasureEvaluator:
             same_day = [r for r in usable[name] if r.day == latest]
             valueless = [r for r in same_day if r.value is None]
             if valueless:
-                choice.picked.append((name, valueless[0], None))
+                choice.picked.append((name, valueless[0], None, _reading_evidence(valueless[0])))
             else:
-                choice.picked.append((name, None, min(same_day, key=_lowest_key)))
+                picked = min(same_day, key=_lowest_key)
+                choice.picked.append((name, None, picked, _reading_evidence(picked)))
         return choice
 
     def _last_reading(self, spec: LatestDayCriterion, label: str | None, choice: _Choice, days: tuple[date, date]) -> Trail:
@@ -937,19 +939,21 @@ class MeasureEvaluator:
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
-        for name, _, picked in choice.picked:
+        for name, _, picked, shown in choice.picked:
             band = spec.test.get(name)
             if picked is None or picked.value is None:
                 picks.append((name, None, False))
                 met = met and (band is None and spec.if_no_value)
                 continue
-            evidence.append(Evidence.later(picked.observation, picked.describe))
+            assert shown is not None
+            evidence.append(shown)
             if band is None:
                 continue
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
-        return Trail.later(partial(_last_words, spec, label, last, picks), met, tuple(evidence + choice.skipped))
+        shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+        return Trail.later(partial(_last_words, spec, label, last, picks), met, shown)
 
 
 class _ExistsPlan:
@@ -1004,8 +1008,9 @@ class _Choice:
         self.skipped = skipped
         self.day: date | None = None
         self.last: Reading | None = None
-        self.picked: list[tuple[str, Reading | None, Reading | None]] = []
-        """(measurement, a reading without a value, the picked reading)."""
+        self.picked: list[tuple[str, Reading | None, Reading | None, Evidence | None]] = []
+        """(measurement, a reading without a value, the picked reading, the evidence of the one of them that is
+        given): the evidence is shared by every criterion that tests the choice."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -1175,6 +1180,10 @@ def _distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[dat
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
     return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
+
+
+def _reading_evidence(reading: Reading | None) -> Evidence | None:
+    return None if reading is None else Evidence.later(reading.observation, reading.describe)
 
 
 def _time_key(reading: Reading) -> tuple[date, str, str]:
