@@ -28,10 +28,11 @@ from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
+from .sources.direct import read_record
 from .sources.files import InputItem, Rejected
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
-from .sources.records import EncounterRecord, Src
-from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
+from .sources.records import Src
+from .sources.slim import CODE_ELEMENT, SLIM_MODELS
 from .terminology import KNOWN_SYSTEMS, normalise_system
 
 log = logging.getLogger("fhir_cat2.pipeline")
@@ -155,6 +156,15 @@ class Pipeline:
             for system, code in codes:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
+        # How each resource type is taken in, decided once: read whole (None), screened by the codes of one
+        # element (most Observations are vitals and labs no rule reads), or, when absent, counted and dropped.
+        self._routes: dict[str, str | None] = {}
+        for resource_type in SLIM_MODELS:
+            element = CODE_ELEMENT.get(resource_type) if resource_type != "Condition" else None
+            if element is None:
+                self._routes[resource_type] = None
+            elif self._relevant.get(resource_type):
+                self._routes[resource_type] = element
         self.measures = selected_measures(ruleset, options)
         self._summaries: dict[str, SummaryTally] = {}
         self.observer: Callable[[], None] | None = None
@@ -182,56 +192,72 @@ class Pipeline:
         resource = item.resource
         resource_type: str = resource["resourceType"]
         self.stats.resources_read[resource_type] += 1
-        if resource_type not in SLIM_MODELS:
-            return
-        if resource_type == "Claim" and _is_ours(resource):
-            return
-        ref = f"{resource_type}/{item.resource_id}"
-        if resource_type in CODE_ELEMENT and resource_type != "Condition":
-            wanted = self._relevant.get(resource_type)
-            if not wanted:
-                return
-            verdict = self._relevance(resource_type, resource.get(CODE_ELEMENT[resource_type]))
+        routes = self._routes
+        if resource_type not in routes:
+            return  # no rule reads it
+        element = routes[resource_type]
+        if element is not None:
+            verdict = self._relevance(resource_type, resource.get(element))
             if verdict is not True:
                 if verdict:
+                    ref = f"{resource_type}/{item.resource_id}"
                     self.quarantine(item.src, f"{ref}: {verdict}", ref)
                 return
-        try:
-            record = to_record(resource, item.src, item.resolve, item.resource_id)
-        except InputError as exc:
-            self.quarantine(item.src, str(exc), ref)
+        elif resource_type == "Claim" and _is_ours(resource):
             return
-        if record.patient_id is None:
+        try:
+            record = read_record(resource, item.src, item.resolve, item.resource_id)
+        except InputError as exc:
+            self.quarantine(item.src, str(exc), f"{resource_type}/{item.resource_id}")
+            return
+        patient_id = record.patient_id
+        if patient_id is None:
+            ref = f"{resource_type}/{item.resource_id}"
             self.quarantine(
                 item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
-        if isinstance(record, EncounterRecord) and record.when is not None:
-            year = record.when.start_day.year
+        if resource_type == "Encounter" and record.when is not None:  # type: ignore[attr-defined]
+            year = record.when.start_day.year  # type: ignore[attr-defined]
             if self._latest_encounter_year is None or year > self._latest_encounter_year:
                 self._latest_encounter_year = year
-        if self.options.only_patient is not None and record.patient_id != self.options.only_patient:
+        if self.options.only_patient is not None and patient_id != self.options.only_patient:
             return
         self.stats.resources_used[resource_type] += 1
-        self._grouper.add(record.patient_id, record)
+        self._grouper.add(patient_id, record)
 
     def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:
         """True: a rule reads it. None: nobody reads it. A string: why it is unusable (quarantine)."""
-        if isinstance(concept, list):  # CarePlan/Consent category is a list of concepts
-            codings = [c for cc in concept if isinstance(cc, dict) for c in cc.get("coding") or []]
-        elif isinstance(concept, dict):
-            codings = concept.get("coding") or []
+        by_value = self._relevant_code_values[resource_type]
+        if isinstance(concept, dict):
+            codings = concept.get("coding")
+            if not isinstance(codings, list):
+                return None  # no codings, or not a list of them: no code a rule could read
+            # The common case, a code no rule reads under any system, is settled without normalising systems.
+            for coding in codings:
+                if isinstance(coding, dict):
+                    code = coding.get("code")
+                    if isinstance(code, str) and code in by_value:
+                        break
+            else:
+                return None
+        elif isinstance(concept, list):  # CarePlan/Consent category is a list of concepts
+            codings = [
+                c
+                for cc in concept
+                if isinstance(cc, dict) and isinstance(cc.get("coding"), list)
+                for c in cc["coding"]
+            ]
         else:
             return None
         wanted = self._relevant[resource_type]
-        by_value = self._relevant_code_values[resource_type]
         suspicious: str | None = None
         for coding in codings:
             if not isinstance(coding, dict):
                 continue
             code = coding.get("code")
             if not isinstance(code, str) or code not in by_value:
-                continue  # the common case: a code no rule reads, under any system
+                continue  # a code no rule reads, under any system
             system = normalise_system(coding.get("system") if isinstance(coding.get("system"), str) else None)
             if (system, code) in wanted:
                 return True

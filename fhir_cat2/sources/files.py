@@ -163,34 +163,42 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
     if not isinstance(entries, list):
         yield Rejected(src, "Bundle.entry is not a list")
         return
+    file = src.file
     prefix = f"{src.position}." if src.position else ""
+    # References may point forward, so every fullUrl is mapped before the first entry is handed on.
     mapping: dict[str, str] = {}
-    resolved: list[tuple[int, dict[str, Any], str]] = []
+    resolved: list[tuple[int, dict[str, Any], Any, str]] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
         if not isinstance(resource, dict):
             continue  # e.g. a DELETE in a transaction or a history entry without a body
-        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         resource_type = resource.get("resourceType")
-        id_ = _entry_id(resource, full_url) if isinstance(resource_type, str) else ""
-        if full_url and isinstance(resource_type, str):
-            mapping[full_url] = f"{resource_type}/{id_}"
-        resolved.append((index, resource, id_))
+        if isinstance(resource_type, str):
+            full_url = entry.get("fullUrl")
+            if not isinstance(full_url, str):
+                full_url = None
+            id_ = resource.get("id")
+            if not isinstance(id_, str) or not id_:
+                id_ = _entry_id(resource, full_url)
+            if full_url:
+                mapping[full_url] = f"{resource_type}/{id_}"
+        else:
+            id_ = ""
+        resolved.append((index, resource, resource_type, id_))
 
     def resolve(ref: str) -> str:
         return mapping.get(ref) or plain_resolver(ref)
 
-    for index, resource, id_ in resolved:
-        entry_src = Src(src.file, f"{prefix}entry[{index}]")
-        if resource.get("resourceType") == "Bundle":
+    for index, resource, resource_type, id_ in resolved:
+        if resource_type == "Bundle":
+            entry_src = Src(file, f"{prefix}entry[{index}]")
             if depth >= MAX_BUNDLE_DEPTH:
                 yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
                 continue
             yield from _read_bundle(resource, entry_src, depth + 1)
-            continue
-        if not isinstance(resource.get("resourceType"), str):
-            yield Rejected(entry_src, "Bundle entry resource has no resourceType")
-            continue
-        yield InputItem(resource, entry_src, resolve, id_)
+        elif isinstance(resource_type, str):
+            yield InputItem(resource, Src(file, f"{prefix}entry[{index}]"), resolve, id_)
+        else:
+            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
