@@ -28,11 +28,10 @@ from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
-from .sources.direct import read_record
 from .sources.files import InputItem, Rejected
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
-from .sources.records import Src
-from .sources.slim import CODE_ELEMENT, SLIM_MODELS
+from .sources.records import EncounterRecord, Src
+from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
 from .terminology import KNOWN_SYSTEMS, normalise_system
 
 log = logging.getLogger("fhir_cat2.pipeline")
@@ -206,7 +205,7 @@ class Pipeline:
         elif resource_type == "Claim" and _is_ours(resource):
             return
         try:
-            record = read_record(resource, item.src, item.resolve, item.resource_id)
+            record = to_record(resource, item.src, item.resolve, item.resource_id)
         except InputError as exc:
             self.quarantine(item.src, str(exc), f"{resource_type}/{item.resource_id}")
             return
@@ -217,8 +216,8 @@ class Pipeline:
                 item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
-        if resource_type == "Encounter" and record.when is not None:  # type: ignore[attr-defined]
-            year = record.when.start_day.year  # type: ignore[attr-defined]
+        if isinstance(record, EncounterRecord) and record.when is not None:
+            year = record.when.start_day.year
             if self._latest_encounter_year is None or year > self._latest_encounter_year:
                 self._latest_encounter_year = year
         if self.options.only_patient is not None and patient_id != self.options.only_patient:

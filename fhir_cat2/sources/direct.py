@@ -6,10 +6,10 @@ type, so this path reads such a resource straight from the dict and builds the s
 ``slim.to_record`` would. It checks the type of every field the slim models declare, read or not (pydantic
 would reject a malformed one and the resource would be quarantined), and accepts only what it reads the same
 way: exact types, no coercion (a number in a string, 1.0 for an integer, null for a list). Anything else,
-and any error while building (a bad date), raises ``_Unexpected`` or ``InputError``, and the resource goes
-through ``slim.to_record``, the validator of record, whose errors name the field for quarantine. So this
-path can only ever produce a record the pydantic path produces too; tests/test_direct_records.py checks
-that both give equal records on the corpora and on mutated resources.
+and any error while building (a bad date), raises ``_Unexpected`` or ``InputError``, and the resource
+goes through ``slim.validated_record``, the validator of record, whose errors name the field for
+quarantine. So this path only ever produces a record the pydantic path produces too;
+tests/test_direct_records.py checks that both give equal records on the corpora and on mutated resources.
 
 Types it does not read (Patient, Coverage: one or two a patient) always take the pydantic path.
 """
@@ -34,22 +34,32 @@ from .records import (
     Src,
     When,
 )
-from .slim import _DO_NOT_PERFORM, _REASON_EXTENSIONS, _REQUESTS, Resolver, _patient_id, parse_when, to_record
+from .values import (
+    DO_NOT_PERFORM_EXTENSION,
+    REASON_EXTENSIONS,
+    REQUEST_TYPES,
+    Resolver,
+    parse_when,
+    patient_id_of,
+)
 
 
 class _Unexpected(Exception):
     """The direct path does not read this input exactly as the slim models would."""
 
 
-def read_record(resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> ResourceRecord:
-    """``slim.to_record``, faster: the direct path when it applies, else pydantic's. Raises InputError."""
+def direct_record(
+    resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str
+) -> ResourceRecord | None:
+    """The record of a regular resource, as ``slim.validated_record`` would build it; None when this path
+    does not apply, and the pydantic one must decide."""
     build = _DIRECT.get(resource["resourceType"])
-    if build is not None:
-        try:
-            return build(resource, src, resolve, resource_id)
-        except (_Unexpected, InputError):
-            pass  # the validator of record decides, and names the field if it rejects it
-    return to_record(resource, src, resolve, resource_id)
+    if build is None:
+        return None
+    try:
+        return build(resource, src, resolve, resource_id)
+    except (_Unexpected, InputError):
+        return None  # the validator of record decides, and names the field if it rejects it
 
 
 # --------------------------------------------------------------------------------------------- caches
@@ -120,6 +130,16 @@ def _list(element: dict[str, Any], key: str) -> list[Any]:
     raise _Unexpected
 
 
+def _concepts(element: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A list of CodeableConcepts: each entry an object (null is no concept where a field is optional, but
+    pydantic rejects it as a list entry)."""
+    concepts = _list(element, key)
+    for concept in concepts:
+        if type(concept) is not dict:
+            raise _Unexpected
+    return concepts
+
+
 def _codes(concept: Any) -> frozenset[Code]:
     """A CodeableConcept's (normalised system, code) pairs, as slim._codes."""
     if concept is None:
@@ -153,7 +173,7 @@ def _codes(concept: Any) -> frozenset[Code]:
     return codes
 
 
-def _codes_of(concepts: list[Any]) -> frozenset[Code]:
+def _codes_of(concepts: list[dict[str, Any]]) -> frozenset[Code]:
     if len(concepts) == 1:
         return _codes(concepts[0])
     out: set[Code] = set()
@@ -162,7 +182,7 @@ def _codes_of(concepts: list[Any]) -> frozenset[Code]:
     return frozenset(out)
 
 
-def _categories(concepts: list[Any]) -> frozenset[str]:
+def _categories(concepts: list[dict[str, Any]]) -> frozenset[str]:
     """The codes of a list of CodeableConcepts, systems aside (slim._category_codes)."""
     if not concepts:
         return _NO_CATEGORIES
@@ -198,12 +218,12 @@ def _ref(reference: Any, resolve: Resolver) -> str | None:
 
 
 def _patient_of(ref: str | None) -> str | None:
-    """slim._patient_id: the id of a Patient/id reference, else None."""
+    """patient_id_of, cached: the id of a Patient/id reference, else None."""
     if not ref:
         return None
     if ref in _patient_ids:
         return _patient_ids[ref]
-    patient_id = _patient_id(ref)
+    patient_id = patient_id_of(ref)
     _remember(_patient_ids, ref, patient_id)
     return patient_id
 
@@ -294,12 +314,12 @@ def _extensions(resource: dict[str, Any], key: str) -> list[tuple[str | None, fr
 
 
 def _reason_extension_codes(resource: dict[str, Any]) -> frozenset[Code]:
-    """slim._extension_codes(extension, _REASON_EXTENSIONS)."""
+    """slim._extension_codes(extension, REASON_EXTENSIONS)."""
     if "extension" not in resource:
         return _NO_CODES
     out: set[Code] = set()
     for url, codes, _value in _extensions(resource, "extension"):
-        if url and url.endswith(_REASON_EXTENSIONS):
+        if url and url.endswith(REASON_EXTENSIONS):
             out.update(codes)
     return frozenset(out)
 
@@ -365,7 +385,7 @@ def _encounter(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: str)
         version_id=version_id,
         status=status,
         class_code=class_code,
-        type_codes=_codes_of(_list(r, "type")),
+        type_codes=_codes_of(_concepts(r, "type")),
         when=_period(r.get("period")),
         diagnoses=tuple(target for _rank, target in ranked if target),
         provider_ref=provider or service_provider,
@@ -400,7 +420,7 @@ def _observation(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: st
         last_updated=last_updated,
         version_id=version_id,
         status=status,
-        categories=_categories(_list(r, "category")),
+        categories=_categories(_concepts(r, "category")),
         codes=_codes(code),
         encounter_ref=_ref(r.get("encounter"), resolve),
         when=_when_of(r, "effective"),
@@ -430,7 +450,7 @@ def _condition(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: str)
         last_updated=last_updated,
         version_id=version_id,
         codes=_codes(r.get("code")),
-        categories=_categories(_list(r, "category")),
+        categories=_categories(_concepts(r, "category")),
         clinical_status=_first_code(r.get("clinicalStatus")),
         verification_status=_first_code(r.get("verificationStatus")),
         onset=_when_of(r, "onset"),
@@ -458,7 +478,7 @@ def _event(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> 
             codes = element_codes
     if codes is None:
         codes = _NO_CODES
-    category = _list(r, "category")
+    category = _concepts(r, "category")
     if not codes and resource_type in ("CarePlan", "Consent"):
         codes = _codes_of(category)
     subject = _dict(r.get("subject"))
@@ -480,7 +500,7 @@ def _event(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> 
     period = r.get("period")
     _period(period)
     when: When | None
-    if resource_type in _REQUESTS and authored is not None:
+    if resource_type in REQUEST_TYPES and authored is not None:
         when = authored  # QI-Core times orders by when they were authored
     else:
         when = (
@@ -492,12 +512,12 @@ def _event(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> 
             or _period(period)
         )
     reasons = set(_codes(r.get("statusReason")))
-    for concept in _list(r, "reasonCode"):
+    for concept in _concepts(r, "reasonCode"):
         reasons.update(_codes(concept))
     reasons.update(_reason_extension_codes(r))
     do_not_perform = bool(_bool(r.get("doNotPerform")))
     for url, _, value in _extensions(r, "modifierExtension"):
-        if value is True and (url or "").endswith(_DO_NOT_PERFORM):
+        if value is True and (url or "").endswith(DO_NOT_PERFORM_EXTENSION):
             do_not_perform = True
     return EventRecord(
         resource_type=resource_type,

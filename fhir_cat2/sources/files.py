@@ -17,7 +17,8 @@ import orjson
 
 from ..errors import ConfigError
 from .records import Src
-from .slim import Resolver, content_id, plain_resolver
+from .slim import content_id
+from .values import Resolver, plain_resolver
 
 JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
 MAX_BUNDLE_DEPTH = 4
@@ -104,7 +105,7 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
     try:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - number is reported on error
+            for number, line in enumerate(handle, start=1):
                 yield from _ndjson_line(name, number, line)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         where = f"after line {number}" if number else ""
