@@ -32,6 +32,27 @@ class InputItem:
     resource_id: str
 
 
+class _BundleEntry(InputItem):
+    """A Bundle entry, whose ``src`` is made only when asked for: most entries are dropped unread (vitals and
+    labs no rule reads), and a position string and a frozen Src for each were a tenth of reading a file."""
+
+    __slots__ = ("_file", "_index", "_prefix")
+
+    def __init__(
+        self, resource: dict[str, Any], file: str, prefix: str, index: int, resolve: Resolver, id_: str
+    ) -> None:
+        self.resource = resource
+        self._file = file
+        self._prefix = prefix
+        self._index = index
+        self.resolve = resolve
+        self.resource_id = id_
+
+    @property
+    def src(self) -> Src:  # type: ignore[override]
+        return Src(self._file, f"{self._prefix}entry[{self._index}]")
+
+
 @dataclass(slots=True)
 class Rejected:
     """An input that could not be used at all; it goes to quarantine."""
@@ -166,9 +187,29 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
         return
     file = src.file
     prefix = f"{src.position}." if src.position else ""
-    # References may point forward, so every fullUrl is mapped before the first entry is handed on.
-    mapping: dict[str, str] = {}
-    resolved: list[tuple[int, dict[str, Any], Any, str]] = []
+    # References may point forward, so every fullUrl is known before the first entry is handed on; what
+    # one resolves to ('Type/id') is worked out when a reference asks for it, most are never asked for.
+    by_url: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            full_url = entry.get("fullUrl")
+            if full_url and isinstance(full_url, str):
+                resource = entry.get("resource")
+                if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                    by_url[full_url] = resource  # the last entry of a fullUrl wins
+    targets: dict[str, str] = {}
+
+    def resolve(ref: str) -> str:
+        target = targets.get(ref)
+        if target is None:
+            resource = by_url.get(ref)
+            if resource is None:
+                target = plain_resolver(ref)
+            else:
+                target = f"{resource['resourceType']}/{_entry_id(resource, ref)}"
+            targets[ref] = target
+        return target
+
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
@@ -176,30 +217,18 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
         if not isinstance(resource, dict):
             continue  # e.g. a DELETE in a transaction or a history entry without a body
         resource_type = resource.get("resourceType")
-        if isinstance(resource_type, str):
-            full_url = entry.get("fullUrl")
-            if not isinstance(full_url, str):
-                full_url = None
-            id_ = resource.get("id")
-            if not isinstance(id_, str) or not id_:
-                id_ = _entry_id(resource, full_url)
-            if full_url:
-                mapping[full_url] = f"{resource_type}/{id_}"
-        else:
-            id_ = ""
-        resolved.append((index, resource, resource_type, id_))
-
-    def resolve(ref: str) -> str:
-        return mapping.get(ref) or plain_resolver(ref)
-
-    for index, resource, resource_type, id_ in resolved:
+        if not isinstance(resource_type, str):
+            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
+            continue
         if resource_type == "Bundle":
             entry_src = Src(file, f"{prefix}entry[{index}]")
             if depth >= MAX_BUNDLE_DEPTH:
                 yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
                 continue
             yield from _read_bundle(resource, entry_src, depth + 1)
-        elif isinstance(resource_type, str):
-            yield InputItem(resource, Src(file, f"{prefix}entry[{index}]"), resolve, id_)
-        else:
-            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
+            continue
+        id_ = resource.get("id")
+        if not isinstance(id_, str) or not id_:
+            full_url = entry.get("fullUrl")
+            id_ = _entry_id(resource, full_url if isinstance(full_url, str) else None)
+        yield _BundleEntry(resource, file, prefix, index, resolve, id_)
