@@ -161,6 +161,15 @@ class Pipeline:
             for system, code in codes:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
+        # How each resource type is taken in, decided once: read whole (None), screened by the codes of one
+        # element (most Observations are vitals and labs no rule reads), or, when absent, counted and dropped.
+        self._screens: dict[str, tuple[str, dict[str, set[str]]] | None] = {}
+        for resource_type in SLIM_MODELS:
+            element = CODE_ELEMENT.get(resource_type) if resource_type != "Condition" else None
+            if element is None:
+                self._screens[resource_type] = None
+            elif self._relevant.get(resource_type):
+                self._screens[resource_type] = (element, self._relevant_code_values[resource_type])
         self.measures = selected_measures(ruleset, options)
         self._summaries: dict[str, SummaryTally] = {}
         self.observer: Callable[[], None] | None = None
@@ -178,55 +187,65 @@ class Pipeline:
         self.sink.quarantine(QuarantineEntry(src, reason, ref))
 
     def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
+        # The hot loop of replay: most items are dropped here, so that path does as little as it can.
+        resources_read = self.stats.resources_read
+        screens = self._screens
         for item in items:
             if isinstance(item, Rejected):
                 self.quarantine(item.src, item.reason, item.ref)
                 continue
-            self._ingest_one(item)
+            resource = item.resource
+            resource_type: str = resource["resourceType"]
+            resources_read[resource_type] += 1
+            screen = screens.get(resource_type, _DROPPED)
+            if screen is _DROPPED:
+                continue  # no rule reads this type
+            if screen is not None and not _has_wanted_code(resource.get(screen[0]), screen[1]):
+                continue  # no code any rule reads, under any system
+            self._ingest_one(item, resource_type, screen)
 
-    def _ingest_one(self, item: InputItem) -> None:
+    def _ingest_one(
+        self, item: InputItem, resource_type: str, screen: tuple[str, dict[str, set[str]]] | None
+    ) -> None:
         resource = item.resource
-        resource_type: str = resource["resourceType"]
-        self.stats.resources_read[resource_type] += 1
-        if resource_type not in SLIM_MODELS:
-            return
-        if resource_type == "Claim" and _is_ours(resource):
-            return
-        ref = f"{resource_type}/{item.resource_id}"
-        if resource_type in CODE_ELEMENT and resource_type != "Condition":
-            wanted = self._relevant.get(resource_type)
-            if not wanted:
-                return
-            verdict = self._relevance(resource_type, resource.get(CODE_ELEMENT[resource_type]))
+        if screen is not None:
+            verdict = self._relevance(resource_type, resource.get(screen[0]))
             if verdict is not True:
                 if verdict:
+                    ref = f"{resource_type}/{item.resource_id}"
                     self.quarantine(item.src, f"{ref}: {verdict}", ref)
                 return
-        try:
-            record = to_record(resource, item.src, item.resolve, item.resource_id)
-        except InputError as exc:
-            self.quarantine(item.src, str(exc), ref)
+        elif resource_type == "Claim" and _is_ours(resource):
             return
-        if record.patient_id is None:
+        src = item.src
+        try:
+            record = to_record(resource, src, item.resolve, item.resource_id)
+        except InputError as exc:
+            self.quarantine(src, str(exc), f"{resource_type}/{item.resource_id}")
+            return
+        patient_id = record.patient_id
+        if patient_id is None:
+            ref = f"{resource_type}/{item.resource_id}"
             self.quarantine(
-                item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
+                src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
         if isinstance(record, EncounterRecord) and record.when is not None:
             year = record.when.start_day.year
             if self._latest_encounter_year is None or year > self._latest_encounter_year:
                 self._latest_encounter_year = year
-        if self.options.only_patient is not None and record.patient_id != self.options.only_patient:
+        if self.options.only_patient is not None and patient_id != self.options.only_patient:
             return
         self.stats.resources_used[resource_type] += 1
-        self._grouper.add(record.patient_id, record)
+        self._grouper.add(patient_id, record)
 
     def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:
         """True: a rule reads it. None: nobody reads it. A string: why it is unusable (quarantine)."""
+        codings: list[Any]
         if isinstance(concept, list):  # CarePlan/Consent category is a list of concepts
-            codings = [c for cc in concept if isinstance(cc, dict) for c in cc.get("coding") or []]
+            codings = [c for cc in concept if isinstance(cc, dict) for c in _list_or_none(cc.get("coding"))]
         elif isinstance(concept, dict):
-            codings = concept.get("coding") or []
+            codings = _list_or_none(concept.get("coding"))
         else:
             return None
         wanted = self._relevant[resource_type]
@@ -237,7 +256,7 @@ class Pipeline:
                 continue
             code = coding.get("code")
             if not isinstance(code, str) or code not in by_value:
-                continue  # the common case: a code no rule reads, under any system
+                continue  # a code no rule reads, under any system
             system = normalise_system(coding.get("system") if isinstance(coding.get("system"), str) else None)
             if (system, code) in wanted:
                 return True
@@ -551,6 +570,28 @@ def _encounter_position(ctx: PatientContext, ref: str) -> int:
         if encounter.ref == ref:
             return index
     return len(ctx.encounters)
+
+
+_DROPPED: tuple[str, dict[str, set[str]]] = ("", {})  # Pipeline._screens of a type no rule reads
+
+
+def _list_or_none(codings: Any) -> list[Any]:
+    return codings if isinstance(codings, list) else []  # not a list of codings: none a rule could read
+
+
+def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
+    """Whether the code element may hold a code some rule reads (``Pipeline._relevance`` then decides): a
+    code no rule reads under any system, the common case, needs no closer look."""
+    if isinstance(concept, dict):
+        codings = concept.get("coding")
+        if isinstance(codings, list):
+            for coding in codings:
+                if isinstance(coding, dict):
+                    code = coding.get("code")
+                    if isinstance(code, str) and code in by_value:
+                        return True
+        return False
+    return isinstance(concept, list)  # CarePlan/Consent category, a list of concepts: _relevance reads it
 
 
 def _is_ours(resource: dict[str, Any]) -> bool:

@@ -17,7 +17,8 @@ import orjson
 
 from ..errors import ConfigError
 from .records import Src
-from .slim import Resolver, content_id, plain_resolver
+from .slim import content_id
+from .values import Resolver, plain_resolver
 
 JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
 MAX_BUNDLE_DEPTH = 4
@@ -29,6 +30,27 @@ class InputItem:
     src: Src
     resolve: Resolver
     resource_id: str
+
+
+class _BundleEntry(InputItem):
+    """A Bundle entry, whose ``src`` is made only when asked for: most entries are dropped unread (vitals and
+    labs no rule reads), and a position string and a frozen Src for each were a tenth of reading a file."""
+
+    __slots__ = ("_file", "_index", "_prefix")
+
+    def __init__(
+        self, resource: dict[str, Any], file: str, prefix: str, index: int, resolve: Resolver, id_: str
+    ) -> None:
+        self.resource = resource
+        self._file = file
+        self._prefix = prefix
+        self._index = index
+        self.resolve = resolve
+        self.resource_id = id_
+
+    @property
+    def src(self) -> Src:  # type: ignore[override]
+        return Src(self._file, f"{self._prefix}entry[{self._index}]")
 
 
 @dataclass(slots=True)
@@ -104,7 +126,7 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
     try:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - number is reported on error
+            for number, line in enumerate(handle, start=1):
                 yield from _ndjson_line(name, number, line)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         where = f"after line {number}" if number else ""
@@ -163,34 +185,50 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
     if not isinstance(entries, list):
         yield Rejected(src, "Bundle.entry is not a list")
         return
+    file = src.file
     prefix = f"{src.position}." if src.position else ""
-    mapping: dict[str, str] = {}
-    resolved: list[tuple[int, dict[str, Any], str]] = []
+    # References may point forward, so every fullUrl is known before the first entry is handed on; what
+    # one resolves to ('Type/id') is worked out when a reference asks for it, most are never asked for.
+    by_url: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            full_url = entry.get("fullUrl")
+            if full_url and isinstance(full_url, str):
+                resource = entry.get("resource")
+                if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                    by_url[full_url] = resource  # the last entry of a fullUrl wins
+    targets: dict[str, str] = {}
+
+    def resolve(ref: str) -> str:
+        target = targets.get(ref)
+        if target is None:
+            resource = by_url.get(ref)
+            if resource is None:
+                target = plain_resolver(ref)
+            else:
+                target = f"{resource['resourceType']}/{_entry_id(resource, ref)}"
+            targets[ref] = target
+        return target
+
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
         if not isinstance(resource, dict):
             continue  # e.g. a DELETE in a transaction or a history entry without a body
-        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         resource_type = resource.get("resourceType")
-        id_ = _entry_id(resource, full_url) if isinstance(resource_type, str) else ""
-        if full_url and isinstance(resource_type, str):
-            mapping[full_url] = f"{resource_type}/{id_}"
-        resolved.append((index, resource, id_))
-
-    def resolve(ref: str) -> str:
-        return mapping.get(ref) or plain_resolver(ref)
-
-    for index, resource, id_ in resolved:
-        entry_src = Src(src.file, f"{prefix}entry[{index}]")
-        if resource.get("resourceType") == "Bundle":
+        if not isinstance(resource_type, str):
+            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
+            continue
+        if resource_type == "Bundle":
+            entry_src = Src(file, f"{prefix}entry[{index}]")
             if depth >= MAX_BUNDLE_DEPTH:
                 yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
                 continue
             yield from _read_bundle(resource, entry_src, depth + 1)
             continue
-        if not isinstance(resource.get("resourceType"), str):
-            yield Rejected(entry_src, "Bundle entry resource has no resourceType")
-            continue
-        yield InputItem(resource, entry_src, resolve, id_)
+        id_ = resource.get("id")
+        if not isinstance(id_, str) or not id_:
+            full_url = entry.get("fullUrl")
+            id_ = _entry_id(resource, full_url if isinstance(full_url, str) else None)
+        yield _BundleEntry(resource, file, prefix, index, resolve, id_)
