@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
-from .sources.files import InputItem, Rejected
+from .sources.files import InputItem, InputPart, Rejected, read_part
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
 from .sources.records import EncounterRecord, ResourceRecord, Src
 from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
@@ -69,7 +70,12 @@ class QuarantineEntry:
     ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.src.file, "position": self.src.position, "resource": self.ref, "reason": self.reason}
+        return {
+            "file": self.src.file,
+            "position": self.src.position,
+            "resource": self.ref,
+            "reason": self.reason,
+        }
 
 
 class Sink(Protocol):
@@ -203,6 +209,108 @@ class Pipeline:
             if screen is not None and not _has_wanted_code(resource.get(screen[0]), screen[1]):
                 continue  # no code any rule reads, under any system
             self._ingest_one(item, resource_type, screen)
+
+    def ingest_parts(
+        self,
+        parts: list[InputPart],
+        *,
+        workers: int = 1,
+        counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
+        resources_done: Callable[[int], None] | None = None,
+    ) -> None:
+        """Ingest input parts (files, or line ranges of large NDJSON files) in order.
+
+        With ``workers`` > 1 (fork available, enough input), the parts are read, parsed and screened in
+        forked worker processes; their records, quarantine entries and counts are taken back part by part in
+        input order, so what the grouper holds and what quarantine.ndjson says are those of one process.
+        ``counted`` wraps a part's items when read here (a progress count); ``resources_done`` is told how
+        many resources a worker's parts held.
+        """
+        total = sum(part.size for part in parts)
+        if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
+            self._ingest_parallel(parts, workers, resources_done)
+            return
+        for number, part in enumerate(parts, start=1):
+            before = sum(self.stats.resources_read.values())
+            items = read_part(part)
+            self.ingest(counted(items) if counted is not None else items)
+            # by number, not name: exported files are often named after the patient (Synthea's are)
+            log.debug(
+                "input part %d of %d: %d resources",
+                number,
+                len(parts),
+                sum(self.stats.resources_read.values()) - before,
+            )
+
+    def _ingest_parallel(
+        self, parts: list[InputPart], workers: int, resources_done: Callable[[int], None] | None
+    ) -> None:
+        # tasks of a few parts each, never more than PART_BYTES-ish of input, so a worker's records stay few
+        budget = max(
+            1, min(PARALLEL_TASK_BYTES, sum(p.size for p in parts) // (workers * PARALLEL_SLICES_PER_WORKER))
+        )
+        tasks: list[list[InputPart]] = [[]]
+        held = 0
+        for part in parts:
+            if tasks[-1] and held + part.size > budget:
+                tasks.append([])
+                held = 0
+            tasks[-1].append(part)
+            held += part.size
+        log.info("reading %d input parts in %d tasks on %d workers", len(parts), len(tasks), workers)
+        global _FORKED
+        _FORKED = self
+        try:
+            with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
+                os.chmod(folder, 0o700)
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    futures = [
+                        pool.submit(_ingest_task, task, os.path.join(folder, f"in-{index:05d}"))
+                        for index, task in enumerate(tasks)
+                    ]
+                    for index, (future, task) in enumerate(zip(futures, tasks, strict=True)):
+                        try:
+                            path = future.result()
+                        except Exception as exc:  # a worker that died: read its parts here, nothing is lost
+                            log.warning(
+                                "worker for input task %d failed (%s); reading it here",
+                                index,
+                                type(exc).__name__,
+                            )
+                            before = sum(self.stats.resources_read.values())
+                            for part in task:
+                                self.ingest(read_part(part))
+                            if resources_done is not None:
+                                resources_done(sum(self.stats.resources_read.values()) - before)
+                            continue
+                        read = self._take_ingested(path)
+                        log.debug("input task %d of %d: %d resources", index + 1, len(tasks), read)
+                        if resources_done is not None:
+                            resources_done(read)
+        finally:
+            _FORKED = None
+
+    def _take_ingested(self, path: str) -> int:
+        """Add a worker's ingest (records, quarantine entries, counts) to ours; returns resources read."""
+        with open(path, "rb") as handle:
+            result: _IngestResult = pickle.load(handle)
+        os.unlink(path)
+        stats = self.stats
+        delta = result.stats
+        stats.resources_read.update(delta.resources_read)
+        stats.resources_used.update(delta.resources_used)
+        stats.quarantined += delta.quarantined
+        stats.quarantine_reasons.update(delta.quarantine_reasons)
+        for entry in result.quarantined:
+            self.sink.quarantine(entry)
+        year = result.latest_encounter_year
+        if year is not None and (self._latest_encounter_year is None or year > self._latest_encounter_year):
+            self._latest_encounter_year = year
+        add = self._grouper.add
+        for patient_id, record in result.records:
+            add(patient_id, record)
+        return sum(delta.resources_read.values())
 
     def _ingest_one(
         self, item: InputItem, resource_type: str, screen: tuple[str, dict[str, set[str]]] | None
@@ -374,14 +482,18 @@ class Pipeline:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures = [
-                    pool.submit(_evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date)
+                    pool.submit(
+                        _evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date
+                    )
                     for index, ids in enumerate(slices)
                 ]
                 for index, (future, ids) in enumerate(zip(futures, slices, strict=True)):
                     try:
                         result = future.result()
                     except Exception as exc:  # a worker that died: do its slice here, nothing is lost
-                        log.warning("worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__)
+                        log.warning(
+                            "worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__
+                        )
                         evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
                         for patient_id, records in self._grouper.patients_of(ids):
                             self._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
@@ -402,7 +514,9 @@ class Pipeline:
                         continue
                     entry = orjson.loads(payload)
                     self.sink.quarantine(
-                        QuarantineEntry(Src(entry["file"], entry["position"]), entry["reason"], entry["resource"])
+                        QuarantineEntry(
+                            Src(entry["file"], entry["position"]), entry["reason"], entry["resource"]
+                        )
                     )
                 else:
                     resource_type, _, body = payload.partition(b"\t")
@@ -437,7 +551,9 @@ class Pipeline:
             if measure.url is None:
                 continue
             tally = self._summaries.get(measure.id) or SummaryTally(measure)
-            self.sink.write(build_summary_report(tally, period=period, report_date=report_date, defaults=self.defaults))
+            self.sink.write(
+                build_summary_report(tally, period=period, report_date=report_date, defaults=self.defaults)
+            )
             self.stats.written["MeasureReport"] += 1
 
     def _emit(self, outcome: PatientOutcome, period: tuple[date, date], report_date: str) -> None:
@@ -452,7 +568,12 @@ class Pipeline:
                 encounter = ctx.encounter_by_ref[encounter_ref]
                 try:
                     claim = build_claim(
-                        ctx, encounter, codes, program=self.options.program, year=period[0].year, defaults=self.defaults
+                        ctx,
+                        encounter,
+                        codes,
+                        program=self.options.program,
+                        year=period[0].year,
+                        defaults=self.defaults,
                     )
                 except InputError as exc:
                     self.quarantine(encounter.src, str(exc), encounter.ref)
@@ -544,6 +665,57 @@ def _evaluate_slice(
     return _SliceResult(path, pipeline.stats, pipeline._summaries, pipeline.defaults.used)
 
 
+PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
+"""Below this much input, reading it here is quicker than forking readers."""
+PARALLEL_TASK_BYTES = 32 * 1024 * 1024
+"""At most this much input per ingest task: a worker holds one task's records at a time (flat memory)."""
+
+
+@dataclass
+class _IngestResult:
+    stats: RunStats
+    quarantined: list[QuarantineEntry]
+    latest_encounter_year: int | None
+    records: list[tuple[str, ResourceRecord]]
+
+
+class _Collected:
+    """A worker's stand-in for the grouper and the sink during ingest: keeps what the parent must add."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, ResourceRecord]] = []
+        self.quarantined: list[QuarantineEntry] = []
+
+    def add(self, patient_id: str, record: ResourceRecord) -> None:
+        self.records.append((patient_id, record))
+
+    def write(self, resource: dict[str, Any]) -> None:  # pragma: no cover - ingest writes nothing
+        raise AssertionError("ingest does not write resources")
+
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self.quarantined.append(entry)
+
+
+def _ingest_task(parts: list[InputPart], path: str) -> str:
+    """In a forked worker: read, parse and screen ``parts``; pickle what the parent needs into ``path``."""
+    pipeline = _FORKED
+    assert pipeline is not None
+    collected = _Collected()
+    pipeline.sink = collected
+    pipeline._grouper = collected  # type: ignore[assignment]
+    pipeline.stats = RunStats()
+    pipeline._latest_encounter_year = None
+    for part in parts:
+        pipeline.ingest(read_part(part))
+    result = _IngestResult(
+        pipeline.stats, collected.quarantined, pipeline._latest_encounter_year, collected.records
+    )
+    with open(path, "wb") as handle:
+        os.chmod(path, 0o600)
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
 def evaluate_patient(
     ctx: PatientContext,
     ruleset: RuleSet,
@@ -596,4 +768,6 @@ def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
 
 def _is_ours(resource: dict[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
-    return any(isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags)
+    return any(
+        isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags
+    )

@@ -152,7 +152,9 @@ def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Re
 
 def _read_document(document: Any, src: Src, resolve: Resolver, depth: int) -> Iterator[InputItem | Rejected]:
     if not isinstance(document, dict):
-        yield Rejected(src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}")
+        yield Rejected(
+            src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}"
+        )
         return
     resource_type = document.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
@@ -232,3 +234,91 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
             full_url = entry.get("fullUrl")
             id_ = _entry_id(resource, full_url if isinstance(full_url, str) else None)
         yield _BundleEntry(resource, file, prefix, index, resolve, id_)
+
+
+# ---------------------------------------------------------------------------------------------- parts
+
+PART_BYTES = 16 * 1024 * 1024
+"""How much input one part of a parallel ingest reads, at most (one file can be one part or several)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputPart:
+    """A file, or a range of lines of a plain (not gzipped) NDJSON file: a unit of work for parallel
+    ingest. ``start`` and ``end`` are byte offsets at line boundaries (``end`` None: to the end of the file);
+    ``first_line`` is the number of the line at ``start``, so quarantine positions read as they would for
+    the whole file."""
+
+    path: Path
+    size: int
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+
+def plan_parts(paths: list[Path], part_bytes: int | None = None) -> list[InputPart]:
+    """The files as parts, in input order; plain NDJSON files larger than ``part_bytes`` (default
+    ``PART_BYTES``) are cut at line boundaries into ranges of about that size (gzip cannot be read from the
+    middle, so .gz stays whole)."""
+    if part_bytes is None:
+        part_bytes = PART_BYTES
+    parts: list[InputPart] = []
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # read_file reports it, in its place
+        if size <= part_bytes or not _is_ndjson_name(path) or path.name.lower().endswith(".gz"):
+            parts.append(InputPart(path, size))
+            continue
+        try:
+            parts.extend(_ndjson_ranges(path, size, part_bytes))
+        except OSError:
+            parts.append(InputPart(path, size))  # read whole: read_file says what is wrong with it
+    return parts
+
+
+def _ndjson_ranges(path: Path, size: int, part_bytes: int) -> list[InputPart]:
+    ranges: list[InputPart] = []
+    start, line = 0, 1
+    with open(path, "rb") as handle:
+        while start < size:
+            handle.seek(min(start + part_bytes, size))
+            handle.readline()  # on to the end of the line the cut falls in
+            end = handle.tell()
+            if end >= size:
+                ranges.append(InputPart(path, size - start, start, None, line))
+                break
+            handle.seek(start)
+            newlines, remaining = 0, end - start
+            while remaining > 0:
+                block = handle.read(min(remaining, 1 << 22))
+                if not block:
+                    break
+                newlines += block.count(b"\n")
+                remaining -= len(block)
+            ranges.append(InputPart(path, end - start, start, end, line))
+            start, line = end, line + newlines
+    return ranges
+
+
+def read_part(part: InputPart) -> Iterator[InputItem | Rejected]:
+    """The resources of one part: ``read_file`` for a whole file, the lines of its range otherwise."""
+    if part.start == 0 and part.end is None:
+        yield from read_file(part.path)
+        return
+    name = str(part.path)
+    number = part.first_line - 1
+    position = part.start
+    try:
+        with open(part.path, "rb") as handle:
+            handle.seek(part.start)
+            for line in handle:
+                if part.end is not None and position >= part.end:
+                    break
+                position += len(line)
+                number += 1
+                yield from _ndjson_line(name, number, line)
+    except OSError as exc:
+        where = f"after line {number}" if number else ""
+        yield Rejected(Src(name, where), f"cannot read file: {exc}")
