@@ -48,7 +48,7 @@ from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
 from .runs import EXIT_INTERNAL, RunTracker
 from .sinks.files import NdjsonSink
-from .sources.files import iter_input_files, read_file
+from .sources.files import iter_input_files, plan_parts, read_file
 from .sources.slim import parse_when
 
 EXIT_OK = 0
@@ -89,12 +89,16 @@ def _emit(text: str) -> frozenset[str]:
 
 def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", metavar="FILE", help="rules table (YAML); default: the one shipped")
-    parser.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions (e.g. from VSAC)")
+    parser.add_argument(
+        "--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions (e.g. from VSAC)"
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (YAML); flags override it")
-    parser.add_argument("--period", type=_period, help="measurement year (default: year of the latest encounter)")
+    parser.add_argument(
+        "--period", type=_period, help="measurement year (default: year of the latest encounter)"
+    )
     parser.add_argument("--program", choices=("hedis", "mips-claims"), help="default: hedis")
     parser.add_argument("--emit", type=_emit, help="claim,measure-report (default: both)")
     parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
@@ -119,7 +123,9 @@ def _now(text: str | None) -> str | None:
     try:
         parse_when(text, "--now")
     except InputError:
-        raise ConfigError(f"--now '{text}' is not a FHIR date or dateTime (e.g. 2026-01-15T09:00:00Z)") from None
+        raise ConfigError(
+            f"--now '{text}' is not a FHIR date or dateTime (e.g. 2026-01-15T09:00:00Z)"
+        ) from None
     return text
 
 
@@ -149,11 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     replay = sub.add_parser("replay", help="derive codes from FHIR files (no server)")
-    replay.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)")
-    replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    replay.add_argument("--state", metavar="PATH", help="record the run (and hold the lock) in this state file")
     replay.add_argument(
-        "--workers", type=int, metavar="N", help="processes evaluating patients (default: CPUs, at most 8; 1: none)"
+        "paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON (.gz too)"
+    )
+    replay.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    replay.add_argument(
+        "--state", metavar="PATH", help="record the run (and hold the lock) in this state file"
+    )
+    replay.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes reading input and evaluating patients (default: CPUs, at most 8; 1: none)",
     )
     _add_run_options(replay)
 
@@ -161,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("paths", nargs="+", metavar="PATH", help="files or folders of FHIR JSON / NDJSON")
     explain.add_argument("--patient", required=True, metavar="ID", help="Patient id (as in the input)")
     explain.add_argument("--format", choices=("text", "json"), default="text")
-    explain.add_argument("--full", action="store_true", help="print every criterion, also of exclusions that did not apply")
+    explain.add_argument(
+        "--full", action="store_true", help="print every criterion, also of exclusions that did not apply"
+    )
     _add_run_options(explain)
 
     add_live_commands(sub, _add_run_options)
@@ -170,10 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     valuesets = sub.add_parser("valuesets", help="value-set expansions")
     valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True, parser_class=_Parser)
     fetch = valuesets_sub.add_parser("fetch", help="download the expansions a rules table needs from VSAC")
-    fetch.add_argument("--api-key-env", required=True, metavar="VAR", help="environment variable holding the UMLS API key")
-    fetch.add_argument("--out", required=True, metavar="DIR", help="folder to write the ValueSet JSON files into")
+    fetch.add_argument(
+        "--api-key-env", required=True, metavar="VAR", help="environment variable holding the UMLS API key"
+    )
+    fetch.add_argument(
+        "--out", required=True, metavar="DIR", help="folder to write the ValueSet JSON files into"
+    )
     fetch.add_argument("--rules", metavar="FILE", help="rules table (default: the one shipped)")
-    fetch.add_argument("--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)")
+    fetch.add_argument(
+        "--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)"
+    )
 
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
@@ -202,7 +223,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.state:
         tracker.hold(args.state, "replay")
     defaults = config.defaults.emit_defaults()
-    kinds = tuple(k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit)
+    kinds = tuple(
+        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
+    )
     sink = NdjsonSink(args.out, kinds)
     tracker.out_dir = Path(args.out)
     pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
@@ -210,13 +233,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     tracker.attach(stats=pipeline.stats)
     log.info("replay of %d files into %s", len(files), args.out)
     try:
-        for number, path in enumerate(files, start=1):
-            pipeline.stats.files += 1
-            before = sum(pipeline.stats.resources_read.values())
-            pipeline.ingest(tracker.progress.count(read_file(path)))
-            # by number, not name: exported files are often named after the patient (Synthea's are)
-            read = sum(pipeline.stats.resources_read.values()) - before
-            log.debug("file %d of %d: %d resources", number, len(files), read)
+        pipeline.stats.files += len(files)
+        pipeline.ingest_parts(
+            plan_parts(files),
+            workers=workers,
+            counted=tracker.progress.count,
+            resources_done=tracker.progress.add_resources,
+        )
         period = pipeline.period()
         stats = pipeline.run(workers=workers)
     except BaseException:
@@ -262,7 +285,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         data["program"] = options.program
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}")
+        print(
+            f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}"
+        )
         sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full))
     return EXIT_OK
 
@@ -289,7 +314,9 @@ def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
     api_key = api_key_from_env(args.api_key_env)  # refused before any request when unset
     refs = valuesets_needed(args.rules)
     report = fetch(refs, args.out, VsacClient(api_key, base=args.base or VSAC_BASE))
-    print(f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}", file=sys.stderr)
+    print(
+        f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}", file=sys.stderr
+    )
     if report.missing:
         print(f"  not found at the server: {', '.join(report.missing)}", file=sys.stderr)
         return EXIT_QUARANTINED

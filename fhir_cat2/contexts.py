@@ -93,14 +93,7 @@ class PatientContext:
 
     def with_codes(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
         """Resources of a type having at least one of ``codes`` (an Encounter's type), in context order."""
-        index = self._by_code.get(resource_type)
-        if index is None:
-            index = {}
-            for position, record in enumerate(self.resources(resource_type)):
-                self._position[id(record)] = position
-                for code in _record_codes(record):
-                    index.setdefault(code, []).append(record)
-            self._by_code[resource_type] = index
+        index = self._code_index(resource_type)
         if len(index) <= len(codes):
             hits = [items for code, items in index.items() if code in codes]
         else:
@@ -111,6 +104,21 @@ class PatientContext:
             return list(hits[0])
         unique = {id(record): record for items in hits for record in items}
         return sorted(unique.values(), key=lambda record: self._position[id(record)])  # context order
+
+    def has_codes(self, resource_type: str, codes: frozenset[Code]) -> bool:
+        """Whether some resource of a type has one of ``codes`` (``with_codes`` without building the list)."""
+        return not self._code_index(resource_type).keys().isdisjoint(codes)
+
+    def _code_index(self, resource_type: str) -> dict[Code, list[ResourceRecord]]:
+        index = self._by_code.get(resource_type)
+        if index is None:
+            index = {}
+            for position, record in enumerate(self.resources(resource_type)):
+                self._position[id(record)] = position
+                for code in _record_codes(record):
+                    index.setdefault(code, []).append(record)
+            self._by_code[resource_type] = index
+        return index
 
     def resources(self, resource_type: str) -> list[ResourceRecord]:
         if resource_type == "Encounter":

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
 class Evidence:
-    ref: str
-    """The resource that decided it, as Type/id."""
-    note: str
-    """What about it counted: the value, the date, the code."""
+    """The resource that decided it (``ref``, as Type/id) and what about it counted (``note``: the value, the
+    date, the code).
+
+    The note can be given as a function that writes it (``Evidence.later``): replay reads only the reference,
+    so the words are written only when something reads them (explain, a code's evidence).
+    """
+
+    __slots__ = ("_note", "_write", "ref")
+
+    def __init__(self, ref: str, note: str, write: Callable[[], str] | None = None) -> None:
+        self.ref = ref
+        self._note = note
+        self._write = write
+
+    @classmethod
+    def later(cls, ref: str, write: Callable[[], str]) -> Evidence:
+        return cls(ref, "", write)
+
+    @property
+    def note(self) -> str:
+        if self._write is not None:
+            self._note, self._write = self._write(), None
+        return self._note
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Evidence):
+            return NotImplemented
+        return self.ref == other.ref and self.note == other.note
+
+    def __hash__(self) -> int:
+        return hash((self.ref, self.note))
+
+    def __repr__(self) -> str:
+        return f"Evidence(ref={self.ref!r}, note={self.note!r})"
 
     def to_json(self) -> dict[str, str]:
         return {"ref": self.ref, "note": self.note}
@@ -57,20 +87,70 @@ class QualityCode:
         }
 
 
-@dataclass
 class Trail:
-    """One evaluated criterion: whether it held, why, on which evidence, and its sub-criteria."""
+    """One evaluated criterion: whether it held, why, on which evidence, and its sub-criteria.
 
-    label: str
-    met: bool
-    because: str
-    evidence: tuple[Evidence, ...] = ()
-    children: list[Trail] = field(default_factory=list)
+    ``label`` and ``because`` can be given as a function that writes both (``Trail.later``): replay reads only
+    ``met`` and the evidence, and writing the words (dates, bands, labels of sub-criteria) was most of the cost
+    of judging a criterion. The words are the same whenever they are read.
+    """
+
+    __slots__ = ("_because", "_label", "_write", "children", "evidence", "met")
+
+    def __init__(
+        self,
+        label: str,
+        met: bool,
+        because: str,
+        evidence: tuple[Evidence, ...] = (),
+        children: list[Trail] | None = None,
+        write: Callable[[], tuple[str, str]] | None = None,
+    ) -> None:
+        self._label = label
+        self.met = met
+        self._because = because
+        self.evidence = evidence
+        self.children: list[Trail] = children if children is not None else []
+        self._write = write
+
+    @classmethod
+    def later(
+        cls,
+        write: Callable[[], tuple[str, str]],
+        met: bool,
+        evidence: tuple[Evidence, ...] = (),
+        children: list[Trail] | None = None,
+    ) -> Trail:
+        """A trail whose (label, because) ``write`` returns when first read."""
+        return cls("", met, "", evidence, children, write)
+
+    def _words(self) -> None:
+        if self._write is not None:
+            (self._label, self._because), self._write = self._write(), None
+
+    @property
+    def label(self) -> str:
+        if self._write is not None:
+            self._words()
+        return self._label
+
+    @property
+    def because(self) -> str:
+        if self._write is not None:
+            self._words()
+        return self._because
+
+    def __repr__(self) -> str:
+        return f"Trail(label={self.label!r}, met={self.met!r}, because={self.because!r})"
 
     def all_evidence(self) -> list[Evidence]:
-        out = list(self.evidence)
-        for child in self.children:
-            out.extend(child.all_evidence())
+        """Evidence of this trail and its sub-trails, depth first."""
+        out: list[Evidence] = []
+        pending = [self]
+        while pending:
+            trail = pending.pop()
+            out.extend(trail.evidence)
+            pending.extend(reversed(trail.children))
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -104,7 +184,10 @@ class GroupResult:
     populations: list[PopulationResult]
 
     def member(self, code: str) -> bool:
-        return any(p.code == code and p.member for p in self.populations)
+        for population in self.populations:
+            if population.code == code and population.member:
+                return True
+        return False
 
     def outcome(self) -> str:
         """One word: not-in-population, excluded, met, exception, not-met."""

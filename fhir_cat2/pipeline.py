@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
-from .sources.files import InputItem, Rejected
+from .sources.files import InputItem, InputPart, Rejected, read_part
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
 from .sources.records import EncounterRecord, ResourceRecord, Src
 from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
@@ -69,7 +70,12 @@ class QuarantineEntry:
     ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.src.file, "position": self.src.position, "resource": self.ref, "reason": self.reason}
+        return {
+            "file": self.src.file,
+            "position": self.src.position,
+            "resource": self.ref,
+            "reason": self.reason,
+        }
 
 
 class Sink(Protocol):
@@ -161,6 +167,15 @@ class Pipeline:
             for system, code in codes:
                 by_value.setdefault(code, set()).add(system)
             self._relevant_code_values[resource_type] = by_value
+        # How each resource type is taken in, decided once: read whole (None), screened by the codes of one
+        # element (most Observations are vitals and labs no rule reads), or, when absent, counted and dropped.
+        self._screens: dict[str, tuple[str, dict[str, set[str]]] | None] = {}
+        for resource_type in SLIM_MODELS:
+            element = CODE_ELEMENT.get(resource_type) if resource_type != "Condition" else None
+            if element is None:
+                self._screens[resource_type] = None
+            elif self._relevant.get(resource_type):
+                self._screens[resource_type] = (element, self._relevant_code_values[resource_type])
         self.measures = selected_measures(ruleset, options)
         self._summaries: dict[str, SummaryTally] = {}
         self.observer: Callable[[], None] | None = None
@@ -178,55 +193,167 @@ class Pipeline:
         self.sink.quarantine(QuarantineEntry(src, reason, ref))
 
     def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
+        # The hot loop of replay: most items are dropped here, so that path does as little as it can.
+        resources_read = self.stats.resources_read
+        screens = self._screens
         for item in items:
             if isinstance(item, Rejected):
                 self.quarantine(item.src, item.reason, item.ref)
                 continue
-            self._ingest_one(item)
+            resource = item.resource
+            resource_type: str = resource["resourceType"]
+            resources_read[resource_type] += 1
+            screen = screens.get(resource_type, _DROPPED)
+            if screen is _DROPPED:
+                continue  # no rule reads this type
+            if screen is not None and not _has_wanted_code(resource.get(screen[0]), screen[1]):
+                continue  # no code any rule reads, under any system
+            self._ingest_one(item, resource_type, screen)
 
-    def _ingest_one(self, item: InputItem) -> None:
+    def ingest_parts(
+        self,
+        parts: list[InputPart],
+        *,
+        workers: int = 1,
+        counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
+        resources_done: Callable[[int], None] | None = None,
+    ) -> None:
+        """Ingest input parts (files, or line ranges of large NDJSON files) in order.
+
+        With ``workers`` > 1 (fork available, enough input), the parts are read, parsed and screened in
+        forked worker processes; their records, quarantine entries and counts are taken back part by part in
+        input order, so what the grouper holds and what quarantine.ndjson says are those of one process.
+        ``counted`` wraps a part's items when read here (a progress count); ``resources_done`` is told how
+        many resources a worker's parts held.
+        """
+        total = sum(part.size for part in parts)
+        if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
+            self._ingest_parallel(parts, workers, resources_done)
+            return
+        for number, part in enumerate(parts, start=1):
+            before = sum(self.stats.resources_read.values())
+            items = read_part(part)
+            self.ingest(counted(items) if counted is not None else items)
+            # by number, not name: exported files are often named after the patient (Synthea's are)
+            log.debug(
+                "input part %d of %d: %d resources",
+                number,
+                len(parts),
+                sum(self.stats.resources_read.values()) - before,
+            )
+
+    def _ingest_parallel(
+        self, parts: list[InputPart], workers: int, resources_done: Callable[[int], None] | None
+    ) -> None:
+        # tasks of a few parts each, never more than PART_BYTES-ish of input, so a worker's records stay few
+        budget = max(
+            1, min(PARALLEL_TASK_BYTES, sum(p.size for p in parts) // (workers * PARALLEL_SLICES_PER_WORKER))
+        )
+        tasks: list[list[InputPart]] = [[]]
+        held = 0
+        for part in parts:
+            if tasks[-1] and held + part.size > budget:
+                tasks.append([])
+                held = 0
+            tasks[-1].append(part)
+            held += part.size
+        log.info("reading %d input parts in %d tasks on %d workers", len(parts), len(tasks), workers)
+        global _FORKED
+        _FORKED = self
+        try:
+            with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
+                os.chmod(folder, 0o700)
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    futures = [
+                        pool.submit(_ingest_task, task, os.path.join(folder, f"in-{index:05d}"))
+                        for index, task in enumerate(tasks)
+                    ]
+                    for index, (future, task) in enumerate(zip(futures, tasks, strict=True)):
+                        try:
+                            path = future.result()
+                        except Exception as exc:  # a worker that died: read its parts here, nothing is lost
+                            log.warning(
+                                "worker for input task %d failed (%s); reading it here",
+                                index,
+                                type(exc).__name__,
+                            )
+                            before = sum(self.stats.resources_read.values())
+                            for part in task:
+                                self.ingest(read_part(part))
+                            if resources_done is not None:
+                                resources_done(sum(self.stats.resources_read.values()) - before)
+                            continue
+                        read = self._take_ingested(path)
+                        log.debug("input task %d of %d: %d resources", index + 1, len(tasks), read)
+                        if resources_done is not None:
+                            resources_done(read)
+        finally:
+            _FORKED = None
+
+    def _take_ingested(self, path: str) -> int:
+        """Add a worker's ingest (records, quarantine entries, counts) to ours; returns resources read."""
+        with open(path, "rb") as handle:
+            result: _IngestResult = pickle.load(handle)
+        os.unlink(path)
+        stats = self.stats
+        delta = result.stats
+        stats.resources_read.update(delta.resources_read)
+        stats.resources_used.update(delta.resources_used)
+        stats.quarantined += delta.quarantined
+        stats.quarantine_reasons.update(delta.quarantine_reasons)
+        for entry in result.quarantined:
+            self.sink.quarantine(entry)
+        year = result.latest_encounter_year
+        if year is not None and (self._latest_encounter_year is None or year > self._latest_encounter_year):
+            self._latest_encounter_year = year
+        add = self._grouper.add
+        for patient_id, record in result.records:
+            add(patient_id, record)
+        return sum(delta.resources_read.values())
+
+    def _ingest_one(
+        self, item: InputItem, resource_type: str, screen: tuple[str, dict[str, set[str]]] | None
+    ) -> None:
         resource = item.resource
-        resource_type: str = resource["resourceType"]
-        self.stats.resources_read[resource_type] += 1
-        if resource_type not in SLIM_MODELS:
-            return
-        if resource_type == "Claim" and _is_ours(resource):
-            return
-        ref = f"{resource_type}/{item.resource_id}"
-        if resource_type in CODE_ELEMENT and resource_type != "Condition":
-            wanted = self._relevant.get(resource_type)
-            if not wanted:
-                return
-            verdict = self._relevance(resource_type, resource.get(CODE_ELEMENT[resource_type]))
+        if screen is not None:
+            verdict = self._relevance(resource_type, resource.get(screen[0]))
             if verdict is not True:
                 if verdict:
+                    ref = f"{resource_type}/{item.resource_id}"
                     self.quarantine(item.src, f"{ref}: {verdict}", ref)
                 return
-        try:
-            record = to_record(resource, item.src, item.resolve, item.resource_id)
-        except InputError as exc:
-            self.quarantine(item.src, str(exc), ref)
+        elif resource_type == "Claim" and _is_ours(resource):
             return
-        if record.patient_id is None:
+        src = item.src
+        try:
+            record = to_record(resource, src, item.resolve, item.resource_id)
+        except InputError as exc:
+            self.quarantine(src, str(exc), f"{resource_type}/{item.resource_id}")
+            return
+        patient_id = record.patient_id
+        if patient_id is None:
+            ref = f"{resource_type}/{item.resource_id}"
             self.quarantine(
-                item.src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
+                src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
         if isinstance(record, EncounterRecord) and record.when is not None:
             year = record.when.start_day.year
             if self._latest_encounter_year is None or year > self._latest_encounter_year:
                 self._latest_encounter_year = year
-        if self.options.only_patient is not None and record.patient_id != self.options.only_patient:
+        if self.options.only_patient is not None and patient_id != self.options.only_patient:
             return
         self.stats.resources_used[resource_type] += 1
-        self._grouper.add(record.patient_id, record)
+        self._grouper.add(patient_id, record)
 
     def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:
         """True: a rule reads it. None: nobody reads it. A string: why it is unusable (quarantine)."""
+        codings: list[Any]
         if isinstance(concept, list):  # CarePlan/Consent category is a list of concepts
-            codings = [c for cc in concept if isinstance(cc, dict) for c in cc.get("coding") or []]
+            codings = [c for cc in concept if isinstance(cc, dict) for c in _list_or_none(cc.get("coding"))]
         elif isinstance(concept, dict):
-            codings = concept.get("coding") or []
+            codings = _list_or_none(concept.get("coding"))
         else:
             return None
         wanted = self._relevant[resource_type]
@@ -237,7 +364,7 @@ class Pipeline:
                 continue
             code = coding.get("code")
             if not isinstance(code, str) or code not in by_value:
-                continue  # the common case: a code no rule reads, under any system
+                continue  # a code no rule reads, under any system
             system = normalise_system(coding.get("system") if isinstance(coding.get("system"), str) else None)
             if (system, code) in wanted:
                 return True
@@ -355,14 +482,18 @@ class Pipeline:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures = [
-                    pool.submit(_evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date)
+                    pool.submit(
+                        _evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date
+                    )
                     for index, ids in enumerate(slices)
                 ]
                 for index, (future, ids) in enumerate(zip(futures, slices, strict=True)):
                     try:
                         result = future.result()
                     except Exception as exc:  # a worker that died: do its slice here, nothing is lost
-                        log.warning("worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__)
+                        log.warning(
+                            "worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__
+                        )
                         evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
                         for patient_id, records in self._grouper.patients_of(ids):
                             self._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
@@ -383,7 +514,9 @@ class Pipeline:
                         continue
                     entry = orjson.loads(payload)
                     self.sink.quarantine(
-                        QuarantineEntry(Src(entry["file"], entry["position"]), entry["reason"], entry["resource"])
+                        QuarantineEntry(
+                            Src(entry["file"], entry["position"]), entry["reason"], entry["resource"]
+                        )
                     )
                 else:
                     resource_type, _, body = payload.partition(b"\t")
@@ -418,7 +551,9 @@ class Pipeline:
             if measure.url is None:
                 continue
             tally = self._summaries.get(measure.id) or SummaryTally(measure)
-            self.sink.write(build_summary_report(tally, period=period, report_date=report_date, defaults=self.defaults))
+            self.sink.write(
+                build_summary_report(tally, period=period, report_date=report_date, defaults=self.defaults)
+            )
             self.stats.written["MeasureReport"] += 1
 
     def _emit(self, outcome: PatientOutcome, period: tuple[date, date], report_date: str) -> None:
@@ -433,7 +568,12 @@ class Pipeline:
                 encounter = ctx.encounter_by_ref[encounter_ref]
                 try:
                     claim = build_claim(
-                        ctx, encounter, codes, program=self.options.program, year=period[0].year, defaults=self.defaults
+                        ctx,
+                        encounter,
+                        codes,
+                        program=self.options.program,
+                        year=period[0].year,
+                        defaults=self.defaults,
                     )
                 except InputError as exc:
                     self.quarantine(encounter.src, str(exc), encounter.ref)
@@ -525,6 +665,57 @@ def _evaluate_slice(
     return _SliceResult(path, pipeline.stats, pipeline._summaries, pipeline.defaults.used)
 
 
+PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
+"""Below this much input, reading it here is quicker than forking readers."""
+PARALLEL_TASK_BYTES = 32 * 1024 * 1024
+"""At most this much input per ingest task: a worker holds one task's records at a time (flat memory)."""
+
+
+@dataclass
+class _IngestResult:
+    stats: RunStats
+    quarantined: list[QuarantineEntry]
+    latest_encounter_year: int | None
+    records: list[tuple[str, ResourceRecord]]
+
+
+class _Collected:
+    """A worker's stand-in for the grouper and the sink during ingest: keeps what the parent must add."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, ResourceRecord]] = []
+        self.quarantined: list[QuarantineEntry] = []
+
+    def add(self, patient_id: str, record: ResourceRecord) -> None:
+        self.records.append((patient_id, record))
+
+    def write(self, resource: dict[str, Any]) -> None:  # pragma: no cover - ingest writes nothing
+        raise AssertionError("ingest does not write resources")
+
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self.quarantined.append(entry)
+
+
+def _ingest_task(parts: list[InputPart], path: str) -> str:
+    """In a forked worker: read, parse and screen ``parts``; pickle what the parent needs into ``path``."""
+    pipeline = _FORKED
+    assert pipeline is not None
+    collected = _Collected()
+    pipeline.sink = collected
+    pipeline._grouper = collected  # type: ignore[assignment]
+    pipeline.stats = RunStats()
+    pipeline._latest_encounter_year = None
+    for part in parts:
+        pipeline.ingest(read_part(part))
+    result = _IngestResult(
+        pipeline.stats, collected.quarantined, pipeline._latest_encounter_year, collected.records
+    )
+    with open(path, "wb") as handle:
+        os.chmod(path, 0o600)
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
 def evaluate_patient(
     ctx: PatientContext,
     ruleset: RuleSet,
@@ -553,6 +744,30 @@ def _encounter_position(ctx: PatientContext, ref: str) -> int:
     return len(ctx.encounters)
 
 
+_DROPPED: tuple[str, dict[str, set[str]]] = ("", {})  # Pipeline._screens of a type no rule reads
+
+
+def _list_or_none(codings: Any) -> list[Any]:
+    return codings if isinstance(codings, list) else []  # not a list of codings: none a rule could read
+
+
+def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
+    """Whether the code element may hold a code some rule reads (``Pipeline._relevance`` then decides): a
+    code no rule reads under any system, the common case, needs no closer look."""
+    if isinstance(concept, dict):
+        codings = concept.get("coding")
+        if isinstance(codings, list):
+            for coding in codings:
+                if isinstance(coding, dict):
+                    code = coding.get("code")
+                    if isinstance(code, str) and code in by_value:
+                        return True
+        return False
+    return isinstance(concept, list)  # CarePlan/Consent category, a list of concepts: _relevance reads it
+
+
 def _is_ours(resource: dict[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
-    return any(isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags)
+    return any(
+        isinstance(t, dict) and t.get("system") == TAG_SYSTEM and t.get("code") == TAG_CODE for t in tags
+    )

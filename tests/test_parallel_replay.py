@@ -37,17 +37,33 @@ def data(tmp_path):
     bundle = json.loads((folder / "patients" / "a1c-poor.json").read_text())
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Observation":
-            entry["resource"]["valueQuantity"].update(unit="mg/dL", code="mg/dL")  # unconvertible: quarantined later
+            entry["resource"]["valueQuantity"].update(
+                unit="mg/dL", code="mg/dL"
+            )  # unconvertible: quarantined later
     (folder / "patients" / "a1c-poor.json").write_text(json.dumps(bundle))
     return folder
 
 
-@pytest.mark.parametrize("extra", [[], ["--program", "mips-claims", "--period", "2025"], ["--report", "both"]])
+@pytest.mark.parametrize(
+    "extra", [[], ["--program", "mips-claims", "--period", "2025"], ["--report", "both"]]
+)
 def test_workers_write_the_same_bytes(tmp_path, data, small_slices, extra):
     runs = {}
     for workers in ("1", "2", "3"):
         out = tmp_path / f"out-{workers}"
-        code = main(["replay", str(data), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers, *extra])
+        code = main(
+            [
+                "replay",
+                str(data),
+                "--out",
+                str(out),
+                "--now",
+                "2026-01-15T00:00:00Z",
+                "--workers",
+                workers,
+                *extra,
+            ]
+        )
         assert code == 1  # completed, with quarantined input
         runs[workers] = {name: (out / name).read_bytes() for name in OUTPUTS}
         report = json.loads((out / "run-report.json").read_text())
@@ -61,7 +77,21 @@ def test_workers_read_a_spilled_grouper(tmp_path, data, small_slices, monkeypatc
     for workers, budget in (("1", grouping.DEFAULT_BUDGET), ("2", 7)):
         monkeypatch.setattr(pipeline_module, "DEFAULT_BUDGET", budget)
         out = tmp_path / f"out-{workers}"
-        assert main(["replay", str(data), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers]) == 1
+        assert (
+            main(
+                [
+                    "replay",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--now",
+                    "2026-01-15T00:00:00Z",
+                    "--workers",
+                    workers,
+                ]
+            )
+            == 1
+        )
         outs.append({name: (out / name).read_bytes() for name in OUTPUTS})
     assert outs[0] == outs[1]
 
@@ -69,3 +99,132 @@ def test_workers_read_a_spilled_grouper(tmp_path, data, small_slices, monkeypatc
 def test_workers_must_be_positive(tmp_path, capsys):
     assert main(["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
     assert "--workers must be 1 or more" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ parallel ingest
+
+
+def _bundles_as_ndjson(folder, target):
+    """The fixtures' resources as bulk-export NDJSON (one file per type), with a blank line, a CRLF line,
+    a line that is not JSON and a last line without its newline: what a cut between parts must not change."""
+    by_type: dict[str, list[bytes]] = {}
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+        except ValueError:
+            continue
+        entries = document.get("entry", []) if document.get("resourceType") == "Bundle" else []
+        targets = {}  # urn:uuid fullUrls become Type/id references, as a bulk export has them
+        for entry in entries:
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and str(entry.get("fullUrl", "")).startswith("urn:uuid:"):
+                resource.setdefault("id", entry["fullUrl"].removeprefix("urn:uuid:"))
+                targets[entry["fullUrl"]] = f"{resource['resourceType']}/{resource['id']}"
+        for entry in entries:
+            resource = entry.get("resource")
+            if isinstance(resource, dict):
+                text = json.dumps(resource)
+                for full_url, reference in targets.items():
+                    text = text.replace(f'"{full_url}"', f'"{reference}"')
+                by_type.setdefault(resource["resourceType"], []).append(text.encode())
+    target.mkdir()
+    for resource_type, lines in by_type.items():
+        body = b"\n".join(lines)
+        if resource_type == "Observation":
+            middle = len(lines) // 2
+            body = b"\n".join([*lines[:middle], b"", b"{broken", lines[middle] + b"\r", *lines[middle + 1 :]])
+        (target / f"{resource_type}.ndjson").write_bytes(body)  # no newline after the last line
+    return target
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Read in workers whatever the input's size, in parts and tasks of a few kilobytes."""
+    from fhir_cat2.sources import files
+
+    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_INGEST_BYTES", 0)
+    monkeypatch.setattr(pipeline_module, "PARALLEL_TASK_BYTES", 6_000)
+    monkeypatch.setattr(files, "PART_BYTES", 3_000)
+
+
+@pytest.mark.parametrize("layout", ["bundles", "ndjson"])
+def test_parallel_ingest_gives_the_same_bytes(tmp_path, data, small_slices, small_parts, layout, monkeypatch):
+    taken = []  # results that came back from worker processes
+    real_take = pipeline_module.Pipeline._take_ingested
+    monkeypatch.setattr(
+        pipeline_module.Pipeline,
+        "_take_ingested",
+        lambda self, path: taken.append(path) or real_take(self, path),
+    )
+    source = data if layout == "bundles" else _bundles_as_ndjson(data, tmp_path / "bulk")
+    runs = {}
+    for workers in ("1", "2", "3"):
+        out = tmp_path / f"out-{workers}"
+        code = main(
+            ["replay", str(source), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers]
+        )
+        assert code == 1  # completed, with quarantined input
+        runs[workers] = {name: (out / name).read_bytes() for name in OUTPUTS}
+        report = json.loads((out / "run-report.json").read_text())
+        runs[workers]["report"] = {k: v for k, v in report.items() if k not in VOLATILE}
+    assert runs["1"]["Claim.ndjson"].count(b"\n") >= 5
+    if layout == "ndjson":
+        assert b"line " in runs["1"]["quarantine.ndjson"]  # the broken line, by its number in the whole file
+    assert runs["1"] == runs["2"] == runs["3"]
+    assert len(taken) >= 4  # two runs with workers, each of several tasks read in worker processes
+
+
+def _items(iterable):
+    from fhir_cat2.sources.files import Rejected
+
+    out = []
+    for item in iterable:
+        if isinstance(item, Rejected):
+            out.append(("rejected", str(item.src), item.reason))
+        else:
+            out.append((item.resource_id, str(item.src), item.resource))
+    return out
+
+
+@pytest.mark.parametrize("part_bytes", [1, 200, 1_500, 3_000, 10**9])
+def test_ndjson_parts_read_as_the_whole_file(tmp_path, data, part_bytes):
+    from fhir_cat2.sources.files import plan_parts, read_file, read_part
+
+    bulk = _bundles_as_ndjson(data, tmp_path / "bulk")
+    paths = sorted(bulk.iterdir())
+    whole = [item for path in paths for item in _items(read_file(path))]
+    parts = plan_parts(paths, part_bytes)
+    assert sum(part.size for part in parts) == sum(path.stat().st_size for path in paths)
+    if part_bytes < 3_000:
+        assert len(parts) > len(paths)
+    assert [item for part in parts for item in _items(read_part(part))] == whole
+    assert any(entry[0] == "rejected" and " line " in entry[1] for entry in whole)
+
+
+def _failing_ingest(parts, path):
+    raise RuntimeError("this worker died")
+
+
+def test_a_failed_ingest_worker_is_read_here(tmp_path, data, small_parts, monkeypatch):
+    outs = []
+    for workers in ("1", "2"):
+        if workers == "2":
+            monkeypatch.setattr(pipeline_module, "_ingest_task", _failing_ingest)
+        out = tmp_path / f"out-{workers}"
+        assert (
+            main(
+                [
+                    "replay",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--now",
+                    "2026-01-15T00:00:00Z",
+                    "--workers",
+                    workers,
+                ]
+            )
+            == 1
+        )
+        outs.append({name: (out / name).read_bytes() for name in OUTPUTS})
+    assert outs[0] == outs[1]

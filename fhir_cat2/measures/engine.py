@@ -9,8 +9,10 @@ Encounter-based measures (CMS22) judge every episode encounter on its own, with 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from ..contexts import PatientContext
@@ -41,6 +43,8 @@ from ..sources.records import (
 
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
+_Why = str | Callable[[], str]
+"""Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
 _CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
@@ -59,15 +63,38 @@ class Facts:
 
     ctx: PatientContext
     readings: Readings
-    memo: dict[Any, Trail] = field(default_factory=dict)
-    possible: dict[int, bool] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    possible: dict[_Need, bool] = field(default_factory=dict)
     """Per static requirement (see ``_Need``): whether the record holds anything that could meet it."""
+    spans: dict[int, Span | None] = field(default_factory=dict)
+    """When each record applies (``_span``, default timing), by record id: shared by the facts of one patient
+    as of any day, which hold the same records."""
+
+    pools: dict[tuple[str, frozenset[Code]], list[ResourceRecord]] = field(default_factory=dict)
+    """Records of a type with one of the codes (``pool``), by (type, codes)."""
+
+    def pool(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
+        """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be changed:
+        the same exists is asked of many encounters)."""
+        found = self.pools.get((resource_type, codes))
+        if found is None:
+            found = self.ctx.with_codes(resource_type, codes) if codes else self.ctx.resources(resource_type)
+            self.pools[(resource_type, codes)] = found
+        return found
+
+    def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
+        if timing_of != "default":
+            return _span(record, timing_of)
+        found = self.spans.get(id(record), _UNSEEN)
+        if found is _UNSEEN:
+            found = self.spans[id(record)] = _span(record)
+        return found  # type: ignore[no-any-return]
 
 
 class _Need:
     """What a criterion needs in the record to have any chance of holding: a necessary condition only.
 
-    kind: "always" (cannot tell cheaply), "exists" (a resource of a type with one of ``codes``),
+    kind: "exists" (a resource of a type with one of ``codes``),
     "readings" (readings of every measurement in ``names``), "all" / "any" over ``parts``.
     Only leaf criteria are cut short: an impossible leaf yields no evidence, so the outputs do not change.
     """
@@ -89,24 +116,46 @@ class _Need:
         self.names = names
         self.parts = parts
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.kind, self.resource, self.codes, self.names, tuple(id(part) for part in self.parts))
+
     def holds(self, facts: Facts) -> bool:
-        if self.kind == "always":
-            return True
-        known = facts.possible.get(id(self))
+        known = facts.possible.get(self)
         if known is None:
             if self.kind == "exists":
-                known = bool(facts.ctx.with_codes(self.resource, self.codes))
+                known = facts.ctx.has_codes(self.resource, self.codes)
             elif self.kind == "readings":
                 known = all(facts.readings.of(name) for name in self.names)
             elif self.kind == "all":
                 known = all(part.holds(facts) for part in self.parts)
             else:  # any
                 known = any(part.holds(facts) for part in self.parts)
-            facts.possible[id(self)] = known
+            facts.possible[self] = known
         return known
 
 
-_ALWAYS = _Need("always")
+_NO_MEMBERS: dict[str, bool] = {}
+"""Population memberships when none are given (read only)."""
+
+
+class _Node:
+    """A criterion prepared for judging (once per evaluator): the judge of its kind, its prepared
+    sub-criteria, what it needs in the record (None: not cut short), and the anchors that key its memo
+    (None: not memoised, because it is cheap or reads population memberships)."""
+
+    __slots__ = ("anchors", "child", "children", "criterion", "impossible", "judge", "need", "required")
+
+    def __init__(self, criterion: Criterion) -> None:
+        self.criterion = criterion
+        self.judge: Callable[[_Node, Facts, Scope, dict[str, bool]], Trail]
+        self.children: tuple[_Node, ...] = ()
+        self.child: _Node | None = None
+        self.need: _Need | None = None
+        self.anchors: tuple[str, ...] | None = None
+        self.impossible: Trail
+        self.required: _Need | None = None
+        """Resources it requires (see ``MeasureEvaluator.possible``), once asked."""
 
 
 class MeasureEvaluator:
@@ -117,35 +166,27 @@ class MeasureEvaluator:
         self.thorough = thorough
         """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
         and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
-        self._anchors: dict[int, tuple[str, ...] | None] = {}
-        self._needs: dict[int, _Need] = {}
-        self._impossible: dict[int, Trail] = {}
-        self._keep: list[Criterion] = []
-        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts]] | None = None
+        self._nodes: dict[int, _Node] = {}
+        self._plans: dict[int, _ExistsPlan] = {}
+        self._selections: dict[int, tuple[object, tuple[str, ...]]] = {}
+        self._selections_by_how: dict[tuple[Any, ...], object] = {}
+        self._needs: dict[tuple[Any, ...], _Need] = {}
+        self._keep: list[Any] = []
+        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None = None
 
     def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
         """The facts of one patient (as of a day), shared by every measure and rule so the memo is too."""
         if self._patient is None or self._patient[0] is not ctx or self._patient[1] is not readings:
-            self._patient = (ctx, readings, {})
-        cache = self._patient[2]
+            self._patient = (ctx, readings, {}, {})
+        _, _, cache, spans = self._patient
         found = cache.get(as_of)
         if found is None:
-            found = Facts(ctx.as_of(as_of), readings.as_of(as_of)) if as_of is not None else Facts(ctx, readings)
+            if as_of is not None:
+                found = Facts(ctx.as_of(as_of), readings.as_of(as_of), spans=spans)
+            else:
+                found = Facts(ctx, readings, spans=spans)
             cache[as_of] = found
         return found
-
-    def _memo_key(self, criterion: Criterion, scope: Scope) -> Any:
-        """Key under which a criterion's trail can be reused; None when it reads population memberships."""
-        anchors = self._anchors.get(id(criterion), _UNSEEN)
-        if anchors is _UNSEEN:
-            anchors = None if _reads_populations(criterion, self.ruleset.table.library) else tuple(
-                sorted(free_anchors(criterion, self.ruleset.table.library))
-            )
-            self._anchors[id(criterion)] = anchors
-            self._keep.append(criterion)  # ids stay unique while the evaluator lives
-        if anchors is None:
-            return None
-        return (id(criterion), tuple(scope.span(a) for a in anchors))
 
     @property
     def scope(self) -> Scope:
@@ -179,14 +220,17 @@ class MeasureEvaluator:
             fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
             result = self._group(group, facts, scope, fixed)
             groups.append(result)
+            in_population = result.member("initial-population")
             for population in result.populations:
-                if population.trail is None:
+                qualifies = population.code == "initial-population" and population.member
+                if population.trail is None or not (qualifies or in_population):
                     continue
-                refs = [e.ref for e in population.trail.all_evidence()]
-                if population.code == "initial-population" and population.member:
+                refs: set[str] = set()
+                _add_references(population.trail, refs)
+                if qualifies:
                     qualifying.update(r for r in refs if r.startswith("Encounter/"))
-                if result.member("initial-population"):
-                    evaluated.update(r for r in refs if "/" in r)
+                if in_population:
+                    evaluated |= refs
         return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
 
     def _evaluate_episodes(
@@ -199,7 +243,7 @@ class MeasureEvaluator:
         qualifying: set[str] = set()
         for record in self._matching(measure.episode, facts, scope)[0]:
             assert isinstance(record, EncounterRecord) and record.when is not None
-            episode_scope = scope.bind("encounter", _span(record, "default") or Span(None, None))
+            episode_scope = scope.bind("encounter", facts.span(record) or Span(None, None))
             before = known.get(record.ref)
             groups = [
                 self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
@@ -212,7 +256,7 @@ class MeasureEvaluator:
                 for group in groups:
                     for population in group.populations:
                         if population.trail is not None:
-                            evaluated.update(e.ref for e in population.trail.all_evidence() if "/" in e.ref)
+                            _add_references(population.trail, evaluated)
         totals: list[GroupResult] = []
         for g_index, group in enumerate(measure.groups):
             populations = []
@@ -220,7 +264,7 @@ class MeasureEvaluator:
                 population = group.populations.get(code)  # type: ignore[call-overload]
                 if population is None:
                     continue
-                count = sum(1 for e in episodes if e.groups[g_index].member(code))
+                count = sum(1 for e in episodes if e.groups[g_index].member(code))  # noqa: few episodes
                 populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
             totals.append(GroupResult(group.id, populations))
         return MeasureResult(
@@ -283,232 +327,346 @@ class MeasureEvaluator:
 
     # ------------------------------------------------------------------------------------------ criteria
 
-    def _need(self, criterion: Criterion) -> _Need:
-        """The static requirement of ``criterion`` (computed once per criterion)."""
-        need = self._needs.get(id(criterion))
-        if need is not None:
-            return need
+    def _node(self, criterion: Criterion) -> _Node:
+        node = self._nodes.get(id(criterion))
+        return node if node is not None else self._compile(criterion)
+
+    def _compile(self, criterion: Criterion) -> _Node:
+        """Prepare ``criterion`` (and its sub-criteria) for judging: once per criterion and evaluator."""
         library = self.ruleset.table.library
-        need = _ALWAYS
+        node = _Node(criterion)
+        self._nodes[id(criterion)] = node  # before the sub-criteria, so that a criterion met again is this node
+        self._keep.append(criterion)  # ids stay unique while the evaluator lives
+        if criterion.all is not None:
+            node.judge = self._judge_all
+            node.children = tuple(self._node(child) for child in criterion.all)
+        elif criterion.any is not None:
+            node.judge = self._judge_any
+            node.children = tuple(self._node(child) for child in criterion.any)
+        elif criterion.not_ is not None:
+            node.judge = self._judge_not
+            node.child = self._node(criterion.not_)
+        elif criterion.population is not None:
+            node.judge = self._judge_population
+        elif criterion.age is not None:
+            node.judge = self._judge_age
+        elif criterion.gender is not None:
+            node.judge = self._judge_gender
+        elif criterion.exists is not None:
+            node.judge = self._judge_exists
+        elif criterion.use is not None:
+            node.judge = self._judge_use
+            node.child = self._node(library[criterion.use]) if criterion.use in library else None
+        elif criterion.readings is not None:
+            node.judge = self._judge_readings
+        else:
+            node.judge = self._judge_latest_day
+        if not self.thorough:  # explain judges every criterion, even what cannot hold
+            node.need = self._need(criterion, node)
+        # every kind but the cheap all/any/not (whose sub-criteria are memoised) and population memberships
+        memoised = criterion.all is None and criterion.any is None and criterion.not_ is None
+        if memoised and not _reads_populations(criterion, library):
+            node.anchors = tuple(sorted(free_anchors(criterion, library)))
+        label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
+        node.impossible = Trail(label or criterion.use or "criterion", False, "nothing in the record could meet it")
+        shared = node.child
+        if (
+            criterion.use is not None
+            and shared is not None
+            and node.need is None
+            and shared.criterion.label is not None
+            and (criterion.label or shared.criterion.label) == shared.criterion.label
+        ):
+            # Judging this use is judging the library criterion: the trail is the same, and so is the memo key
+            # (the use reads the anchors the library criterion reads). A use that can be cut short keeps its
+            # node: what cannot hold is named by the use.
+            if shared.anchors is None:
+                shared.anchors = node.anchors
+            self._nodes[id(criterion)] = shared
+            return shared
+        return node
+
+    def _need(self, criterion: Criterion, node: _Node) -> _Need | None:
+        """The static requirement of ``criterion``; None when it cannot be told cheaply."""
         if criterion.exists is not None:
             spec = criterion.exists
             codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
             if codes:
-                need = _Need("exists", resource=spec.resource, codes=codes)
-        elif criterion.use is not None and criterion.use in library:
-            need = self._need(library[criterion.use])
+                return self._shared_need(_Need("exists", resource=spec.resource, codes=codes))
+        elif criterion.use is not None:
+            return node.child.need if node.child is not None else None
         elif criterion.latest_day is not None and not criterion.latest_day.if_none:
             # any one measurement's readings could appear as evidence, even on a day lacking the others
-            need = _Need("any", parts=tuple(_Need("readings", names=(n,)) for n in criterion.latest_day.measurements))
+            parts = tuple(self._shared_need(_Need("readings", names=(n,))) for n in criterion.latest_day.measurements)
+            return self._shared_need(_Need("any", parts=parts))
         elif criterion.readings is not None and criterion.readings.min_count >= 1:
-            need = _Need("readings", names=(criterion.readings.measurement,))
+            return self._shared_need(_Need("readings", names=(criterion.readings.measurement,)))
         # all-of and any-of are never cut short here: a child judged before the impossible one may still
         # contribute evidence (evaluatedResource); their impossible leaves are cut instead.
-        self._needs[id(criterion)] = need
-        self._keep.append(criterion)  # ids stay unique while the evaluator lives
-        return need
+        return None
 
-    def _cannot_hold(self, criterion: Criterion) -> Trail:
-        trail = self._impossible.get(id(criterion))
-        if trail is None:
-            label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
-            label = label or (criterion.use or "criterion")
-            trail = Trail(label, False, "nothing in the record could meet it")
-            self._impossible[id(criterion)] = trail
-        return trail
+    def _shared_need(self, need: _Need) -> _Need:
+        """One object per distinct requirement, so that each is looked up in a record once."""
+        return self._needs.setdefault(need.key, need)
+
+    def possible(self, criterion: Criterion, facts: Facts) -> bool:
+        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses) a
+        resource with codes that the record has none of. For callers that drop what does not hold (code rules)."""
+        node = self._nodes.get(id(criterion))
+        if node is None:
+            node = self._compile(criterion)
+        if node.required is None:
+            node.required = self._shared_need(_Need("all", parts=tuple(self._required(node))))
+        return node.required.holds(facts)
+
+    def _required(self, node: _Node, depth: int = 0) -> list[_Need]:
+        criterion = node.criterion
+        if depth > 8:
+            return []
+        if criterion.exists is not None:
+            spec = criterion.exists
+            codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+            return [self._shared_need(_Need("exists", resource=spec.resource, codes=codes))] if codes else []
+        if criterion.use is not None and node.child is not None:
+            return self._required(node.child, depth + 1)
+        # any-of: every alternative needs something of its own
+        return [need for child in node.children for need in self._required(child, depth + 1)] if criterion.all else []
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> Trail:
-        if not self.thorough and not self._need(criterion).holds(facts):
-            return self._cannot_hold(criterion)  # the same verdict, without judging what cannot hold
-        costly = criterion.exists is not None or criterion.latest_day is not None or criterion.use is not None
-        key = self._memo_key(criterion, scope) if costly else None
-        if key is not None:
-            found = facts.memo.get(key)
-            if found is None:
-                found = self._criterion(criterion, facts, scope, members or {})
-                facts.memo[key] = found
-            return found
-        return self._criterion(criterion, facts, scope, members or {})
+        node = self._nodes.get(id(criterion))
+        if node is None:
+            node = self._compile(criterion)
+        return self._judge(node, facts, scope, members if members is not None else _NO_MEMBERS)
 
-    def _children(
-        self,
-        criteria: tuple[Criterion, ...],
-        facts: Facts,
-        scope: Scope,
-        members: dict[str, bool],
-        *,
-        stop_when: bool,
-    ) -> list[Trail]:
-        out = []
-        for child in criteria:
-            trail = self.criterion(child, facts, scope, members)
-            out.append(trail)
-            if not self.thorough and trail.met is stop_when:
-                break
-        return out
+    def _judge(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        need = node.need
+        if need is not None and not (facts.possible.get(need) or need.holds(facts)):
+            return node.impossible  # the same verdict, without judging what cannot hold
+        anchors = node.anchors
+        if anchors is None:
+            return node.judge(node, facts, scope, members)
+        # nothing bound: one verdict per patient (and day); else one per binding of the anchors it reads
+        if not anchors:
+            key: Any = node
+        elif len(anchors) == 1:
+            key = (node, scope.span(anchors[0]))
+        else:
+            key = (node, *map(scope.span, anchors))
+        found = facts.memo.get(key)
+        if found is None:
+            found = node.judge(node, facts, scope, members)
+            facts.memo[key] = found
+        return found
 
-    def _criterion(self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
-        if criterion.all is not None:
-            children = self._children(criterion.all, facts, scope, members, stop_when=False)
-            met = all(c.met for c in children)
-            failed = [c.label for c in children if not c.met]
-            because = "all hold" if met else "not met: " + "; ".join(failed)
-            return Trail(criterion.label or _joined(children, " and "), met, because, (), children)
-        if criterion.any is not None:
-            children = self._children(criterion.any, facts, scope, members, stop_when=True)
-            met = any(c.met for c in children)
-            held = [c.label for c in children if c.met]
-            because = "holds: " + "; ".join(held) if met else "none holds"
-            return Trail(criterion.label or _joined(children, " or "), met, because, (), children)
-        if criterion.not_ is not None:
-            child = self.criterion(criterion.not_, facts, scope, members)
-            because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
-            return Trail(criterion.label or f"not: {child.label}", not child.met, because, (), [child])
-        if criterion.population is not None:
-            member = members.get(criterion.population, False)
-            return Trail(
-                criterion.label or f"in {criterion.population}",
-                member,
-                f"{'in' if member else 'not in'} {criterion.population}",
-            )
-        if criterion.age is not None:
-            return self._age(criterion.age, criterion.label, facts.ctx, scope)
-        if criterion.gender is not None:
-            ctx = facts.ctx
-            gender = ctx.patient.gender if ctx.patient else None
-            met = gender in criterion.gender
-            return Trail(
-                criterion.label or f"gender in {list(criterion.gender)}",
-                met,
-                f"gender is {gender or 'not documented'}",
-                (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
-            )
-        if criterion.exists is not None:
-            return self._exists(criterion.exists, criterion.label, facts, scope, members)
-        if criterion.use is not None:
-            shared = self.ruleset.table.library[criterion.use]
-            trail = self.criterion(shared, facts, scope, members)
-            label = criterion.label or shared.label or criterion.use
-            if label == trail.label:
-                return trail
-            return Trail(label, trail.met, trail.because, trail.evidence, trail.children)  # trails are shared
-        if criterion.readings is not None:
-            return self._readings(criterion.readings, criterion.label, facts, scope)
-        assert criterion.latest_day is not None
-        return self._latest_day(criterion.latest_day, criterion.label, facts, scope)
+    def _judge_all(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        children = []
+        met = True
+        for child in node.children:
+            trail = self._judge(child, facts, scope, members)
+            children.append(trail)
+            if not trail.met:
+                met = False
+                if not self.thorough:
+                    break
+        return Trail.later(partial(_all_words, node.criterion.label, children), met, (), children)
+
+    def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        children = []
+        met = False
+        for child in node.children:
+            trail = self._judge(child, facts, scope, members)
+            children.append(trail)
+            if trail.met:
+                met = True
+                if not self.thorough:
+                    break
+        return Trail.later(partial(_any_words, node.criterion.label, children), met, (), children)
+
+    def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.child is not None
+        child = self._judge(node.child, facts, scope, members)
+        return Trail.later(partial(_not_words, node.criterion.label, child), not child.met, (), [child])
+
+    def _judge_population(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        population = node.criterion.population
+        assert population is not None
+        member = members.get(population, False)
+        return Trail.later(partial(_population_words, node.criterion.label, population, member), member)
+
+    def _judge_age(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.age is not None
+        return self._age(node.criterion.age, node.criterion.label, facts.ctx, scope)
+
+    def _judge_gender(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        criterion = node.criterion
+        assert criterion.gender is not None
+        ctx = facts.ctx
+        gender = ctx.patient.gender if ctx.patient else None
+        met = gender in criterion.gender
+        return Trail(
+            criterion.label or f"gender in {list(criterion.gender)}",
+            met,
+            f"gender is {gender or 'not documented'}",
+            (Evidence(f"Patient/{ctx.patient_id}", f"gender {gender}"),) if ctx.patient else (),
+        )  # judged once per measure: not worth writing later
+
+    def _judge_exists(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.exists is not None
+        return self._exists(node.criterion.exists, node.criterion.label, facts, scope, members)
+
+    def _judge_use(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        criterion = node.criterion
+        assert criterion.use is not None
+        shared = self.ruleset.table.library[criterion.use]
+        assert node.child is not None
+        trail = self._judge(node.child, facts, scope, members)
+        label = criterion.label or shared.label or criterion.use
+        # a trail is labelled with its criterion's own label when it has one: compare without writing words
+        same = label == shared.label if shared.label is not None else label == trail.label
+        if same:
+            return trail
+        return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
+
+    def _judge_readings(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.readings is not None
+        return self._readings(node.criterion.readings, node.criterion.label, facts, scope)
+
+    def _judge_latest_day(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.latest_day is not None
+        return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
 
     def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext, scope: Scope) -> Trail:
         at = spec.at.resolve(scope)
-        if spec.equals is not None:
-            bounds = f"exactly {spec.equals}"
-        elif spec.max is None:
-            bounds = f"{spec.min or 0} or older"
-        elif spec.min is None:
-            bounds = f"{spec.max} or younger"
-        else:
-            bounds = f"{spec.min}-{spec.max}"
-        title = label or f"age {bounds} at {spec.at.text}"
-        if ctx.patient is None or ctx.patient.birth_date is None:
-            why = "no Patient resource in the input" if ctx.patient is None else "Patient has no birthDate"
-            return Trail(title, False, f"age unknown: {why}")
+        patient = ctx.patient
+        if patient is None or patient.birth_date is None:
+            why = "no Patient resource in the input" if patient is None else "Patient has no birthDate"
+            return Trail.later(partial(_age_words, spec, label, f"age unknown: {why}"), False)
         if at is None:
-            return Trail(title, False, f"{spec.at.text} is not known")
-        age = age_on(ctx.patient.birth_date, at)
+            return Trail.later(partial(_age_words, spec, label, f"{spec.at.text} is not known"), False)
+        birth = patient.birth_date
+        age = age_on(birth, at)
         if spec.equals is not None:
             met = age == spec.equals
         else:
             met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
-        return Trail(
-            title,
+        return Trail.later(
+            partial(_age_words, spec, label, None, age, at, birth),
             met,
-            f"age {age} on {at.isoformat()} (born {ctx.patient.birth_date.isoformat()})",
-            (Evidence(f"Patient/{ctx.patient_id}", f"age {age} on {at.isoformat()}"),),
+            (Evidence.later(f"Patient/{ctx.patient_id}", partial(_age_note, age, at)),),
         )
 
     # ------------------------------------------------------------------------------------------ exists
 
     def _matching(
         self, spec: ExistsCriterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
-    ) -> tuple[list[ResourceRecord], Counter[str], list[Trail]]:
-        """Records passing every test of ``spec``; reasons the others failed; trails of ``then``/``where``."""
-        resolve = self.ruleset.resolve_codes
-        codes = resolve(spec.codes, spec.valuesets)
-        reason_codes = resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
-        diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
-        discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
-        misses: Counter[str] = Counter()
+    ) -> tuple[list[ResourceRecord], list[tuple[_Why, int]], list[Trail]]:
+        """Records passing every test of ``spec``; why the others failed (reason, how many: read only in the
+        words of a trail); trails of ``then``/``where``."""
+        plan = self._plans.get(id(spec))
+        if plan is None:
+            plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset)
+        misses: list[tuple[_Why, int]] = []
+        pool = facts.pool(spec.resource, plan.codes)
+        if not pool:
+            return [], misses, []
+        # Once per patient (and day), for every window the exists is asked of: when each record applies, and
+        # the tests that do not depend on the window (worked out when first needed).
+        known = facts.memo.get(plan)
+        if known is None:
+            spans = [facts.span(record, spec.timing_of) for record in pool] if plan.timing is not None else []
+            known = facts.memo[plan] = (spans, [_UNSEEN] * len(pool))
+        spans, screen = known
+        timing = plan.timing
+        window = self._resolve_timing(timing, plan.window_key, scope) if timing is not None else None
+        also = []
+        for test, relation, key in plan.also:
+            also.append((test, relation, self._resolve_timing(relation, key, scope)))
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
-        pool = facts.ctx.with_codes(spec.resource, codes) if codes else facts.ctx.resources(spec.resource)
-        if not pool:
-            return [], misses, []
-        timing = spec.timing
-        window = self._resolve_timing(timing, scope) if timing is not None else None
-        also = [(test, test.timing, self._resolve_timing(test.timing, scope)) for test in spec.also]
-        for record in pool:
-            why = None
+        for position, record in enumerate(pool):
+            why: _Why | None = None
             if timing is not None:  # cheapest and most selective test first
-                span = _span(record, spec.timing_of)
+                span = spans[position]
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
                     why = "outside the time window" if span is not None else "has no date for the time test"
             if why is None:
-                why = self._filter(record, spec, facts, reason_codes, diagnosis_codes, discharge_codes)
-            for test, relation, resolved in also:
-                if why is not None:
-                    break
-                span = _span(record, test.timing_of)
-                if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
-                    why = f"not {self._describe_timing(relation, scope)}"
+                why = screen[position]
+                if why is _UNSEEN:
+                    why = screen[position] = self._filter(record, spec, facts, plan)
+            if also and why is None:
+                for test, relation, resolved in also:
+                    span = facts.span(record, test.timing_of)
+                    if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
+                        why = partial(self._describe_not, relation, scope)
+                        break
             if why is None and spec.where is not None:
-                trail = self.criterion(spec.where, facts, self._bind(scope, spec, record), members)
+                trail = self.criterion(spec.where, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = f"'{trail.label}' does not hold"
+                    why = partial(_does_not_hold, trail)
             if why is not None:
-                misses[why] += 1
+                misses.append((why, 1))
                 continue
             candidates.append(record)
         if spec.latest_only and candidates:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
-            misses["not the latest"] += len(candidates) - 1
+            misses.append(("not the latest", len(candidates) - 1))
             candidates = [latest]
+        if not plan.judges_candidates:
+            return candidates, misses, (held if candidates else failed)
         matched: list[ResourceRecord] = []
         for record in candidates:
             why = self._value_ok(record, spec)
             if why is None and spec.then is not None:
-                trail = self.criterion(spec.then, facts, self._bind(scope, spec, record), members)
+                trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = f"'{trail.label}' does not hold"
+                    why = partial(_does_not_hold, trail)
             if why is not None:
-                misses[why] += 1
+                misses.append((why, 1))
                 continue
             matched.append(record)
         return matched, misses, (held if matched else failed)
 
     @staticmethod
-    def _bind(scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
-        return scope.bind(spec.as_, _span(record, spec.timing_of) or Span(None, None))
+    def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
+        return scope.bind(spec.as_, facts.span(record, spec.timing_of) or Span(None, None))
 
     def _exists(
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
     ) -> Trail:
-        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
         matched, misses, trails = self._matching(spec, facts, scope, members)
+        words = partial(self._exists_words, spec, label, scope, matched, misses)
+        if not matched:
+            return Trail.later(words, False, (), trails[:1])
+        timing_of = spec.timing_of
+        evidence = tuple(Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE])
+        met = len(matched) >= max(spec.min_count, 1)
+        if met and spec.min_distinct_days > 1:
+            met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
+        return Trail.later(words, met, evidence, trails[:1])
+
+    def _exists_words(
+        self,
+        spec: ExistsCriterion,
+        label: str | None,
+        scope: Scope,
+        matched: list[ResourceRecord],
+        misses: list[tuple[_Why, int]],
+    ) -> tuple[str, str]:
+        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
         where = f" {self._describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
-        days = {(_span(r, spec.timing_of) or Span(None, None)).end for r in matched}
-        evidence = tuple(Evidence(r.ref, _describe(r, spec.timing_of)) for r in matched[:MAX_EVIDENCE])
-        children = trails[:1]
+        days = _distinct_end_days(matched, spec.timing_of)
         need = max(spec.min_count, 1)
         if len(matched) >= need and len(days) >= spec.min_distinct_days:
             noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
             because = f"{len(matched)} matching {noun}{where}"
             if spec.latest_only:
                 because = f"the latest matching {spec.resource}{where} passes"
-            return Trail(title, True, because, evidence, children)
+            return title, because
         if matched:
             if len(matched) < need:
                 because = f"{len(matched)} matching {spec.resource}{where}; {need} needed"
@@ -517,23 +675,25 @@ class MeasureEvaluator:
                     f"{len(matched)} matching {spec.resource}{where} on {len(days)} day(s);"
                     f" {spec.min_distinct_days} different days needed"
                 )
-            return Trail(title, False, because, evidence, children)
+            return title, because
         because = f"no matching {spec.resource}{where}"
         if misses:
-            shown = "; ".join(f"{n} {why}" for why, n in misses.most_common(4))
+            counted: Counter[str] = Counter()
+            for why, n in misses:
+                counted[why if isinstance(why, str) else why()] += n
+            shown = "; ".join(f"{n} {why}" for why, n in counted.most_common(4))
             because += f" (with a matching code: {shown})"
-        return Trail(title, False, because, (), children)
+        return title, because
 
     def _filter(
         self,
         record: ResourceRecord,
         spec: ExistsCriterion,
         facts: Facts,
-        reason_codes: frozenset[Code] | None,
-        diagnosis_codes: frozenset[Code] | None,
-        discharge_codes: frozenset[Code] | None,
+        plan: _ExistsPlan,
     ) -> str | None:
         """Why ``record`` fails a non-timing test, or None."""
+        reason_codes, diagnosis_codes, discharge_codes = plan.reason_codes, plan.diagnosis_codes, plan.discharge_codes
         status = _status_of(record)
         if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
             return f"verification status {record.verification_status}"
@@ -599,15 +759,25 @@ class MeasureEvaluator:
     # ------------------------------------------------------------------------------------------ timing
 
     def _resolve_timing(
-        self, timing: tuple[str, Window | DateExpr], scope: Scope
+        self, timing: tuple[str, Window | DateExpr], key: str, scope: Scope
     ) -> tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None:
+        """((first day, instant), (last day, instant)) of a time relation's window; ``key``: see ``_ExistsPlan``."""
         value = timing[1]
-        if isinstance(value, DateExpr):
-            point = (value.resolve(scope), value.resolve_instant(scope))
-            return point, point
-        low = (value.start.resolve(scope), value.start.resolve_instant(scope))
-        high = (value.end.resolve(scope), value.end.resolve_instant(scope))
-        return low, high
+        # many exists of one scope share a window (the period, the encounter): resolved once, by its text
+        found = scope.windows.get(key)
+        if found is None:
+            if isinstance(value, DateExpr):
+                point = (value.resolve(scope), value.resolve_instant(scope))
+                found = (point, point)
+            else:
+                low = (value.start.resolve(scope), value.start.resolve_instant(scope))
+                high = (value.end.resolve(scope), value.end.resolve_instant(scope))
+                found = (low, high)
+            scope.windows[key] = found
+        return found
+
+    def _describe_not(self, timing: tuple[str, Window | DateExpr], scope: Scope) -> str:
+        return f"not {self._describe_timing(timing, scope)}"
 
     def _describe_timing(self, timing: tuple[str, Window | DateExpr] | None, scope: Scope) -> str:
         if timing is None:
@@ -632,36 +802,89 @@ class MeasureEvaluator:
 
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
-        title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
         if days is None:
-            return Trail(title, False, f"window {spec.within.describe()} is not known")
-        found = [
-            r
-            for r in facts.readings.between(spec.measurement, days[0], days[1])
-            if r.value is not None and (spec.band is None or spec.band.contains(r.value))
-        ]
-        shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-        evidence = tuple(Evidence(r.observation, r.describe()) for r in found[:MAX_EVIDENCE])
-        if len(found) >= spec.min_count:
-            return Trail(title, True, f"{len(found)} reading(s) in {shown}", evidence)
-        others = [r for r in facts.readings.between(spec.measurement, days[0], days[1]) if r.value is not None]
-        because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
-        if others:
-            because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
-        return Trail(title, False, because, evidence)
+            return Trail.later(partial(_readings_words, spec, label, None, [], []), False)
+        between = facts.readings.between(spec.measurement, days[0], days[1])
+        band = spec.band
+        found = [r for r in between if r.value is not None and (band is None or band.contains(r.value))]
+        evidence = tuple(Evidence.later(r.observation, r.describe) for r in found[:MAX_EVIDENCE])
+        words = partial(_readings_words, spec, label, days, found, between)
+        return Trail.later(words, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
-        title = label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
-        days = self._window_days(spec.within, scope)
-        if days is None:
-            return Trail(title, spec.if_none, f"window {spec.within.describe()} is not known")
+        # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
+        # which readings they read is chosen once per window (per binding of the anchors the window reads).
+        selection, anchors = self._selection(spec)
+        if not anchors:
+            key: Any = selection
+        elif len(anchors) == 1:
+            key = (selection, scope.span(anchors[0]))
+        else:
+            key = (selection, *map(scope.span, anchors))
+        chosen = facts.memo.get(key)
+        if chosen is None:
+            days = self._window_days(spec.within, scope)
+            choice = None
+            if days is not None:
+                instants = None
+                if spec.precision == "instant":
+                    instants = (spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope))
+                choice = self._latest_choice(spec, facts, days, instants)
+            chosen = facts.memo[key] = (days, choice)
+        days, choice = chosen
+        if days is None or choice is None:
+            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
+        if spec.pick == "last":
+            return self._last_reading(spec, label, choice, days)
+        if choice.day is None:
+            words = partial(_no_common_day_words, spec, label, *days)
+            return Trail.later(words, spec.if_none, tuple(choice.skipped))
+        evidence: list[Evidence] = []
+        picks: list[tuple[str, Reading | None, bool]] = []
+        met = True
+        for name, valueless, picked, shown in choice.picked:
+            band = spec.test.get(name)
+            assert shown is not None
+            evidence.append(shown)
+            if valueless is not None:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
+                picks.append((name, None, False))
+                met = met and spec.if_no_value
+                continue
+            assert picked is not None and picked.value is not None
+            if band is None:
+                continue
+            ok = band.contains(picked.value)
+            picks.append((name, picked, ok))
+            met = met and ok
+        words = partial(_lowest_words, spec, label, choice.day, picks)
+        return Trail.later(words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence))
+
+    def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
+        """(One object per way of choosing readings, the anchors its window reads besides the period)."""
+        found = self._selections.get(id(spec))
+        if found is None:
+            within = spec.within
+            how = (spec.pick, spec.measurements, spec.count_valueless, spec.exclude_encounter_classes, spec.precision)
+            how += (within.start.text, within.end.text)
+            selection = self._selections_by_how.setdefault(how, object())
+            anchors = tuple(sorted({within.start.anchor, within.end.anchor} - {"period"}))
+            found = self._selections[id(spec)] = (selection, anchors)
+            self._keep.append(spec)  # ids stay unique while the evaluator lives
+        return found
+
+    def _latest_choice(
+        self,
+        spec: LatestDayCriterion,
+        facts: Facts,
+        days: tuple[date, date],
+        instants: tuple[datetime | None, datetime | None] | None,
+    ) -> _Choice:
+        """The readings a latest-day criterion tests, whatever its test: see ``_Choice``."""
         start, end = days
+        low_i, high_i = instants if instants is not None else (None, None)
         excluded_classes = set(spec.exclude_encounter_classes)
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
-        low_i = high_i = None
-        if spec.precision == "instant":
-            low_i, high_i = spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope)
         for name in spec.measurements:
             for reading in facts.readings.between(name, start, end):
                 if low_i is not None and high_i is not None:
@@ -678,80 +901,116 @@ class MeasureEvaluator:
                         )
                         continue
                 usable.setdefault(name, []).append(reading)
+        choice = _Choice(skipped)
         if spec.pick == "last":
-            return self._last_reading(spec, title, usable, skipped, (start, end))
+            every = [r for items in usable.values() for r in items]
+            if not every:
+                return choice
+            last = max(every, key=_time_key)
+            choice.last = last
+            for name in spec.measurements:
+                same = [r for r in usable.get(name, []) if r.observation == last.observation]
+                if not same:  # separate systolic and diastolic Observations taken at the same moment
+                    same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
+                picked = same[0] if same else None
+                choice.picked.append((name, None, picked, _reading_evidence(picked)))
+            return choice
         common: set[date] | None = None
         for name in spec.measurements:
             found = {r.day for r in usable.get(name, [])}
             common = found if common is None else common & found
         if not common:
-            return Trail(
-                title,
-                spec.if_none,
-                f"no day in {start.isoformat()}..{end.isoformat()} has "
-                + " and ".join(spec.measurements)
-                + (" (counted as met)" if spec.if_none else ""),
-                tuple(skipped),
-            )
-        latest = max(common)
-        evidence: list[Evidence] = []
-        results: list[str] = []
-        met = True
+            return choice
+        latest = choice.day = max(common)
         for name in spec.measurements:
             same_day = [r for r in usable[name] if r.day == latest]
             valueless = [r for r in same_day if r.value is None]
-            band = spec.test.get(name)
-            if valueless:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
-                evidence.append(Evidence(valueless[0].observation, valueless[0].describe()))
-                results.append(f"{name} has a result without a usable value")
-                met = met and spec.if_no_value
-                continue
-            picked = min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
-            evidence.append(Evidence(picked.observation, picked.describe()))
-            if band is None:
-                continue
-            assert picked.value is not None
-            ok = band.contains(picked.value)
-            results.append(f"lowest {name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
-            met = met and ok
-        because = f"most recent day {latest.isoformat()}: " + "; ".join(results)
-        return Trail(title, met, because, tuple(evidence + skipped))
+            if valueless:
+                choice.picked.append((name, valueless[0], None, _reading_evidence(valueless[0])))
+            else:
+                picked = min(same_day, key=_lowest_key)
+                choice.picked.append((name, None, picked, _reading_evidence(picked)))
+        return choice
 
-    def _last_reading(
-        self,
-        spec: LatestDayCriterion,
-        title: str,
-        usable: dict[str, list[Reading]],
-        skipped: list[Evidence],
-        days: tuple[date, date],
-    ) -> Trail:
-        every = [r for items in usable.values() for r in items]
-        if not every:
-            shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-            return Trail(title, spec.if_none, f"no {' or '.join(spec.measurements)} reading in {shown}", tuple(skipped))
-        last = max(every, key=_time_key)
+    def _last_reading(self, spec: LatestDayCriterion, label: str | None, choice: _Choice, days: tuple[date, date]) -> Trail:
+        last = choice.last
+        if last is None:
+            return Trail.later(partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
-        results: list[str] = []
+        picks: list[tuple[str, Reading | None, bool]] = []
         met = True
-        for name in spec.measurements:
-            same = [r for r in usable.get(name, []) if r.observation == last.observation]
-            if not same:  # separate systolic and diastolic Observations taken at the same moment
-                same = [r for r in usable.get(name, []) if _time_key(r)[:2] == _time_key(last)[:2]]
+        for name, _, picked, shown in choice.picked:
             band = spec.test.get(name)
-            if not same or same[0].value is None:
-                results.append(f"{name} not in the last reading")
+            if picked is None or picked.value is None:
+                picks.append((name, None, False))
                 met = met and (band is None and spec.if_no_value)
                 continue
-            picked = same[0]
-            assert picked.value is not None
-            evidence.append(Evidence(picked.observation, picked.describe()))
+            assert shown is not None
+            evidence.append(shown)
             if band is None:
                 continue
             ok = band.contains(picked.value)
-            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {band.describe()}")
+            picks.append((name, picked, ok))
             met = met and ok
-        when = last.instant.isoformat() if last.instant else last.day.isoformat()
-        return Trail(title, met, f"last reading {when}: " + "; ".join(results), tuple(evidence + skipped))
+        shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+        return Trail.later(partial(_last_words, spec, label, last, picks), met, shown)
+
+
+class _ExistsPlan:
+    """What an exists criterion tests, prepared once per evaluator: its codes resolved, its time relations."""
+
+    __slots__ = (
+        "also",
+        "codes",
+        "diagnosis_codes",
+        "discharge_codes",
+        "judges_candidates",
+        "reason_codes",
+        "spec",
+        "timing",
+        "window_key",
+    )
+
+    def __init__(self, spec: ExistsCriterion, ruleset: RuleSet) -> None:
+        resolve = ruleset.resolve_codes
+        self.spec = spec  # the plan is found by the spec's id: keep the spec alive with it
+        self.codes = resolve(spec.codes, spec.valuesets)
+        self.reason_codes = (
+            resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
+        )
+        self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
+        self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
+        self.timing = spec.timing
+        self.window_key = _window_key(self.timing)
+        self.also = [(test, test.timing, _window_key(test.timing)) for test in spec.also]
+        self.judges_candidates = bool(spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then)
+        """Whether candidates have a value test or a ``then`` to pass (else every candidate matches)."""
+
+
+def _window_key(timing: tuple[str, Window | DateExpr] | None) -> str:
+    """The text a time relation's window is resolved under in a scope (see ``Scope.windows``)."""
+    if timing is None:
+        return ""
+    value = timing[1]
+    return value.text if isinstance(value, DateExpr) else f"{value.start.text}..{value.end.text}"
+
+
+class _Choice:
+    """The readings a latest-day criterion tests, chosen once for every criterion that reads the same
+    measurements in the same window: ``pick: lowest``: the latest day with every measurement (``day``) and,
+    per measurement, a reading without a value on that day or else the lowest one; ``pick: last``: the last
+    reading (``last``) and, per measurement, the reading of that moment (or None). ``skipped``: readings left
+    out because of their encounter's class (evidence too)."""
+
+    __slots__ = ("day", "last", "picked", "skipped")
+
+    def __init__(self, skipped: list[Evidence]) -> None:
+        self.skipped = skipped
+        self.day: date | None = None
+        self.last: Reading | None = None
+        self.picked: list[tuple[str, Reading | None, Reading | None, Evidence | None]] = []
+        """(measurement, a reading without a value, the picked reading, the evidence of the one of them that is
+        given): the evidence is shared by every criterion that tests the choice."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -776,12 +1035,163 @@ def _joined(children: list[Trail], word: str) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+# The words of a trail, written when something reads them (see Trail.later): each returns (label, because).
+
+
+def _all_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
+    failed = [c.label for c in children if not c.met]
+    because = "not met: " + "; ".join(failed) if failed else "all hold"
+    return label or _joined(children, " and "), because
+
+
+def _any_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
+    held = [c.label for c in children if c.met]
+    because = "holds: " + "; ".join(held) if held else "none holds"
+    return label or _joined(children, " or "), because
+
+
+def _not_words(label: str | None, child: Trail) -> tuple[str, str]:
+    because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
+    return label or f"not: {child.label}", because
+
+
+def _population_words(label: str | None, population: str, member: bool) -> tuple[str, str]:
+    return label or f"in {population}", f"{'in' if member else 'not in'} {population}"
+
+
+def _relabelled(label: str, trail: Trail) -> tuple[str, str]:
+    return label, trail.because
+
+
+def _age_words(
+    spec: AgeCriterion,
+    label: str | None,
+    unknown: str | None,
+    age: int = 0,
+    at: date | None = None,
+    birth: date | None = None,
+) -> tuple[str, str]:
+    """``unknown``: why the age could not be judged; else the age on the day ``at``."""
+    if spec.equals is not None:
+        bounds = f"exactly {spec.equals}"
+    elif spec.max is None:
+        bounds = f"{spec.min or 0} or older"
+    elif spec.min is None:
+        bounds = f"{spec.max} or younger"
+    else:
+        bounds = f"{spec.min}-{spec.max}"
+    title = label or f"age {bounds} at {spec.at.text}"
+    if unknown is not None:
+        return title, unknown
+    assert at is not None and birth is not None
+    return title, f"age {age} on {at.isoformat()} (born {birth.isoformat()})"
+
+
+def _age_note(age: int, at: date) -> str:
+    return f"age {age} on {at.isoformat()}"
+
+
+def _readings_words(
+    spec: ReadingsCriterion,
+    label: str | None,
+    days: tuple[date, date] | None,
+    found: list[Reading],
+    between: list[Reading],
+) -> tuple[str, str]:
+    title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
+    if days is None:
+        return title, f"window {spec.within.describe()} is not known"
+    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+    if len(found) >= spec.min_count:
+        return title, f"{len(found)} reading(s) in {shown}"
+    others = [r for r in between if r.value is not None]
+    because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
+    if others:
+        because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
+    return title, because
+
+
+def _latest_title(spec: LatestDayCriterion, label: str | None) -> str:
+    return label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
+
+
+def _unknown_window_words(spec: LatestDayCriterion, label: str | None) -> tuple[str, str]:
+    return _latest_title(spec, label), f"window {spec.within.describe()} is not known"
+
+
+def _no_common_day_words(spec: LatestDayCriterion, label: str | None, start: date, end: date) -> tuple[str, str]:
+    because = (
+        f"no day in {start.isoformat()}..{end.isoformat()} has "
+        + " and ".join(spec.measurements)
+        + (" (counted as met)" if spec.if_none else "")
+    )
+    return _latest_title(spec, label), because
+
+
+def _lowest_words(
+    spec: LatestDayCriterion, label: str | None, latest: date, picks: list[tuple[str, Reading | None, bool]]
+) -> tuple[str, str]:
+    results = []
+    for name, picked, ok in picks:
+        if picked is None:
+            results.append(f"{name} has a result without a usable value")
+        else:
+            shown = f"{picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}"
+            results.append(f"lowest {name} {shown}")
+    return _latest_title(spec, label), f"most recent day {latest.isoformat()}: " + "; ".join(results)
+
+
+def _no_reading_words(spec: LatestDayCriterion, label: str | None, days: tuple[date, date]) -> tuple[str, str]:
+    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
+    return _latest_title(spec, label), f"no {' or '.join(spec.measurements)} reading in {shown}"
+
+
+def _last_words(
+    spec: LatestDayCriterion, label: str | None, last: Reading, picks: list[tuple[str, Reading | None, bool]]
+) -> tuple[str, str]:
+    results = []
+    for name, picked, ok in picks:
+        if picked is None:
+            results.append(f"{name} not in the last reading")
+        else:
+            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}")
+    when = last.instant.isoformat() if last.instant else last.day.isoformat()
+    return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)
+
+
+def _add_references(trail: Trail, references: set[str]) -> None:
+    """Add the references (Type/id) of every evidence of ``trail`` and its sub-trails."""
+    pending = [trail]
+    while pending:
+        current = pending.pop()
+        for evidence in current.evidence:
+            if "/" in evidence.ref:
+                references.add(evidence.ref)
+        pending.extend(current.children)
+
+
+def _does_not_hold(trail: Trail) -> str:
+    return f"'{trail.label}' does not hold"
+
+
+def _distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
+    return {(_span(r, timing_of) or Span(None, None)).end for r in records}
+
+
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
     return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
 
 
+def _reading_evidence(reading: Reading | None) -> Evidence | None:
+    return None if reading is None else Evidence.later(reading.observation, reading.describe)
+
+
 def _time_key(reading: Reading) -> tuple[date, str, str]:
-    return (reading.day, reading.instant.isoformat() if reading.instant else "", reading.observation)
+    return (reading.day, reading.instant_text, reading.observation)
+
+
+def _lowest_key(reading: Reading) -> tuple[float | None, str, str]:
+    return (reading.value, reading.instant_text, reading.observation)
 
 
 def _codes_of(record: ResourceRecord) -> frozenset[Code]:

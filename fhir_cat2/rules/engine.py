@@ -15,7 +15,7 @@ from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
 from .loader import RuleSet
-from .schema import CodeRule, Criterion, ExistsCriterion
+from .schema import CodeRule
 from .timing import Scope, Span
 
 if TYPE_CHECKING:
@@ -58,64 +58,42 @@ def evaluate_code_rules(
     for name, items in readings.by_measurement.items():
         for encounter_ref, attached in encounter_readings(ctx, items).items():
             per_encounter.setdefault(encounter_ref, {})[name] = attached
-    facts = None
     out: list[QualityCode] = []
+    facts = evaluator.facts(ctx, readings) if evaluator is not None else None
     # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
-    possible = {id(rule): _possible(rule, ctx, ruleset) for rule in rules if rule.when is not None}
+    if evaluator is not None and facts is not None:
+        rules = [rule for rule in rules if rule.when is None or evaluator.possible(rule.when, facts)]
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
         scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
+        # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
+        picks: dict[tuple[str, str, str], Reading | None] = {}
+        ref = encounter.ref
         for rule in rules:
-            if rule.measure is not None and not _eligible(rule.measure, encounter, measure_results):
+            if rule.measure is not None and not _eligible(rule.measure, ref, measure_results):
                 continue
             if rule.when is not None:
-                if not possible[id(rule)]:
-                    continue
-                assert evaluator is not None
-                if facts is None:
-                    facts = evaluator.facts(ctx, readings)
+                assert evaluator is not None and facts is not None
                 trail = evaluator.criterion(rule.when, facts, scope)
                 if trail.met:
                     evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
                     out.append(_code(rule, encounter, trail_because(trail), evidence, trail))
                 continue
-            if rule.scope == "period-to-date":
-                assert rule.measurement is not None
-                start, day = period[0], encounter.when.start_day
-                to_date = [r for r in readings.of(rule.measurement) if start <= r.day <= day]
-                found = _apply(rule, encounter, {rule.measurement: to_date})
-            else:
-                found = _apply(rule, encounter, attached)
+            assert rule.measurement is not None
+            key = (rule.scope, rule.measurement, rule.pick)
+            if key not in picks:
+                if rule.scope == "period-to-date":
+                    to_date = readings.between(rule.measurement, period[0], encounter.when.start_day)
+                    picks[key] = pick_latest_day(to_date, rule.pick)
+                else:
+                    picks[key] = pick_latest_day(attached.get(rule.measurement, []), rule.pick)
+            found = _apply(rule, encounter, picks[key])
             if found is not None:
                 out.append(found)
     return out
-
-
-def _possible(rule: CodeRule, ctx: PatientContext, ruleset: RuleSet) -> bool:
-    assert rule.when is not None
-    for exists in _required_exists(rule.when, ruleset.table.library):
-        codes = ruleset.resolve_codes(exists.codes, exists.valuesets)
-        if codes and not ctx.with_codes(exists.resource, codes):
-            return False
-    return True
-
-
-def _required_exists(criterion: Criterion, library: dict[str, Criterion], depth: int = 0) -> list[ExistsCriterion]:
-    """Exists criteria that must hold for ``criterion`` to hold (through all-of and library uses)."""
-    if depth > 8:
-        return []
-    if criterion.exists is not None:
-        return [criterion.exists]
-    if criterion.use is not None and criterion.use in library:
-        return _required_exists(library[criterion.use], library, depth + 1)
-    if criterion.all is not None:
-        return [e for child in criterion.all for e in _required_exists(child, library, depth + 1)]
-    if criterion.any is not None:  # every alternative needs one of its own; keep it only if all need the same type
-        return []
-    return []
 
 
 def trail_because(trail: Trail) -> str:
@@ -136,18 +114,17 @@ def unique_evidence(evidence: list[Evidence]) -> list[Evidence]:
     return out
 
 
-def _eligible(measure_id: str, encounter: EncounterRecord, results: Mapping[str, MeasureResult]) -> bool:
+def _eligible(measure_id: str, encounter_ref: str, results: Mapping[str, MeasureResult]) -> bool:
     """A measure-gated rule reports only on the measure's qualifying encounters of a denominator patient."""
     result = results.get(measure_id)
     if result is None or not result.groups or not result.groups[0].member("denominator"):
         return False
-    return encounter.ref in result.qualifying_encounters
+    return encounter_ref in result.qualifying_encounters
 
 
-def _apply(rule: CodeRule, encounter: EncounterRecord, attached: dict[str, list[Reading]]) -> QualityCode | None:
+def _apply(rule: CodeRule, encounter: EncounterRecord, picked: Reading | None) -> QualityCode | None:
+    """The rule's code when the reading picked for its measurement (None: none) is in its band, or missing."""
     assert rule.measurement is not None and encounter.when is not None
-    readings = attached.get(rule.measurement, [])
-    picked = pick_latest_day(readings, rule.pick)
     if rule.when_missing:
         if picked is not None:
             return None
@@ -162,7 +139,7 @@ def _apply(rule: CodeRule, encounter: EncounterRecord, attached: dict[str, list[
         f"{how} {rule.measurement} on {whose} latest reading day {picked.day.isoformat()}"
         f" is {picked.value:g} {picked.unit}, which is {rule.band.describe()}"
     )
-    return _code(rule, encounter, because, (Evidence(picked.observation, picked.describe()),))
+    return _code(rule, encounter, because, (Evidence.later(picked.observation, picked.describe),))
 
 
 def _code(

@@ -27,6 +27,8 @@ class Reading:
     raw: str
     """The value as documented, e.g. '58 mmol/mol', for explanations."""
     end_instant: datetime | None = None
+    instant_text: str = ""
+    """``instant`` as ISO text ('' without one): readings of a day are ordered by it, so it is written once."""
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
@@ -152,11 +154,13 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
                     for component in obs.components
                     if not component.codes.isdisjoint(compiled.codes)
                 ]
+            instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
+            stamp = instant_text or obs.when.start_day.isoformat()
             for quantity, absent in values:
-                reading = _reading(obs, compiled, quantity, absent, panel, out)
+                reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text)
                 if reading is None:
                     continue
-                key = (compiled.name, (obs.when.instant or obs.when.start_day).isoformat(), reading.value)
+                key = (compiled.name, stamp, reading.value)
                 if key in seen:
                     continue  # the same reading sent twice: as a panel component and as a standalone Observation
                 seen.add(key)
@@ -173,6 +177,7 @@ def _reading(
     absent: bool,
     via_panel: bool,
     out: Readings,
+    instant_text: str,
 ) -> Reading | None:
     assert obs.when is not None
     value: float | None = None
@@ -208,13 +213,13 @@ def _reading(
         via_panel,
         raw,
         obs.when.end_instant or obs.when.instant,
+        instant_text,
     )
 
 
 def _reading_order(reading: Reading) -> tuple[date, str, float, str]:
-    instant = reading.instant.isoformat() if reading.instant else ""
     value = reading.value if reading.value is not None else float("inf")
-    return (reading.day, instant, value, reading.observation)
+    return (reading.day, reading.instant_text, value, reading.observation)
 
 
 def encounter_readings(
@@ -268,5 +273,5 @@ def pick_latest_day(readings: list[Reading], how: str) -> Reading | None:
     latest = max(r.day for r in valued)
     same_day = [r for r in valued if r.day == latest]
     if how in ("last", "last-of-latest-day"):
-        return max(same_day, key=lambda r: (r.instant.isoformat() if r.instant else "", r.observation))
-    return min(same_day, key=lambda r: (r.value, r.instant.isoformat() if r.instant else "", r.observation))
+        return max(same_day, key=lambda r: (r.instant_text, r.observation))
+    return min(same_day, key=lambda r: (r.value, r.instant_text, r.observation))

@@ -16,7 +16,6 @@ import calendar
 import re
 from functools import lru_cache
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 _EXPR = re.compile(r"^\s*([a-z][a-z0-9_]*)\.(start|end)\s*((?:[+-]\s*\d+\s*(?:y|mo|d)\s*)*)$")
 _TERM = re.compile(r"([+-])\s*(\d+)\s*(y|mo|d)")
+_UNSEEN: Any = object()
 
 
 class DateExpr(BaseModel):
@@ -43,16 +43,24 @@ class DateExpr(BaseModel):
 
     def resolve(self, scope: Scope) -> date | None:
         """The calendar day; None when the anchor's edge is unknown (e.g. a Condition without onset)."""
-        span = scope.span(self.anchor)
-        day = span.start if self.edge == "start" else span.end
-        return None if day is None else shift(day, self.years, self.months, self.days)
+        days = scope.days
+        found = days.get(self.text, _UNSEEN)  # the text says all the expression means
+        if found is _UNSEEN:
+            span = scope.span(self.anchor)
+            day = span.start if self.edge == "start" else span.end
+            found = days[self.text] = None if day is None else shift(day, self.years, self.months, self.days)
+        return found  # type: ignore[no-any-return]
 
     def resolve_instant(self, scope: Scope) -> datetime | None:
-        span = scope.span(self.anchor)
-        instant = span.start_instant if self.edge == "start" else span.end_instant
-        if instant is None:
-            return None
-        return shift_instant(instant, self.years, self.months, self.days)
+        instants = scope.instants
+        found = instants.get(self.text, _UNSEEN)
+        if found is _UNSEEN:
+            span = scope.span(self.anchor)
+            instant = span.start_instant if self.edge == "start" else span.end_instant
+            found = instants[self.text] = (
+                None if instant is None else shift_instant(instant, self.years, self.months, self.days)
+            )
+        return found  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=4096)
@@ -88,41 +96,90 @@ def parse_date_expr(text: Any) -> dict[str, Any]:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """When a bound thing applies: first and last day, and instants when known."""
+@lru_cache(maxsize=64)
+def period_span(start: date, end: date) -> Span:
+    return Span(start, end, datetime(start.year, start.month, start.day, tzinfo=UTC), None)
 
-    start: date | None
-    end: date | None
-    start_instant: datetime | None = None
-    end_instant: datetime | None = None
+
+class Span:
+    """When a bound thing applies: first and last day, and instants when known.
+
+    Not to be changed once made. Spans key the memo of judged criteria (one verdict per encounter), so their
+    hash is worked out once, when made.
+    """
+
+    __slots__ = ("_hash", "end", "end_instant", "start", "start_instant")
+
+    def __init__(
+        self,
+        start: date | None,
+        end: date | None,
+        start_instant: datetime | None = None,
+        end_instant: datetime | None = None,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.start_instant = start_instant
+        self.end_instant = end_instant
+        self._hash = hash((start, end, start_instant, end_instant))
+
+    def _fields(self) -> tuple[date | None, date | None, datetime | None, datetime | None]:
+        return (self.start, self.end, self.start_instant, self.end_instant)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Span):
+            return NotImplemented
+        return self is other or (self._hash == other._hash and self._fields() == other._fields())
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return (
+            f"Span(start={self.start!r}, end={self.end!r}, start_instant={self.start_instant!r},"
+            f" end_instant={self.end_instant!r})"
+        )
 
 
 class UnboundAnchor(KeyError):
     pass
 
 
-@dataclass(frozen=True)
 class Scope:
     """What date expressions resolve against: the period, bound resources, and the data cut-off.
 
     ``as_of``: only what was documented on or before this day exists (a claim reports what was known at its
     encounter). None: everything in the input.
+
+    Not to be changed once made (``bind`` makes a new one): a plain class, as a scope is made for every
+    resource an ``exists`` binds, and a frozen dataclass is slow to make.
     """
 
-    period_start: date
-    period_end: date
-    bindings: Mapping[str, Span] = field(default_factory=dict)
-    as_of: date | None = None
+    __slots__ = ("as_of", "bindings", "days", "instants", "period_end", "period_start", "windows")
+
+    def __init__(
+        self,
+        period_start: date,
+        period_end: date,
+        bindings: Mapping[str, Span] | None = None,
+        as_of: date | None = None,
+    ) -> None:
+        self.period_start = period_start
+        self.period_end = period_end
+        self.bindings: Mapping[str, Span] = bindings if bindings is not None else {}
+        self.as_of = as_of
+        self.days: dict[str, date | None] = {}
+        """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
+        self.instants: dict[str, datetime | None] = {}
+        self.windows: dict[str, Any] = {}
+        """Time windows of ``exists`` already resolved (days and instants of both ends), by their text."""
+
+    def __repr__(self) -> str:
+        return f"Scope({self.period_start}, {self.period_end}, {dict(self.bindings)}, as_of={self.as_of})"
 
     def span(self, name: str) -> Span:
         if name == "period":
-            return Span(
-                self.period_start,
-                self.period_end,
-                datetime(self.period_start.year, self.period_start.month, self.period_start.day, tzinfo=UTC),
-                None,
-            )
+            return period_span(self.period_start, self.period_end)
         try:
             return self.bindings[name]
         except KeyError:

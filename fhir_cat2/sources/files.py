@@ -17,7 +17,8 @@ import orjson
 
 from ..errors import ConfigError
 from .records import Src
-from .slim import Resolver, content_id, plain_resolver
+from .slim import content_id
+from .values import Resolver, plain_resolver
 
 JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
 MAX_BUNDLE_DEPTH = 4
@@ -29,6 +30,27 @@ class InputItem:
     src: Src
     resolve: Resolver
     resource_id: str
+
+
+class _BundleEntry(InputItem):
+    """A Bundle entry, whose ``src`` is made only when asked for: most entries are dropped unread (vitals and
+    labs no rule reads), and a position string and a frozen Src for each were a tenth of reading a file."""
+
+    __slots__ = ("_file", "_index", "_prefix")
+
+    def __init__(
+        self, resource: dict[str, Any], file: str, prefix: str, index: int, resolve: Resolver, id_: str
+    ) -> None:
+        self.resource = resource
+        self._file = file
+        self._prefix = prefix
+        self._index = index
+        self.resolve = resolve
+        self.resource_id = id_
+
+    @property
+    def src(self) -> Src:  # type: ignore[override]
+        return Src(self._file, f"{self._prefix}entry[{self._index}]")
 
 
 @dataclass(slots=True)
@@ -104,7 +126,7 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
     try:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - number is reported on error
+            for number, line in enumerate(handle, start=1):
                 yield from _ndjson_line(name, number, line)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         where = f"after line {number}" if number else ""
@@ -130,7 +152,9 @@ def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Re
 
 def _read_document(document: Any, src: Src, resolve: Resolver, depth: int) -> Iterator[InputItem | Rejected]:
     if not isinstance(document, dict):
-        yield Rejected(src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}")
+        yield Rejected(
+            src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}"
+        )
         return
     resource_type = document.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
@@ -163,34 +187,138 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
     if not isinstance(entries, list):
         yield Rejected(src, "Bundle.entry is not a list")
         return
+    file = src.file
     prefix = f"{src.position}." if src.position else ""
-    mapping: dict[str, str] = {}
-    resolved: list[tuple[int, dict[str, Any], str]] = []
+    # References may point forward, so every fullUrl is known before the first entry is handed on; what
+    # one resolves to ('Type/id') is worked out when a reference asks for it, most are never asked for.
+    by_url: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            full_url = entry.get("fullUrl")
+            if full_url and isinstance(full_url, str):
+                resource = entry.get("resource")
+                if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                    by_url[full_url] = resource  # the last entry of a fullUrl wins
+    targets: dict[str, str] = {}
+
+    def resolve(ref: str) -> str:
+        target = targets.get(ref)
+        if target is None:
+            resource = by_url.get(ref)
+            if resource is None:
+                target = plain_resolver(ref)
+            else:
+                target = f"{resource['resourceType']}/{_entry_id(resource, ref)}"
+            targets[ref] = target
+        return target
+
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
         if not isinstance(resource, dict):
             continue  # e.g. a DELETE in a transaction or a history entry without a body
-        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         resource_type = resource.get("resourceType")
-        id_ = _entry_id(resource, full_url) if isinstance(resource_type, str) else ""
-        if full_url and isinstance(resource_type, str):
-            mapping[full_url] = f"{resource_type}/{id_}"
-        resolved.append((index, resource, id_))
-
-    def resolve(ref: str) -> str:
-        return mapping.get(ref) or plain_resolver(ref)
-
-    for index, resource, id_ in resolved:
-        entry_src = Src(src.file, f"{prefix}entry[{index}]")
-        if resource.get("resourceType") == "Bundle":
+        if not isinstance(resource_type, str):
+            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
+            continue
+        if resource_type == "Bundle":
+            entry_src = Src(file, f"{prefix}entry[{index}]")
             if depth >= MAX_BUNDLE_DEPTH:
                 yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
                 continue
             yield from _read_bundle(resource, entry_src, depth + 1)
             continue
-        if not isinstance(resource.get("resourceType"), str):
-            yield Rejected(entry_src, "Bundle entry resource has no resourceType")
+        id_ = resource.get("id")
+        if not isinstance(id_, str) or not id_:
+            full_url = entry.get("fullUrl")
+            id_ = _entry_id(resource, full_url if isinstance(full_url, str) else None)
+        yield _BundleEntry(resource, file, prefix, index, resolve, id_)
+
+
+# ---------------------------------------------------------------------------------------------- parts
+
+PART_BYTES = 16 * 1024 * 1024
+"""How much input one part of a parallel ingest reads, at most (one file can be one part or several)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputPart:
+    """A file, or a range of lines of a plain (not gzipped) NDJSON file: a unit of work for parallel
+    ingest. ``start`` and ``end`` are byte offsets at line boundaries (``end`` None: to the end of the file);
+    ``first_line`` is the number of the line at ``start``, so quarantine positions read as they would for
+    the whole file."""
+
+    path: Path
+    size: int
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+
+def plan_parts(paths: list[Path], part_bytes: int | None = None) -> list[InputPart]:
+    """The files as parts, in input order; plain NDJSON files larger than ``part_bytes`` (default
+    ``PART_BYTES``) are cut at line boundaries into ranges of about that size (gzip cannot be read from the
+    middle, so .gz stays whole)."""
+    if part_bytes is None:
+        part_bytes = PART_BYTES
+    parts: list[InputPart] = []
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # read_file reports it, in its place
+        if size <= part_bytes or not _is_ndjson_name(path) or path.name.lower().endswith(".gz"):
+            parts.append(InputPart(path, size))
             continue
-        yield InputItem(resource, entry_src, resolve, id_)
+        try:
+            parts.extend(_ndjson_ranges(path, size, part_bytes))
+        except OSError:
+            parts.append(InputPart(path, size))  # read whole: read_file says what is wrong with it
+    return parts
+
+
+def _ndjson_ranges(path: Path, size: int, part_bytes: int) -> list[InputPart]:
+    ranges: list[InputPart] = []
+    start, line = 0, 1
+    with open(path, "rb") as handle:
+        while start < size:
+            handle.seek(min(start + part_bytes, size))
+            handle.readline()  # on to the end of the line the cut falls in
+            end = handle.tell()
+            if end >= size:
+                ranges.append(InputPart(path, size - start, start, None, line))
+                break
+            handle.seek(start)
+            newlines, remaining = 0, end - start
+            while remaining > 0:
+                block = handle.read(min(remaining, 1 << 22))
+                if not block:
+                    break
+                newlines += block.count(b"\n")
+                remaining -= len(block)
+            ranges.append(InputPart(path, end - start, start, end, line))
+            start, line = end, line + newlines
+    return ranges
+
+
+def read_part(part: InputPart) -> Iterator[InputItem | Rejected]:
+    """The resources of one part: ``read_file`` for a whole file, the lines of its range otherwise."""
+    if part.start == 0 and part.end is None:
+        yield from read_file(part.path)
+        return
+    name = str(part.path)
+    number = part.first_line - 1
+    position = part.start
+    try:
+        with open(part.path, "rb") as handle:
+            handle.seek(part.start)
+            for line in handle:
+                if part.end is not None and position >= part.end:
+                    break
+                position += len(line)
+                number += 1
+                yield from _ndjson_line(name, number, line)
+    except OSError as exc:
+        where = f"after line {number}" if number else ""
+        yield Rejected(Src(name, where), f"cannot read file: {exc}")

@@ -1,16 +1,18 @@
 """Raw FHIR JSON -> slim records, through small pydantic models of only the fields the rules read.
 
-The pydantic models validate shape and name the failing field; ``to_record`` then flattens the model
-into a ``records`` dataclass with references resolved and codes normalised. Full fhir.resources models
-are never built on this path (they are ten to fifty times slower); they are kept for what we write.
+The pydantic models validate shape and name the failing field; ``validated_record`` then flattens the
+model into a ``records`` dataclass with references resolved and codes normalised. Full fhir.resources
+models are never built on this path (they are ten to fifty times slower); they are kept for what we write.
+
+``to_record``, the entry point, first tries ``direct.py``, which builds the same record from regular JSON
+without pydantic; these models remain the validator of record for everything else.
 """
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from ..terminology import normalise_system
+from .direct import direct_record
 from .records import (
     ClaimRecord,
     Code,
@@ -33,9 +36,13 @@ from .records import (
     Src,
     When,
 )
-
-Resolver = Callable[[str], str]
-"""Maps a reference string as written (urn:uuid:…, absolute URL, Type/id) to 'Type/id'."""
+from .values import DO_NOT_PERFORM_EXTENSION as _DO_NOT_PERFORM
+from .values import REASON_EXTENSIONS as _REASON_EXTENSIONS
+from .values import REQUEST_TYPES as _REQUESTS
+from .values import Resolver, parse_when
+from .values import patient_id_of as _patient_id
+from .values import plain_resolver as plain_resolver  # where sources and tests have always found it
+from .values import split_ref as split_ref
 
 
 class _Slim(BaseModel):
@@ -303,31 +310,6 @@ CODE_ELEMENT: dict[str, str] = {
 # ----------------------------------------------------------------------------------------------- times
 
 
-def _month_end(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
-
-
-def parse_when(value: str, field: str) -> When:
-    """FHIR date or dateTime -> When. Partial dates cover their whole month or year."""
-    try:
-        n = len(value)
-        if n == 4:
-            y = int(value)
-            return When(date(y, 1, 1), date(y, 12, 31))
-        if n == 7:
-            y, m = int(value[:4]), int(value[5:7])
-            return When(date(y, m, 1), date(y, m, _month_end(y, m)))
-        day = date.fromisoformat(value[:10])
-        if n == 10:
-            return When(day, day, datetime(day.year, day.month, day.day, tzinfo=UTC))
-        instant = datetime.fromisoformat(value)
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=UTC)
-        return When(day, day, instant)
-    except ValueError as exc:
-        raise InputError(f"{field}: '{value}' is not a FHIR date or dateTime") from exc
-
-
 def parse_period(period: Period, field: str) -> When | None:
     start = parse_when(period.start, f"{field}.start") if period.start else None
     end = parse_when(period.end, f"{field}.end") if period.end else None
@@ -392,40 +374,10 @@ def _quantity(q: Quantity | None) -> QuantityValue | None:
 # ----------------------------------------------------------------------------------------------- refs
 
 
-def split_ref(ref: str) -> tuple[str, str] | None:
-    """'Type/id' -> (Type, id); None for anything else."""
-    type_, sep, id_ = ref.partition("/")
-    if not sep or not id_ or "/" in id_:
-        return None
-    return type_, id_
-
-
-def plain_resolver(ref: str) -> str:
-    """Resolve a reference with no bundle context: absolute URLs and _history suffixes are cut to Type/id."""
-    if ref.startswith(("http://", "https://")):
-        parts = ref.rstrip("/").split("/")
-        if "_history" in parts:
-            parts = parts[: parts.index("_history")]
-        if len(parts) >= 2:
-            return f"{parts[-2]}/{parts[-1]}"
-    elif "/_history/" in ref:
-        return ref.split("/_history/")[0]
-    return ref
-
-
 def _ref(reference: Reference | None, resolve: Resolver) -> str | None:
     if reference is None or not reference.reference:
         return None
     return resolve(reference.reference)
-
-
-def _patient_id(ref: str | None) -> str | None:
-    if not ref:
-        return None
-    parts = split_ref(ref)
-    if parts is None or parts[0] != "Patient":
-        return None
-    return parts[1]
 
 
 def content_id(resource: dict[str, Any]) -> str:
@@ -447,6 +399,17 @@ def _error_text(resource_type: str, id_: str | None, exc: ValidationError) -> st
 
 
 def to_record(resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> ResourceRecord:
+    """The record of ``resource``: read directly when it is regular (``direct.py``, the same record several
+    times faster), else validated with its slim model. Raises InputError naming the field."""
+    record = direct_record(resource, src, resolve, resource_id)
+    if record is not None:
+        return record
+    return validated_record(resource, src, resolve, resource_id)
+
+
+def validated_record(
+    resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str
+) -> ResourceRecord:
     """Validate ``resource`` with its slim model and flatten it into a record. Raises InputError."""
     resource_type = resource["resourceType"]
     model_cls = SLIM_MODELS[resource_type]
@@ -548,9 +511,6 @@ def _build_condition(m: Condition, base: dict[str, Any], resolve: Resolver) -> C
     )
 
 
-_REQUESTS = frozenset({"ServiceRequest", "MedicationRequest", "DeviceRequest"})
-
-
 def _build_event(m: Event, base: dict[str, Any], resolve: Resolver) -> EventRecord:
     concept = m.code or m.vaccineCode or m.medicationCodeableConcept or m.codeCodeableConcept or m.type
     codes = _codes(concept)
@@ -592,10 +552,6 @@ def _build_event(m: Event, base: dict[str, Any], resolve: Resolver) -> EventReco
         authored=authored,
         supply=supply,
     )
-
-
-_REASON_EXTENSIONS = ("qicore-notDoneReason", "qicore-doNotPerformReason")
-_DO_NOT_PERFORM = "qicore-doNotPerform"
 
 
 def _extension_codes(extensions: list[Extension], suffixes: tuple[str, ...]) -> frozenset[Code]:
