@@ -952,8 +952,8 @@ class MeasureEvaluator:
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
-        shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
-        return Trail.later(partial(_last_words, spec, label, last, picks), met, shown)
+        all_shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+        return Trail.later(partial(_last_words, spec, label, last, picks), met, all_shown)
 
 
 class _ExistsPlan:
