@@ -48,21 +48,31 @@ ICD10, CVX = "http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/cvx"
 RXNORM, HL7 = "http://www.nlm.nih.gov/research/umls/rxnorm", "http://terminology.hl7.org/CodeSystem/"
 TAG = {"tag": [{"system": "https://example.org/fhir-cat2/benchmark", "code": "synthetic"}]}
 # (CPT, SNOMED, display, class, weight): mostly office visits, as in a primary-care export
-VISITS = [("99213", "185349003", "Check up", "AMB", 5), ("99214", "390906007", "Follow-up", "AMB", 3),
-          ("99212", "185345009", "Symptom", "AMB", 3), ("99283", "50849002", "Emergency", "EMER", 1),
-          ("99222", "32485007", "Hospital admission", "IMP", 0.3)]
+VISITS = [
+    ("99213", "185349003", "Check up", "AMB", 5),
+    ("99214", "390906007", "Follow-up", "AMB", 3),
+    ("99212", "185345009", "Symptom", "AMB", 3),
+    ("99283", "50849002", "Emergency", "EMER", 1),
+    ("99222", "32485007", "Hospital admission", "IMP", 0.3),
+]
 # (LOINC, display, unit, low, high, share of visits): vitals and labs no rule reads
 Measured = tuple[str, str, str, float, float, float]
 VITALS: list[Measured] = [
-    ("8867-4", "Heart rate", "/min", 55, 100, 1), ("9279-1", "Respiratory rate", "/min", 12, 20, 1),
-    ("29463-7", "Body weight", "kg", 50, 120, 1), ("8310-5", "Body temperature", "Cel", 36, 37.6, 0.3),
-    ("8302-2", "Body height", "cm", 150, 192, 0.3), ("39156-5", "BMI", "kg/m2", 18, 38, 0.3),
+    ("8867-4", "Heart rate", "/min", 55, 100, 1),
+    ("9279-1", "Respiratory rate", "/min", 12, 20, 1),
+    ("29463-7", "Body weight", "kg", 50, 120, 1),
+    ("8310-5", "Body temperature", "Cel", 36, 37.6, 0.3),
+    ("8302-2", "Body height", "cm", 150, 192, 0.3),
+    ("39156-5", "BMI", "kg/m2", 18, 38, 0.3),
     ("72514-3", "Pain severity", "{score}", 0, 10, 0.3),
 ]
 PANEL: list[Measured] = [
-    ("2345-7", "Glucose", "mg/dL", 70, 200, 1), ("2160-0", "Creatinine", "mg/dL", 0.6, 1.4, 1),
-    ("2951-2", "Sodium", "mmol/L", 135, 145, 1), ("6298-4", "Potassium", "mmol/L", 3.5, 5.1, 1),
-    ("6299-2", "Urea nitrogen", "mg/dL", 7, 20, 1), ("17861-6", "Calcium", "mg/dL", 8.5, 10.2, 1),
+    ("2345-7", "Glucose", "mg/dL", 70, 200, 1),
+    ("2160-0", "Creatinine", "mg/dL", 0.6, 1.4, 1),
+    ("2951-2", "Sodium", "mmol/L", 135, 145, 1),
+    ("6298-4", "Potassium", "mmol/L", 3.5, 5.1, 1),
+    ("6299-2", "Urea nitrogen", "mg/dL", 7, 20, 1),
+    ("17861-6", "Calcium", "mg/dL", 8.5, 10.2, 1),
     ("2075-0", "Chloride", "mmol/L", 98, 107, 1),
 ]
 ACUTE = [("444814009", "Viral sinusitis"), ("195662009", "Viral pharyngitis"), ("10509002", "Bronchitis")]
@@ -96,12 +106,22 @@ class PatientBuilder:
         self.types: dict[bytes, bytes] = {}  # id -> resource type, to write Type/id references in NDJSON
         self.practitioner = {"reference": f"Practitioner/{practitioner}"}
         self.organization = {"reference": f"Organization/{organization}"}
-        self.subject = ref(self.add("Patient", {
-            "identifier": [{"system": "https://example.org/mrn", "value": str(rng.randrange(10**9))}],
-            "name": [{"use": "official", "family": f"Family{rng.randrange(10**6)}", "given": ["Given"]}],
-            "gender": rng.choice(["male", "female"]), "birthDate": f"{rng.randint(1935, 2004)}-06-15",
-            "address": [{"line": [f"{rng.randrange(999)} Main St"], "city": "Springfield", "state": "MA"}],
-        }))
+        self.subject = ref(
+            self.add(
+                "Patient",
+                {
+                    "identifier": [{"system": "https://example.org/mrn", "value": str(rng.randrange(10**9))}],
+                    "name": [
+                        {"use": "official", "family": f"Family{rng.randrange(10**6)}", "given": ["Given"]}
+                    ],
+                    "gender": rng.choice(["male", "female"]),
+                    "birthDate": f"{rng.randint(1935, 2004)}-06-15",
+                    "address": [
+                        {"line": [f"{rng.randrange(999)} Main St"], "city": "Springfield", "state": "MA"}
+                    ],
+                },
+            )
+        )
 
     def add(self, resource_type: str, body: dict[str, Any]) -> str:
         id_ = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -111,14 +131,32 @@ class PatientBuilder:
 
     def condition(self, system: str, code: str, display: str, onset: str, **extra: Any) -> str:
         clinical = cc(f"{HL7}condition-clinical", "active", "Active")
-        return self.add("Condition", {"clinicalStatus": clinical, "code": cc(system, code, display),
-                        "subject": self.subject, "onsetDateTime": onset, "recordedDate": onset, **extra})
+        return self.add(
+            "Condition",
+            {
+                "clinicalStatus": clinical,
+                "code": cc(system, code, display),
+                "subject": self.subject,
+                "onsetDateTime": onset,
+                "recordedDate": onset,
+                **extra,
+            },
+        )
 
     def observation(self, category: str, code: str, display: str, visit: str, when: str, **value: Any) -> str:
-        return self.add("Observation", {
-            "status": "final", "category": [cc(f"{HL7}observation-category", category, category)],
-            "code": cc(LOINC, code, display), "subject": self.subject, "encounter": ref(visit),
-            "effectiveDateTime": when, "issued": when, **value})
+        return self.add(
+            "Observation",
+            {
+                "status": "final",
+                "category": [cc(f"{HL7}observation-category", category, category)],
+                "code": cc(LOINC, code, display),
+                "subject": self.subject,
+                "encounter": ref(visit),
+                "effectiveDateTime": when,
+                "issued": when,
+                **value,
+            },
+        )
 
     def measured(self, category: str, table: list[Measured], visit: str, when: str) -> list[str]:
         """Observations of ``table`` (each with its share of visits), values uniform in the row's range."""
@@ -145,69 +183,162 @@ class PatientBuilder:
             start = epoch + timedelta(days=days // 8, hours=days % 8)
             cpt, sct, display, klass, _ = rng.choices(VISITS, [v[4] for v in VISITS])[0]
             when, end = start.isoformat(), (start + timedelta(minutes=rng.choice([15, 30, 45]))).isoformat()
-            visit = self.add("Encounter", {
-                "status": "finished", "class": {"system": f"{HL7}v3-ActCode", "code": klass},
-                "type": [{"coding": [{"system": CPT, "code": cpt}, {"system": SNOMED, "code": sct}]}],
-                "subject": self.subject, "participant": [{"individual": self.practitioner}],
-                "period": {"start": when, "end": end}, "serviceProvider": self.organization})
+            visit = self.add(
+                "Encounter",
+                {
+                    "status": "finished",
+                    "class": {"system": f"{HL7}v3-ActCode", "code": klass},
+                    "type": [{"coding": [{"system": CPT, "code": cpt}, {"system": SNOMED, "code": sct}]}],
+                    "subject": self.subject,
+                    "participant": [{"individual": self.practitioner}],
+                    "period": {"start": when, "end": end},
+                    "serviceProvider": self.organization,
+                },
+            )
             diagnoses = []
             if klass == "AMB" and rng.random() < 0.3:
                 diagnoses.append(self.condition(SNOMED, *rng.choice(ACUTE), when, encounter=ref(visit)))
             if klass != "IMP" and rng.random() < 0.9:
                 systolic, diastolic = quantity(rng.gauss(sbp, 8), MMHG), quantity(rng.gauss(dbp, 6), MMHG)
-                self.observation("vital-signs", "85354-9", "Blood pressure panel", visit, when, component=[
-                    {"code": cc(LOINC, "8480-6", "Systolic"), "valueQuantity": systolic},
-                    {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": diastolic},
-                ])
+                self.observation(
+                    "vital-signs",
+                    "85354-9",
+                    "Blood pressure panel",
+                    visit,
+                    when,
+                    component=[
+                        {"code": cc(LOINC, "8480-6", "Systolic"), "valueQuantity": systolic},
+                        {"code": cc(LOINC, "8462-4", "Diastolic"), "valueQuantity": diastolic},
+                    ],
+                )
             self.measured("vital-signs", VITALS, visit, when)
             if rng.random() < 0.2:
-                self.add("DiagnosticReport", {"status": "final", "code": cc(LOINC, "51990-0", "Basic panel"),
-                         "subject": self.subject, "encounter": ref(visit), "effectiveDateTime": when,
-                         "result": [ref(r) for r in self.measured("laboratory", PANEL, visit, when)]})
+                self.add(
+                    "DiagnosticReport",
+                    {
+                        "status": "final",
+                        "code": cc(LOINC, "51990-0", "Basic panel"),
+                        "subject": self.subject,
+                        "encounter": ref(visit),
+                        "effectiveDateTime": when,
+                        "result": [ref(r) for r in self.measured("laboratory", PANEL, visit, when)],
+                    },
+                )
             if rng.random() < (0.5 if diabetic else 0.04):
                 a1c_value = quantity(rng.gauss(a1c, 0.5), "%")
                 self.observation("laboratory", "4548-4", "HbA1c", visit, when, valueQuantity=a1c_value)
             if rng.random() < 0.5:
-                self.add("Procedure", {"status": "completed", "code": cc(SNOMED, *rng.choice(PROCEDURES)),
-                         "subject": self.subject, "encounter": ref(visit), "performedDateTime": when})
+                self.add(
+                    "Procedure",
+                    {
+                        "status": "completed",
+                        "code": cc(SNOMED, *rng.choice(PROCEDURES)),
+                        "subject": self.subject,
+                        "encounter": ref(visit),
+                        "performedDateTime": when,
+                    },
+                )
             if rng.random() < 0.15:
-                self.add("Immunization", {"status": "completed", "vaccineCode": cc(CVX, "140", "Influenza"),
-                         "patient": self.subject, "encounter": ref(visit), "occurrenceDateTime": when})
+                self.add(
+                    "Immunization",
+                    {
+                        "status": "completed",
+                        "vaccineCode": cc(CVX, "140", "Influenza"),
+                        "patient": self.subject,
+                        "encounter": ref(visit),
+                        "occurrenceDateTime": when,
+                    },
+                )
             if hypertensive and rng.random() < 0.3:
                 medication = cc(RXNORM, *LISINOPRIL)
-                prescription = self.add("MedicationRequest", {"status": "active", "intent": "order",
-                    "medicationCodeableConcept": medication, "subject": self.subject, "encounter": ref(visit),
-                    "authoredOn": when, "requester": self.practitioner})
+                prescription = self.add(
+                    "MedicationRequest",
+                    {
+                        "status": "active",
+                        "intent": "order",
+                        "medicationCodeableConcept": medication,
+                        "subject": self.subject,
+                        "encounter": ref(visit),
+                        "authoredOn": when,
+                        "requester": self.practitioner,
+                    },
+                )
                 self.claim(visit, when, end, "pharmacy", medication, [], {"prescription": ref(prescription)})
             self.claim(visit, when, end, "professional", cc(CPT, cpt, display), diagnoses, {})
         return self.resources
 
-    def claim(self, visit: str, start: str, end: str, kind: str, service: dict[str, Any],
-              diagnoses: list[str], extra: dict[str, Any]) -> None:
+    def claim(
+        self,
+        visit: str,
+        start: str,
+        end: str,
+        kind: str,
+        service: dict[str, Any],
+        diagnoses: list[str],
+        extra: dict[str, Any],
+    ) -> None:
         """A billing Claim and its ExplanationOfBenefit: much of a Synthea export's bytes, read by no rule."""
         cost = self.rng.uniform(50, 900)
         item = {"sequence": 1, "productOrService": service, "encounter": [ref(visit)], "net": usd(cost)}
-        body = {"status": "active", "type": cc(f"{HL7}claim-type", kind, kind), "use": "claim",
-            "patient": self.subject, "billablePeriod": {"start": start, "end": end}, "created": end,
-            "provider": self.organization, "priority": cc(f"{HL7}processpriority", "normal", "Normal"),
+        body = {
+            "status": "active",
+            "type": cc(f"{HL7}claim-type", kind, kind),
+            "use": "claim",
+            "patient": self.subject,
+            "billablePeriod": {"start": start, "end": end},
+            "created": end,
+            "provider": self.organization,
+            "priority": cc(f"{HL7}processpriority", "normal", "Normal"),
             "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "Medicare"}}],
             "diagnosis": [{"sequence": i + 1, "diagnosisReference": ref(d)} for i, d in enumerate(diagnoses)],
-            "item": [item], "total": usd(cost), **extra}
+            "item": [item],
+            "total": usd(cost),
+            **extra,
+        }
         claim = self.add("Claim", body)
-        adjudication = [{"category": cc(f"{HL7}adjudication", code, code), "amount": usd(cost * share)}
-                        for code, share in (("submitted", 1), ("eligible", 0.8), ("benefit", 0.64))]
-        coverage = {"resourceType": "Coverage", "id": "coverage", "status": "active", "payor": [{"display":
-                    "Medicare"}], "type": {"text": "Medicare"}, "beneficiary": self.subject}
-        self.add("ExplanationOfBenefit", body | {
-            "contained": [coverage], "insurer": {"display": "Medicare"}, "claim": ref(claim),
-            "identifier": [{"system": "https://bluebutton.cms.gov/resources/variables/clm_id",
-                            "value": claim}],
-            "outcome": "complete", "insurance": [{"focal": True, "coverage": {"reference": "#coverage"}}],
-            "careTeam": [{"sequence": 1, "provider": self.practitioner,
-                          "role": cc(f"{HL7}claimcareteamrole", "primary", "Primary provider")}],
-            "item": [item | {"adjudication": adjudication, "servicedPeriod": {"start": start, "end": end},
-                             "locationCodeableConcept": cc(f"{HL7}ex-serviceplace", "11", "Office")}],
-            "total": adjudication[:2], "payment": {"amount": usd(cost * 0.64)}})
+        adjudication = [
+            {"category": cc(f"{HL7}adjudication", code, code), "amount": usd(cost * share)}
+            for code, share in (("submitted", 1), ("eligible", 0.8), ("benefit", 0.64))
+        ]
+        coverage = {
+            "resourceType": "Coverage",
+            "id": "coverage",
+            "status": "active",
+            "payor": [{"display": "Medicare"}],
+            "type": {"text": "Medicare"},
+            "beneficiary": self.subject,
+        }
+        self.add(
+            "ExplanationOfBenefit",
+            body
+            | {
+                "contained": [coverage],
+                "insurer": {"display": "Medicare"},
+                "claim": ref(claim),
+                "identifier": [
+                    {"system": "https://bluebutton.cms.gov/resources/variables/clm_id", "value": claim}
+                ],
+                "outcome": "complete",
+                "insurance": [{"focal": True, "coverage": {"reference": "#coverage"}}],
+                "careTeam": [
+                    {
+                        "sequence": 1,
+                        "provider": self.practitioner,
+                        "role": cc(f"{HL7}claimcareteamrole", "primary", "Primary provider"),
+                    }
+                ],
+                "item": [
+                    item
+                    | {
+                        "adjudication": adjudication,
+                        "servicedPeriod": {"start": start, "end": end},
+                        "locationCodeableConcept": cc(f"{HL7}ex-serviceplace", "11", "Office"),
+                    }
+                ],
+                "total": adjudication[:2],
+                "payment": {"amount": usd(cost * 0.64)},
+            },
+        )
 
 
 class CorpusWriter:
@@ -226,8 +357,14 @@ class CorpusWriter:
     def add(self, name: str, resources: list[dict[str, Any]], types: dict[bytes, bytes]) -> None:
         self.mix.update(r["resourceType"] for r in resources)
         if "bundles" in self.formats:
-            entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
-                        "request": {"method": "POST", "url": r["resourceType"]}} for r in resources]
+            entries = [
+                {
+                    "fullUrl": f"urn:uuid:{r['id']}",
+                    "resource": r,
+                    "request": {"method": "POST", "url": r["resourceType"]},
+                }
+                for r in resources
+            ]
             with self.open(self.root / "bundles" / f"{name}.json") as fh:
                 fh.write(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
         for r in resources if "ndjson" in self.formats else []:  # bulk export: Type/id references, no urn
@@ -333,9 +470,17 @@ def bench(corpus: Path, work: Path, period: int | None) -> dict[str, float]:
     if read != resources:
         print(f"  WARNING: replay read {read} resources, parse-only counted {resources}", flush=True)
     print(f"  {corpus.name}: parse-only {base_s:.1f}s, replay {replay_s:.1f}s", flush=True)
-    return {"resources": resources, "base_rate": resources / base_s, "replay_rate": resources / replay_s,
-            "base_rss": base_rss, "replay_rss": replay_rss, "base_s": base_s, "replay_s": replay_s,
-            "base_cpu": base_cpu, "replay_cpu": replay_cpu}
+    return {
+        "resources": resources,
+        "base_rate": resources / base_s,
+        "replay_rate": resources / replay_s,
+        "base_rss": base_rss,
+        "replay_rss": replay_rss,
+        "base_s": base_s,
+        "replay_s": replay_s,
+        "base_cpu": base_cpu,
+        "replay_cpu": replay_cpu,
+    }
 
 
 ROW = "{:>7} {:>8} {:>9} {:>12} {:>12} {:>6} {:>13} {:>13} {:>16} {:>16}"
@@ -361,8 +506,11 @@ def main(argv: list[str] | None = None) -> int:
     formats = ["from"] if args.source else ["bundles", "ndjson"] if args.format == "both" else [args.format]
     period = args.period or (None if args.source else 2024)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"Python {platform.python_version()} on {platform.platform()}; {os.cpu_count()} CPUs"
-          f" ({usable} usable); orjson {orjson.__version__}", flush=True)
+    print(
+        f"Python {platform.python_version()} on {platform.platform()}; {os.cpu_count()} CPUs"
+        f" ({usable} usable); orjson {orjson.__version__}",
+        flush=True,
+    )
     rows: list[tuple[int, str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="fhir-cat2-bench-") as tmp:
         for size in sizes:
@@ -375,18 +523,43 @@ def main(argv: list[str] | None = None) -> int:
             rows += [(size, fmt, bench(root / fmt, root / f"work-{fmt}", period)) for fmt in formats]
             if not args.keep:
                 shutil.rmtree(root)  # one size on disk at a time
-    print("\n" + ROW.format("size", "format", "resources", "orjson res/s", "replay res/s", "ratio",
-                            "replay RSS MB", "orjson RSS MB", "orjson wall (cpu)", "replay wall (cpu)"))
+    print(
+        "\n"
+        + ROW.format(
+            "size",
+            "format",
+            "resources",
+            "orjson res/s",
+            "replay res/s",
+            "ratio",
+            "replay RSS MB",
+            "orjson RSS MB",
+            "orjson wall (cpu)",
+            "replay wall (cpu)",
+        )
+    )
     for size, fmt, r in rows:
-        print(ROW.format(size, fmt, int(r["resources"]), f"{r['base_rate']:,.0f}", f"{r['replay_rate']:,.0f}",
-                         f"{r['replay_rate'] / r['base_rate']:.3f}", f"{r['replay_rss']:.0f}",
-                         f"{r['base_rss']:.0f}", f"{r['base_s']:.1f}s ({r['base_cpu']:.1f}s)",
-                         f"{r['replay_s']:.1f}s ({r['replay_cpu']:.1f}s)"))
+        print(
+            ROW.format(
+                size,
+                fmt,
+                int(r["resources"]),
+                f"{r['base_rate']:,.0f}",
+                f"{r['replay_rate']:,.0f}",
+                f"{r['replay_rate'] / r['base_rate']:.3f}",
+                f"{r['replay_rss']:.0f}",
+                f"{r['base_rss']:.0f}",
+                f"{r['base_s']:.1f}s ({r['base_cpu']:.1f}s)",
+                f"{r['replay_s']:.1f}s ({r['replay_cpu']:.1f}s)",
+            )
+        )
     for fmt in formats:
         rss = [(int(r["resources"]), r["replay_rss"]) for _, f, r in rows if f == fmt]
         if len(rss) > 1:
-            print(f"{fmt}: replay peak RSS {rss[0][1]:.0f} MB at {rss[0][0]} resources, {rss[-1][1]:.0f} MB"
-                  f" at {rss[-1][0]} (x{rss[-1][1] / rss[0][1]:.2f})")
+            print(
+                f"{fmt}: replay peak RSS {rss[0][1]:.0f} MB at {rss[0][0]} resources, {rss[-1][1]:.0f} MB"
+                f" at {rss[-1][0]} (x{rss[-1][1] / rss[0][1]:.2f})"
+            )
     slow = [f"{size}/{fmt}" for size, fmt, r in rows if r["replay_rate"] * 3 < r["base_rate"]]
     print("replay >= 1/3 of the parse-only rate: " + ("NO for " + ", ".join(slow) if slow else "yes"))
     return 1 if args.check and slow else 0

@@ -7,6 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, FhirCat2Error, InputError, RulesError, ServerError  # noqa: E402
+from .errors import ConfigError, FhirCat2Error, InputError, RulesError, ServerError
 
 __all__ = ["ConfigError", "FhirCat2Error", "InputError", "RulesError", "ServerError", "__version__"]

@@ -49,7 +49,7 @@ from .rules.valuesets import ValueSetRegistry
 from .runs import EXIT_INTERNAL, RunTracker
 from .sinks.files import NdjsonSink
 from .sources.files import iter_input_files, plan_parts, read_file
-from .sources.slim import parse_when
+from .sources.values import parse_when
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 1

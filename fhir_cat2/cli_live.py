@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from .config import AppConfig
 from .errors import ConfigError
@@ -21,7 +22,7 @@ EXIT_QUARANTINED = 1
 
 
 def add_live_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: argparse._SubParsersAction[Any],
     add_run_options: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     sync = sub.add_parser("sync", help="pull what changed from a FHIR server, derive codes, write them back")

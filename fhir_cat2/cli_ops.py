@@ -43,7 +43,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def add_ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], parser_class: type) -> None:
+def add_ops_commands(sub: argparse._SubParsersAction[Any], parser_class: type) -> None:
     runs = sub.add_parser("runs", help="recent runs recorded in the state file")
     add_global_options(runs, top=False)
     runs.add_argument("action", nargs="?", choices=("list", "show"), default="list")

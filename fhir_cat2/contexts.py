@@ -85,7 +85,8 @@ class PatientContext:
         ctx.conditions = [c for c in self.conditions if _known_by(c.onset or c.recorded, day)]
         ctx.condition_by_ref = {c.ref: c for c in ctx.conditions}
         ctx.events = {
-            kind: [e for e in items if _known_by(e.authored or e.when, day)] for kind, items in self.events.items()
+            kind: [e for e in items if _known_by(e.authored or e.when, day)]
+            for kind, items in self.events.items()
         }
         ctx.coverages = self.coverages
         ctx.claims = self.claims

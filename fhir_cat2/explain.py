@@ -73,13 +73,20 @@ def _why_json(group: GroupResult) -> dict[str, Any]:
     return {
         "outcome": outcome,
         "because": [
-            {"criterion": t.label, "met": t.met, "because": t.because, "evidence": [e.to_json() for e in t.evidence]}
+            {
+                "criterion": t.label,
+                "met": t.met,
+                "because": t.because,
+                "evidence": [e.to_json() for e in t.evidence],
+            }
             for t in reasons
         ],
     }
 
 
-def outcome_to_json(outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None) -> dict[str, Any]:
+def outcome_to_json(
+    outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None
+) -> dict[str, Any]:
     measures = []
     for measure_id, result in outcome.measure_results.items():
         if measure_ids and measure_id not in measure_ids:
@@ -123,8 +130,13 @@ def _measure_json(result: MeasureResult, ruleset: RuleSet) -> dict[str, Any]:
         "title": measure.title,
         "url": measure.url,
         "outcome": result.outcome(),
-        "groups": _groups_json(result.groups) if result.episodes is None else [
-            {"id": g.id, "populations": [{"population": p.code, "id": p.id, "count": p.tally} for p in g.populations]}
+        "groups": _groups_json(result.groups)
+        if result.episodes is None
+        else [
+            {
+                "id": g.id,
+                "populations": [{"population": p.code, "id": p.id, "count": p.tally} for p in g.populations],
+            }
             for g in result.groups
         ],
     }
@@ -146,7 +158,9 @@ def outcome_to_text(
     if not codes:
         lines.append("  none")
     for code in codes:
-        lines.append(f"  {code.display_code:<9} {code.label}  [{code.encounter_ref}, {code.serviced.isoformat()}]")
+        lines.append(
+            f"  {code.display_code:<9} {code.label}  [{code.encounter_ref}, {code.serviced.isoformat()}]"
+        )
         lines.append(f"            rule {code.rule_id}: {code.because}")
         for evidence in code.evidence:
             lines.append(f"            evidence {evidence.ref}: {evidence.note}")

@@ -35,7 +35,7 @@ class Progress:
         self._last = 0.0
         self._started = time.monotonic()
         if enabled:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             self._bar = tqdm(
                 desc=f"fhir-cat2 {command}",

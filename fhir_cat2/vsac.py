@@ -84,19 +84,27 @@ class VsacClient:
             if status == 200:
                 data = orjson.loads(response.content)
                 if not isinstance(data, dict):
-                    raise FatalServerError("VSAC answered with something other than a JSON object", status=status)
+                    raise FatalServerError(
+                        "VSAC answered with something other than a JSON object", status=status
+                    )
                 return data
             outcome = _outcome(response)
             if status in (401, 403):
                 raise AuthError(f"VSAC refused the API key (HTTP {status})", status=status, outcome=outcome)
             if status in (404, 410):
-                raise ResourceGoneError(f"VSAC has no such value set (HTTP {status})", status=status, outcome=outcome)
+                raise ResourceGoneError(
+                    f"VSAC has no such value set (HTTP {status})", status=status, outcome=outcome
+                )
             if status == 429 or status >= 500:
                 if attempt == RETRIES:
-                    raise ServerUnavailableError(f"VSAC still failing after {RETRIES} retries (HTTP {status})", status=status)
+                    raise ServerUnavailableError(
+                        f"VSAC still failing after {RETRIES} retries (HTTP {status})", status=status
+                    )
                 self.sleep(_retry_after(response) or min(2.0**attempt, MAX_WAIT))
                 continue
-            raise FatalServerError(f"VSAC refused the request (HTTP {status})", status=status, outcome=outcome)
+            raise FatalServerError(
+                f"VSAC refused the request (HTTP {status})", status=status, outcome=outcome
+            )
         raise AssertionError("unreachable")
 
     def expand(self, ref: str) -> dict[str, Any]:
@@ -146,7 +154,9 @@ def fetch(refs: Iterable[str], out: str | os.PathLike[str], client: VsacClient) 
         name = valueset_key(ref).replace("/", "_").replace(":", "_") + ".json"
         target = folder / name
         temporary = target.with_suffix(".json.tmp")
-        temporary.write_bytes(orjson.dumps(valueset, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        temporary.write_bytes(
+            orjson.dumps(valueset, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
         temporary.replace(target)
         report.written.append(ref)
     return report

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_cat2.pipeline import Pipeline, PatientOutcome, QuarantineEntry, RunOptions
+from fhir_cat2.pipeline import PatientOutcome, Pipeline, QuarantineEntry, RunOptions
 from fhir_cat2.rules.loader import RuleSet, load_rules
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import Src
@@ -73,7 +73,9 @@ def encounter(
         "period": {"start": start, "end": end or start},
     }
     if discharge:
-        resource["hospitalization"] = {"dischargeDisposition": {"coding": [{"system": SNOMED, "code": discharge}]}}
+        resource["hospitalization"] = {
+            "dischargeDisposition": {"coding": [{"system": SNOMED, "code": discharge}]}
+        }
     if diagnoses:
         resource["diagnosis"] = [{"condition": {"reference": f"Condition/{d}"}} for d in diagnoses]
     return resource
@@ -103,7 +105,11 @@ def condition(
     if abatement:
         resource["abatementDateTime"] = abatement
     if category:
-        system_ = "http://hl7.org/fhir/us/core/CodeSystem/condition-category" if category == "health-concern" else CONDITION_CATEGORY
+        system_ = (
+            "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
+            if category == "health-concern"
+            else CONDITION_CATEGORY
+        )
         resource["category"] = [{"coding": [{"system": system_, "code": category}]}]
     return resource
 
@@ -142,7 +148,9 @@ def coded_obs(
     return resource
 
 
-def not_done_obs(oid: str, code: str, reason: str, issued: str, *, pid: str = "p1", reason_system: str = SNOMED) -> dict[str, Any]:
+def not_done_obs(
+    oid: str, code: str, reason: str, issued: str, *, pid: str = "p1", reason_system: str = SNOMED
+) -> dict[str, Any]:
     """QI-Core ObservationCancelled: status cancelled, notDoneReason extension, timed by issued."""
     return {
         "resourceType": "Observation",
@@ -210,7 +218,11 @@ def request(
     supply_days: int | None = None,
 ) -> dict[str, Any]:
     """A ServiceRequest, MedicationRequest or DeviceRequest (kind)."""
-    element = {"ServiceRequest": "code", "MedicationRequest": "medicationCodeableConcept", "DeviceRequest": "codeCodeableConcept"}[kind]
+    element = {
+        "ServiceRequest": "code",
+        "MedicationRequest": "medicationCodeableConcept",
+        "DeviceRequest": "codeCodeableConcept",
+    }[kind]
     resource: dict[str, Any] = {
         "resourceType": kind,
         "id": rid,
@@ -229,14 +241,21 @@ def request(
             resource["doNotPerform"] = True
     if refused:
         resource["extension"] = [
-            {"url": f"{QICORE}/qicore-doNotPerformReason", "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": refused}]}}
+            {
+                "url": f"{QICORE}/qicore-doNotPerformReason",
+                "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": refused}]},
+            }
         ]
     if supply_days is not None:
-        resource["dispenseRequest"] = {"expectedSupplyDuration": {"value": supply_days, "unit": "days", "code": "d"}}
+        resource["dispenseRequest"] = {
+            "expectedSupplyDuration": {"value": supply_days, "unit": "days", "code": "d"}
+        }
     return resource
 
 
-def immunization(rid: str, cvx: str, when: str, *, pid: str = "p1", status: str = "completed") -> dict[str, Any]:
+def immunization(
+    rid: str, cvx: str, when: str, *, pid: str = "p1", status: str = "completed"
+) -> dict[str, Any]:
     return {
         "resourceType": "Immunization",
         "id": rid,
@@ -247,7 +266,9 @@ def immunization(rid: str, cvx: str, when: str, *, pid: str = "p1", status: str 
     }
 
 
-def _obs(oid: str, code: str, when: str | None, *, pid: str, eid: str | None, status: str, category: str | None) -> dict[str, Any]:
+def _obs(
+    oid: str, code: str, when: str | None, *, pid: str, eid: str | None, status: str, category: str | None
+) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": oid,
@@ -259,7 +280,11 @@ def _obs(oid: str, code: str, when: str | None, *, pid: str, eid: str | None, st
         resource["effectiveDateTime"] = when
     if category:
         resource["category"] = [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}
+                ]
+            }
         ]
     if eid:
         resource["encounter"] = {"reference": f"Encounter/{eid}"}
@@ -281,7 +306,10 @@ def bp_panel(
 ) -> dict[str, Any]:
     resource = _obs(oid, code, when, pid=pid, eid=eid, status=status, category=category)
     resource["component"] = [
-        {"code": {"coding": [{"system": LOINC, "code": c}]}, "valueQuantity": {"value": v, "unit": unit, "code": unit}}
+        {
+            "code": {"coding": [{"system": LOINC, "code": c}]},
+            "valueQuantity": {"value": v, "unit": unit, "code": unit},
+        }
         for c, v in (("8480-6", systolic), ("8462-4", diastolic))
         if v is not None
     ]
@@ -315,7 +343,9 @@ def quantity_obs(
     return resource
 
 
-def a1c(oid: str, value: float | None, when: str = "2025-03-04T08:00:00Z", *, unit: str | None = "%", **kw: Any) -> dict[str, Any]:
+def a1c(
+    oid: str, value: float | None, when: str = "2025-03-04T08:00:00Z", *, unit: str | None = "%", **kw: Any
+) -> dict[str, Any]:
     kw.setdefault("category", "laboratory")
     return quantity_obs(oid, kw.pop("code", "4548-4"), value, unit, when, **kw)
 
@@ -381,7 +411,9 @@ class Run:
         out = []
         for outcome in self.outcomes:
             for code in outcome.codes:
-                if code.measure == measure and (encounter_id is None or code.encounter_ref == f"Encounter/{encounter_id}"):
+                if code.measure == measure and (
+                    encounter_id is None or code.encounter_ref == f"Encounter/{encounter_id}"
+                ):
                     out.append(code.display_code)
         return out
 
@@ -402,7 +434,9 @@ def run_resources(
     kwargs = {} if budget is None else {"budget": budget}
     items = []
     for index, resource in enumerate(resources):
-        items.append(InputItem(resource, Src("test", f"item[{index}]"), plain_resolver, resource.get("id", "")))
+        items.append(
+            InputItem(resource, Src("test", f"item[{index}]"), plain_resolver, resource.get("id", ""))
+        )
     pipeline = Pipeline(ruleset, options, sink, **kwargs)
     pipeline.ingest(items)
     outcomes: list[PatientOutcome] = []

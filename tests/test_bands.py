@@ -13,7 +13,15 @@ A1C = {"3044F", "3051F", "3052F", "3046F"}
 
 @pytest.mark.parametrize(
     ("systolic", "expected"),
-    [(129, "3074F"), (129.9, "3074F"), (130, "3075F"), (139, "3075F"), (139.5, "3075F"), (140, "3077F"), (141, "3077F")],
+    [
+        (129, "3074F"),
+        (129.9, "3074F"),
+        (130, "3075F"),
+        (139, "3075F"),
+        (139.5, "3075F"),
+        (140, "3077F"),
+        (141, "3077F"),
+    ],
 )
 def test_systolic_bands(ruleset, systolic, expected):
     """3074F < 130, 3075F 130-139, 3077F >= 140 (domain.md §1.2)."""
@@ -22,7 +30,8 @@ def test_systolic_bands(ruleset, systolic, expected):
 
 
 @pytest.mark.parametrize(
-    ("diastolic", "expected"), [(79, "3078F"), (79.9, "3078F"), (80, "3079F"), (89, "3079F"), (90, "3080F"), (91, "3080F")]
+    ("diastolic", "expected"),
+    [(79, "3078F"), (79.9, "3078F"), (80, "3079F"), (89, "3079F"), (90, "3080F"), (91, "3080F")],
 )
 def test_diastolic_bands(ruleset, diastolic, expected):
     """3078F < 80, 3079F 80-89, 3080F >= 90 (domain.md §1.2)."""
@@ -59,7 +68,9 @@ def test_gmi_counts_as_glycemic_status(ruleset):
 
 def test_ifcc_loinc_outside_the_value_set_is_not_read(ruleset):
     """LOINC 59261-8 is not in the CMS HbA1c value set (domain.md §1.3)."""
-    run = run_resources([patient(), encounter(), a1c("i", 60, unit="mmol/mol", code="59261-8", eid="e1")], ruleset)
+    run = run_resources(
+        [patient(), encounter(), a1c("i", 60, unit="mmol/mol", code="59261-8", eid="e1")], ruleset
+    )
     assert not set(run.codes()) & A1C
 
 

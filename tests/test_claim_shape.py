@@ -24,7 +24,10 @@ def test_claim_shape(ruleset):
     assert claim["patient"] == {"reference": "Patient/p1"}
     assert claim["provider"] == {"reference": "Practitioner/dr1"}
     assert claim["created"] == "2025-03-04"
-    assert [d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim["diagnosis"]] == ["I10", "E11.9"]
+    assert [d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim["diagnosis"]] == [
+        "I10",
+        "E11.9",
+    ]
     assert claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["system"] == ICD10
     assert [i["productOrService"]["coding"][0]["code"] for i in claim["item"]] == ["3074F", "3080F"]
     for index, item in enumerate(claim["item"], start=1):
@@ -39,7 +42,11 @@ def test_claim_shape(ruleset):
 
 def test_hcpcs_codes_use_the_hcpcs_system_and_modifiers_are_written(ruleset):
     def resources(year: int) -> list[dict]:
-        return [patient(birth="1960-01-01"), encounter(start=f"{year}-03-04T09:00:00Z", diagnoses=["dm"]), condition("dm", "E11.9")]
+        return [
+            patient(birth="1960-01-01"),
+            encounter(start=f"{year}-03-04T09:00:00Z", diagnoses=["dm"]),
+            condition("dm", "E11.9"),
+        ]
 
     run = run_resources(resources(2023), ruleset, program="mips-claims", period=2023)
     [claim] = run.claims
@@ -59,7 +66,12 @@ def test_no_codes_no_claim(ruleset):
 
 
 def test_insurance_from_coverage_and_defaults_reported(ruleset):
-    coverage = {"resourceType": "Coverage", "id": "cov1", "status": "active", "beneficiary": {"reference": "Patient/p1"}}
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/p1"},
+    }
     run = run_resources([patient(), encounter(), bp_panel("bp", 120, 70), coverage], ruleset)
     claim = run.claims[0]
     assert claim["insurance"] == [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}]

@@ -11,9 +11,9 @@ import pytest
 
 from fhir_cat2.cli import main
 from fhir_cat2.pipeline import Pipeline, RunOptions
-from fhir_cat2.sources.files import iter_input_files, read_file
 from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.rules.schema import CLAIMS_CATEGORIES
+from fhir_cat2.sources.files import iter_input_files, read_file
 
 from .conftest import ROOT, shared_path
 from .support.cms_claims import FILES, JSON_FILES, listed_codes, load_csv, load_json, parse_rate
@@ -77,7 +77,9 @@ def test_claims_rows_cover_2023_to_2025_for_every_claims_measure(cms_files):
     for (measure_id, rate), years in covered.items():
         for year in YEARS_REQUIRED:
             if rate in cms_files[year]:
-                assert year in years, f"{measure_id} MIPS {rate}: CMS lists it in {year} but our table has no row"
+                assert year in years, (
+                    f"{measure_id} MIPS {rate}: CMS lists it in {year} but our table has no row"
+                )
 
 
 def test_every_category_cms_lists_has_an_option_in_our_rows(cms_files):
@@ -87,7 +89,9 @@ def test_every_category_cms_lists_has_an_option_in_our_rows(cms_files):
         ours.setdefault((rate, year), set()).add(category)
     for (rate, year), categories in ours.items():
         listed = {c for c in cms_files[year].get(rate, {}) if c in CLAIMS_CATEGORIES}
-        assert listed <= categories, f"MIPS {rate} {year}: CMS lists {sorted(listed - categories)} we never report"
+        assert listed <= categories, (
+            f"MIPS {rate} {year}: CMS lists {sorted(listed - categories)} we never report"
+        )
 
 
 def test_code_rules_for_mips_claims_name_a_measure_and_a_listed_code(cms_files):
@@ -100,7 +104,10 @@ def test_code_rules_for_mips_claims_name_a_measure_and_a_listed_code(cms_files):
         assert rule.measure is not None and mips_of.get(rule.measure), rule.id
         key = parse_rate(mips_of[rule.measure] or "")
         for year in rule.years:
-            assert (rule.code, tuple(sorted(rule.modifiers))) in listed_codes(cms_files[year], key), (rule.id, year)
+            assert (rule.code, tuple(sorted(rule.modifiers))) in listed_codes(cms_files[year], key), (
+                rule.id,
+                year,
+            )
 
 
 @pytest.mark.parametrize("year", YEARS_REQUIRED)
@@ -113,7 +120,9 @@ def test_mips_claims_run_emits_only_codes_cms_lists_for_the_measure(tmp_path, cm
         (data / path.name).write_text(path.read_text().replace("2025-", f"{year}-"))
     ruleset = load_rules()
     rates = {
-        m.id: {parse_rate(g.mips_rate or m.mips or "") for g in m.groups} for m in ruleset.table.measures if m.mips
+        m.id: {parse_rate(g.mips_rate or m.mips or "") for g in m.groups}
+        for m in ruleset.table.measures
+        if m.mips
     }
     pipeline = Pipeline(ruleset, RunOptions(program="mips-claims", period_year=year), _Discard())
     for file in iter_input_files([str(data)]):
@@ -121,7 +130,9 @@ def test_mips_claims_run_emits_only_codes_cms_lists_for_the_measure(tmp_path, cm
     emitted = 0
     for outcome in pipeline.outcomes():
         for code in outcome.codes:
-            assert code.measure in rates, f"{code.display_code} was emitted without a MIPS measure ({code.rule_id})"
+            assert code.measure in rates, (
+                f"{code.display_code} was emitted without a MIPS measure ({code.rule_id})"
+            )
             allowed = set().union(*(listed_codes(cms_files[year], key) for key in rates[code.measure]))
             assert (code.code, tuple(sorted(code.modifiers))) in allowed, (
                 f"{year} {code.measure}: {code.display_code} is not listed by CMS for MIPS {rates[code.measure]}"
@@ -130,7 +141,9 @@ def test_mips_claims_run_emits_only_codes_cms_lists_for_the_measure(tmp_path, cm
     pipeline.close()
     assert emitted > 10
     out = tmp_path / "out"
-    assert main(["replay", str(data), "--out", str(out), "--program", "mips-claims", "--period", str(year)]) in (0, 1)
+    assert main(
+        ["replay", str(data), "--out", str(out), "--program", "mips-claims", "--period", str(year)]
+    ) in (0, 1)
     lines = sum(len(json.loads(line)["item"]) for line in (out / "Claim.ndjson").read_text().splitlines())
     assert lines == emitted
 
@@ -148,4 +161,9 @@ def test_hedis_only_codes_never_reach_mips_claims(tmp_path, monkeypatch):
     folder = Path(shared_path("reference", "cms-qpp"))
     files = {year: load_csv(folder / FILES[year], year) for year in YEARS_REQUIRED}
     for year, options in files.items():
-        assert not {c for c, _ in listed_codes(options, ("236", "00"))} & {"3074F", "3075F", "3077F", "3078F"}, year
+        assert not {c for c, _ in listed_codes(options, ("236", "00"))} & {
+            "3074F",
+            "3075F",
+            "3077F",
+            "3078F",
+        }, year

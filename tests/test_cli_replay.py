@@ -13,7 +13,11 @@ from .conftest import ROOT, a1c, bp_panel, condition, encounter, patient, run_re
 
 
 def _write_bundle(path: Path, resources: list[dict]) -> None:
-    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}))
+    path.write_text(
+        json.dumps(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+        )
+    )
 
 
 def test_outputs_exist_and_are_private(tmp_path):
@@ -39,7 +43,9 @@ def test_bad_resource_is_quarantined_and_valid_data_is_kept(tmp_path, capsys):
     _write_bundle(data / "p.json", [patient(), encounter(), bp_panel("bp", 150, 95), bad_encounter])
     (data / "junk.json").write_text("{not json")
     out = tmp_path / "out"
-    assert main(["replay", str(data), "--out", str(out), "--period", "2025"]) == 1  # completed, with quarantine
+    assert (
+        main(["replay", str(data), "--out", str(out), "--period", "2025"]) == 1
+    )  # completed, with quarantine
     quarantine = [json.loads(line) for line in (out / "quarantine.ndjson").read_text().splitlines()]
     assert [q["resource"] for q in quarantine] == [None, "Encounter/broken"]  # files are read in name order
     assert quarantine[0]["file"].endswith("junk.json")
@@ -60,7 +66,10 @@ def test_resource_without_patient_reference_is_quarantined(ruleset):
 def test_default_period_is_the_year_of_the_latest_encounter(tmp_path):
     data = tmp_path / "in"
     data.mkdir()
-    _write_bundle(data / "p.json", [patient(), encounter("old", "2023-05-05T09:00:00Z"), encounter("new", "2024-02-02T09:00:00Z")])
+    _write_bundle(
+        data / "p.json",
+        [patient(), encounter("old", "2023-05-05T09:00:00Z"), encounter("new", "2024-02-02T09:00:00Z")],
+    )
     out = tmp_path / "out"
     main(["replay", str(data), "--out", str(out)])
     assert json.loads((out / "run-report.json").read_text())["period"]["start"] == "2024-01-01"
@@ -88,14 +97,30 @@ def test_config_file_supplies_defaults_and_flags_override(tmp_path):
     report = json.loads((out / "run-report.json").read_text())
     assert report["program"] == "mips-claims"
     assert report["defaults_used"]["reporter"]["from"] == "configuration"
-    assert main(["replay", str(ROOT / "fixtures"), "--out", str(out), "--config", str(config), "--program", "hedis"]) == 0
+    assert (
+        main(
+            [
+                "replay",
+                str(ROOT / "fixtures"),
+                "--out",
+                str(out),
+                "--config",
+                str(config),
+                "--program",
+                "hedis",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "run-report.json").read_text())["program"] == "hedis"
 
 
 def test_bad_config_is_refused(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("run:\n  program: medicaid\n")
-    assert main(["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o"), "--config", str(config)]) == 2
+    assert (
+        main(["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o"), "--config", str(config)]) == 2
+    )
     assert "run.program" in capsys.readouterr().err
 
 

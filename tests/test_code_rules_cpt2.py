@@ -35,11 +35,15 @@ def test_3008f_bmi_documented_at_the_visit(ruleset):
     """3008F: a BMI (39156-5, kg/m2, final/amended/corrected) on the visit's days."""
     bmi = quantity_obs("b", "39156-5", 24.0, "kg/m2", category="vital-signs")
     assert "3008F" in codes(visit() + [bmi], ruleset)
-    other_day = quantity_obs("b", "39156-5", 24.0, "kg/m2", "2025-03-05T09:00:00Z", eid=None, category="vital-signs")
+    other_day = quantity_obs(
+        "b", "39156-5", 24.0, "kg/m2", "2025-03-05T09:00:00Z", eid=None, category="vital-signs"
+    )
     assert "3008F" not in codes(visit() + [other_day], ruleset)
 
 
-@pytest.mark.parametrize(("category", "expected"), [("social-history", ["1036F"]), ("survey", ["1036F"]), ("exam", [])])
+@pytest.mark.parametrize(
+    ("category", "expected"), [("social-history", ["1036F"]), ("survey", ["1036F"]), ("exam", [])]
+)
 def test_1036f_tobacco_non_user_reads_us_core_smoking_status(ruleset, category, expected):
     """1036F: latest tobacco screening up to the visit says non-user; survey or US Core social-history category."""
     screening = coded_obs("s", "72166-2", "2025-02-01T09:00:00Z", value_code="8517006", category=category)
@@ -59,7 +63,9 @@ def test_4004f_user_with_counseling_and_8p_without(ruleset):
 def test_4004f_1p_when_cessation_not_done_for_a_medical_reason(ruleset):
     """4004F-1P: a not-done cessation counseling with statusReason in the Medical Reason value set."""
     user = coded_obs("s", "72166-2", "2025-02-01T09:00:00Z", value_code="77176002", category="social-history")
-    not_done = procedure("c", "99406", "2025-03-04T09:20:00Z", system=CPT, status="not-done", status_reason="183932001")
+    not_done = procedure(
+        "c", "99406", "2025-03-04T09:20:00Z", system=CPT, status="not-done", status_reason="183932001"
+    )
     assert [c for c in codes(visit() + [user, not_done], ruleset) if c.startswith("4004F")] == ["4004F-1P"]
 
 
@@ -92,7 +98,9 @@ def test_4040f_vaccine_after_the_visit_does_not_count(ruleset):
     assert "4040F" not in codes(visit() + [immunization("i", "33", "2025-04-01")], ruleset)
 
 
-@pytest.mark.parametrize(("performed", "earned"), [("2016-01-01T09:00:00Z", True), ("2015-12-31T09:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("performed", "earned"), [("2016-01-01T09:00:00Z", True), ("2015-12-31T09:00:00Z", False)]
+)
 def test_3017f_colonoscopy_nine_years_before_the_period(ruleset, performed, earned):
     """3017F: colonoscopy within [start of period - 9 years, the visit] (CMS130 window), age 45-75."""
     scope = procedure("c", "45378", performed, system=CPT)
@@ -103,9 +111,18 @@ def test_1123f_acp_documented_and_1124f_declined(ruleset):
     """1123F: advance care planning documented by the visit (65+); 1124F: discussed but declined by the patient."""
     acp = procedure("a", "713603004", "2024-05-01T09:00:00Z")
     assert "1123F" in codes(visit(birth="1950-01-01") + [acp], ruleset)
-    declined = procedure("a", "713603004", "2025-03-04T09:20:00Z", status="not-done", status_reason="105480006")
+    declined = procedure(
+        "a", "713603004", "2025-03-04T09:20:00Z", status="not-done", status_reason="105480006"
+    )
     assert "1124F" in codes(visit(birth="1950-01-01") + [declined], ruleset)
-    directive = {"resourceType": "DocumentReference", "id": "d", "status": "current", "type": {"coding": [{"system": LOINC, "code": "42348-3"}]}, "subject": {"reference": "Patient/p1"}, "date": "2022-01-01T00:00:00Z"}
+    directive = {
+        "resourceType": "DocumentReference",
+        "id": "d",
+        "status": "current",
+        "type": {"coding": [{"system": LOINC, "code": "42348-3"}]},
+        "subject": {"reference": "Patient/p1"},
+        "date": "2022-01-01T00:00:00Z",
+    }
     assert "1123F" in codes(visit(birth="1950-01-01") + [directive], ruleset)
 
 
@@ -130,15 +147,21 @@ def test_1159f_medications_documented_and_1160f_reviewed(ruleset):
     assert "1159F" in earned and "1160F" in earned
 
 
-@pytest.mark.parametrize(("discharged", "earned"), [("2025-02-02T10:00:00Z", True), ("2025-02-01T10:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("discharged", "earned"), [("2025-02-02T10:00:00Z", True), ("2025-02-01T10:00:00Z", False)]
+)
 def test_1111f_reconciliation_within_30_days_of_discharge(ruleset, discharged, earned):
     """1111F: medication reconciliation at the visit within 30 days after an inpatient discharge."""
-    stay = encounter("ip", "2025-01-28T10:00:00Z", end=discharged, cpt="183452005", system=SNOMED, klass="IMP")
+    stay = encounter(
+        "ip", "2025-01-28T10:00:00Z", end=discharged, cpt="183452005", system=SNOMED, klass="IMP"
+    )
     reconciliation = procedure("r", "430193006", "2025-03-04T09:20:00Z")
     assert ("1111F" in codes(visit() + [stay, reconciliation], ruleset)) is earned
 
 
-@pytest.mark.parametrize(("snomed", "code"), [("424441002", "0500F"), ("424619006", "0502F"), ("169762003", "0503F")])
+@pytest.mark.parametrize(
+    ("snomed", "code"), [("424441002", "0500F"), ("424619006", "0502F"), ("169762003", "0503F")]
+)
 def test_prenatal_and_postpartum_visits(ruleset, snomed, code):
     """0500F initial prenatal, 0502F subsequent prenatal, 0503F postpartum: the visit's own SNOMED type."""
     resources = [patient(birth="1995-01-01", gender="female"), encounter(cpt=snomed, system=SNOMED)]
@@ -165,7 +188,16 @@ def test_3072f_low_risk_after_a_negative_exam_last_year(ruleset):
     assert "3072F" not in codes(visit() + [diabetes, last_year, retinopathy], ruleset)
 
 
-@pytest.mark.parametrize(("value", "unit", "code"), [(99.9, "mg/dL", "3048F"), (100, "mg/dL", "3049F"), (129.9, "mg/dL", "3049F"), (130, "mg/dL", "3050F"), (2.5, "mmol/L", "3048F")])
+@pytest.mark.parametrize(
+    ("value", "unit", "code"),
+    [
+        (99.9, "mg/dL", "3048F"),
+        (100, "mg/dL", "3049F"),
+        (129.9, "mg/dL", "3049F"),
+        (130, "mg/dL", "3050F"),
+        (2.5, "mmol/L", "3048F"),
+    ],
+)
 def test_ldl_bands(ruleset, value, unit, code):
     """3048F < 100, 3049F 100-129, 3050F >= 130 mg/dL; mmol/L x 38.67 (2.5 mmol/L = 96.7 mg/dL)."""
     ldl = quantity_obs("l", "13457-7", value, unit)

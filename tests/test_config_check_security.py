@@ -81,7 +81,7 @@ def test_a_secret_in_the_file_is_refused_without_echoing_it(tmp_path, capsys):
     assert code == 2 and "secrets never go in the configuration file" in lines[0]
 
 
-def test_token_and_capability_statement_fetched_secret_never_printed(tmp_path, capsys, monkeypatch, sleeps):  # noqa: F811
+def test_token_and_capability_statement_fetched_secret_never_printed(tmp_path, capsys, monkeypatch, sleeps):
     monkeypatch.setenv("TEST_SECRET", SECRET)
     monkeypatch.setenv("FHIR_CAT2_SERVER__PAGE_SIZE", "50")
     with responses.RequestsMock() as rsps:
@@ -100,7 +100,7 @@ def test_token_and_capability_statement_fetched_secret_never_printed(tmp_path, c
     assert "CapabilityStatement of EHR 9, FHIR 4.0.1" in text
 
 
-def test_a_refused_token_is_exit_3(tmp_path, capsys, monkeypatch, sleeps):  # noqa: F811
+def test_a_refused_token_is_exit_3(tmp_path, capsys, monkeypatch, sleeps):
     monkeypatch.setenv("TEST_SECRET", SECRET)
     with responses.RequestsMock() as rsps:
         rsps.post(
@@ -112,7 +112,7 @@ def test_a_refused_token_is_exit_3(tmp_path, capsys, monkeypatch, sleeps):  # no
     assert code == 3 and any(line.startswith("problem: server: token refused") for line in lines)
 
 
-def test_an_unreachable_server_is_exit_4_within_seconds(tmp_path, capsys, monkeypatch, sleeps):  # noqa: F811
+def test_an_unreachable_server_is_exit_4_within_seconds(tmp_path, capsys, monkeypatch, sleeps):
     import socket
 
     with socket.socket() as probe:
@@ -161,7 +161,7 @@ def test_plain_http_to_another_host_is_refused_before_any_request(flag, tmp_path
     assert "plain http:// to ehr.example.org" in capsys.readouterr().err
 
 
-def test_plain_http_is_allowed_to_this_machine_and_when_configured(tmp_path, capsys, monkeypatch, sleeps):  # noqa: F811
+def test_plain_http_is_allowed_to_this_machine_and_when_configured(tmp_path, capsys, monkeypatch, sleeps):
     from .test_sync_offline import FakeServer, data
 
     base = "http://ehr.internal/fhir"

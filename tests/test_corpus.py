@@ -31,7 +31,10 @@ def _replay(corpus: Path, out: Path, *extra: str) -> dict[str, Any]:
     for line in (out / "MeasureReport.ndjson").read_text().splitlines():
         MeasureReport.model_validate_json(line)
     report = json.loads((out / "run-report.json").read_text())
-    assert "other" not in report["quarantine_reasons"] and "output-validation" not in report["quarantine_reasons"]
+    assert (
+        "other" not in report["quarantine_reasons"]
+        and "output-validation" not in report["quarantine_reasons"]
+    )
     return report
 
 
@@ -74,7 +77,11 @@ def test_generated_carebundle_matches_an_independent_count(tmp_path):
     for bundle in _bundles(corpus):
         for entry in bundle.get("entry", []):
             resource = entry["resource"]
-            if resource["resourceType"] != "Observation" or resource.get("status") not in ("final", "amended", "corrected"):
+            if resource["resourceType"] != "Observation" or resource.get("status") not in (
+                "final",
+                "amended",
+                "corrected",
+            ):
                 continue
             codes = {c.get("code") for c in resource["code"].get("coding", [])}
             if "85354-9" in codes:
@@ -104,7 +111,10 @@ def test_smart_synthea_matches_an_independent_count(tmp_path):
             if resource["resourceType"] == "Encounter" and resource["period"]["start"][:4] == year:
                 if resource["status"] not in ("cancelled", "entered-in-error"):
                     in_period.add(entry["fullUrl"])
-            if resource["resourceType"] == "Observation" and resource["code"]["coding"][0]["code"] == "55284-4":
+            if (
+                resource["resourceType"] == "Observation"
+                and resource["code"]["coding"][0]["code"] == "55284-4"
+            ):
                 values = _components(resource)
                 readings.setdefault(resource["encounter"]["reference"], []).append(
                     (resource["effectiveDateTime"][:10], values["8480-6"], values["8462-4"])
@@ -118,7 +128,11 @@ def test_smart_synthea_matches_an_independent_count(tmp_path):
             _band_bp(min(s for d, s, _ in items if d == latest), min(v for d, _, v in items if d == latest))
         )
     report = _replay(corpus, tmp_path / "out", "--period", year)
-    ours = {code: n for code, n in report["codes"].items() if code in {"3074F", "3075F", "3077F", "3078F", "3079F", "3080F"}}
+    ours = {
+        code: n
+        for code, n in report["codes"].items()
+        if code in {"3074F", "3075F", "3077F", "3078F", "3079F", "3080F"}
+    }
     assert sum(expected.values()) > 20
     assert ours == dict(sorted(expected.items()))
     # HbA1c in this corpus is 4548-4 in %: every coded result lies in a plausible band.
@@ -131,7 +145,9 @@ def test_us_core_examples_run_clean(tmp_path):
     assert report["resources_read"] > 200
 
 
-@pytest.mark.parametrize("name", ["hl7-fhir-r4-core-examples", "generated-pysynthea", "bulk-10-patients", "davinci-deqm-examples"])
+@pytest.mark.parametrize(
+    "name", ["hl7-fhir-r4-core-examples", "generated-pysynthea", "bulk-10-patients", "davinci-deqm-examples"]
+)
 def test_other_corpora_do_not_crash(tmp_path, name):
     """Both layers run: the CPT II rules and, through mips-claims, the measures' claims codes."""
     report = _replay(shared_path("corpus", name), tmp_path / "out", "--program", "mips-claims")
@@ -144,11 +160,17 @@ def test_mips_claims_over_pysynthea_years():
     items = [item for path in iter_input_files([str(corpus)]) for item in read_file(path)]
     ruleset = load_rules()
     for year in (2023, 2024, 2025):
-        pipeline = Pipeline(ruleset, RunOptions(program="mips-claims", period_year=year, emit=frozenset({"claim"})), _Discard())
+        pipeline = Pipeline(
+            ruleset,
+            RunOptions(program="mips-claims", period_year=year, emit=frozenset({"claim"})),
+            _Discard(),
+        )
         pipeline.ingest(items)
         stats = pipeline.run()
         assert stats.patients == 10
-        assert not any(code[:4] in {"3074", "3075", "3077", "3078", "3079", "3080"} for code in stats.codes), year
+        assert not any(
+            code[:4] in {"3074", "3075", "3077", "3078", "3079", "3080"} for code in stats.codes
+        ), year
 
 
 class _Discard:

@@ -28,7 +28,12 @@ ADULT_OUTPATIENT = [
     "2.16.840.1.113883.3.464.1003.101.12.1089",
     "2.16.840.1.113883.3.464.1003.101.12.1080",
 ]
-CASES = [("smart-synthea-r4", 2019), ("smart-synthea-r4", 2020), ("generated-pysynthea", 2022), ("bulk-10-patients", 2022)]
+CASES = [
+    ("smart-synthea-r4", 2019),
+    ("smart-synthea-r4", 2020),
+    ("generated-pysynthea", 2022),
+    ("bulk-10-patients", 2022),
+]
 
 
 def codes_of(*oids: str) -> set[str]:
@@ -43,13 +48,23 @@ def codes_of(*oids: str) -> set[str]:
 def resources(folder: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for path in sorted(folder.iterdir()):
-        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes() if path.is_file() else b""
+        raw = (
+            gzip.decompress(path.read_bytes())
+            if path.name.endswith(".gz")
+            else path.read_bytes()
+            if path.is_file()
+            else b""
+        )
         name = path.name.removesuffix(".gz")
         if name.endswith(".ndjson"):
             out += [orjson.loads(line) for line in raw.splitlines() if line.strip()]
         elif name.endswith(".json"):
             data = orjson.loads(raw)
-            out += [e["resource"] for e in data.get("entry", [])] if data.get("resourceType") == "Bundle" else [data]
+            out += (
+                [e["resource"] for e in data.get("entry", [])]
+                if data.get("resourceType") == "Bundle"
+                else [data]
+            )
     return out
 
 
@@ -71,9 +86,15 @@ class Corpus:
     def __init__(self, folder: Path, year: int) -> None:
         self.year = year
         self.items = resources(folder)
-        self.births = {r["id"]: r["birthDate"] for r in self.items if r.get("resourceType") == "Patient" and r.get("birthDate")}
+        self.births = {
+            r["id"]: r["birthDate"]
+            for r in self.items
+            if r.get("resourceType") == "Patient" and r.get("birthDate")
+        }
 
-    def encounters(self, oids: list[str], statuses: set[str], exclude_virtual: bool = False) -> list[dict[str, Any]]:
+    def encounters(
+        self, oids: list[str], statuses: set[str], exclude_virtual: bool = False
+    ) -> list[dict[str, Any]]:
         wanted = codes_of(*oids)
         out = []
         for r in self.items:
@@ -92,12 +113,23 @@ class Corpus:
         if not hasattr(self, "_bp"):
             self._bp: dict[str, list[tuple[datetime, float, float]]] = {}
             for r in self.items:
-                if r.get("resourceType") != "Observation" or r.get("status") not in ("final", "amended", "corrected"):
+                if r.get("resourceType") != "Observation" or r.get("status") not in (
+                    "final",
+                    "amended",
+                    "corrected",
+                ):
                     continue
                 if not {c.get("code") for c in r["code"].get("coding", [])} & {"85354-9", "55284-4"}:
                     continue
-                values = {c["code"]["coding"][0]["code"]: c.get("valueQuantity", {}).get("value") for c in r.get("component", [])}
-                if values.get("8480-6") is not None and values.get("8462-4") is not None and r.get("effectiveDateTime"):
+                values = {
+                    c["code"]["coding"][0]["code"]: c.get("valueQuantity", {}).get("value")
+                    for c in r.get("component", [])
+                }
+                if (
+                    values.get("8480-6") is not None
+                    and values.get("8462-4") is not None
+                    and r.get("effectiveDateTime")
+                ):
                     reading = (instant(r["effectiveDateTime"]), values["8480-6"], values["8462-4"])
                     self._bp.setdefault(patient_of(r) or "", []).append(reading)
         return self._bp.get(pid, [])
@@ -118,12 +150,15 @@ def test_rates_are_plausible_and_counts_agree(tmp_path, name, year):
     # Plausible rates for every measure evaluated: 0 <= numerator <= denominator - exclusions <= initial population.
     for measure, counts in populations.items():
         assert counts["denominator"] <= counts["initial-population"], measure
-        assert 0 <= counts["numerator"] <= counts["denominator"] - counts.get("denominator-exclusion", 0), measure
+        assert 0 <= counts["numerator"] <= counts["denominator"] - counts.get("denominator-exclusion", 0), (
+            measure
+        )
 
     # CMS22 (encounter-based): qualifying encounters of adults are the episodes.
     start = date(year, 1, 1)
     episodes = [
-        e for e in corpus.encounters(["2.16.840.1.113883.3.600.1920"], {"finished"}, exclude_virtual=True)
+        e
+        for e in corpus.encounters(["2.16.840.1.113883.3.600.1920"], {"finished"}, exclude_virtual=True)
         if patient_of(e) in corpus.births and age(corpus.births[patient_of(e)], start) >= 18
     ]
     assert populations.get("CMS22", {}).get("initial-population", 0) == len(episodes)
@@ -139,18 +174,33 @@ def test_rates_are_plausible_and_counts_agree(tmp_path, name, year):
 
     # CMS69: patients with a qualifying BMI encounter at 18 or older.
     cms69 = {
-        patient_of(e) for e in corpus.encounters(["2.16.840.1.113883.3.600.1.1751"], {"finished"}, exclude_virtual=True)
-        if patient_of(e) in corpus.births and age(corpus.births[patient_of(e)], instant(e["period"]["start"]).date()) >= 18
+        patient_of(e)
+        for e in corpus.encounters(["2.16.840.1.113883.3.600.1.1751"], {"finished"}, exclude_virtual=True)
+        if patient_of(e) in corpus.births
+        and age(corpus.births[patient_of(e)], instant(e["period"]["start"]).date()) >= 18
     }
     assert populations.get("CMS69", {}).get("initial-population", 0) == len(cms69)
 
     # CMS2: patients 12 or older at the period start with a finished qualifying encounter.
-    cms2_oids = ["2.16.840.1.113883.3.600.1916", "2.16.840.1.113883.3.526.3.1022", "2.16.840.1.113883.3.464.1003.101.12.1080"]
-    cms2 = {patient_of(e) for e in corpus.encounters(cms2_oids, {"finished"}) if patient_of(e) in corpus.births and age(corpus.births[patient_of(e)], start) >= 12}
+    cms2_oids = [
+        "2.16.840.1.113883.3.600.1916",
+        "2.16.840.1.113883.3.526.3.1022",
+        "2.16.840.1.113883.3.464.1003.101.12.1080",
+    ]
+    cms2 = {
+        patient_of(e)
+        for e in corpus.encounters(cms2_oids, {"finished"})
+        if patient_of(e) in corpus.births and age(corpus.births[patient_of(e)], start) >= 12
+    }
     assert populations.get("CMS2", {}).get("initial-population", 0) == len(cms2)
 
     # CMS165/CMS122/CMS130 need an adult outpatient encounter code; Synthea codes visits with SNOMED 185349003, which
     # is not in those value sets, so their initial populations are as small as this independent count says.
-    outpatient = {patient_of(e) for e in corpus.encounters(ADULT_OUTPATIENT, {"finished", "arrived", "triaged", "in-progress", "onleave"})}
+    outpatient = {
+        patient_of(e)
+        for e in corpus.encounters(
+            ADULT_OUTPATIENT, {"finished", "arrived", "triaged", "in-progress", "onleave"}
+        )
+    }
     for measure in ("CMS165", "CMS122", "CMS130"):
         assert populations.get(measure, {}).get("initial-population", 0) <= len(outpatient), measure

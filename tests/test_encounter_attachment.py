@@ -18,12 +18,20 @@ def test_reading_referencing_its_encounter(ruleset):
 
 
 def test_unlinked_reading_attaches_by_date(ruleset):
-    resources = [patient(), encounter("e1", "2025-03-04T09:00:00Z"), bp_panel("bp", 150, 95, "2025-03-04T16:00:00Z", eid=None)]
+    resources = [
+        patient(),
+        encounter("e1", "2025-03-04T09:00:00Z"),
+        bp_panel("bp", 150, 95, "2025-03-04T16:00:00Z", eid=None),
+    ]
     assert run_resources(resources, ruleset).codes("e1") == ["3077F", "3080F"]
 
 
 def test_unlinked_reading_on_another_day_does_not_attach(ruleset):
-    resources = [patient(), encounter("e1", "2025-03-04T09:00:00Z"), bp_panel("bp", 150, 95, "2025-03-05T09:00:00Z", eid=None)]
+    resources = [
+        patient(),
+        encounter("e1", "2025-03-04T09:00:00Z"),
+        bp_panel("bp", 150, 95, "2025-03-05T09:00:00Z", eid=None),
+    ]
     assert run_resources(resources, ruleset).codes() == []
 
 
@@ -62,7 +70,11 @@ def test_cancelled_and_entered_in_error_encounters_get_no_codes(ruleset):
 
 
 def test_encounters_outside_the_measurement_period_get_no_codes(ruleset):
-    resources = [patient(), encounter(start="2024-12-31T09:00:00Z"), bp_panel("bp", 150, 95, "2024-12-31T09:10:00Z")]
+    resources = [
+        patient(),
+        encounter(start="2024-12-31T09:00:00Z"),
+        bp_panel("bp", 150, 95, "2024-12-31T09:10:00Z"),
+    ]
     assert run_resources(resources, ruleset, period=2025).codes() == []
     assert run_resources(resources, ruleset, period=2024).codes() == ["3077F", "3080F"]
 

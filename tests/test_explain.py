@@ -20,7 +20,22 @@ def fixture_patient(key: str) -> str:
 
 
 def explain(capsys, key: str, measure: str, *extra: str) -> str:
-    assert main(["explain", str(ROOT / "fixtures"), "--patient", fixture_patient(key), "--measure", measure, "--period", "2025", *extra]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(ROOT / "fixtures"),
+                "--patient",
+                fixture_patient(key),
+                "--measure",
+                measure,
+                "--period",
+                "2025",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return capsys.readouterr().out
 
 
@@ -34,9 +49,19 @@ def headline(text: str, measure: str) -> list[str]:
 @pytest.mark.parametrize(
     ("key", "measure", "outcome", "reason"),
     [
-        ("bp-controlled", "CMS165", "MET", "lowest systolic_bp 138 mm[Hg] is < 140; lowest diastolic_bp 84 mm[Hg] is < 90"),
+        (
+            "bp-controlled",
+            "CMS165",
+            "MET",
+            "lowest systolic_bp 138 mm[Hg] is < 140; lowest diastolic_bp 84 mm[Hg] is < 90",
+        ),
         ("bp-uncontrolled", "CMS165", "NOT MET", "lowest systolic_bp 142 mm[Hg] is not < 140"),
-        ("bp-hospice", "CMS165", "EXCLUDED", "Hospice encounter: 1 matching Encounter overlaps 2025-01-01..2025-12-31"),
+        (
+            "bp-hospice",
+            "CMS165",
+            "EXCLUDED",
+            "Hospice encounter: 1 matching Encounter overlaps 2025-01-01..2025-12-31",
+        ),
         ("a1c-poor", "CMS122", "MET", "lowest hba1c 9.4 % is > 9"),
         ("a1c-mmol", "CMS122", "NOT MET", "hba1c 7.457 % (documented 58 mmol/mol) on 2025-04-01"),
         ("a1c-palliative", "CMS122", "EXCLUDED", "Palliative care diagnosis: 1 matching Condition overlaps"),
@@ -79,7 +104,10 @@ def test_json_format_carries_the_same_summary(capsys):
     assert summary["because"][0]["criterion"] == "Hospice encounter"
     assert summary["because"][0]["evidence"][0]["ref"].startswith("Encounter/")
     populations = {p["population"]: p for p in measure["groups"][0]["populations"]}
-    assert populations["denominator-exclusion"]["member"] is True and populations["denominator-exclusion"]["trail"]
+    assert (
+        populations["denominator-exclusion"]["member"] is True
+        and populations["denominator-exclusion"]["trail"]
+    )
 
 
 def test_encounter_based_measure_explains_each_episode(capsys):

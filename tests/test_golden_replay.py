@@ -22,7 +22,14 @@ GOLDEN = ROOT / "tests" / "golden"
 OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson")
 CASES = {
     "fixtures-hedis": ["--now", "2026-01-15T00:00:00Z"],
-    "fixtures-mips-claims-2025": ["--program", "mips-claims", "--period", "2025", "--now", "2026-01-15T00:00:00Z"],
+    "fixtures-mips-claims-2025": [
+        "--program",
+        "mips-claims",
+        "--period",
+        "2025",
+        "--now",
+        "2026-01-15T00:00:00Z",
+    ],
 }
 
 
@@ -41,7 +48,9 @@ def test_fixture_replay_matches_golden(tmp_path, monkeypatch, case):
         for name in OUTPUTS:
             shutil.copyfile(out / name, expected_dir / name)
     for name in OUTPUTS:
-        assert (out / name).read_bytes() == (expected_dir / name).read_bytes(), f"{case}/{name} differs from golden"
+        assert (out / name).read_bytes() == (expected_dir / name).read_bytes(), (
+            f"{case}/{name} differs from golden"
+        )
 
 
 def test_replay_is_byte_identical_across_runs_and_input_order(tmp_path, monkeypatch):
@@ -49,7 +58,9 @@ def test_replay_is_byte_identical_across_runs_and_input_order(tmp_path, monkeypa
     assert _replay(first, [], monkeypatch) == 0
     # Same data, files listed in another order and through another path spelling.
     monkeypatch.chdir(ROOT)
-    paths = sorted((ROOT / "fixtures").rglob("*.json*"), reverse=True) + sorted((ROOT / "fixtures" / "bulk").glob("*"))
+    paths = sorted((ROOT / "fixtures").rglob("*.json*"), reverse=True) + sorted(
+        (ROOT / "fixtures" / "bulk").glob("*")
+    )
     assert main(["replay", *[str(p.relative_to(ROOT)) for p in paths], "--out", str(second)]) == 0
     for name in ("Claim.ndjson", "MeasureReport.ndjson"):
         assert (first / name).read_bytes() == (second / name).read_bytes()

@@ -62,7 +62,11 @@ def test_ndjson_and_gz(tmp_path):
     with gzip.open(tmp_path / "Observation.ndjson.gz", "wt") as fh:
         fh.write(json.dumps(bp_panel("o", 120, 80)) + "\n")
     with gzip.open(tmp_path / "bundle.json.gz", "wt") as fh:
-        fh.write(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient("c")}]}))
+        fh.write(
+            json.dumps(
+                {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient("c")}]}
+            )
+        )
     files = list(iter_input_files([str(tmp_path)]))
     assert [f.name for f in files] == ["Observation.ndjson.gz", "Patient.ndjson", "bundle.json.gz"]
     items = [i for f in files for i in _items(f)]

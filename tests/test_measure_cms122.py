@@ -28,7 +28,10 @@ def test_lowest_result_on_the_most_recent_day_decides(ruleset):
 
 def test_a_result_without_value_on_the_most_recent_day_counts_as_no_result(ruleset):
     """CQL sorts null values first: a valueless result on the latest day is 'the lowest' -> without result."""
-    resources = dm() + [a1c("v", 6.0, "2025-09-01T08:00:00Z", eid=None), a1c("n", None, "2025-09-01T09:00:00Z", eid=None, absent=True)]
+    resources = dm() + [
+        a1c("v", 6.0, "2025-09-01T08:00:00Z", eid=None),
+        a1c("n", None, "2025-09-01T09:00:00Z", eid=None, absent=True),
+    ]
     assert members(run_resources(resources, ruleset))["numerator"] is True
 
 
@@ -65,7 +68,10 @@ def test_ifcc_units_are_converted_before_the_comparison(ruleset):
     assert members(run_resources(resources, ruleset))["numerator"] is True
 
 
-@pytest.mark.parametrize(("birth", "in_population"), [("1950-01-01", True), ("1949-12-31", False), ("2007-12-31", True), ("2008-01-01", False)])
+@pytest.mark.parametrize(
+    ("birth", "in_population"),
+    [("1950-01-01", True), ("1949-12-31", False), ("2007-12-31", True), ("2008-01-01", False)],
+)
 def test_age_18_to_75_at_end_of_period(ruleset, birth, in_population):
     """AgeInYearsAt(end of MP) in [18, 75]."""
     assert members(run_resources(dm(birth=birth), ruleset))["initial-population"] is in_population

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import CPT, RXNORM, SNOMED, coded_obs, condition, encounter, patient, procedure, request, run_resources
+from .conftest import (
+    CPT,
+    RXNORM,
+    SNOMED,
+    coded_obs,
+    condition,
+    encounter,
+    patient,
+    procedure,
+    request,
+    run_resources,
+)
 
 NON_USER = "266919005"  # never smoked tobacco
 USER = "449868002"  # smokes tobacco daily
@@ -59,7 +70,10 @@ def test_user_without_intervention(ruleset):
 
 def test_only_the_most_recent_screening_counts(ruleset):
     """'Most Recent Tobacco Use Screening': Last(... sort by start of effective); a later unknown answer wins."""
-    resources = visits() + [screening("a", NON_USER, "2025-02-01T09:00:00Z"), screening("b", UNKNOWN, "2025-05-01T09:00:00Z")]
+    resources = visits() + [
+        screening("a", NON_USER, "2025-02-01T09:00:00Z"),
+        screening("b", UNKNOWN, "2025-05-01T09:00:00Z"),
+    ]
     g1, _, g3 = groups(run_resources(resources, ruleset))
     assert not g1["numerator"] and not g3["numerator"]
 
@@ -70,7 +84,10 @@ def test_screening_needs_survey_category(ruleset):
     assert groups(run_resources(resources, ruleset))[0]["numerator"] is False
 
 
-@pytest.mark.parametrize(("when", "counts"), [("2024-07-01T09:00:00Z", True), ("2024-06-30T09:00:00Z", False), ("2025-12-31T09:00:00Z", True)])
+@pytest.mark.parametrize(
+    ("when", "counts"),
+    [("2024-07-01T09:00:00Z", True), ("2024-06-30T09:00:00Z", False), ("2025-12-31T09:00:00Z", True)],
+)
 def test_counseling_window_starts_six_months_before_the_period(ruleset, when, counts):
     """'Tobacco Cessation Counseling Given': during day of [start of MP - 6 months, end of MP]."""
     resources = visits() + [screening("s", USER), procedure("c", "99406", when, system=CPT)]
@@ -86,16 +103,25 @@ def test_tobacco_abuse_counseling_condition_counts(ruleset):
 
 def test_pharmacotherapy_order_counts(ruleset):
     """'Tobacco Cessation Pharmacotherapy Ordered': order (active/completed, intent order) authored in the window."""
-    order = request("MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, status="completed")
+    order = request(
+        "MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, status="completed"
+    )
     resources = visits() + [screening("s", USER), order]
     assert groups(run_resources(resources, ruleset))[1]["numerator"] is True
-    proposal = request("MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, intent="proposal")
-    assert groups(run_resources(visits() + [screening("s", USER), proposal], ruleset))[1]["numerator"] is False
+    proposal = request(
+        "MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, intent="proposal"
+    )
+    assert (
+        groups(run_resources(visits() + [screening("s", USER), proposal], ruleset))[1]["numerator"] is False
+    )
 
 
 def test_hospice_excludes_from_every_group(ruleset):
     """Denominator Exclusion (all groups): Hospice."""
-    resources = visits() + [screening("s", USER), condition("h", "170935008", onset="2025-06-01", system=SNOMED)]
+    resources = visits() + [
+        screening("s", USER),
+        condition("h", "170935008", onset="2025-06-01", system=SNOMED),
+    ]
     g1, g2, g3 = groups(run_resources(resources, ruleset))
     assert g1["denominator-exclusion"] and g2["denominator-exclusion"] and g3["denominator-exclusion"]
 
@@ -109,14 +135,21 @@ def test_claims_codes_per_rate_2024(ruleset):
 
 def test_claims_rate_3_non_user_reports_1036f(ruleset):
     """MIPS 226.02: the non-user reports 1036F (CPT II), rate 1 G9903."""
-    run = run_resources([_redate(r, 2024) for r in visits() + [screening("s", NON_USER)]], ruleset, period=2024, program="mips-claims")
+    run = run_resources(
+        [_redate(r, 2024) for r in visits() + [screening("s", NON_USER)]],
+        ruleset,
+        period=2024,
+        program="mips-claims",
+    )
     assert run.measure_codes("CMS138", "v0") == ["G9903", "1036F"]
 
 
 @pytest.mark.parametrize(("period", "codes"), [(2023, []), (2024, ["G9903", "1036F"])])
 def test_claims_age_band_changes_in_2024(ruleset, period, codes):
     """CMS claims single source: AGE >= 18 in 2023, >= 12 from 2024; a 15-year-old reports nothing in 2023."""
-    resources = [_redate(r, period) for r in visits(birth=f"{period - 15}-01-01") + [screening("s", NON_USER)]]
+    resources = [
+        _redate(r, period) for r in visits(birth=f"{period - 15}-01-01") + [screening("s", NON_USER)]
+    ]
     run = run_resources(resources, ruleset, period=period, program="mips-claims")
     assert run.measure_codes("CMS138", "v0") == codes
 

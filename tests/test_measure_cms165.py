@@ -32,7 +32,10 @@ def members(run):
 # ----------------------------------------------------------------------------------------------- period
 
 
-@pytest.mark.parametrize(("when", "counts"), [("2025-12-31T23:00:00-05:00", True), ("2026-01-01T00:30:00Z", False), ("2024-12-31T20:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("when", "counts"),
+    [("2025-12-31T23:00:00-05:00", True), ("2026-01-01T00:30:00Z", False), ("2024-12-31T20:00:00Z", False)],
+)
 def test_bp_reading_day_must_lie_in_the_period_inclusive(ruleset, when, counts):
     """'effective.latest() during day of Measurement Period': both ends inclusive, at day precision."""
     resources = base() + [bp_panel("bp", 120, 70, when, eid=None)]
@@ -79,7 +82,16 @@ def test_readings_from_other_encounter_classes_count(ruleset, klass):
     assert members(run_resources(resources, ruleset))["numerator"] is True
 
 
-@pytest.mark.parametrize(("status", "counts"), [("final", True), ("amended", True), ("corrected", True), ("preliminary", False), ("entered-in-error", False)])
+@pytest.mark.parametrize(
+    ("status", "counts"),
+    [
+        ("final", True),
+        ("amended", True),
+        ("corrected", True),
+        ("preliminary", False),
+        ("entered-in-error", False),
+    ],
+)
 def test_observation_status_filter(ruleset, status, counts):
     """Status.isObservationBP: final, amended, corrected only."""
     resources = base() + [bp_panel("bp", 120, 70, status=status)]
@@ -89,13 +101,18 @@ def test_observation_status_filter(ruleset, status, counts):
 # ----------------------------------------------------------------------------------------------- initial population
 
 
-@pytest.mark.parametrize(("status", "qualifies"), [("finished", True), ("arrived", True), ("in-progress", True), ("cancelled", False), ("planned", False)])
+@pytest.mark.parametrize(
+    ("status", "qualifies"),
+    [("finished", True), ("arrived", True), ("in-progress", True), ("cancelled", False), ("planned", False)],
+)
 def test_qualifying_encounter_statuses(ruleset, status, qualifies):
     """Status.isEncounterPerformed: finished, arrived, triaged, in-progress, onleave."""
     assert members(run_resources(base(status=status), ruleset))["initial-population"] is qualifies
 
 
-@pytest.mark.parametrize(("code", "system"), [("G0438", HCPCS), ("99395", CPT), ("99442", CPT), ("99348", CPT)])
+@pytest.mark.parametrize(
+    ("code", "system"), [("G0438", HCPCS), ("99395", CPT), ("99442", CPT), ("99348", CPT)]
+)
 def test_other_adult_outpatient_encounter_types_qualify(ruleset, code, system):
     """AdultOutpatientEncounters 4.11.000: wellness, preventive, telephone and home visits qualify too."""
     resources = [patient(birth="1960-06-01"), condition("htn", "I10"), encounter(cpt=code, system=system)]
@@ -136,7 +153,15 @@ def test_hospice_encounter_excludes(ruleset):
 
 def test_inpatient_discharge_to_hospice_excludes(ruleset):
     """Hospice: an inpatient Encounter discharged to hospice (SNOMED 428361000124107) ending in the period."""
-    stay = encounter("ip", "2025-03-01T09:00:00Z", end="2025-03-05T09:00:00Z", cpt="183452005", system=SNOMED, klass="IMP", discharge="428361000124107")
+    stay = encounter(
+        "ip",
+        "2025-03-01T09:00:00Z",
+        end="2025-03-05T09:00:00Z",
+        cpt="183452005",
+        system=SNOMED,
+        klass="IMP",
+        discharge="428361000124107",
+    )
     assert members(run_resources(base() + [stay], ruleset))["denominator-exclusion"] is True
 
 
@@ -191,7 +216,14 @@ def test_66_to_80_needs_advanced_illness_starting_in_the_year_before(ruleset, on
 
 def test_66_to_80_with_frailty_and_active_dementia_medication_excludes(ruleset):
     """AIF 1.16.000: active dementia medication order whose supply period overlaps the year before or the period."""
-    med = request("MedicationRequest", "donepezil", "310436", "2024-03-01T09:00:00Z", system="http://www.nlm.nih.gov/research/umls/rxnorm", supply_days=90)
+    med = request(
+        "MedicationRequest",
+        "donepezil",
+        "310436",
+        "2024-03-01T09:00:00Z",
+        system="http://www.nlm.nih.gov/research/umls/rxnorm",
+        supply_days=90,
+    )
     resources = base(birth="1950-06-01") + [condition("frail", "M62.81", onset="2025-02-01"), med]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
     no_supply = dict(med)
@@ -203,18 +235,32 @@ def test_66_to_80_with_frailty_and_active_dementia_medication_excludes(ruleset):
 def test_frailty_device_order_marked_do_not_perform_does_not_count(ruleset):
     """AIF: DeviceRequest in Frailty Device 'where doNotPerform() is not true' (QI-Core modifier extension)."""
     wheelchair = request("DeviceRequest", "wc", "58938008", "2025-04-01T09:00:00Z")
-    assert members(run_resources(base(birth="1940-01-01") + [wheelchair], ruleset))["denominator-exclusion"] is True
+    assert (
+        members(run_resources(base(birth="1940-01-01") + [wheelchair], ruleset))["denominator-exclusion"]
+        is True
+    )
     refused = request("DeviceRequest", "wc", "58938008", "2025-04-01T09:00:00Z", do_not_perform=True)
-    assert members(run_resources(base(birth="1940-01-01") + [refused], ruleset))["denominator-exclusion"] is False
+    assert (
+        members(run_resources(base(birth="1940-01-01") + [refused], ruleset))["denominator-exclusion"]
+        is False
+    )
 
 
 def test_only_the_latest_housing_status_decides_nursing_home(ruleset):
     """'Is Age 66 or Older Living Long Term in a Nursing Home': the last housing status by end of effective."""
     nursing = coded_obs("h1", "71802-3", "2025-02-01T09:00:00Z", value_code="160734000")
     home = coded_obs("h2", "71802-3", "2025-08-01T09:00:00Z", value_code="160903007")
-    assert members(run_resources(base(birth="1950-01-01") + [nursing], ruleset))["denominator-exclusion"] is True
-    assert members(run_resources(base(birth="1950-01-01") + [nursing, home], ruleset))["denominator-exclusion"] is False
-    assert members(run_resources(base(birth="1960-01-01") + [nursing], ruleset))["denominator-exclusion"] is False
+    assert (
+        members(run_resources(base(birth="1950-01-01") + [nursing], ruleset))["denominator-exclusion"] is True
+    )
+    assert (
+        members(run_resources(base(birth="1950-01-01") + [nursing, home], ruleset))["denominator-exclusion"]
+        is False
+    )
+    assert (
+        members(run_resources(base(birth="1960-01-01") + [nursing], ruleset))["denominator-exclusion"]
+        is False
+    )
 
 
 def test_palliative_care_excludes(ruleset):

@@ -39,7 +39,9 @@ def test_cms165_day_needs_both_systolic_and_diastolic(ruleset):
     assert run_resources(resources, ruleset).population("CMS165")["numerator"] is False
 
 
-@pytest.mark.parametrize(("systolic", "diastolic", "met"), [(139, 89, True), (140, 89, False), (139, 90, False)])
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "met"), [(139, 89, True), (140, 89, False), (139, 90, False)]
+)
 def test_cms165_thresholds(ruleset, systolic, diastolic, met):
     resources = htn_patient() + [bp_panel("bp", systolic, diastolic)]
     assert run_resources(resources, ruleset).population("CMS165")["numerator"] is met
@@ -54,7 +56,10 @@ def test_cms165_emergency_reading_does_not_count(ruleset):
     assert run_resources(resources, ruleset).population("CMS165")["numerator"] is False
 
 
-@pytest.mark.parametrize(("birth", "in_population"), [("2007-12-31", True), ("2008-01-01", False), ("1940-01-01", True), ("1939-12-31", False)])
+@pytest.mark.parametrize(
+    ("birth", "in_population"),
+    [("2007-12-31", True), ("2008-01-01", False), ("1940-01-01", True), ("1939-12-31", False)],
+)
 def test_cms165_age_18_to_85_at_end_of_period(ruleset, birth, in_population):
     resources = htn_patient(birth=birth) + [bp_panel("bp", 120, 70)]
     assert run_resources(resources, ruleset).population("CMS165")["initial-population"] is in_population
@@ -89,11 +94,16 @@ def test_cms122_no_test_counts_as_poor_control(ruleset):
 
 
 def test_cms122_most_recent_without_a_value_counts_as_poor_control(ruleset):
-    resources = dm_patient() + [a1c("old", 6.0, "2025-02-01T08:00:00Z"), a1c("new", None, "2025-03-04T08:00:00Z", absent=True)]
+    resources = dm_patient() + [
+        a1c("old", 6.0, "2025-02-01T08:00:00Z"),
+        a1c("new", None, "2025-03-04T08:00:00Z", absent=True),
+    ]
     assert run_resources(resources, ruleset).population("CMS122")["numerator"] is True
 
 
-@pytest.mark.parametrize(("birth", "in_population"), [("2007-12-31", True), ("1950-01-01", True), ("1949-12-31", False)])
+@pytest.mark.parametrize(
+    ("birth", "in_population"), [("2007-12-31", True), ("1950-01-01", True), ("1949-12-31", False)]
+)
 def test_cms122_age_18_to_75(ruleset, birth, in_population):
     resources = [patient(birth=birth), condition("dm", "E11.9"), encounter()]
     assert run_resources(resources, ruleset).population("CMS122")["initial-population"] is in_population

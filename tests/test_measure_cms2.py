@@ -24,7 +24,9 @@ ADULT = "73832-8"
 ADOLESCENT = "73831-0"
 
 
-def visit(birth: str = "1980-06-01", start: str = "2025-03-04T09:00:00Z", end: str = "2025-03-04T09:30:00Z", **kw):
+def visit(
+    birth: str = "1980-06-01", start: str = "2025-03-04T09:00:00Z", end: str = "2025-03-04T09:30:00Z", **kw
+):
     return [patient(birth=birth), encounter(start=start, end=end, **kw)]
 
 
@@ -52,7 +54,10 @@ def test_negative_adult_screen_on_the_day_meets(ruleset):
     assert members(run_resources(visit() + [screen()], ruleset))["numerator"] is True
 
 
-@pytest.mark.parametrize(("when", "met"), [("2025-02-18T09:00:00Z", True), ("2025-02-17T09:00:00Z", False), ("2025-03-05T09:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("when", "met"),
+    [("2025-02-18T09:00:00Z", True), ("2025-02-17T09:00:00Z", False), ("2025-03-05T09:00:00Z", False)],
+)
 def test_screen_must_be_14_days_or_less_before_the_encounter(ruleset, when, met):
     """'14 days or less on or before day of start of QualifyingEncounter.period': 14 days counts, 15 and after do not."""
     assert members(run_resources(visit() + [screen(when=when)], ruleset))["numerator"] is met
@@ -71,10 +76,21 @@ def test_screening_without_a_value_does_not_count(ruleset):
 
 def test_adult_tool_does_not_count_for_a_15_year_old(ruleset):
     """Numerator: ages 12-16 need the adolescent screening (73831-0); 17 accepts either; 18+ the adult one."""
-    assert members(run_resources(visit(birth="2010-01-01") + [screen(code=ADULT)], ruleset))["numerator"] is False
-    assert members(run_resources(visit(birth="2010-01-01") + [screen(code=ADOLESCENT)], ruleset))["numerator"] is True
-    assert members(run_resources(visit(birth="2008-01-01") + [screen(code=ADULT)], ruleset))["numerator"] is True
-    assert members(run_resources(visit(birth="1990-01-01") + [screen(code=ADOLESCENT)], ruleset))["numerator"] is False
+    assert (
+        members(run_resources(visit(birth="2010-01-01") + [screen(code=ADULT)], ruleset))["numerator"]
+        is False
+    )
+    assert (
+        members(run_resources(visit(birth="2010-01-01") + [screen(code=ADOLESCENT)], ruleset))["numerator"]
+        is True
+    )
+    assert (
+        members(run_resources(visit(birth="2008-01-01") + [screen(code=ADULT)], ruleset))["numerator"] is True
+    )
+    assert (
+        members(run_resources(visit(birth="1990-01-01") + [screen(code=ADOLESCENT)], ruleset))["numerator"]
+        is False
+    )
 
 
 def test_positive_screen_needs_a_follow_up(ruleset):
@@ -83,7 +99,10 @@ def test_positive_screen_needs_a_follow_up(ruleset):
     assert populations["denominator"] and not populations["numerator"]
 
 
-@pytest.mark.parametrize(("authored", "met"), [("2025-03-04T09:25:00Z", True), ("2025-03-06T17:00:00Z", True), ("2025-03-07T08:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("authored", "met"),
+    [("2025-03-04T09:25:00Z", True), ("2025-03-06T17:00:00Z", True), ("2025-03-07T08:00:00Z", False)],
+)
 def test_referral_within_two_days_after_the_encounter(ruleset, authored, met):
     """Follow-up order: 'authoredOn 2 days or less on or after day of end of QualifyingEncounter.period'."""
     referral = request("ServiceRequest", "ref", "183524004", authored)
@@ -96,7 +115,9 @@ def test_antidepressant_order_is_a_follow_up(ruleset):
     assert members(run_resources(visit() + [screen(POSITIVE), med], ruleset))["numerator"] is True
 
 
-@pytest.mark.parametrize(("performed", "met"), [("2025-03-04T09:20:00Z", True), ("2025-03-04T10:00:00Z", False)])
+@pytest.mark.parametrize(
+    ("performed", "met"), [("2025-03-04T09:20:00Z", True), ("2025-03-04T10:00:00Z", False)]
+)
 def test_follow_up_procedure_must_start_during_the_encounter(ruleset, performed, met):
     """Follow-up Procedure: 'start of performed during QualifyingEncounter.period' (time precision)."""
     followup = procedure("fu", "108313002", performed)
@@ -137,7 +158,9 @@ def test_bipolar_on_the_problem_list_excludes(ruleset):
     bipolar = condition("bp", "F31.9", onset="2020-01-01", category="problem-list-item")
     assert members(run_resources(visit() + [bipolar], ruleset))["denominator-exclusion"] is True
     as_encounter_diagnosis = condition("bp", "F31.9", onset="2020-01-01", category="encounter-diagnosis")
-    assert members(run_resources(visit() + [as_encounter_diagnosis], ruleset))["denominator-exclusion"] is False
+    assert (
+        members(run_resources(visit() + [as_encounter_diagnosis], ruleset))["denominator-exclusion"] is False
+    )
     after = condition("bp", "F31.9", onset="2025-06-01", category="health-concern")
     assert members(run_resources(visit() + [after], ruleset))["denominator-exclusion"] is False
 
@@ -154,14 +177,26 @@ def test_screening_declined_is_an_exception(ruleset):
 
 def test_claims_codes_2025(ruleset):
     """MIPS 134: G8510 negative, G8431 positive with plan, G8511 positive without plan, G8432 not screened."""
-    assert run_resources(visit() + [screen()], ruleset, program="mips-claims").measure_codes("CMS2") == ["G8510"]
-    assert run_resources(visit() + [screen(POSITIVE)], ruleset, program="mips-claims").measure_codes("CMS2") == ["G8511"]
+    assert run_resources(visit() + [screen()], ruleset, program="mips-claims").measure_codes("CMS2") == [
+        "G8510"
+    ]
+    assert run_resources(visit() + [screen(POSITIVE)], ruleset, program="mips-claims").measure_codes(
+        "CMS2"
+    ) == ["G8511"]
     assert run_resources(visit(), ruleset, program="mips-claims").measure_codes("CMS2") == ["G8432"]
     referral = request("ServiceRequest", "ref", "183524004", "2025-03-04T09:25:00Z")
     run = run_resources(visit() + [screen(POSITIVE), referral], ruleset, program="mips-claims")
     assert run.measure_codes("CMS2") == ["G8431"]
-    bipolar = condition("bp", "F31.9", onset="2020-01-01", category="problem-list-item", system="http://hl7.org/fhir/sid/icd-10-cm")
-    assert run_resources(visit() + [bipolar], ruleset, program="mips-claims").measure_codes("CMS2") == ["G9717"]
+    bipolar = condition(
+        "bp",
+        "F31.9",
+        onset="2020-01-01",
+        category="problem-list-item",
+        system="http://hl7.org/fhir/sid/icd-10-cm",
+    )
+    assert run_resources(visit() + [bipolar], ruleset, program="mips-claims").measure_codes("CMS2") == [
+        "G9717"
+    ]
 
 
 def test_snomed_bipolar_code_also_excludes(ruleset):

@@ -31,7 +31,9 @@ def members(run):
     return run.population("CMS22")
 
 
-@pytest.mark.parametrize(("sbp", "dbp", "met"), [(119, 79, True), (120, 79, False), (119, 80, False), (0, 70, False)])
+@pytest.mark.parametrize(
+    ("sbp", "dbp", "met"), [(119, 79, True), (120, 79, False), (119, 80, False), (0, 70, False)]
+)
 def test_normal_reading_is_met_without_follow_up(ruleset, sbp, dbp, met):
     """'Encounter with Normal Blood Pressure Reading': SBP in [1,120) and DBP in [1,80)."""
     assert members(run_resources(visit() + [bp("b", sbp, dbp)], ruleset))["numerator"] is met
@@ -54,9 +56,14 @@ def test_elevated_needs_rescreen_and_lifestyle_or_referral(ruleset):
     """Elevated (SBP 120-129, DBP < 80): rescreen within 6 months and a lifestyle order at the encounter, or a referral."""
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
-    assert members(run_resources(visit() + [bp("b", 124, 76), rescreen, lifestyle], ruleset))["numerator"] is True
+    assert (
+        members(run_resources(visit() + [bp("b", 124, 76), rescreen, lifestyle], ruleset))["numerator"]
+        is True
+    )
     assert members(run_resources(visit() + [bp("b", 124, 76), rescreen], ruleset))["numerator"] is False
-    referral = request("ServiceRequest", "ref", "134403003", "2025-03-04T09:25:00Z", reason="R03.0", reason_system=ICD10)
+    referral = request(
+        "ServiceRequest", "ref", "134403003", "2025-03-04T09:25:00Z", reason="R03.0", reason_system=ICD10
+    )
     assert members(run_resources(visit() + [bp("b", 124, 76), referral], ruleset))["numerator"] is True
 
 
@@ -65,7 +72,10 @@ def test_first_hypertensive_reading_needs_4_week_rescreen_and_lifestyle(ruleset)
     lifestyle order in the period."""
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")  # in both follow-up VSs
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-05-01T09:26:00Z")
-    assert members(run_resources(visit() + [bp("b", 134, 76), rescreen, lifestyle], ruleset))["numerator"] is True
+    assert (
+        members(run_resources(visit() + [bp("b", 134, 76), rescreen, lifestyle], ruleset))["numerator"]
+        is True
+    )
     assert members(run_resources(visit() + [bp("b", 134, 76), lifestyle], ruleset))["numerator"] is False
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import CPT, ICD10, condition, encounter, not_done_obs, patient, procedure, quantity_obs, request, run_resources
+from .conftest import (
+    CPT,
+    ICD10,
+    condition,
+    encounter,
+    not_done_obs,
+    patient,
+    procedure,
+    quantity_obs,
+    request,
+    run_resources,
+)
 
 
 def visit(birth: str = "1980-06-01", start: str = "2025-03-04T09:00:00Z", **kw):
@@ -39,13 +50,18 @@ def test_normal_bmi_band(ruleset, value, met):
 
 def test_a_high_bmi_elsewhere_in_the_period_spoils_normal(ruleset):
     """'Has Normal BMI' ... and not (exists high or low BMI in the period)."""
-    resources = visit() + [bmi("b1", 22, "2025-03-04T09:10:00Z"), bmi("b2", 27, "2025-08-01T09:10:00Z", eid=None)]
+    resources = visit() + [
+        bmi("b1", 22, "2025-03-04T09:10:00Z"),
+        bmi("b2", 27, "2025-08-01T09:10:00Z", eid=None),
+    ]
     assert members(run_resources(resources, ruleset))["numerator"] is False
 
 
 def test_high_bmi_with_follow_up_ordered_for_overweight(ruleset):
     """High BMI and Follow up Provided: ServiceRequest in Follow Up for Above Normal BMI with reasonCode overweight."""
-    order = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10)
+    order = request(
+        "ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10
+    )
     assert members(run_resources(visit() + [bmi("b", 31), order], ruleset))["numerator"] is True
     no_reason = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z")
     assert members(run_resources(visit() + [bmi("b", 31), no_reason], ruleset))["numerator"] is False
@@ -62,15 +78,30 @@ def test_high_bmi_follow_up_with_overweight_on_the_problem_list(ruleset):
 
 def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
     """Low BMI and Follow up Provided: Procedure in Follow Up for Below Normal BMI, reason underweight, completed."""
-    visit_ = procedure("diet", "97802", "2025-03-04T09:20:00Z", system=CPT, reason="R63.6", reason_system=ICD10)
+    visit_ = procedure(
+        "diet", "97802", "2025-03-04T09:20:00Z", system=CPT, reason="R63.6", reason_system=ICD10
+    )
     assert members(run_resources(visit() + [bmi("b", 17.2), visit_], ruleset))["numerator"] is True
-    planned = procedure("diet", "97802", "2025-03-04T09:20:00Z", system=CPT, reason="R63.6", reason_system=ICD10, status="in-progress")
+    planned = procedure(
+        "diet",
+        "97802",
+        "2025-03-04T09:20:00Z",
+        system=CPT,
+        reason="R63.6",
+        reason_system=ICD10,
+        status="in-progress",
+    )
     assert members(run_resources(visit() + [bmi("b", 17.2), planned], ruleset))["numerator"] is False
 
 
 def test_active_pregnancy_excludes(ruleset):
     """Denominator Exclusions: Pregnancy or Other Related Diagnoses, clinicalStatus active, overlapping the period."""
-    assert members(run_resources(visit() + [condition("p", "O00.00", onset="2025-02-01")], ruleset))["denominator-exclusion"] is True
+    assert (
+        members(run_resources(visit() + [condition("p", "O00.00", onset="2025-02-01")], ruleset))[
+            "denominator-exclusion"
+        ]
+        is True
+    )
     resolved = condition("p", "O00.00", onset="2025-02-01", status="resolved", abatement="2025-02-20")
     assert members(run_resources(visit() + [resolved], ruleset))["denominator-exclusion"] is False
 
@@ -92,8 +123,16 @@ def test_no_bmi_is_not_met(ruleset):
 
 def test_claims_codes(ruleset):
     """MIPS 128: G8420 normal, G8417 high with plan, G8419 abnormal without plan, G8421 not documented."""
-    assert run_resources(visit() + [bmi("b", 22)], ruleset, program="mips-claims").measure_codes("CMS69") == ["G8420"]
-    order = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10)
-    assert run_resources(visit() + [bmi("b", 31), order], ruleset, program="mips-claims").measure_codes("CMS69") == ["G8417"]
-    assert run_resources(visit() + [bmi("b", 31)], ruleset, program="mips-claims").measure_codes("CMS69") == ["G8419"]
+    assert run_resources(visit() + [bmi("b", 22)], ruleset, program="mips-claims").measure_codes("CMS69") == [
+        "G8420"
+    ]
+    order = request(
+        "ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10
+    )
+    assert run_resources(visit() + [bmi("b", 31), order], ruleset, program="mips-claims").measure_codes(
+        "CMS69"
+    ) == ["G8417"]
+    assert run_resources(visit() + [bmi("b", 31)], ruleset, program="mips-claims").measure_codes("CMS69") == [
+        "G8419"
+    ]
     assert run_resources(visit(), ruleset, program="mips-claims").measure_codes("CMS69") == ["G8421"]

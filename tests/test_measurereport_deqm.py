@@ -46,8 +46,14 @@ def test_improvement_notation_comes_from_our_table_not_the_published_resource(ru
     """The published groups all say code 'decrease' (display 'increase'); ours: CMS165 increase, CMS122 decrease."""
     resources = [patient(), condition("htn", "I10"), condition("dm", "E11.9"), encounter()]
     reports = run_resources(resources, ruleset).reports
-    assert by_measure(reports, "ControllingHighBloodPressure")[0]["improvementNotation"]["coding"][0]["code"] == "increase"
-    assert by_measure(reports, "DiabetesGlycemicStatus")[0]["improvementNotation"]["coding"][0]["code"] == "decrease"
+    assert (
+        by_measure(reports, "ControllingHighBloodPressure")[0]["improvementNotation"]["coding"][0]["code"]
+        == "increase"
+    )
+    assert (
+        by_measure(reports, "DiabetesGlycemicStatus")[0]["improvementNotation"]["coding"][0]["code"]
+        == "decrease"
+    )
 
 
 def test_excluded_patient_has_no_score(ruleset):
@@ -59,9 +65,18 @@ def test_excluded_patient_has_no_score(ruleset):
 
 def test_three_groups_of_cms138_each_with_published_ids(ruleset):
     """CMS138 reports three groups whose ids and population ids equal the published Measure's."""
-    resources = [patient(birth="1980-01-01"), encounter("a"), encounter("b", "2025-06-01T09:00:00Z"), coded_obs("s", "72166-2", value_code="449868002")]
+    resources = [
+        patient(birth="1980-01-01"),
+        encounter("a"),
+        encounter("b", "2025-06-01T09:00:00Z"),
+        coded_obs("s", "72166-2", value_code="449868002"),
+    ]
     [report] = by_measure(run_resources(resources, ruleset).reports, "Tobacco")
-    assert [g["id"] for g in report["group"]] == ["64e649752ad653247b573add", "64e649752ad653247b573ade", "64e649752ad653247b573adf"]
+    assert [g["id"] for g in report["group"]] == [
+        "64e649752ad653247b573add",
+        "64e649752ad653247b573ade",
+        "64e649752ad653247b573adf",
+    ]
     assert counts(report, 1)["denominator"] == 1 and counts(report, 1)["numerator"] == 0
 
 
@@ -83,14 +98,29 @@ def test_summary_report_adds_up_patients_and_scores(ruleset):
     """--report summary: one summary-measurereport-deqm per measure; score = 1 met / (3 - 1 excluded)."""
     resources = []
     for pid, sbp in (("a", 120), ("b", 150)):
-        resources += [patient(pid), condition(f"h{pid}", "I10", pid=pid), encounter(f"e{pid}", pid=pid), bp_panel(f"bp{pid}", sbp, 80, pid=pid, eid=f"e{pid}")]
-    resources += [patient("c"), condition("hc", "I10", pid="c"), encounter("ec", pid="c"), condition("pc", "Z51.5", pid="c", onset="2025-02-01")]
+        resources += [
+            patient(pid),
+            condition(f"h{pid}", "I10", pid=pid),
+            encounter(f"e{pid}", pid=pid),
+            bp_panel(f"bp{pid}", sbp, 80, pid=pid, eid=f"e{pid}"),
+        ]
+    resources += [
+        patient("c"),
+        condition("hc", "I10", pid="c"),
+        encounter("ec", pid="c"),
+        condition("pc", "Z51.5", pid="c", onset="2025-02-01"),
+    ]
     run = run_resources(resources, ruleset, report="summary")
     [summary] = by_measure(run.reports, "ControllingHighBloodPressure")
     MeasureReport.model_validate(summary)
     assert summary["type"] == "summary" and "subject" not in summary
     assert summary["meta"]["profile"] == [f"{DEQM}/summary-measurereport-deqm"]
-    assert counts(summary) == {"initial-population": 3, "denominator": 3, "denominator-exclusion": 1, "numerator": 1}
+    assert counts(summary) == {
+        "initial-population": 3,
+        "denominator": 3,
+        "denominator-exclusion": 1,
+        "numerator": 1,
+    }
     assert summary["group"][0]["measureScore"] == {"value": 0.5}
     assert all(r["type"] == "summary" for r in run.reports)
     assert len(run.reports) == 8  # one per measure with a published Measure (MIPS 047 has none)
@@ -98,18 +128,34 @@ def test_summary_report_adds_up_patients_and_scores(ruleset):
 
 def test_report_both_writes_individual_and_summary(ruleset):
     resources = [patient(), condition("htn", "I10"), encounter(), bp_panel("bp", 128, 78)]
-    reports = by_measure(run_resources(resources, ruleset, report="both").reports, "ControllingHighBloodPressure")
+    reports = by_measure(
+        run_resources(resources, ruleset, report="both").reports, "ControllingHighBloodPressure"
+    )
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
 
 
 @pytest.fixture(scope="module")
 def fixture_reports(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    assert main(["replay", str(ROOT / "fixtures"), "--out", str(out), "--period", "2025", "--report", "both"]) == 0
+    assert (
+        main(["replay", str(ROOT / "fixtures"), "--out", str(out), "--period", "2025", "--report", "both"])
+        == 0
+    )
     return [json.loads(line) for line in (out / "MeasureReport.ndjson").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("name", ["ControllingHighBloodPressureFHIR", "PCSBPScreeningFollowUpFHIR", "PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR", "PCSDepressionScreenAndFollowUpFHIR", "PCSBMIScreenAndFollowUpFHIR", "FallsScreeningForFutureFallRiskFHIR", "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ControllingHighBloodPressureFHIR",
+        "PCSBPScreeningFollowUpFHIR",
+        "PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR",
+        "PCSDepressionScreenAndFollowUpFHIR",
+        "PCSBMIScreenAndFollowUpFHIR",
+        "FallsScreeningForFutureFallRiskFHIR",
+        "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",
+    ],
+)
 def test_fixture_reports_carry_the_population_ids_of_the_published_measure(fixture_reports, name):
     """DEQM guidance: group.population.id equals the Measure's population id; every population has a count."""
     published = json.loads(shared_path("reference", "ecqm-measures", f"{name}.json").read_text())

@@ -25,7 +25,12 @@ def redate(resources, year):
 
 @pytest.mark.parametrize(
     ("sbp", "dbp", "expected"),
-    [(139, 89, ["G8752", "G8754"]), (140, 89, ["G8753", "G8754"]), (139, 90, ["G8752", "G8755"]), (150, 95, ["G8753", "G8755"])],
+    [
+        (139, 89, ["G8752", "G8754"]),
+        (140, 89, ["G8753", "G8754"]),
+        (139, 90, ["G8752", "G8755"]),
+        (150, 95, ["G8753", "G8755"]),
+    ],
 )
 def test_mips236_pairs_follow_the_cms165_numerator(ruleset, sbp, dbp, expected):
     """MIPS 236 options: G8752+G8754 met; the three not-met pairs by which of SBP < 140 / DBP < 90 fails."""
@@ -35,7 +40,9 @@ def test_mips236_pairs_follow_the_cms165_numerator(ruleset, sbp, dbp, expected):
 
 def test_mips236_no_bp_documented(ruleset):
     """MIPS 236 G8756: no BP documented (in the period up to the visit)."""
-    assert run_resources(htn() + [encounter()], ruleset, program="mips-claims").measure_codes("CMS165") == ["G8756"]
+    assert run_resources(htn() + [encounter()], ruleset, program="mips-claims").measure_codes("CMS165") == [
+        "G8756"
+    ]
 
 
 def test_each_visit_reports_the_status_as_of_that_visit(ruleset):
@@ -63,7 +70,11 @@ def test_emergency_visits_carry_no_mips236_codes(ruleset):
 )
 def test_hospice_reports_g9740_instead_of_performance_codes(ruleset, year, expected):
     """MIPS 236 exclusion G9740 (hospice), listed 2019-2025."""
-    resources = htn() + [encounter(), bp_panel("bp", 150, 95), encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH")]
+    resources = htn() + [
+        encounter(),
+        bp_panel("bp", 150, 95),
+        encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH"),
+    ]
     run = run_resources(redate(resources, year), ruleset, period=year, program="mips-claims")
     assert run.measure_codes("CMS165", "e1") == expected
 
@@ -78,7 +89,11 @@ def test_palliative_exclusion_code_exists_from_2022(ruleset, year, expected):
 
 def test_frail_81_reports_g2118(ruleset):
     """MIPS 236 G2118: 81 or older with frailty."""
-    resources = htn(birth="1943-01-01") + [encounter(), bp_panel("bp", 150, 95), condition("f", "M62.81", onset="2025-01-02")]
+    resources = htn(birth="1943-01-01") + [
+        encounter(),
+        bp_panel("bp", 150, 95),
+        condition("f", "M62.81", onset="2025-01-02"),
+    ]
     assert run_resources(resources, ruleset, program="mips-claims").measure_codes("CMS165") == ["G2118"]
 
 
@@ -111,11 +126,17 @@ def test_mips001_missing_result(ruleset, year, expected):
 
 def test_mips001_hospice_exclusion(ruleset):
     """MIPS 001 exclusion G9687 (hospice)."""
-    resources = dm() + [encounter(), a1c("a", 9.4), encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH")]
+    resources = dm() + [
+        encounter(),
+        a1c("a", 9.4),
+        encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH"),
+    ]
     assert run_resources(resources, ruleset, program="mips-claims").measure_codes("CMS122", "e1") == ["G9687"]
 
 
 def test_no_claims_codes_outside_the_years_of_the_table(ruleset):
     """A year with no claims row for a measure (2019 for MIPS 001) reports nothing rather than a wrong code."""
-    run = run_resources(redate(dm() + [encounter(), a1c("a", 9.4)], 2019), ruleset, period=2019, program="mips-claims")
+    run = run_resources(
+        redate(dm() + [encounter(), a1c("a", 9.4)], 2019), ruleset, period=2019, program="mips-claims"
+    )
     assert run.measure_codes("CMS122") == []

@@ -3,12 +3,11 @@ and environment overrides of the operations settings."""
 
 from __future__ import annotations
 
-import re
-
 import json
 import logging
 import os
 import pty
+import re
 import stat
 import subprocess
 import sys
@@ -57,7 +56,11 @@ def test_every_run_is_recorded_and_runs_lists_and_shows_them(tmp_path, capsys):
     report = shown["report"]
     assert shown["id"] == listed[1]["id"] and report["run_id"] == listed[1]["id"]
     assert report["codes_emitted"] == sum(report["codes"].values()) > 0
-    assert report["written"]["Claim"] > 0 and report["written"]["MeasureReport"] > 0 and report["quarantined"] == 0
+    assert (
+        report["written"]["Claim"] > 0
+        and report["written"]["MeasureReport"] > 0
+        and report["quarantined"] == 0
+    )
     assert report["status"] == "completed" and report["duration_seconds"] >= 0
     assert main(["runs", "show", "last", "--state", state]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == listed[0]["id"]
@@ -160,7 +163,11 @@ def test_metrics_file_is_valid_openmetrics_and_counts_across_runs(tmp_path):
     observations = single["resources_read_by_type"]["Observation"]
     assert value("fhir_cat2_resources_read_total", resource_type="Observation") == 2 * observations > 0
     assert value("fhir_cat2_codes_emitted_total", code="3074F") == 2 * single["codes"]["3074F"] > 0
-    assert value("fhir_cat2_written_total", resource_type="Claim", outcome="file") == 2 * single["written"]["Claim"] > 0
+    assert (
+        value("fhir_cat2_written_total", resource_type="Claim", outcome="file")
+        == 2 * single["written"]["Claim"]
+        > 0
+    )
     assert value("fhir_cat2_last_run_exit_code") == 2
     assert value("fhir_cat2_last_success_timestamp_seconds") <= value("fhir_cat2_last_run_timestamp_seconds")
     assert (

@@ -34,8 +34,25 @@ def _full_verdict(resource: dict[str, Any]) -> bool:
 
 
 BAD_VALUES = [
-    "", " padded", "2025-13-45", "not a date", -1, 0, 1.5, True, None, "x" * 70, "bad id!", {}, [],
-    "http://ok.example/x", "2025-03-04", "2025-03-04T10:00:00Z", 3, "final", "ünïcode",
+    "",
+    " padded",
+    "2025-13-45",
+    "not a date",
+    -1,
+    0,
+    1.5,
+    True,
+    None,
+    "x" * 70,
+    "bad id!",
+    {},
+    [],
+    "http://ok.example/x",
+    "2025-03-04",
+    "2025-03-04T10:00:00Z",
+    3,
+    "final",
+    "ünïcode",
 ]
 
 

@@ -84,7 +84,10 @@ def test_absent_value_is_ignored(ruleset):
 def test_absent_bp_component_is_ignored(ruleset):
     panel = bp_panel("bp", 131, None)
     panel["component"].append(
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "dataAbsentReason": {"text": "x"}}
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+            "dataAbsentReason": {"text": "x"},
+        }
     )
     assert run_resources([patient(), encounter(), panel], ruleset).codes() == ["3075F"]
 
@@ -97,8 +100,13 @@ def test_hba1c_needs_laboratory_category(ruleset):
 
 
 def test_bp_category_other_than_vital_signs_is_ignored_but_missing_category_is_accepted(ruleset):
-    assert run_resources([patient(), encounter(), bp_panel("bp", 150, 95, category="survey")], ruleset).codes() == []
-    assert run_resources([patient(), encounter(), bp_panel("bp", 150, 95, category=None)], ruleset).codes() == [
+    assert (
+        run_resources([patient(), encounter(), bp_panel("bp", 150, 95, category="survey")], ruleset).codes()
+        == []
+    )
+    assert run_resources(
+        [patient(), encounter(), bp_panel("bp", 150, 95, category=None)], ruleset
+    ).codes() == [
         "3077F",
         "3080F",
     ]

@@ -76,7 +76,9 @@ def test_unknown_field_is_refused(tmp_path):
     text = GOOD_RULE.replace("    source: test\n", "    source: test\n    colour: red\n", 2)
     problems = _problems(tmp_path, text)
     line = line_of(text, "colour", 2)
-    assert any(f":{line}: code_rules[0].colour: Extra inputs are not permitted" in p for p in problems), problems
+    assert any(f":{line}: code_rules[0].colour: Extra inputs are not permitted" in p for p in problems), (
+        problems
+    )
 
 
 def test_bad_code_and_years(tmp_path):
@@ -93,7 +95,9 @@ def test_unknown_measurement_and_value_set(tmp_path):
     )
     problems = _problems(tmp_path, text)
     assert any("code_rules[0].measurement: unknown measurement 'sbp'" in p for p in problems), problems
-    assert any("measurements.systolic_bp.valuesets[0]: value set '1.2.3.4' is not known" in p for p in problems)
+    assert any(
+        "measurements.systolic_bp.valuesets[0]: value set '1.2.3.4' is not known" in p for p in problems
+    )
 
 
 def test_overlapping_bands_are_refused(tmp_path):
@@ -148,7 +152,9 @@ def test_no_ama_descriptor_text_in_labels():
         assert "evaluation and management" not in rule.label.lower()
 
 
-CRITERION_RULE = GOOD_RULE + """\
+CRITERION_RULE = (
+    GOOD_RULE
+    + """\
   - id: colonoscopy
     code: 3017F
     label: screening
@@ -161,6 +167,7 @@ CRITERION_RULE = GOOD_RULE + """\
         ends_during: [period.start-9y, encounter.end]
     source: test
 """
+)
 
 
 def test_a_code_rule_may_trigger_on_a_criterion_with_encounter_anchors(tmp_path):
@@ -173,11 +180,16 @@ def test_unbound_date_anchor_names_file_line_and_field(tmp_path):
     """A date anchor no enclosing exists binds (here 'visit') is refused with its location."""
     text = CRITERION_RULE.replace("encounter.end]", "visit.end]")
     [problem] = _problems(tmp_path, text)
-    assert f"rules.yaml:{line_of(text, 'when:')}: code_rules[1].when: date anchor 'visit' is not bound" in problem
+    assert (
+        f"rules.yaml:{line_of(text, 'when:')}: code_rules[1].when: date anchor 'visit' is not bound"
+        in problem
+    )
 
 
 def test_encounter_anchor_is_refused_in_a_patient_based_population(tmp_path):
-    text = GOOD_RULE + """\
+    text = (
+        GOOD_RULE
+        + """\
 measures:
   - id: CMS1
     title: t
@@ -190,12 +202,15 @@ measures:
           denominator: {id: d, criteria: {population: initial-population}}
           numerator: {id: n, criteria: {population: initial-population}}
 """
+    )
     [problem] = _problems(tmp_path, text)
     assert "populations.initial-population.criteria: date anchor 'encounter' is not bound" in problem
 
 
 def test_bad_claims_code_and_overlapping_years_are_refused(tmp_path):
-    text = GOOD_RULE + """\
+    text = (
+        GOOD_RULE
+        + """\
 measures:
   - id: CMS1
     mips: "001"
@@ -216,6 +231,7 @@ measures:
             source: s
             met: [{codes: [G875], label: bad}]
 """
+    )
     problems = _problems(tmp_path, text)
     assert any("claims[1].met[0].codes" in p and "not a quality-data code" in p for p in problems), problems
     text = text.replace("codes: [G875]", "codes: [G8753]")
@@ -224,6 +240,9 @@ measures:
 
 
 def test_value_test_needs_codes_or_a_band(tmp_path):
-    text = CRITERION_RULE.replace("        codes: [cpt#45378]\n", "        codes: [cpt#45378]\n        value_tests: [{for_codes: [loinc#1-1]}]\n")
+    text = CRITERION_RULE.replace(
+        "        codes: [cpt#45378]\n",
+        "        codes: [cpt#45378]\n        value_tests: [{for_codes: [loinc#1-1]}]\n",
+    )
     [problem] = _problems(tmp_path, text)
     assert "value_tests[0]: a value test needs codes, valuesets or band" in problem

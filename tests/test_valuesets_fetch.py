@@ -105,7 +105,14 @@ def test_429_and_5xx_are_retried_honouring_retry_after():
 @responses.activate
 def test_refused_key_is_an_auth_error_that_does_not_show_the_key(status):
     """401/403 -> AuthError (exit 3); the message never contains the key."""
-    responses.get(EXPAND, status=status, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login", "diagnostics": "bad key"}]})
+    responses.get(
+        EXPAND,
+        status=status,
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "login", "diagnostics": "bad key"}],
+        },
+    )
     with pytest.raises(AuthError) as info:
         client().expand(OID)
     assert KEY not in str(info.value) and "bad key" in str(info.value)
@@ -140,7 +147,20 @@ def test_cli_fetches_what_a_rules_table_needs_and_never_prints_the_key(tmp_path,
     monkeypatch.setenv("MY_VSAC_KEY", KEY)
     responses.get(EXPAND, json=page(OID, ["I10"], 1))
     caplog.set_level(logging.DEBUG)
-    code = main(["--log-level", "DEBUG", "valuesets", "fetch", "--api-key-env", "MY_VSAC_KEY", "--out", str(tmp_path / "vs"), "--rules", str(rules)])
+    code = main(
+        [
+            "--log-level",
+            "DEBUG",
+            "valuesets",
+            "fetch",
+            "--api-key-env",
+            "MY_VSAC_KEY",
+            "--out",
+            str(tmp_path / "vs"),
+            "--rules",
+            str(rules),
+        ]
+    )
     assert code == 0
     requested = sorted(EXPAND.match(c.request.url.split("?")[0]).group(1) for c in responses.calls)
     assert requested == ["2.16.840.1.113883.3.464.1003.101.12.1001", OID]

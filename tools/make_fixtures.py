@@ -67,14 +67,24 @@ class PatientBundle:
     def practitioner(self) -> str:
         return self.add(
             "Practitioner",
-            {"identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
-             "name": [{"family": "Okafor", "given": ["Ada"]}]},
+            {
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
+                "name": [{"family": "Okafor", "given": ["Ada"]}],
+            },
             key="practitioner",
         )
 
     def encounter(
-        self, key: str, start: str, *, cpt: str = "99213", klass: str = "AMB", status: str = "finished",
-        end: str | None = None, diagnoses: list[str] | None = None, practitioner: str | None = None,
+        self,
+        key: str,
+        start: str,
+        *,
+        cpt: str = "99213",
+        klass: str = "AMB",
+        status: str = "finished",
+        end: str | None = None,
+        diagnoses: list[str] | None = None,
+        practitioner: str | None = None,
         snomed: str | None = None,
     ) -> str:
         types = [{"coding": [{"system": CPT, "code": cpt}], "text": "Office visit"}] if cpt else []
@@ -90,16 +100,41 @@ class PatientBundle:
         if practitioner:
             body["participant"] = [{"individual": {"reference": practitioner}}]
         if diagnoses:
-            body["diagnosis"] = [{"condition": {"reference": d}, "rank": i} for i, d in enumerate(diagnoses, 1)]
+            body["diagnosis"] = [
+                {"condition": {"reference": d}, "rank": i} for i, d in enumerate(diagnoses, 1)
+            ]
         return self.add("Encounter", body, key=key)
 
     def condition(self, key: str, icd: str, onset: str, *, system: str = ICD10) -> str:
         return self.add(
             "Condition",
             {
-                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
-                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": "confirmed",
+                        }
+                    ]
+                },
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                "code": "problem-list-item",
+                            }
+                        ]
+                    }
+                ],
                 "code": {"coding": [{"system": system, "code": icd}]},
                 "subject": self.subject(),
                 "onsetDateTime": onset,
@@ -108,17 +143,26 @@ class PatientBundle:
         )
 
     def bp_panel(
-        self, key: str, when: str, systolic: float | None, diastolic: float | None, *,
-        encounter: str | None, status: str = "final", panel: str = "85354-9",
+        self,
+        key: str,
+        when: str,
+        systolic: float | None,
+        diastolic: float | None,
+        *,
+        encounter: str | None,
+        status: str = "final",
+        panel: str = "85354-9",
     ) -> str:
         components = []
         for code, value in (("8480-6", systolic), ("8462-4", diastolic)):
             if value is None:
                 continue
-            components.append({
-                "code": {"coding": [{"system": LOINC, "code": code}]},
-                "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
-            })
+            components.append(
+                {
+                    "code": {"coding": [{"system": LOINC, "code": code}]},
+                    "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
+                }
+            )
         body: dict[str, Any] = {
             "status": status,
             "category": [{"coding": [{"system": OBS_CAT, "code": "vital-signs"}]}],
@@ -131,8 +175,19 @@ class PatientBundle:
             body["encounter"] = {"reference": encounter}
         return self.add("Observation", body, key=key)
 
-    def vital(self, key: str, loinc: str, when: str, value: float, unit: str, *, encounter: str | None,
-              status: str = "final", category: str | None = "vital-signs", absent: bool = False) -> str:
+    def vital(
+        self,
+        key: str,
+        loinc: str,
+        when: str,
+        value: float,
+        unit: str,
+        *,
+        encounter: str | None,
+        status: str = "final",
+        category: str | None = "vital-signs",
+        absent: bool = False,
+    ) -> str:
         body: dict[str, Any] = {
             "status": status,
             "code": {"coding": [{"system": LOINC, "code": loinc}]},
@@ -142,19 +197,48 @@ class PatientBundle:
         if category:
             body["category"] = [{"coding": [{"system": OBS_CAT, "code": category}]}]
         if absent:
-            body["dataAbsentReason"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "not-performed"}]}
+            body["dataAbsentReason"] = {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                        "code": "not-performed",
+                    }
+                ]
+            }
         else:
             body["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
         if encounter:
             body["encounter"] = {"reference": encounter}
         return self.add("Observation", body, key=key)
 
-    def a1c(self, key: str, when: str, value: float, *, encounter: str | None, unit: str = "%",
-            status: str = "final", category: str | None = "laboratory", loinc: str = "4548-4") -> str:
-        return self.vital(key, loinc, when, value, unit, encounter=encounter, status=status, category=category)
+    def a1c(
+        self,
+        key: str,
+        when: str,
+        value: float,
+        *,
+        encounter: str | None,
+        unit: str = "%",
+        status: str = "final",
+        category: str | None = "laboratory",
+        loinc: str = "4548-4",
+    ) -> str:
+        return self.vital(
+            key, loinc, when, value, unit, encounter=encounter, status=status, category=category
+        )
 
-    def coded(self, key: str, loinc: str, when: str, *, encounter: str | None, answer: str | None = None,
-              number: int | None = None, category: str = "survey", status: str = "final") -> str:
+    def coded(
+        self,
+        key: str,
+        loinc: str,
+        when: str,
+        *,
+        encounter: str | None,
+        answer: str | None = None,
+        number: int | None = None,
+        category: str = "survey",
+        status: str = "final",
+    ) -> str:
         """A survey-style Observation answered with a SNOMED code or a whole number (valueInteger)."""
         body: dict[str, Any] = {
             "status": status,
@@ -171,7 +255,9 @@ class PatientBundle:
             body["encounter"] = {"reference": encounter}
         return self.add("Observation", body, key=key)
 
-    def procedure(self, key: str, code: str, when: str, *, system: str = SNOMED, reason: str | None = None) -> str:
+    def procedure(
+        self, key: str, code: str, when: str, *, system: str = SNOMED, reason: str | None = None
+    ) -> str:
         body: dict[str, Any] = {
             "status": "completed",
             "code": {"coding": [{"system": system, "code": code}]},
@@ -182,7 +268,9 @@ class PatientBundle:
             body["reasonCode"] = [{"coding": [{"system": ICD10, "code": reason}]}]
         return self.add("Procedure", body, key=key)
 
-    def order(self, key: str, code: str, when: str, *, reason: str | None = None, reason_system: str = ICD10) -> str:
+    def order(
+        self, key: str, code: str, when: str, *, reason: str | None = None, reason_system: str = ICD10
+    ) -> str:
         body: dict[str, Any] = {
             "status": "active",
             "intent": "order",
@@ -197,16 +285,24 @@ class PatientBundle:
     def immunization(self, key: str, cvx: str, when: str) -> str:
         return self.add(
             "Immunization",
-            {"status": "completed", "vaccineCode": {"coding": [{"system": CVX, "code": cvx}]},
-             "patient": self.subject(), "occurrenceDateTime": when},
+            {
+                "status": "completed",
+                "vaccineCode": {"coding": [{"system": CVX, "code": cvx}]},
+                "patient": self.subject(),
+                "occurrenceDateTime": when,
+            },
             key=key,
         )
 
     def coverage(self) -> str:
         return self.add(
             "Coverage",
-            {"status": "active", "beneficiary": self.subject(), "payor": [{"display": "Example Health Plan"}],
-             "order": 1},
+            {
+                "status": "active",
+                "beneficiary": self.subject(),
+                "payor": [{"display": "Example Health Plan"}],
+                "order": 1,
+            },
             key="coverage",
         )
 
@@ -242,7 +338,9 @@ def main() -> None:
     p.bp_panel("bp-1", "2025-05-02T09:05:00Z", 150, 88, encounter=e1)
     p.bp_panel("bp-2", "2025-05-02T09:25:00Z", 142, 95, encounter=e1)
     # An emergency visit later in the year: its low reading does not count for CMS165.
-    e2 = p.encounter("er-visit", "2025-11-20T22:00:00Z", cpt="99284", klass="EMER", end="2025-11-21T02:00:00Z")
+    e2 = p.encounter(
+        "er-visit", "2025-11-20T22:00:00Z", cpt="99284", klass="EMER", end="2025-11-21T02:00:00Z"
+    )
     p.bp_panel("bp-er", "2025-11-20T22:30:00Z", 118, 72, encounter=e2)
     p.write(patients)
 
@@ -251,7 +349,9 @@ def main() -> None:
     htn = p.condition("htn", "I10", "2015-03-03")
     e1 = p.encounter("visit-1", "2025-02-14T09:00:00Z", diagnoses=[htn])
     p.bp_panel("bp-1", "2025-02-14T09:10:00Z", 162, 96, encounter=e1)
-    p.encounter("hospice", "2025-06-01T09:00:00Z", cpt="", snomed="385765002", klass="HH", end="2025-08-01T09:00:00Z")
+    p.encounter(
+        "hospice", "2025-06-01T09:00:00Z", cpt="", snomed="385765002", klass="HH", end="2025-08-01T09:00:00Z"
+    )
     p.write(patients)
 
     # 4. Age 82 with a frailty diagnosis: CMS165 exclusion (81 or older with frailty).
@@ -302,7 +402,16 @@ def main() -> None:
     p.bp_panel("bp-final", "2025-07-07T09:10:00Z", 124, 76, encounter=e1)
     p.a1c("a1c-error", "2025-07-07T08:00:00Z", 11.0, encounter=e1, status="entered-in-error")
     p.a1c("a1c-nocat", "2025-07-07T08:05:00Z", 10.5, encounter=e1, category=None)
-    p.vital("a1c-absent", "4548-4", "2025-07-07T08:10:00Z", 0, "%", encounter=e1, category="laboratory", absent=True)
+    p.vital(
+        "a1c-absent",
+        "4548-4",
+        "2025-07-07T08:10:00Z",
+        0,
+        "%",
+        encounter=e1,
+        category="laboratory",
+        absent=True,
+    )
     p.a1c("a1c-final", "2025-07-07T08:15:00Z", 6.4, encounter=e1, status="amended")
     p.write(patients)
 
@@ -375,29 +484,59 @@ def main() -> None:
     enc = uid("bulk", "visit-1")
     cond = uid("bulk", "htn")
     ndjson = {
-        "Patient": [{"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1972-10-10",
-                     "name": [{"family": "Nakamura", "given": ["Yuki"]}]}],
-        "Condition": [{"resourceType": "Condition", "id": cond, "subject": {"reference": f"Patient/{pid}"},
-                       "clinicalStatus": {"coding": [{"code": "active"}]},
-                       "code": {"coding": [{"system": ICD10, "code": "I10"}]}, "onsetDateTime": "2021-01-01"}],
-        "Encounter": [{"resourceType": "Encounter", "id": enc, "status": "finished",
-                       "class": {"system": ACT, "code": "AMB"},
-                       "type": [{"coding": [{"system": CPT, "code": "99214"}]}],
-                       "subject": {"reference": f"Patient/{pid}"},
-                       "period": {"start": "2025-12-01T14:00:00Z", "end": "2025-12-01T14:30:00Z"},
-                       "diagnosis": [{"condition": {"reference": f"Condition/{cond}"}}]}],
+        "Patient": [
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "gender": "female",
+                "birthDate": "1972-10-10",
+                "name": [{"family": "Nakamura", "given": ["Yuki"]}],
+            }
+        ],
+        "Condition": [
+            {
+                "resourceType": "Condition",
+                "id": cond,
+                "subject": {"reference": f"Patient/{pid}"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": ICD10, "code": "I10"}]},
+                "onsetDateTime": "2021-01-01",
+            }
+        ],
+        "Encounter": [
+            {
+                "resourceType": "Encounter",
+                "id": enc,
+                "status": "finished",
+                "class": {"system": ACT, "code": "AMB"},
+                "type": [{"coding": [{"system": CPT, "code": "99214"}]}],
+                "subject": {"reference": f"Patient/{pid}"},
+                "period": {"start": "2025-12-01T14:00:00Z", "end": "2025-12-01T14:30:00Z"},
+                "diagnosis": [{"condition": {"reference": f"Condition/{cond}"}}],
+            }
+        ],
     }
     observations = [
-        {"resourceType": "Observation", "id": uid("bulk", "bp"), "status": "final",
-         "category": [{"coding": [{"system": OBS_CAT, "code": "vital-signs"}]}],
-         "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
-         "subject": {"reference": f"Patient/{pid}"}, "encounter": {"reference": f"Encounter/{enc}"},
-         "effectiveDateTime": "2025-12-01T14:10:00Z",
-         "component": [
-             {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-              "valueQuantity": {"value": 139, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
-             {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-              "valueQuantity": {"value": 89, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}}]},
+        {
+            "resourceType": "Observation",
+            "id": uid("bulk", "bp"),
+            "status": "final",
+            "category": [{"coding": [{"system": OBS_CAT, "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "encounter": {"reference": f"Encounter/{enc}"},
+            "effectiveDateTime": "2025-12-01T14:10:00Z",
+            "component": [
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                    "valueQuantity": {"value": 139, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                    "valueQuantity": {"value": 89, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+                },
+            ],
+        },
     ]
     for name, rows in ndjson.items():
         (bulk / f"{name}.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -55,7 +55,9 @@ def _billing_claim(ctx: PatientContext, encounter: EncounterRecord) -> ClaimReco
     return None
 
 
-def _diagnoses(ctx: PatientContext, encounter: EncounterRecord, billing: ClaimRecord | None) -> list[dict[str, Any]]:
+def _diagnoses(
+    ctx: PatientContext, encounter: EncounterRecord, billing: ClaimRecord | None
+) -> list[dict[str, Any]]:
     refs = list(encounter.diagnoses)
     if not refs:
         refs = [c.ref for c in ctx.conditions if c.encounter_ref == encounter.ref]
@@ -137,7 +139,10 @@ def build_claim(
         item: dict[str, Any] = {"sequence": sequence}
         if pointers:
             item["diagnosisSequence"] = pointers
-        item["productOrService"] = {"coding": [{"system": code.system, "code": code.code}], "text": code.label}
+        item["productOrService"] = {
+            "coding": [{"system": code.system, "code": code.code}],
+            "text": code.label,
+        }
         if code.modifiers:
             item["modifier"] = [{"coding": [{"system": CPT, "code": m}]} for m in code.modifiers]
         item["servicedDate"] = code.serviced.isoformat()

@@ -56,8 +56,10 @@ def measure_canonical(measure: MeasureDef) -> str:
 
 def proportion_score(counts: dict[str, int]) -> float | None:
     """numerator / (denominator - exclusions - exceptions); None when nothing is left to score."""
-    scored = counts.get("denominator", 0) - counts.get("denominator-exclusion", 0) - counts.get(
-        "denominator-exception", 0
+    scored = (
+        counts.get("denominator", 0)
+        - counts.get("denominator-exclusion", 0)
+        - counts.get("denominator-exception", 0)
     )
     if scored <= 0:
         return None
@@ -67,12 +69,16 @@ def proportion_score(counts: dict[str, int]) -> float | None:
 def _population_entry(code: str, population_id: str, count: int) -> dict[str, Any]:
     return {
         "id": population_id,
-        "code": {"coding": [{"system": POPULATION_SYSTEM, "code": code, "display": POPULATION_DISPLAY[code]}]},
+        "code": {
+            "coding": [{"system": POPULATION_SYSTEM, "code": code, "display": POPULATION_DISPLAY[code]}]
+        },
         "count": count,
     }
 
 
-def _common(measure: MeasureDef, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults) -> dict[str, Any]:
+def _common(
+    measure: MeasureDef, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults
+) -> dict[str, Any]:
     return {
         "extension": [
             {
@@ -170,7 +176,9 @@ class SummaryTally:
         self.patients += 1
         for index, group in enumerate(result.groups):
             for population in group.populations:
-                self.counts[index][population.code] = self.counts[index].get(population.code, 0) + population.tally
+                self.counts[index][population.code] = (
+                    self.counts[index].get(population.code, 0) + population.tally
+                )
 
 
 def _codes(group: GroupResult) -> list[str]:

@@ -14,7 +14,13 @@ from datetime import date
 
 from ..contexts import PatientContext
 from ..findings import GroupResult, MeasureResult, QualityCode, Trail
-from ..rules.engine import MAX_CODE_EVIDENCE, encounter_in_period, encounter_span, trail_because, unique_evidence
+from ..rules.engine import (
+    MAX_CODE_EVIDENCE,
+    encounter_in_period,
+    encounter_span,
+    trail_because,
+    unique_evidence,
+)
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
@@ -90,7 +96,9 @@ def claims_codes(
                 elif deciding is not None:
                     because += f"; {deciding.label}: {deciding.because}"
                 evidence_from = [t for t in (deciding, trail) if t is not None]
-                evidence = tuple(unique_evidence([e for t in evidence_from for e in t.all_evidence()])[:MAX_CODE_EVIDENCE])
+                evidence = tuple(
+                    unique_evidence([e for t in evidence_from for e in t.all_evidence()])[:MAX_CODE_EVIDENCE]
+                )
                 for code, modifiers in option.parsed():
                     if (code, modifiers) in seen:
                         continue  # a code two rates share (226 and 226.01 both carry G9902) is reported once

@@ -159,7 +159,9 @@ class _Node:
 
 
 class MeasureEvaluator:
-    def __init__(self, ruleset: RuleSet, period_start: date, period_end: date, *, thorough: bool = True) -> None:
+    def __init__(
+        self, ruleset: RuleSet, period_start: date, period_end: date, *, thorough: bool = True
+    ) -> None:
         self.ruleset = ruleset
         self.period_start = period_start
         self.period_end = period_end
@@ -172,7 +174,9 @@ class MeasureEvaluator:
         self._selections_by_how: dict[tuple[Any, ...], object] = {}
         self._needs: dict[tuple[Any, ...], _Need] = {}
         self._keep: list[Any] = []
-        self._patient: tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None = None
+        self._patient: (
+            tuple[PatientContext, Readings, dict[date | None, Facts], dict[int, Span | None]] | None
+        ) = None
 
     def facts(self, ctx: PatientContext, readings: Readings, as_of: date | None = None) -> Facts:
         """The facts of one patient (as of a day), shared by every measure and rule so the memo is too."""
@@ -231,7 +235,9 @@ class MeasureEvaluator:
                     qualifying.update(r for r in refs if r.startswith("Encounter/"))
                 if in_population:
                     evaluated |= refs
-        return MeasureResult(measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying))
+        return MeasureResult(
+            measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying)
+        )
 
     def _evaluate_episodes(
         self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
@@ -253,8 +259,8 @@ class MeasureEvaluator:
             if any(g.member("initial-population") for g in groups):
                 qualifying.add(record.ref)
                 evaluated.add(record.ref)
-                for group in groups:
-                    for population in group.populations:
+                for judged in groups:
+                    for population in judged.populations:
                         if population.trail is not None:
                             _add_references(population.trail, evaluated)
         totals: list[GroupResult] = []
@@ -277,7 +283,11 @@ class MeasureEvaluator:
         )
 
     def _group(
-        self, group: MeasureGroup, facts: Facts, scope: Scope, fixed: dict[str, PopulationResult] | None = None
+        self,
+        group: MeasureGroup,
+        facts: Facts,
+        scope: Scope,
+        fixed: dict[str, PopulationResult] | None = None,
     ) -> GroupResult:
         members: dict[str, bool] = {}
         results: list[PopulationResult] = []
@@ -306,7 +316,9 @@ class MeasureEvaluator:
         if code == "initial-population":
             return True, ""
         if code == "denominator":
-            return (True, "") if members.get("initial-population") else (None, "not in the initial population")
+            return (
+                (True, "") if members.get("initial-population") else (None, "not in the initial population")
+            )
         if not members.get("denominator"):
             return None, "not in the denominator"
         if code == "denominator-exclusion":
@@ -335,7 +347,9 @@ class MeasureEvaluator:
         """Prepare ``criterion`` (and its sub-criteria) for judging: once per criterion and evaluator."""
         library = self.ruleset.table.library
         node = _Node(criterion)
-        self._nodes[id(criterion)] = node  # before the sub-criteria, so that a criterion met again is this node
+        self._nodes[id(criterion)] = (
+            node  # before the sub-criteria, so that a criterion met again is this node
+        )
         self._keep.append(criterion)  # ids stay unique while the evaluator lives
         if criterion.all is not None:
             node.judge = self._judge_all
@@ -368,7 +382,9 @@ class MeasureEvaluator:
         if memoised and not _reads_populations(criterion, library):
             node.anchors = tuple(sorted(free_anchors(criterion, library)))
         label = criterion.label or (criterion.exists.label if criterion.exists is not None else None)
-        node.impossible = Trail(label or criterion.use or "criterion", False, "nothing in the record could meet it")
+        node.impossible = Trail(
+            label or criterion.use or "criterion", False, "nothing in the record could meet it"
+        )
         shared = node.child
         if (
             criterion.use is not None
@@ -397,7 +413,9 @@ class MeasureEvaluator:
             return node.child.need if node.child is not None else None
         elif criterion.latest_day is not None and not criterion.latest_day.if_none:
             # any one measurement's readings could appear as evidence, even on a day lacking the others
-            parts = tuple(self._shared_need(_Need("readings", names=(n,))) for n in criterion.latest_day.measurements)
+            parts = tuple(
+                self._shared_need(_Need("readings", names=(n,))) for n in criterion.latest_day.measurements
+            )
             return self._shared_need(_Need("any", parts=parts))
         elif criterion.readings is not None and criterion.readings.min_count >= 1:
             return self._shared_need(_Need("readings", names=(criterion.readings.measurement,)))
@@ -430,7 +448,11 @@ class MeasureEvaluator:
         if criterion.use is not None and node.child is not None:
             return self._required(node.child, depth + 1)
         # any-of: every alternative needs something of its own
-        return [need for child in node.children for need in self._required(child, depth + 1)] if criterion.all else []
+        return (
+            [need for child in node.children for need in self._required(child, depth + 1)]
+            if criterion.all
+            else []
+        )
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
@@ -599,7 +621,11 @@ class MeasureEvaluator:
             if also and why is None:
                 for test, relation, resolved in also:
                     span = facts.span(record, test.timing_of)
-                    if span is None or not _timing_ok(relation[0], resolved, span, test.precision):
+                    if (
+                        span is None
+                        or resolved is None
+                        or not _timing_ok(relation[0], resolved, span, test.precision)
+                    ):
                         why = partial(self._describe_not, relation, scope)
                         break
             if why is None and spec.where is not None:
@@ -643,7 +669,9 @@ class MeasureEvaluator:
         if not matched:
             return Trail.later(words, False, (), trails[:1])
         timing_of = spec.timing_of
-        evidence = tuple(Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE])
+        evidence = tuple(
+            Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE]
+        )
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
             met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
@@ -693,7 +721,11 @@ class MeasureEvaluator:
         plan: _ExistsPlan,
     ) -> str | None:
         """Why ``record`` fails a non-timing test, or None."""
-        reason_codes, diagnosis_codes, discharge_codes = plan.reason_codes, plan.diagnosis_codes, plan.discharge_codes
+        reason_codes, diagnosis_codes, discharge_codes = (
+            plan.reason_codes,
+            plan.diagnosis_codes,
+            plan.discharge_codes,
+        )
         status = _status_of(record)
         if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
             return f"verification status {record.verification_status}"
@@ -828,7 +860,10 @@ class MeasureEvaluator:
             if days is not None:
                 instants = None
                 if spec.precision == "instant":
-                    instants = (spec.within.start.resolve_instant(scope), spec.within.end.resolve_instant(scope))
+                    instants = (
+                        spec.within.start.resolve_instant(scope),
+                        spec.within.end.resolve_instant(scope),
+                    )
                 choice = self._latest_choice(spec, facts, days, instants)
             chosen = facts.memo[key] = (days, choice)
         days, choice = chosen
@@ -846,7 +881,9 @@ class MeasureEvaluator:
             band = spec.test.get(name)
             assert shown is not None
             evidence.append(shown)
-            if valueless is not None:  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
+            if (
+                valueless is not None
+            ):  # CQL sorts nulls first: a result without a value on the day is the 'lowest'
                 picks.append((name, None, False))
                 met = met and spec.if_no_value
                 continue
@@ -857,15 +894,17 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         words = partial(_lowest_words, spec, label, choice.day, picks)
-        return Trail.later(words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence))
+        return Trail.later(
+            words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+        )
 
     def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
         """(One object per way of choosing readings, the anchors its window reads besides the period)."""
         found = self._selections.get(id(spec))
         if found is None:
             within = spec.within
-            how = (spec.pick, spec.measurements, spec.count_valueless, spec.exclude_encounter_classes, spec.precision)
-            how += (within.start.text, within.end.text)
+            how: tuple[Any, ...] = (spec.pick, spec.measurements, spec.count_valueless)
+            how += (spec.exclude_encounter_classes, spec.precision, within.start.text, within.end.text)
             selection = self._selections_by_how.setdefault(how, object())
             anchors = tuple(sorted({within.start.anchor, within.end.anchor} - {"period"}))
             found = self._selections[id(spec)] = (selection, anchors)
@@ -897,7 +936,10 @@ class MeasureEvaluator:
                     encounter = facts.ctx.encounter_by_ref.get(reading.encounter_ref)
                     if encounter is not None and encounter.class_code in excluded_classes:
                         skipped.append(
-                            Evidence(reading.observation, f"not counted: taken in a {encounter.class_code} encounter")
+                            Evidence(
+                                reading.observation,
+                                f"not counted: taken in a {encounter.class_code} encounter",
+                            )
                         )
                         continue
                 usable.setdefault(name, []).append(reading)
@@ -932,10 +974,14 @@ class MeasureEvaluator:
                 choice.picked.append((name, None, picked, _reading_evidence(picked)))
         return choice
 
-    def _last_reading(self, spec: LatestDayCriterion, label: str | None, choice: _Choice, days: tuple[date, date]) -> Trail:
+    def _last_reading(
+        self, spec: LatestDayCriterion, label: str | None, choice: _Choice, days: tuple[date, date]
+    ) -> Trail:
         last = choice.last
         if last is None:
-            return Trail.later(partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped))
+            return Trail.later(
+                partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped)
+            )
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -976,14 +1022,18 @@ class _ExistsPlan:
         self.spec = spec  # the plan is found by the spec's id: keep the spec alive with it
         self.codes = resolve(spec.codes, spec.valuesets)
         self.reason_codes = (
-            resolve(spec.reason_codes, spec.reason_valuesets) if spec.reason_codes or spec.reason_valuesets else None
+            resolve(spec.reason_codes, spec.reason_valuesets)
+            if spec.reason_codes or spec.reason_valuesets
+            else None
         )
         self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
         self.timing = spec.timing
         self.window_key = _window_key(self.timing)
         self.also = [(test, test.timing, _window_key(test.timing)) for test in spec.also]
-        self.judges_candidates = bool(spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then)
+        self.judges_candidates = bool(
+            spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then
+        )
         """Whether candidates have a value test or a ``then`` to pass (else every candidate matches)."""
 
 
@@ -1016,7 +1066,9 @@ class _Choice:
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def _reads_populations(criterion: Criterion, library: dict[str, Criterion], seen: frozenset[str] = frozenset()) -> bool:
+def _reads_populations(
+    criterion: Criterion, library: dict[str, Criterion], seen: frozenset[str] = frozenset()
+) -> bool:
     if criterion.population is not None:
         return True
     children = [*(criterion.all or ()), *(criterion.any or ())]
@@ -1098,14 +1150,20 @@ def _readings_words(
     found: list[Reading],
     between: list[Reading],
 ) -> tuple[str, str]:
-    title = label or spec.label or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
+    title = (
+        label
+        or spec.label
+        or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
+    )
     if days is None:
         return title, f"window {spec.within.describe()} is not known"
     shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
     if len(found) >= spec.min_count:
         return title, f"{len(found)} reading(s) in {shown}"
     others = [r for r in between if r.value is not None]
-    because = f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
+    because = (
+        f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
+    )
     if others:
         because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
     return title, because
@@ -1119,7 +1177,9 @@ def _unknown_window_words(spec: LatestDayCriterion, label: str | None) -> tuple[
     return _latest_title(spec, label), f"window {spec.within.describe()} is not known"
 
 
-def _no_common_day_words(spec: LatestDayCriterion, label: str | None, start: date, end: date) -> tuple[str, str]:
+def _no_common_day_words(
+    spec: LatestDayCriterion, label: str | None, start: date, end: date
+) -> tuple[str, str]:
     because = (
         f"no day in {start.isoformat()}..{end.isoformat()} has "
         + " and ".join(spec.measurements)
@@ -1141,7 +1201,9 @@ def _lowest_words(
     return _latest_title(spec, label), f"most recent day {latest.isoformat()}: " + "; ".join(results)
 
 
-def _no_reading_words(spec: LatestDayCriterion, label: str | None, days: tuple[date, date]) -> tuple[str, str]:
+def _no_reading_words(
+    spec: LatestDayCriterion, label: str | None, days: tuple[date, date]
+) -> tuple[str, str]:
     shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
     return _latest_title(spec, label), f"no {' or '.join(spec.measurements)} reading in {shown}"
 
@@ -1154,7 +1216,9 @@ def _last_words(
         if picked is None:
             results.append(f"{name} not in the last reading")
         else:
-            results.append(f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}")
+            results.append(
+                f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}"
+            )
     when = last.instant.isoformat() if last.instant else last.day.isoformat()
     return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)
 
@@ -1275,7 +1339,7 @@ def _span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
         when = getattr(record, "when", None)
     if when is None:
         return None
-    if when.end_instant is None and not when.is_single_day or isinstance(record, EncounterRecord):
+    if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
         return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
     return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
 

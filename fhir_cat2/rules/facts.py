@@ -85,7 +85,11 @@ def _convert(
     unit = quantity.unit if quantity.unit else spec.missing_unit
     raw = f"{quantity.value:g} {quantity.unit}" if quantity.unit else f"{quantity.value:g}"
     if unit is None:
-        return None, raw, f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}"
+        return (
+            None,
+            raw,
+            f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}",
+        )
     conversion = spec.units.get(unit)
     if conversion is None:
         return (
@@ -140,7 +144,9 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
                 continue
             if obs.when is None:
                 out.problems.append(
-                    Problem(obs.ref, obs.src, f"{compiled.name}: Observation has no effective[x]; cannot date it")
+                    Problem(
+                        obs.ref, obs.src, f"{compiled.name}: Observation has no effective[x]; cannot date it"
+                    )
                 )
                 continue
             if standalone:
@@ -185,7 +191,9 @@ def _reading(
     if quantity is not None and not absent:
         value, raw, problem = _convert(quantity, compiled, obs)
         if problem is not None:
-            if quantity.comparator:  # a range or threshold: documented, but no distinct result (CQL: no value)
+            if (
+                quantity.comparator
+            ):  # a range or threshold: documented, but no distinct result (CQL: no value)
                 problem += "; counted as a result without a usable value"
                 out.problems.append(Problem(obs.ref, obs.src, problem))
                 value = None
@@ -222,9 +230,7 @@ def _reading_order(reading: Reading) -> tuple[date, str, float, str]:
     return (reading.day, reading.instant_text, value, reading.observation)
 
 
-def encounter_readings(
-    ctx: PatientContext, readings: Iterable[Reading]
-) -> dict[str, list[Reading]]:
+def encounter_readings(ctx: PatientContext, readings: Iterable[Reading]) -> dict[str, list[Reading]]:
     """Attach readings to encounters: by Observation.encounter when it names one, else by date.
 
     A reading with no encounter reference belongs to the encounter whose period contains its instant,

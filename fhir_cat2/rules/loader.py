@@ -20,8 +20,8 @@ from .schema import (
     CodeSet,
     Criterion,
     ExistsCriterion,
-    Measurement,
     MeasureDef,
+    Measurement,
     RulesTable,
     parse_code_ref,
 )
@@ -85,7 +85,9 @@ class RuleSet:
         for compiled in self.measurements.values():
             wanted["Observation"].update(compiled.codes, compiled.panels)
         for exists in iter_exists_all(self.table):
-            wanted.setdefault(exists.resource, set()).update(self.resolve_codes(exists.codes, exists.valuesets))
+            wanted.setdefault(exists.resource, set()).update(
+                self.resolve_codes(exists.codes, exists.valuesets)
+            )
         # Conditions and Encounters are always kept whole: claims point at every diagnosis of a visit.
         wanted.pop("Condition", None)
         wanted.pop("Encounter", None)
@@ -126,7 +128,9 @@ def _exists_tree(exists: ExistsCriterion) -> Iterator[ExistsCriterion]:
             yield from iter_exists(child, None)
 
 
-def iter_exists(criterion: Criterion, library: dict[str, Criterion] | None = None) -> Iterator[ExistsCriterion]:
+def iter_exists(
+    criterion: Criterion, library: dict[str, Criterion] | None = None
+) -> Iterator[ExistsCriterion]:
     """Every exists criterion inside ``criterion`` (following ``use`` into ``library`` when given)."""
     if criterion.use is not None and library is not None and criterion.use in library:
         yield from iter_exists(library[criterion.use], None)  # library entries are walked on their own
@@ -202,7 +206,9 @@ def _field_name(loc: tuple[str | int, ...]) -> str:
 def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> list[str]:
     problems = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-"))))
+        loc = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))
+        )
         message = err["msg"].removeprefix("Value error, ")
         problems.append(f"{source}:{lines.line_of(loc)}: {_field_name(loc)}: {message}")
     return problems
@@ -220,7 +226,9 @@ def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
             raise RulesError(source, [f"{source}: cannot read: {exc}"]) from None
     data, lines = load_yaml(text, source)
     if not isinstance(data, dict):
-        raise RulesError(source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"])
+        raise RulesError(
+            source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"]
+        )
     try:
         table = RulesTable.model_validate(data)
     except ValidationError as exc:
@@ -239,7 +247,9 @@ def referenced_valuesets(table: RulesTable) -> set[str]:
     for measurement in table.measurements.values():
         found.update(measurement.valuesets)
     for exists in iter_exists_all(table):
-        found.update(exists.valuesets, exists.value_valuesets, exists.diagnosis_valuesets, exists.reason_valuesets)
+        found.update(
+            exists.valuesets, exists.value_valuesets, exists.diagnosis_valuesets, exists.reason_valuesets
+        )
         for test in exists.value_tests:
             found.update(test.valuesets)
     return found
@@ -329,7 +339,9 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lin
         if measure.episode is not None:
             loc = ("measures", m_index, "episode")
             wrapper = Criterion(exists=measure.episode)
-            _check_criterion(wrapper, loc[:-1] + ("episode",), table, check_valuesets, problem, exists_loc=loc)
+            _check_criterion(
+                wrapper, loc[:-1] + ("episode",), table, check_valuesets, problem, exists_loc=loc
+            )
             _check_anchors(wrapper, loc, library, set(), problem)
         for g_index, group in enumerate(measure.groups):
             for code, population in group.populations.items():
@@ -337,13 +349,19 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lin
                 _check_criterion(population.criteria, loc, table, check_valuesets, problem)
                 _check_anchors(population.criteria, loc, library, bound, problem)
             if group.claims and measure.mips is None:
-                problem(("measures", m_index, "groups", g_index, "claims"), "claims codes need the measure's mips id")
+                problem(
+                    ("measures", m_index, "groups", g_index, "claims"),
+                    "claims codes need the measure's mips id",
+                )
             seen_years: set[int] = set()
             for c_index, entry in enumerate(group.claims):
                 eloc: tuple[str | int, ...] = ("measures", m_index, "groups", g_index, "claims", c_index)
                 overlap = seen_years & set(entry.years)
                 if overlap:
-                    problem((*eloc, "years"), f"years {sorted(overlap)} are already covered by another claims entry")
+                    problem(
+                        (*eloc, "years"),
+                        f"years {sorted(overlap)} are already covered by another claims entry",
+                    )
                 seen_years |= set(entry.years)
                 if entry.eligible is not None:
                     _check_criterion(entry.eligible, (*eloc, "eligible"), table, check_valuesets, problem)
@@ -392,7 +410,10 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem, exists_loc
                 problem((*loc, "latest_day", "measurements", index), f"unknown measurement '{name}'")
         for name in criterion.latest_day.test:
             if name not in criterion.latest_day.measurements:
-                problem((*loc, "latest_day", "test", name), f"'{name}' is not one of this criterion's measurements")
+                problem(
+                    (*loc, "latest_day", "test", name),
+                    f"'{name}' is not one of this criterion's measurements",
+                )
     if criterion.readings is not None and criterion.readings.measurement not in table.measurements:
         problem((*loc, "readings", "measurement"), f"unknown measurement '{criterion.readings.measurement}'")
     for key in ("all", "any"):

@@ -107,8 +107,10 @@ class Band(_Model):
         if self.gt is not None and self.ge is not None:
             raise ValueError("give gt or ge, not both")
         low, high = self.low, self.high
-        if low[0] is not None and high[0] is not None and (
-            low[0] > high[0] or (low[0] == high[0] and not (low[1] and high[1]))
+        if (
+            low[0] is not None
+            and high[0] is not None
+            and (low[0] > high[0] or (low[0] == high[0] and not (low[1] and high[1])))
         ):
             raise ValueError("band is empty: its lower bound is above its upper bound")
         return self
@@ -429,7 +431,9 @@ class ExistsCriterion(_Model):
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
-        encounter_only = self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
+        encounter_only = (
+            self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
+        )
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes apply to resource Encounter only"
@@ -487,7 +491,18 @@ class ReadingsCriterion(_Model):
         return _window(value)
 
 
-CRITERION_KEYS = ("all", "any", "not_", "population", "age", "gender", "exists", "latest_day", "readings", "use")
+CRITERION_KEYS = (
+    "all",
+    "any",
+    "not_",
+    "population",
+    "age",
+    "gender",
+    "exists",
+    "latest_day",
+    "readings",
+    "use",
+)
 
 
 class Criterion(_Model):
@@ -592,10 +607,14 @@ class CodeRule(_Model):
     def _check_trigger(self) -> CodeRule:
         if self.when is not None:
             if self.measurement is not None or self.band is not None or self.when_missing:
-                raise ValueError("give either when (a criterion) or measurement with band/when_missing, not both")
+                raise ValueError(
+                    "give either when (a criterion) or measurement with band/when_missing, not both"
+                )
             return self
         if self.measurement is None:
-            raise ValueError("a code rule needs a trigger: when (a criterion), or measurement with band or when_missing")
+            raise ValueError(
+                "a code rule needs a trigger: when (a criterion), or measurement with band or when_missing"
+            )
         if self.band is None and not self.when_missing:
             raise ValueError("give band (value range) or when_missing: true")
         if self.band is not None and self.when_missing:

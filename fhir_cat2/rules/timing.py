@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from functools import lru_cache
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict

@@ -87,7 +87,9 @@ class ValueSetRegistry:
             if not isinstance(data, dict):
                 raise ConfigError(f"value set file {file}: not a JSON object")
             if data.get("resourceType") == "Bundle":
-                items: Iterable[Any] = [e.get("resource") for e in data.get("entry") or [] if isinstance(e, dict)]
+                items: Iterable[Any] = [
+                    e.get("resource") for e in data.get("entry") or [] if isinstance(e, dict)
+                ]
             else:
                 items = [data]
             for item in items:
@@ -101,7 +103,9 @@ def _from_compact(data: dict[str, Any], origin: str) -> ValueSet:
     codes = frozenset(
         (normalise_system(system), code) for system, codes in data["codes"].items() for code in codes
     )
-    return ValueSet(data.get("oid"), data.get("url"), data.get("name", ""), data.get("version"), codes, origin)
+    return ValueSet(
+        data.get("oid"), data.get("url"), data.get("name", ""), data.get("version"), codes, origin
+    )
 
 
 def _from_fhir(resource: dict[str, Any], origin: str) -> ValueSet:

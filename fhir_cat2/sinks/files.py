@@ -35,7 +35,9 @@ def ensure_private_dir(path: Path) -> None:
 class NdjsonSink:
     """Writes ``DIR/<ResourceType>.ndjson`` and ``DIR/quarantine.ndjson``; files appear only on close()."""
 
-    def __init__(self, out_dir: str | os.PathLike[str], kinds: tuple[str, ...] = ("Claim", "MeasureReport")) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike[str], kinds: tuple[str, ...] = ("Claim", "MeasureReport")
+    ) -> None:
         self.out_dir = Path(out_dir)
         ensure_private_dir(self.out_dir)
         self._handles: dict[str, IO[bytes]] = {}

@@ -45,7 +45,9 @@ class PatientGrouper:
             self._db = sqlite3.connect(os.path.join(self._tmpdir.name, "group.sqlite"))
             self._db.execute("PRAGMA journal_mode=OFF")
             self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute("CREATE TABLE r (patient TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE r (patient TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL)"
+            )
         rows = []
         for patient_id, records in self._memory.items():
             # One row per patient and flush: far fewer rows and pickle calls than one per record.
@@ -113,7 +115,8 @@ class PatientGrouper:
             current: str | None = None
             batch: list[ResourceRecord] = []
             rows = db.execute(
-                "SELECT patient, data FROM r WHERE patient BETWEEN ? AND ? ORDER BY patient, seq", (first, last)
+                "SELECT patient, data FROM r WHERE patient BETWEEN ? AND ? ORDER BY patient, seq",
+                (first, last),
             )
             for patient_id, data in rows:
                 if patient_id != current:
@@ -125,4 +128,3 @@ class PatientGrouper:
                 yield current, batch
         finally:
             db.close()
-

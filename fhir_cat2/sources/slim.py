@@ -434,7 +434,9 @@ def validated_record(
 
 def _build_patient(m: Any, base: dict[str, Any], resolve: Resolver) -> PatientRecord:
     birth = parse_when(m.birthDate, "birthDate").start_day if m.birthDate else None
-    deceased_day = parse_when(m.deceasedDateTime, "deceasedDateTime").start_day if m.deceasedDateTime else None
+    deceased_day = (
+        parse_when(m.deceasedDateTime, "deceasedDateTime").start_day if m.deceasedDateTime else None
+    )
     return PatientRecord(
         **base,
         patient_id=base["id"],
@@ -564,15 +566,39 @@ def _extension_codes(extensions: list[Extension], suffixes: tuple[str, ...]) -> 
 
 # Units of Timing.repeat.periodUnit in days, as CQL CumulativeMedicationDuration ToDaily reads them.
 _PERIOD_DAYS = {
-    "s": 1 / 86400, "second": 1 / 86400, "seconds": 1 / 86400,
-    "min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440,
-    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
-    "d": 1, "day": 1, "days": 1,
-    "wk": 7, "week": 7, "weeks": 7,
-    "mo": 30, "month": 30, "months": 30,
-    "a": 365, "year": 365, "years": 365,
+    "s": 1 / 86400,
+    "second": 1 / 86400,
+    "seconds": 1 / 86400,
+    "min": 1 / 1440,
+    "minute": 1 / 1440,
+    "minutes": 1 / 1440,
+    "h": 1 / 24,
+    "hour": 1 / 24,
+    "hours": 1 / 24,
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "a": 365,
+    "year": 365,
+    "years": 365,
 }
-_DURATION_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7, "h": 1 / 24, "mo": 30, "a": 365}
+_DURATION_DAYS = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "h": 1 / 24,
+    "mo": 30,
+    "a": 365,
+}
 
 
 def medication_request_period(m: Event, authored: When | None) -> When | None:

@@ -183,7 +183,9 @@ def test_config_check_gets_a_token_and_the_capability_statement(smart_server, ke
     (tmp_path / "key.pem").chmod(0o600)
     config = _config(tmp_path, "RS384")
     with open(config, "a") as handle:
-        handle.write(f"  base_url: {smart_server.base_url}\nsync:\n  state: {tmp_path}/s.sqlite\n  out: {tmp_path}/o\n")
+        handle.write(
+            f"  base_url: {smart_server.base_url}\nsync:\n  state: {tmp_path}/s.sqlite\n  out: {tmp_path}/o\n"
+        )
     assert main(["config", "check", config]) == 0
     out = capsys.readouterr().out
     assert "ok: server: token obtained from" in out and "(not shown)" in out and "FHIR 4.0.1" in out

@@ -44,7 +44,7 @@ def proxy(fhir_server: LiveServer):
 
 
 @pytest.fixture
-def faulty(proxy, fresh, monkeypatch):  # noqa: F811 - fresh is the fixture imported above
+def faulty(proxy, fresh, monkeypatch):
     """The proxy without faults, the fixtures loaded, short retry waits and timeouts, small pages."""
     proxy.clear()
     for name, value in {

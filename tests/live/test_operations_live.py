@@ -39,7 +39,7 @@ def proxy(fhir_server: LiveServer):
 
 
 @pytest.fixture
-def slow(proxy, fresh):  # noqa: F811
+def slow(proxy, fresh):
     proxy.clear()
     yield proxy
     proxy.clear()
@@ -112,7 +112,7 @@ def test_of_several_runs_started_together_exactly_one_works(slow, tmp_path):
     assert codes == [0, 5, 5, 5]
 
 
-def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_run_marked_abandoned(slow, replayed, tmp_path):  # noqa: F811
+def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_run_marked_abandoned(slow, replayed, tmp_path):
     slow.add(kind="delay", method="GET", path=r"^/fhir/Observation\?patient=", seconds=30)
     victim = start(slow, tmp_path, "killed")
     wait_for(lambda: any(s.target.startswith("/fhir/Observation?patient=") for s in slow.seen))

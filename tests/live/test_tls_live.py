@@ -128,7 +128,7 @@ def test_verification_is_on_and_a_private_ca_is_trusted_when_configured(
         assert _sync(proxy.base_url, tmp_path, f"server:\n  tls:\n    ca_bundle: {pki['ca']}\n") == 0
 
 
-def test_mutual_tls_needs_the_client_certificate(fhir_server: LiveServer, fresh, pki, tmp_path, capsys):  # noqa: F811
+def test_mutual_tls_needs_the_client_certificate(fhir_server: LiveServer, fresh, pki, tmp_path, capsys):
     trusted = f"server:\n  tls:\n    ca_bundle: {pki['ca']}\n"
     with FaultProxy(fhir_server.base_url, ssl_context=_context(pki, require_client=True)) as proxy:
         assert _sync(proxy.base_url, tmp_path, trusted) == 3

@@ -29,7 +29,9 @@ FILES = {
 }
 JSON_FILES = {2024: "2024_qpp-single-source.json", 2025: "2025_qpp-single-source.json"}
 
-_ELEMENT = re.compile(r"^(CPT_II|G_CODE)(?:_(\d+))?_(PD|PN|DENOM_CODE)(?:_(Exe|Exl|X))?(?:_(\d+))?$", re.IGNORECASE)
+_ELEMENT = re.compile(
+    r"^(CPT_II|G_CODE)(?:_(\d+))?_(PD|PN|DENOM_CODE)(?:_(Exe|Exl|X))?(?:_(\d+))?$", re.IGNORECASE
+)
 CATEGORY = {
     ("PN", None): "met",
     ("PN", "X"): "not_met",

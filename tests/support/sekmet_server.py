@@ -9,6 +9,7 @@ project's, and is started as a subprocess on a free loopback port with an in-mem
 Observed server behaviour (transactions, conditional create, paging, ...) is written up in the
 research notes (sekmet-behaviour.md).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -36,8 +37,16 @@ CONSTRAINTS = Path(__file__).with_name("sekmet-constraints.txt")
 _WINDOWS = os.name == "nt"
 _BIN, _EXE = ("Scripts", ".exe") if _WINDOWS else ("bin", "")
 # Caller variables that would leak its Python setup into sekmet or override our settings file.
-_SCRUB_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "SEKMET_CONFIG", "SEKMET_BASE_URL", "SEKMET_DB",
-              "SEKMET_PORT", "SEKMET_PUBLIC_URL")
+_SCRUB_ENV = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "SEKMET_CONFIG",
+    "SEKMET_BASE_URL",
+    "SEKMET_DB",
+    "SEKMET_PORT",
+    "SEKMET_PUBLIC_URL",
+)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -59,6 +68,7 @@ def _file_lock(path: Path) -> Iterator[None]:
     with open(path, "a+b") as fh:
         if sys.platform == "win32":  # pragma: no cover
             import msvcrt
+
             while True:
                 with contextlib.suppress(OSError):
                     msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
@@ -66,6 +76,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         else:
             import fcntl
+
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -125,6 +136,7 @@ def _die_with_parent() -> None:
     """Linux: have the kernel SIGTERM the server if the process that started it dies (even by SIGKILL)."""
     with contextlib.suppress(Exception):
         import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
@@ -138,8 +150,13 @@ class SekmetServer:
     in-memory db); a restart takes ~1.5 s.
     """
 
-    def __init__(self, sekmet: Path | None = None, settings: dict[str, Any] | None = None,
-                 startup_timeout: float = 60.0, stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        sekmet: Path | None = None,
+        settings: dict[str, Any] | None = None,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
         self.sekmet = sekmet  # executable; default: ensure_sekmet_venv()
         self.extra_settings = dict(settings or {})
         self.startup_timeout = startup_timeout
@@ -191,7 +208,12 @@ class SekmetServer:
         cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log_path, "wb") as log:  # the child keeps its own handle
             self._proc = subprocess.Popen(
-                cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cmd,
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=not _WINDOWS,  # own process group: stop() signals all of it
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
@@ -211,13 +233,17 @@ class SekmetServer:
                 raise RuntimeError(f"sekmet exited with code {code} during startup\n{self.log_tail()}")
             # "Uvicorn running" first: a foreign server that took the port must not pass as ours
             bound = self.log_path is not None and b"Uvicorn running on" in self.log_path.read_bytes()
-            with contextlib.suppress(urllib.error.URLError, OSError), \
-                    urllib.request.urlopen(f"{self.base_url}/metadata", timeout=2) as r:
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError),
+                urllib.request.urlopen(f"{self.base_url}/metadata", timeout=2) as r,
+            ):
                 if bound and r.status == 200:
                     return
             if time.monotonic() - started > self.startup_timeout:
-                raise TimeoutError(f"sekmet not ready on {self.base_url} after {self.startup_timeout:.0f}s\n"
-                                   f"{self.log_tail()}")
+                raise TimeoutError(
+                    f"sekmet not ready on {self.base_url} after {self.startup_timeout:.0f}s\n"
+                    f"{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def log_tail(self, lines: int = 40) -> str:
