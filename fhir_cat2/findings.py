@@ -184,7 +184,8 @@ class GroupResult:
     populations: list[PopulationResult]
 
     def member(self, code: str) -> bool:
-        for population in self.populations:
+        # A plain loop: called per episode and population in the measure engine's tally, and faster than any().
+        for population in self.populations:  # noqa: SIM110
             if population.code == code and population.member:
                 return True
         return False

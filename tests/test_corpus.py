@@ -108,9 +108,12 @@ def test_smart_synthea_matches_an_independent_count(tmp_path):
     for bundle in _bundles(corpus):
         for entry in bundle.get("entry", []):
             resource = entry["resource"]
-            if resource["resourceType"] == "Encounter" and resource["period"]["start"][:4] == year:
-                if resource["status"] not in ("cancelled", "entered-in-error"):
-                    in_period.add(entry["fullUrl"])
+            if (
+                resource["resourceType"] == "Encounter"
+                and resource["period"]["start"][:4] == year
+                and resource["status"] not in ("cancelled", "entered-in-error")
+            ):
+                in_period.add(entry["fullUrl"])
             if (
                 resource["resourceType"] == "Observation"
                 and resource["code"]["coding"][0]["code"] == "55284-4"

@@ -58,19 +58,20 @@ def test_age_12_at_start_of_period(ruleset, birth, in_population):
 
 def test_non_user_meets_groups_1_and_3_and_is_not_in_denominator_2(ruleset):
     """Numerator 1 (screened), Denominator 2 needs a user, Numerator 3 (non-user)."""
-    g1, g2, g3 = groups(run_resources(visits() + [screening("s", NON_USER)], ruleset))
+    g1, g2, g3 = groups(run_resources([*visits(), screening("s", NON_USER)], ruleset))
     assert g1["numerator"] and not g2["denominator"] and g3["numerator"]
 
 
 def test_user_without_intervention(ruleset):
     """A user with no cessation intervention: screened (1), in denominator 2 but not numerator 2, not numerator 3."""
-    g1, g2, g3 = groups(run_resources(visits() + [screening("s", USER)], ruleset))
+    g1, g2, g3 = groups(run_resources([*visits(), screening("s", USER)], ruleset))
     assert g1["numerator"] and g2["denominator"] and not g2["numerator"] and not g3["numerator"]
 
 
 def test_only_the_most_recent_screening_counts(ruleset):
     """'Most Recent Tobacco Use Screening': Last(... sort by start of effective); a later unknown answer wins."""
-    resources = visits() + [
+    resources = [
+        *visits(),
         screening("a", NON_USER, "2025-02-01T09:00:00Z"),
         screening("b", UNKNOWN, "2025-05-01T09:00:00Z"),
     ]
@@ -80,7 +81,7 @@ def test_only_the_most_recent_screening_counts(ruleset):
 
 def test_screening_needs_survey_category(ruleset):
     """Status.isAssessmentPerformed: category survey (US Core social-history alone does not count)."""
-    resources = visits() + [screening("s", NON_USER, category="social-history")]
+    resources = [*visits(), screening("s", NON_USER, category="social-history")]
     assert groups(run_resources(resources, ruleset))[0]["numerator"] is False
 
 
@@ -90,14 +91,14 @@ def test_screening_needs_survey_category(ruleset):
 )
 def test_counseling_window_starts_six_months_before_the_period(ruleset, when, counts):
     """'Tobacco Cessation Counseling Given': during day of [start of MP - 6 months, end of MP]."""
-    resources = visits() + [screening("s", USER), procedure("c", "99406", when, system=CPT)]
-    g1, g2, g3 = groups(run_resources(resources, ruleset))
+    resources = [*visits(), screening("s", USER), procedure("c", "99406", when, system=CPT)]
+    _, g2, g3 = groups(run_resources(resources, ruleset))
     assert g2["numerator"] is counts and g3["numerator"] is counts
 
 
 def test_tobacco_abuse_counseling_condition_counts(ruleset):
     """Counseling union: Condition ICD-10-CM Z71.6 whose prevalence starts in the window."""
-    resources = visits() + [screening("s", USER), condition("z", "Z71.6", onset="2025-02-01")]
+    resources = [*visits(), screening("s", USER), condition("z", "Z71.6", onset="2025-02-01")]
     assert groups(run_resources(resources, ruleset))[1]["numerator"] is True
 
 
@@ -106,19 +107,20 @@ def test_pharmacotherapy_order_counts(ruleset):
     order = request(
         "MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, status="completed"
     )
-    resources = visits() + [screening("s", USER), order]
+    resources = [*visits(), screening("s", USER), order]
     assert groups(run_resources(resources, ruleset))[1]["numerator"] is True
     proposal = request(
         "MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, intent="proposal"
     )
     assert (
-        groups(run_resources(visits() + [screening("s", USER), proposal], ruleset))[1]["numerator"] is False
+        groups(run_resources([*visits(), screening("s", USER), proposal], ruleset))[1]["numerator"] is False
     )
 
 
 def test_hospice_excludes_from_every_group(ruleset):
     """Denominator Exclusion (all groups): Hospice."""
-    resources = visits() + [
+    resources = [
+        *visits(),
         screening("s", USER),
         condition("h", "170935008", onset="2025-06-01", system=SNOMED),
     ]
@@ -128,7 +130,7 @@ def test_hospice_excludes_from_every_group(ruleset):
 
 def test_claims_codes_per_rate_2024(ruleset):
     """MIPS 226 (2024): rate 1 G9902, rate 2 G9902+G9906 (reported once), rate 3 G0030 for a treated user."""
-    resources = visits() + [screening("s", USER), procedure("c", "99406", "2025-03-04T09:20:00Z", system=CPT)]
+    resources = [*visits(), screening("s", USER), procedure("c", "99406", "2025-03-04T09:20:00Z", system=CPT)]
     run = run_resources([_redate(r, 2024) for r in resources], ruleset, period=2024, program="mips-claims")
     assert run.measure_codes("CMS138", "v0") == ["G9902", "G9906", "G0030"]
 
@@ -136,7 +138,7 @@ def test_claims_codes_per_rate_2024(ruleset):
 def test_claims_rate_3_non_user_reports_1036f(ruleset):
     """MIPS 226.02: the non-user reports 1036F (CPT II), rate 1 G9903."""
     run = run_resources(
-        [_redate(r, 2024) for r in visits() + [screening("s", NON_USER)]],
+        [_redate(r, 2024) for r in [*visits(), screening("s", NON_USER)]],
         ruleset,
         period=2024,
         program="mips-claims",
@@ -148,7 +150,7 @@ def test_claims_rate_3_non_user_reports_1036f(ruleset):
 def test_claims_age_band_changes_in_2024(ruleset, period, codes):
     """CMS claims single source: AGE >= 18 in 2023, >= 12 from 2024; a 15-year-old reports nothing in 2023."""
     resources = [
-        _redate(r, period) for r in visits(birth=f"{period - 15}-01-01") + [screening("s", NON_USER)]
+        _redate(r, period) for r in [*visits(birth=f"{period - 15}-01-01"), screening("s", NON_USER)]
     ]
     run = run_resources(resources, ruleset, period=period, program="mips-claims")
     assert run.measure_codes("CMS138", "v0") == codes

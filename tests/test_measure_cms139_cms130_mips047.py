@@ -44,14 +44,14 @@ def test_cms139_nursing_facility_visit_qualifies(ruleset):
 def test_cms139_any_falls_screening_with_survey_category_meets(ruleset):
     """Numerator: an Observation in Falls Screening, isAssessmentPerformed (category survey), in the period; any value."""
     screened = coded_obs("f", "73830-2", "2025-03-04T09:10:00Z", value_code="LA6270-8", value_system=LOINC)
-    assert run_resources(visit("1950-01-01") + [screened], ruleset).population("CMS139")["numerator"] is True
+    assert run_resources([*visit("1950-01-01"), screened], ruleset).population("CMS139")["numerator"] is True
     no_category = coded_obs("f", "73830-2", "2025-03-04T09:10:00Z", category=None)
     assert (
-        run_resources(visit("1950-01-01") + [no_category], ruleset).population("CMS139")["numerator"] is False
+        run_resources([*visit("1950-01-01"), no_category], ruleset).population("CMS139")["numerator"] is False
     )
     last_year = coded_obs("f", "73830-2", "2024-12-31T09:10:00Z")
     assert (
-        run_resources(visit("1950-01-01") + [last_year], ruleset).population("CMS139")["numerator"] is False
+        run_resources([*visit("1950-01-01"), last_year], ruleset).population("CMS139")["numerator"] is False
     )
 
 
@@ -69,7 +69,7 @@ def test_cms139_has_no_claims_codes(ruleset):
 )
 def test_cms130_colonoscopy_within_nine_years_before_the_period(ruleset, performed, met):
     """'Colonoscopy Performed': ends during day of [start of MP - 9 years, end of MP]."""
-    resources = visit("1965-06-01") + [procedure("c", "45378", performed, system=CPT)]
+    resources = [*visit("1965-06-01"), procedure("c", "45378", performed, system=CPT)]
     assert run_resources(resources, ruleset).population("CMS130")["numerator"] is met
 
 
@@ -78,7 +78,7 @@ def test_cms130_colonoscopy_within_nine_years_before_the_period(ruleset, perform
 )
 def test_cms130_flexible_sigmoidoscopy_within_four_years(ruleset, performed, met):
     """'Flexible Sigmoidoscopy Performed': [start of MP - 4 years, end of MP]."""
-    resources = visit("1965-06-01") + [procedure("s", "45330", performed, system=CPT)]
+    resources = [*visit("1965-06-01"), procedure("s", "45330", performed, system=CPT)]
     assert run_resources(resources, ruleset).population("CMS130")["numerator"] is met
 
 
@@ -88,13 +88,13 @@ def test_cms130_flexible_sigmoidoscopy_within_four_years(ruleset, performed, met
 def test_cms130_fobt_in_the_period_with_a_result(ruleset, effective, met):
     """'Fecal Occult Blood Test Performed': laboratory, value not null, during the period."""
     fobt = coded_obs("f", "12503-9", effective, category="laboratory", value_code="260385009")
-    assert run_resources(visit("1965-06-01") + [fobt], ruleset).population("CMS130")["numerator"] is met
+    assert run_resources([*visit("1965-06-01"), fobt], ruleset).population("CMS130")["numerator"] is met
 
 
 def test_cms130_fobt_without_result_does_not_count(ruleset):
     """'FecalOccultResult.value is not null'."""
     fobt = coded_obs("f", "12503-9", "2025-05-01T09:00:00Z", category="laboratory")
-    assert run_resources(visit("1965-06-01") + [fobt], ruleset).population("CMS130")["numerator"] is False
+    assert run_resources([*visit("1965-06-01"), fobt], ruleset).population("CMS130")["numerator"] is False
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_cms130_fobt_without_result_does_not_count(ruleset):
 def test_cms130_sdna_fit_within_two_years(ruleset, effective, met):
     """'Stool DNA with FIT Test Performed': [start of MP - 2 years, end of MP]."""
     test = quantity_obs("d", "77353-1", 1, None, effective, eid=None, category="laboratory")
-    assert run_resources(visit("1965-06-01") + [test], ruleset).population("CMS130")["numerator"] is met
+    assert run_resources([*visit("1965-06-01"), test], ruleset).population("CMS130")["numerator"] is met
 
 
 @pytest.mark.parametrize(
@@ -119,12 +119,12 @@ def test_cms130_colorectal_cancer_or_colectomy_excludes(ruleset):
     """Denominator Exclusion: Malignant Neoplasm of Colon or Total Colectomy on or before the end of the period."""
     cancer = condition("crc", "C18.0", onset="2010-01-01")
     assert (
-        run_resources(visit("1965-06-01") + [cancer], ruleset).population("CMS130")["denominator-exclusion"]
+        run_resources([*visit("1965-06-01"), cancer], ruleset).population("CMS130")["denominator-exclusion"]
         is True
     )
     colectomy = procedure("col", "44150", "2001-01-01T09:00:00Z", system=CPT)
     assert (
-        run_resources(visit("1965-06-01") + [colectomy], ruleset).population("CMS130")[
+        run_resources([*visit("1965-06-01"), colectomy], ruleset).population("CMS130")[
             "denominator-exclusion"
         ]
         is True
@@ -133,12 +133,12 @@ def test_cms130_colorectal_cancer_or_colectomy_excludes(ruleset):
 
 def test_mips113_claims_codes_and_age_band(ruleset):
     """MIPS 113 (2025): 3017F met, 3017F-8P not met, G9711 for colorectal cancer; claims age 45-75 at the visit."""
-    screened = visit("1965-06-01") + [procedure("c", "45378", "2020-01-01T09:00:00Z", system=CPT)]
+    screened = [*visit("1965-06-01"), procedure("c", "45378", "2020-01-01T09:00:00Z", system=CPT)]
     assert run_resources(screened, ruleset, program="mips-claims").measure_codes("CMS130") == ["3017F"]
     assert run_resources(visit("1965-06-01"), ruleset, program="mips-claims").measure_codes("CMS130") == [
         "3017F-8P"
     ]
-    cancer = visit("1965-06-01") + [condition("crc", "C18.0", onset="2010-01-01")]
+    cancer = [*visit("1965-06-01"), condition("crc", "C18.0", onset="2010-01-01")]
     assert run_resources(cancer, ruleset, program="mips-claims").measure_codes("CMS130") == ["G9711"]
 
 
@@ -147,7 +147,7 @@ def test_mips113_claims_codes_and_age_band(ruleset):
 
 def test_mips047_acp_documented_reports_1123f(ruleset):
     """MIPS 047: 1123F when an advance care plan is documented (our codes: SNOMED 713603004 procedure)."""
-    resources = visit("1950-01-01") + [procedure("acp", "713603004", "2023-05-01T09:00:00Z")]
+    resources = [*visit("1950-01-01"), procedure("acp", "713603004", "2023-05-01T09:00:00Z")]
     assert run_resources(resources, ruleset, program="mips-claims").measure_codes("MIPS047") == ["1123F"]
 
 
@@ -161,7 +161,7 @@ def test_mips047_not_documented_reports_1123f_8p_and_age_65(ruleset):
 
 def test_mips047_hospice_reports_the_exclusion(ruleset):
     """MIPS 047 exclusion G9692 for hospice instead of the performance code."""
-    resources = visit("1950-01-01") + [encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS)]
+    resources = [*visit("1950-01-01"), encounter("h", "2025-02-01T09:00:00Z", cpt="Q5003", system=HCPCS)]
     assert run_resources(resources, ruleset, program="mips-claims").measure_codes("MIPS047", "e1") == [
         "G9692"
     ]

@@ -38,7 +38,7 @@ def members(run):
 )
 def test_bp_reading_day_must_lie_in_the_period_inclusive(ruleset, when, counts):
     """'effective.latest() during day of Measurement Period': both ends inclusive, at day precision."""
-    resources = base() + [bp_panel("bp", 120, 70, when, eid=None)]
+    resources = [*base(), bp_panel("bp", 120, 70, when, eid=None)]
     assert members(run_resources(resources, ruleset))["numerator"] is counts
 
 
@@ -47,13 +47,14 @@ def test_reading_over_a_period_counts_on_its_last_day(ruleset):
     late = bp_panel("bp2", 150, 95, "2025-10-01T09:00:00Z", eid=None)
     del late["effectiveDateTime"]
     late["effectivePeriod"] = {"start": "2025-03-01T09:00:00Z", "end": "2025-10-01T09:00:00Z"}
-    resources = base() + [bp_panel("bp1", 120, 70, "2025-06-01T09:00:00Z", eid=None), late]
+    resources = [*base(), bp_panel("bp1", 120, 70, "2025-06-01T09:00:00Z", eid=None), late]
     assert members(run_resources(resources, ruleset))["numerator"] is False
 
 
 def test_lowest_systolic_and_diastolic_may_come_from_different_readings(ruleset):
     """Lowest systolic and lowest diastolic on the most recent day are taken independently."""
-    resources = base() + [
+    resources = [
+        *base(),
         bp_panel("a", 150, 70, "2025-05-01T09:00:00Z", eid=None),
         bp_panel("b", 130, 95, "2025-05-01T11:00:00Z", eid=None),
     ]
@@ -63,7 +64,8 @@ def test_lowest_systolic_and_diastolic_may_come_from_different_readings(ruleset)
 @pytest.mark.parametrize("klass", ["EMER", "IMP", "ACUTE", "NONAC", "PRENC", "SS"])
 def test_readings_from_acute_encounter_classes_do_not_count(ruleset, klass):
     """Readings whose Observation.encounter has class EMER/IMP/ACUTE/NONAC/PRENC/SS are ignored."""
-    resources = base() + [
+    resources = [
+        *base(),
         bp_panel("old", 150, 95, "2025-02-01T09:00:00Z", eid=None),
         encounter("acute", "2025-06-01T09:00:00Z", klass=klass, cpt="99223"),
         bp_panel("acute-bp", 118, 70, "2025-06-01T10:00:00Z", eid="acute"),
@@ -74,7 +76,8 @@ def test_readings_from_acute_encounter_classes_do_not_count(ruleset, klass):
 @pytest.mark.parametrize("klass", ["AMB", "HH", "VR", "OBSENC"])
 def test_readings_from_other_encounter_classes_count(ruleset, klass):
     """Only the six acute classes are excluded; ambulatory, home health, virtual and observation count."""
-    resources = base() + [
+    resources = [
+        *base(),
         bp_panel("old", 150, 95, "2025-02-01T09:00:00Z", eid=None),
         encounter("other", "2025-06-01T09:00:00Z", klass=klass),
         bp_panel("other-bp", 118, 70, "2025-06-01T10:00:00Z", eid="other"),
@@ -94,7 +97,7 @@ def test_readings_from_other_encounter_classes_count(ruleset, klass):
 )
 def test_observation_status_filter(ruleset, status, counts):
     """Status.isObservationBP: final, amended, corrected only."""
-    resources = base() + [bp_panel("bp", 120, 70, status=status)]
+    resources = [*base(), bp_panel("bp", 120, 70, status=status)]
     assert members(run_resources(resources, ruleset))["numerator"] is counts
 
 
@@ -147,7 +150,7 @@ def test_refuted_hypertension_does_not_qualify(ruleset):
 
 def test_hospice_encounter_excludes(ruleset):
     """Hospice: an Encounter in Hospice Encounter (HCPCS Q5003...) overlapping the period."""
-    resources = base() + [encounter("hospice", "2025-06-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH")]
+    resources = [*base(), encounter("hospice", "2025-06-01T09:00:00Z", cpt="Q5003", system=HCPCS, klass="HH")]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
 
 
@@ -162,52 +165,53 @@ def test_inpatient_discharge_to_hospice_excludes(ruleset):
         klass="IMP",
         discharge="428361000124107",
     )
-    assert members(run_resources(base() + [stay], ruleset))["denominator-exclusion"] is True
+    assert members(run_resources([*base(), stay], ruleset))["denominator-exclusion"] is True
 
 
 def test_hospice_assessment_needs_survey_category_and_yes(ruleset):
     """Hospice: Observation 45755-6 answered Yes (373066001) with category survey (isAssessmentPerformed)."""
     yes = coded_obs("h", "45755-6", "2025-04-01T09:00:00Z", value_code="373066001")
-    assert members(run_resources(base() + [yes], ruleset))["denominator-exclusion"] is True
+    assert members(run_resources([*base(), yes], ruleset))["denominator-exclusion"] is True
     no_category = coded_obs("h", "45755-6", "2025-04-01T09:00:00Z", value_code="373066001", category=None)
-    assert members(run_resources(base() + [no_category], ruleset))["denominator-exclusion"] is False
+    assert members(run_resources([*base(), no_category], ruleset))["denominator-exclusion"] is False
     answered_no = coded_obs("h", "45755-6", "2025-04-01T09:00:00Z", value_code="373067005")
-    assert members(run_resources(base() + [answered_no], ruleset))["denominator-exclusion"] is False
+    assert members(run_resources([*base(), answered_no], ruleset))["denominator-exclusion"] is False
 
 
 def test_hospice_order_must_be_an_active_or_completed_order(ruleset):
     """Hospice: ServiceRequest in Hospice Care Ambulatory, status active/completed, intent order."""
     order = request("ServiceRequest", "sr", "385763009")
-    assert members(run_resources(base() + [order], ruleset))["denominator-exclusion"] is True
+    assert members(run_resources([*base(), order], ruleset))["denominator-exclusion"] is True
     plan = request("ServiceRequest", "sr", "385763009", intent="plan")
-    assert members(run_resources(base() + [plan], ruleset))["denominator-exclusion"] is False
+    assert members(run_resources([*base(), plan], ruleset))["denominator-exclusion"] is False
 
 
 def test_pregnancy_overlapping_the_period_excludes(ruleset):
     """Pregnancy or Renal Diagnosis: Pregnancy Condition overlapping the period (O09.01 in the VS)."""
-    resources = base() + [condition("preg", "O09.01", onset="2025-11-30")]
+    resources = [*base(), condition("preg", "O09.01", onset="2025-11-30")]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
 
 
 def test_dialysis_any_time_before_the_period_end_excludes(ruleset):
     """End Stage Renal Disease Procedures: completed dialysis ending on or before the period end (no look-back)."""
-    resources = base() + [procedure("dial", "90935", "2012-05-05T09:00:00Z", system=CPT)]
+    resources = [*base(), procedure("dial", "90935", "2012-05-05T09:00:00Z", system=CPT)]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
-    future = base() + [procedure("dial", "90935", "2026-01-02T09:00:00Z", system=CPT)]
+    future = [*base(), procedure("dial", "90935", "2026-01-02T09:00:00Z", system=CPT)]
     assert members(run_resources(future, ruleset))["denominator-exclusion"] is False
 
 
 @pytest.mark.parametrize(("birth", "excluded"), [("1944-12-31", True), ("1945-01-01", False)])
 def test_81_or_older_with_frailty_alone_excludes(ruleset, birth, excluded):
     """'Age 81 or Older with Frailty' (age at end of period): 81 on 2025-12-31 excludes, 80 needs advanced illness."""
-    resources = base(birth=birth) + [condition("frail", "M62.81", onset="2025-02-01")]
+    resources = [*base(birth=birth), condition("frail", "M62.81", onset="2025-02-01")]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is excluded
 
 
 @pytest.mark.parametrize(("onset", "excluded"), [("2024-01-01", True), ("2023-12-31", False)])
 def test_66_to_80_needs_advanced_illness_starting_in_the_year_before(ruleset, onset, excluded):
     """AIF 1.16.000: advanced illness prevalence 'starts during day of [start of MP - 1 year, end of MP]'."""
-    resources = base(birth="1950-06-01") + [
+    resources = [
+        *base(birth="1950-06-01"),
         condition("frail", "M62.81", onset="2025-02-01"),
         condition("ai", "C25.0", onset=onset),  # pancreatic cancer: Advanced Illness VS
     ]
@@ -224,11 +228,11 @@ def test_66_to_80_with_frailty_and_active_dementia_medication_excludes(ruleset):
         system="http://www.nlm.nih.gov/research/umls/rxnorm",
         supply_days=90,
     )
-    resources = base(birth="1950-06-01") + [condition("frail", "M62.81", onset="2025-02-01"), med]
+    resources = [*base(birth="1950-06-01"), condition("frail", "M62.81", onset="2025-02-01"), med]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
     no_supply = dict(med)
     del no_supply["dispenseRequest"]  # medicationRequestPeriod() is null without a supply: not counted
-    resources = base(birth="1950-06-01") + [condition("frail", "M62.81", onset="2025-02-01"), no_supply]
+    resources = [*base(birth="1950-06-01"), condition("frail", "M62.81", onset="2025-02-01"), no_supply]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is False
 
 
@@ -236,12 +240,12 @@ def test_frailty_device_order_marked_do_not_perform_does_not_count(ruleset):
     """AIF: DeviceRequest in Frailty Device 'where doNotPerform() is not true' (QI-Core modifier extension)."""
     wheelchair = request("DeviceRequest", "wc", "58938008", "2025-04-01T09:00:00Z")
     assert (
-        members(run_resources(base(birth="1940-01-01") + [wheelchair], ruleset))["denominator-exclusion"]
+        members(run_resources([*base(birth="1940-01-01"), wheelchair], ruleset))["denominator-exclusion"]
         is True
     )
     refused = request("DeviceRequest", "wc", "58938008", "2025-04-01T09:00:00Z", do_not_perform=True)
     assert (
-        members(run_resources(base(birth="1940-01-01") + [refused], ruleset))["denominator-exclusion"]
+        members(run_resources([*base(birth="1940-01-01"), refused], ruleset))["denominator-exclusion"]
         is False
     )
 
@@ -251,26 +255,26 @@ def test_only_the_latest_housing_status_decides_nursing_home(ruleset):
     nursing = coded_obs("h1", "71802-3", "2025-02-01T09:00:00Z", value_code="160734000")
     home = coded_obs("h2", "71802-3", "2025-08-01T09:00:00Z", value_code="160903007")
     assert (
-        members(run_resources(base(birth="1950-01-01") + [nursing], ruleset))["denominator-exclusion"] is True
+        members(run_resources([*base(birth="1950-01-01"), nursing], ruleset))["denominator-exclusion"] is True
     )
     assert (
-        members(run_resources(base(birth="1950-01-01") + [nursing, home], ruleset))["denominator-exclusion"]
+        members(run_resources([*base(birth="1950-01-01"), nursing, home], ruleset))["denominator-exclusion"]
         is False
     )
     assert (
-        members(run_resources(base(birth="1960-01-01") + [nursing], ruleset))["denominator-exclusion"]
+        members(run_resources([*base(birth="1960-01-01"), nursing], ruleset))["denominator-exclusion"]
         is False
     )
 
 
 def test_palliative_care_excludes(ruleset):
     """PalliativeCare: Condition Z51.5 overlapping the period."""
-    resources = base() + [condition("pall", "Z51.5", onset="2025-09-01")]
+    resources = [*base(), condition("pall", "Z51.5", onset="2025-09-01")]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
 
 
 def test_excluded_patient_is_not_in_the_numerator_even_when_controlled(ruleset):
     """Proportion semantics: numerator counts only when not excluded."""
-    resources = base() + [condition("pall", "Z51.5", onset="2025-09-01"), bp_panel("bp", 118, 70)]
+    resources = [*base(), condition("pall", "Z51.5", onset="2025-09-01"), bp_panel("bp", 118, 70)]
     populations = members(run_resources(resources, ruleset))
     assert populations["denominator-exclusion"] is True and populations["numerator"] is False

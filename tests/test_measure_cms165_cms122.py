@@ -21,7 +21,8 @@ def dm_patient(birth: str = "1960-06-01"):
 
 def test_cms165_numerator_lowest_on_most_recent_day_with_both(ruleset):
     """Numerator: lowest SBP < 140 and lowest DBP < 90 on the most recent day having both."""
-    resources = htn_patient() + [
+    resources = [
+        *htn_patient(),
         encounter("e2", "2025-06-01T09:00:00Z"),
         bp_panel("bp1", 150, 95, "2025-03-04T09:00:00Z"),
         bp_panel("bp2", 145, 85, "2025-06-01T09:00:00Z", eid="e2"),
@@ -31,7 +32,8 @@ def test_cms165_numerator_lowest_on_most_recent_day_with_both(ruleset):
 
 
 def test_cms165_day_needs_both_systolic_and_diastolic(ruleset):
-    resources = htn_patient() + [
+    resources = [
+        *htn_patient(),
         encounter("e2", "2025-06-01T09:00:00Z"),
         bp_panel("bp1", 150, 95, "2025-03-04T09:00:00Z"),
         bp_panel("bp2", 120, None, "2025-06-01T09:00:00Z", eid="e2"),  # systolic only: not a BP day
@@ -43,12 +45,13 @@ def test_cms165_day_needs_both_systolic_and_diastolic(ruleset):
     ("systolic", "diastolic", "met"), [(139, 89, True), (140, 89, False), (139, 90, False)]
 )
 def test_cms165_thresholds(ruleset, systolic, diastolic, met):
-    resources = htn_patient() + [bp_panel("bp", systolic, diastolic)]
+    resources = [*htn_patient(), bp_panel("bp", systolic, diastolic)]
     assert run_resources(resources, ruleset).population("CMS165")["numerator"] is met
 
 
 def test_cms165_emergency_reading_does_not_count(ruleset):
-    resources = htn_patient() + [
+    resources = [
+        *htn_patient(),
         bp_panel("bp1", 150, 95, "2025-03-04T09:00:00Z"),
         encounter("er", "2025-08-01T09:00:00Z", klass="EMER", cpt="99284"),
         bp_panel("bp-er", 120, 70, "2025-08-01T09:30:00Z", eid="er"),
@@ -61,7 +64,7 @@ def test_cms165_emergency_reading_does_not_count(ruleset):
     [("2007-12-31", True), ("2008-01-01", False), ("1940-01-01", True), ("1939-12-31", False)],
 )
 def test_cms165_age_18_to_85_at_end_of_period(ruleset, birth, in_population):
-    resources = htn_patient(birth=birth) + [bp_panel("bp", 120, 70)]
+    resources = [*htn_patient(birth=birth), bp_panel("bp", 120, 70)]
     assert run_resources(resources, ruleset).population("CMS165")["initial-population"] is in_population
 
 
@@ -78,14 +81,14 @@ def test_cms165_needs_a_qualifying_outpatient_encounter(ruleset):
 
 
 def test_cms165_pregnancy_excludes(ruleset):
-    resources = htn_patient() + [condition("preg", "O09.01", onset="2025-02-01"), bp_panel("bp", 120, 70)]
+    resources = [*htn_patient(), condition("preg", "O09.01", onset="2025-02-01"), bp_panel("bp", 120, 70)]
     populations = run_resources(resources, ruleset).population("CMS165")
     assert populations["denominator-exclusion"] is True and populations["numerator"] is False
 
 
 @pytest.mark.parametrize(("value", "numerator"), [(9.0, False), (9.1, True), (6.0, False)])
 def test_cms122_numerator_is_poor_control(ruleset, value, numerator):
-    resources = dm_patient() + [a1c("a", value)]
+    resources = [*dm_patient(), a1c("a", value)]
     assert run_resources(resources, ruleset).population("CMS122")["numerator"] is numerator
 
 
@@ -94,7 +97,8 @@ def test_cms122_no_test_counts_as_poor_control(ruleset):
 
 
 def test_cms122_most_recent_without_a_value_counts_as_poor_control(ruleset):
-    resources = dm_patient() + [
+    resources = [
+        *dm_patient(),
         a1c("old", 6.0, "2025-02-01T08:00:00Z"),
         a1c("new", None, "2025-03-04T08:00:00Z", absent=True),
     ]
@@ -121,7 +125,7 @@ def test_reports_only_for_patients_in_an_initial_population(ruleset):
 
 
 def test_individual_report_shape(ruleset):
-    resources = htn_patient() + [bp_panel("bp", 128, 78)]
+    resources = [*htn_patient(), bp_panel("bp", 128, 78)]
     [report] = _reports_for(run_resources(resources, ruleset), "ControllingHighBloodPressure")
     MeasureReport.model_validate(report)
     assert report["type"] == "individual" and report["status"] == "complete"

@@ -36,19 +36,19 @@ def members(run):
 )
 def test_normal_reading_is_met_without_follow_up(ruleset, sbp, dbp, met):
     """'Encounter with Normal Blood Pressure Reading': SBP in [1,120) and DBP in [1,80)."""
-    assert members(run_resources(visit() + [bp("b", sbp, dbp)], ruleset))["numerator"] is met
+    assert members(run_resources([*visit(), bp("b", sbp, dbp)], ruleset))["numerator"] is met
 
 
 def test_last_reading_of_the_encounter_decides_not_the_lowest(ruleset):
     """EncounterLastBP = Last(BP ... sort by start of effective): 118/76 then 128/76 -> elevated, not normal.
     (Contrast CMS165, which takes the lowest of the most recent day.)"""
-    resources = visit() + [bp("a", 118, 76, "2025-03-04T09:05:00Z"), bp("b", 128, 76, "2025-03-04T09:20:00Z")]
+    resources = [*visit(), bp("a", 118, 76, "2025-03-04T09:05:00Z"), bp("b", 128, 76, "2025-03-04T09:20:00Z")]
     assert members(run_resources(resources, ruleset))["numerator"] is False
 
 
 def test_reading_after_the_encounter_ended_does_not_count_as_its_last_bp(ruleset):
     """'effective ends during QualifyingEncounter.period' (time precision): a 10:00 reading after a 09:30 end."""
-    resources = visit() + [bp("a", 118, 76, "2025-03-04T09:05:00Z"), bp("b", 150, 95, "2025-03-04T10:00:00Z")]
+    resources = [*visit(), bp("a", 118, 76, "2025-03-04T09:05:00Z"), bp("b", 150, 95, "2025-03-04T10:00:00Z")]
     assert members(run_resources(resources, ruleset))["numerator"] is True
 
 
@@ -57,14 +57,14 @@ def test_elevated_needs_rescreen_and_lifestyle_or_referral(ruleset):
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
     assert (
-        members(run_resources(visit() + [bp("b", 124, 76), rescreen, lifestyle], ruleset))["numerator"]
+        members(run_resources([*visit(), bp("b", 124, 76), rescreen, lifestyle], ruleset))["numerator"]
         is True
     )
-    assert members(run_resources(visit() + [bp("b", 124, 76), rescreen], ruleset))["numerator"] is False
+    assert members(run_resources([*visit(), bp("b", 124, 76), rescreen], ruleset))["numerator"] is False
     referral = request(
         "ServiceRequest", "ref", "134403003", "2025-03-04T09:25:00Z", reason="R03.0", reason_system=ICD10
     )
-    assert members(run_resources(visit() + [bp("b", 124, 76), referral], ruleset))["numerator"] is True
+    assert members(run_resources([*visit(), bp("b", 124, 76), referral], ruleset))["numerator"] is True
 
 
 def test_first_hypertensive_reading_needs_4_week_rescreen_and_lifestyle(ruleset):
@@ -73,10 +73,10 @@ def test_first_hypertensive_reading_needs_4_week_rescreen_and_lifestyle(ruleset)
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")  # in both follow-up VSs
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-05-01T09:26:00Z")
     assert (
-        members(run_resources(visit() + [bp("b", 134, 76), rescreen, lifestyle], ruleset))["numerator"]
+        members(run_resources([*visit(), bp("b", 134, 76), rescreen, lifestyle], ruleset))["numerator"]
         is True
     )
-    assert members(run_resources(visit() + [bp("b", 134, 76), lifestyle], ruleset))["numerator"] is False
+    assert members(run_resources([*visit(), bp("b", 134, 76), lifestyle], ruleset))["numerator"] is False
 
 
 def test_second_hypertensive_reading_needs_more(ruleset):
@@ -87,9 +87,9 @@ def test_second_hypertensive_reading_needs_more(ruleset):
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
     ecg = request("ServiceRequest", "ecg", "34534-8", "2025-03-04T09:27:00Z", system=LOINC)
     med = request("MedicationRequest", "m", "1000001", "2025-03-04T09:28:00Z", system=RXNORM)
-    base = visit() + [prior, bp("b", 146, 92)]
-    assert members(run_resources(base + [rescreen, lifestyle], ruleset))["numerator"] is False
-    assert members(run_resources(base + [rescreen, lifestyle, ecg, med], ruleset))["numerator"] is True
+    base = [*visit(), prior, bp("b", 146, 92)]
+    assert members(run_resources([*base, rescreen, lifestyle], ruleset))["numerator"] is False
+    assert members(run_resources([*base, rescreen, lifestyle, ecg, med], ruleset))["numerator"] is True
 
 
 @pytest.mark.parametrize(("prior_day", "second"), [("2024-03-04", True), ("2024-03-03", False)])
@@ -98,7 +98,7 @@ def test_prior_hypertensive_reading_window_is_one_year(ruleset, prior_day, secon
     prior = bp("p", 142, 92, f"{prior_day}T09:00:00Z")
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
-    run = run_resources(visit() + [prior, bp("b", 134, 76), rescreen, lifestyle], ruleset)
+    run = run_resources([*visit(), prior, bp("b", 134, 76), rescreen, lifestyle], ruleset)
     # First-reading follow-up meets the numerator only when this is not a second hypertensive reading.
     assert members(run)["numerator"] is (not second)
 
@@ -124,17 +124,17 @@ def test_hypertension_on_the_problem_list_excludes_the_episode(ruleset):
     """Denominator Exclusions: Diagnosis of Hypertension (problem list or health concern) starting on or before the
     encounter day."""
     htn = condition("h", "I10", onset="2025-03-04", category="problem-list-item")
-    assert run_resources(visit() + [htn], ruleset).counts("CMS22")["denominator-exclusion"] == 1
+    assert run_resources([*visit(), htn], ruleset).counts("CMS22")["denominator-exclusion"] == 1
     later = condition("h", "I10", onset="2025-03-05", category="problem-list-item")
-    assert run_resources(visit() + [later], ruleset).counts("CMS22")["denominator-exclusion"] == 0
+    assert run_resources([*visit(), later], ruleset).counts("CMS22")["denominator-exclusion"] == 0
     diagnosis_only = condition("h", "I10", onset="2024-01-01", category="encounter-diagnosis")
-    assert run_resources(visit() + [diagnosis_only], ruleset).counts("CMS22")["denominator-exclusion"] == 0
+    assert run_resources([*visit(), diagnosis_only], ruleset).counts("CMS22")["denominator-exclusion"] == 0
 
 
 def test_bp_declined_is_an_exception(ruleset):
     """Denominator Exceptions: ObservationNotDone for systolic BP, issued during the encounter day, patient declined."""
     declined = not_done_obs("nd", "8480-6", "105480006", "2025-03-04T09:15:00Z")
-    assert run_resources(visit() + [declined], ruleset).counts("CMS22")["denominator-exception"] == 1
+    assert run_resources([*visit(), declined], ruleset).counts("CMS22")["denominator-exception"] == 1
 
 
 def test_claims_codes_per_episode(ruleset):
@@ -152,7 +152,7 @@ def test_claims_codes_per_episode(ruleset):
     assert run.measure_codes("CMS22", "e2") == ["G8952"]
     assert run.measure_codes("CMS22", "e3") == ["G8785"]
     htn = condition("h", "I10", onset="2025-05-01", category="problem-list-item")
-    run = run_resources(resources + [htn], ruleset, program="mips-claims")
+    run = run_resources([*resources, htn], ruleset, program="mips-claims")
     assert run.measure_codes("CMS22", "e1") == ["G8783"] and run.measure_codes("CMS22", "e2") == ["G9744"]
 
 

@@ -45,12 +45,13 @@ def test_virtual_encounters_do_not_qualify(ruleset):
 @pytest.mark.parametrize(("value", "met"), [(18.5, True), (24.99, True), (25, False), (18.49, False)])
 def test_normal_bmi_band(ruleset, value, met):
     """'Has Normal BMI': >= 18.5 and < 25 kg/m2, with no high or low BMI in the period."""
-    assert members(run_resources(visit() + [bmi("b", value)], ruleset))["numerator"] is met
+    assert members(run_resources([*visit(), bmi("b", value)], ruleset))["numerator"] is met
 
 
 def test_a_high_bmi_elsewhere_in_the_period_spoils_normal(ruleset):
     """'Has Normal BMI' ... and not (exists high or low BMI in the period)."""
-    resources = visit() + [
+    resources = [
+        *visit(),
         bmi("b1", 22, "2025-03-04T09:10:00Z"),
         bmi("b2", 27, "2025-08-01T09:10:00Z", eid=None),
     ]
@@ -62,18 +63,18 @@ def test_high_bmi_with_follow_up_ordered_for_overweight(ruleset):
     order = request(
         "ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10
     )
-    assert members(run_resources(visit() + [bmi("b", 31), order], ruleset))["numerator"] is True
+    assert members(run_resources([*visit(), bmi("b", 31), order], ruleset))["numerator"] is True
     no_reason = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z")
-    assert members(run_resources(visit() + [bmi("b", 31), no_reason], ruleset))["numerator"] is False
+    assert members(run_resources([*visit(), bmi("b", 31), no_reason], ruleset))["numerator"] is False
 
 
 def test_high_bmi_follow_up_with_overweight_on_the_problem_list(ruleset):
     """Ordered branch: an active Overweight or Obese problem-list condition starting by the order's authoredOn."""
     order = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z")
     obese = condition("ob", "E66.01", onset="2024-01-01", category="problem-list-item")
-    assert members(run_resources(visit() + [bmi("b", 36), order, obese], ruleset))["numerator"] is True
+    assert members(run_resources([*visit(), bmi("b", 36), order, obese], ruleset))["numerator"] is True
     later = condition("ob", "E66.01", onset="2025-06-01", category="problem-list-item")
-    assert members(run_resources(visit() + [bmi("b", 36), order, later], ruleset))["numerator"] is False
+    assert members(run_resources([*visit(), bmi("b", 36), order, later], ruleset))["numerator"] is False
 
 
 def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
@@ -81,7 +82,7 @@ def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
     visit_ = procedure(
         "diet", "97802", "2025-03-04T09:20:00Z", system=CPT, reason="R63.6", reason_system=ICD10
     )
-    assert members(run_resources(visit() + [bmi("b", 17.2), visit_], ruleset))["numerator"] is True
+    assert members(run_resources([*visit(), bmi("b", 17.2), visit_], ruleset))["numerator"] is True
     planned = procedure(
         "diet",
         "97802",
@@ -91,28 +92,28 @@ def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
         reason_system=ICD10,
         status="in-progress",
     )
-    assert members(run_resources(visit() + [bmi("b", 17.2), planned], ruleset))["numerator"] is False
+    assert members(run_resources([*visit(), bmi("b", 17.2), planned], ruleset))["numerator"] is False
 
 
 def test_active_pregnancy_excludes(ruleset):
     """Denominator Exclusions: Pregnancy or Other Related Diagnoses, clinicalStatus active, overlapping the period."""
     assert (
-        members(run_resources(visit() + [condition("p", "O00.00", onset="2025-02-01")], ruleset))[
+        members(run_resources([*visit(), condition("p", "O00.00", onset="2025-02-01")], ruleset))[
             "denominator-exclusion"
         ]
         is True
     )
     resolved = condition("p", "O00.00", onset="2025-02-01", status="resolved", abatement="2025-02-20")
-    assert members(run_resources(visit() + [resolved], ruleset))["denominator-exclusion"] is False
+    assert members(run_resources([*visit(), resolved], ruleset))["denominator-exclusion"] is False
 
 
 def test_bmi_declined_on_the_encounter_day_is_an_exception(ruleset):
     """Denominator Exceptions: ObservationNotDone for BMI with reason Patient Declined, same day as the encounter."""
     declined = not_done_obs("nd", "39156-5", "105480006", "2025-03-04T09:15:00Z")
-    populations = members(run_resources(visit() + [declined], ruleset))
+    populations = members(run_resources([*visit(), declined], ruleset))
     assert populations["denominator-exception"] is True
     next_day = not_done_obs("nd", "39156-5", "105480006", "2025-03-05T09:15:00Z")
-    assert members(run_resources(visit() + [next_day], ruleset))["denominator-exception"] is False
+    assert members(run_resources([*visit(), next_day], ruleset))["denominator-exception"] is False
 
 
 def test_no_bmi_is_not_met(ruleset):
@@ -123,16 +124,16 @@ def test_no_bmi_is_not_met(ruleset):
 
 def test_claims_codes(ruleset):
     """MIPS 128: G8420 normal, G8417 high with plan, G8419 abnormal without plan, G8421 not documented."""
-    assert run_resources(visit() + [bmi("b", 22)], ruleset, program="mips-claims").measure_codes("CMS69") == [
+    assert run_resources([*visit(), bmi("b", 22)], ruleset, program="mips-claims").measure_codes("CMS69") == [
         "G8420"
     ]
     order = request(
         "ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10
     )
-    assert run_resources(visit() + [bmi("b", 31), order], ruleset, program="mips-claims").measure_codes(
+    assert run_resources([*visit(), bmi("b", 31), order], ruleset, program="mips-claims").measure_codes(
         "CMS69"
     ) == ["G8417"]
-    assert run_resources(visit() + [bmi("b", 31)], ruleset, program="mips-claims").measure_codes("CMS69") == [
+    assert run_resources([*visit(), bmi("b", 31)], ruleset, program="mips-claims").measure_codes("CMS69") == [
         "G8419"
     ]
     assert run_resources(visit(), ruleset, program="mips-claims").measure_codes("CMS69") == ["G8421"]

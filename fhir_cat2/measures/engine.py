@@ -270,7 +270,7 @@ class MeasureEvaluator:
                 population = group.populations.get(code)  # type: ignore[call-overload]
                 if population is None:
                     continue
-                count = sum(1 for e in episodes if e.groups[g_index].member(code))  # noqa: few episodes
+                count = sum(1 for e in episodes if e.groups[g_index].member(code))  # few episodes
                 populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
             totals.append(GroupResult(group.id, populations))
         return MeasureResult(
@@ -780,9 +780,10 @@ class MeasureEvaluator:
     def _value_test(self, record: ObservationRecord, test: ValueTest) -> bool:
         if test.for_codes and record.codes.isdisjoint(self.ruleset.resolve_codes(test.for_codes, ())):
             return False
-        if test.codes or test.valuesets:
-            if not record.value_codes.isdisjoint(self.ruleset.resolve_codes(test.codes, test.valuesets)):
-                return True
+        if (test.codes or test.valuesets) and not record.value_codes.isdisjoint(
+            self.ruleset.resolve_codes(test.codes, test.valuesets)
+        ):
+            return True
         if test.band is not None:
             number = record.number
             return number is not None and test.band.contains(number)

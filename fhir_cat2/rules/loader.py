@@ -339,9 +339,7 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lin
         if measure.episode is not None:
             loc = ("measures", m_index, "episode")
             wrapper = Criterion(exists=measure.episode)
-            _check_criterion(
-                wrapper, loc[:-1] + ("episode",), table, check_valuesets, problem, exists_loc=loc
-            )
+            _check_criterion(wrapper, (*loc[:-1], "episode"), table, check_valuesets, problem, exists_loc=loc)
             _check_anchors(wrapper, loc, library, set(), problem)
         for g_index, group in enumerate(measure.groups):
             for code, population in group.populations.items():
