@@ -91,8 +91,8 @@ class Trail:
     """One evaluated criterion: whether it held, why, on which evidence, and its sub-criteria.
 
     ``label`` and ``because`` can be given as a function that writes both (``Trail.later``): replay reads only
-    ``met`` and the evidence, and writing the words (dates, bands, labels of sub-criteria) was most of the cost
-    of judging a criterion. The words are the same whenever they are read.
+    ``met`` and the evidence, and writing the words (dates, bands, labels of sub-criteria) was most of the
+    cost of judging a criterion. The words are the same whenever they are read.
     """
 
     __slots__ = ("_because", "_label", "_write", "children", "evidence", "met")
@@ -184,7 +184,7 @@ class GroupResult:
     populations: list[PopulationResult]
 
     def member(self, code: str) -> bool:
-        # A plain loop: called per episode and population in the measure engine's tally, and faster than any().
+        # A plain loop, faster than any(): called per episode and population in the measure engine's tally.
         for population in self.populations:  # noqa: SIM110
             if population.code == code and population.member:
                 return True

@@ -4,8 +4,9 @@
 
 VSAC authenticates with HTTP basic auth, user ``apikey`` and the UMLS API key as password. The key is read
 from the named environment variable and is never printed, logged or written. Large expansions are paged with
-``offset``/``count`` until ``expansion.total`` codes are in hand. Each expansion is written as one FHIR ValueSet
-JSON file; ``--valuesets DIR`` (or ``run.valuesets``) then loads them, taking precedence over the shipped tables.
+``offset``/``count`` until ``expansion.total`` codes are in hand. Each expansion is written as one FHIR
+ValueSet JSON file; ``--valuesets DIR`` (or ``run.valuesets``) then loads them, taking precedence over the
+shipped tables.
 """
 
 from __future__ import annotations

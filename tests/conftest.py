@@ -130,7 +130,8 @@ def coded_obs(
     system: str = LOINC,
     period_end: str | None = None,
 ) -> dict[str, Any]:
-    """An Observation with a coded answer (value_code) or a number (valueQuantity, valueInteger, valueString)."""
+    """An Observation with a coded answer (value_code) or a number (valueQuantity, valueInteger,
+    valueString)."""
     resource = _obs(oid, code, when, pid=pid, eid=eid, status=status, category=category)
     resource["code"]["coding"][0]["system"] = system
     if period_end is not None and when is not None:

@@ -1,6 +1,6 @@
-"""Every quality-data code the rules table can emit for --program mips-claims is one CMS's claims single-source
-file lists for that measure, year, outcome category and combination (codes reported together), for every year
-our rows cover. Skipped when ../shared/reference/cms-qpp is absent."""
+"""Every quality-data code the rules table can emit for --program mips-claims is one CMS's claims
+single-source file lists for that measure, year, outcome category and combination (codes reported together),
+for every year our rows cover. Skipped when ../shared/reference/cms-qpp is absent."""
 
 from __future__ import annotations
 
@@ -55,13 +55,15 @@ def test_csv_reading_agrees_with_the_cms_json(cms_files, year):
 
 
 def test_every_claims_option_is_listed_by_cms_for_its_measure_year_and_category(cms_files):
-    """Spec rule: CMS claims single source, per year: performanceMet / NotMet / Exclusion / Exception options."""
+    """Spec rule: CMS claims single source, per year: performanceMet / NotMet / Exclusion / Exception
+    options."""
     checked = 0
     for measure_id, rate, year, category, codes in _table_options():
         assert year in cms_files, f"{measure_id}: no CMS claims file for {year} to check against"
         listed = cms_files[year].get(rate, {}).get(category, set())
         assert codes in listed, (
-            f"{measure_id} MIPS {rate[0]}.{rate[1]} {year} {category}: {sorted(codes)} is not an option CMS lists"
+            f"{measure_id} MIPS {rate[0]}.{rate[1]} {year} {category}: {sorted(codes)} "
+            "is not an option CMS lists"
             f" (listed: {sorted(sorted(o) for o in listed)})"
         )
         checked += 1
@@ -83,7 +85,8 @@ def test_claims_rows_cover_2023_to_2025_for_every_claims_measure(cms_files):
 
 
 def test_every_category_cms_lists_has_an_option_in_our_rows(cms_files):
-    """Completeness: for each (measure, year) we cover, each outcome CMS reports has at least one of our options."""
+    """Completeness: for each (measure, year) we cover, each outcome CMS reports has at least one of our
+    options."""
     ours: dict[tuple[tuple[str, str], int], set[str]] = {}
     for _, rate, year, category, _ in _table_options():
         ours.setdefault((rate, year), set()).add(category)
@@ -95,7 +98,8 @@ def test_every_category_cms_lists_has_an_option_in_our_rows(cms_files):
 
 
 def test_code_rules_for_mips_claims_name_a_measure_and_a_listed_code(cms_files):
-    """Code rules (layer 1) for program mips-claims must be gated by a measure and use a code CMS lists for it."""
+    """Code rules (layer 1) for program mips-claims must be gated by a measure and use a code CMS lists for
+    it."""
     ruleset = load_rules()
     mips_of = {m.id: m.mips for m in ruleset.table.measures}
     for rule in ruleset.table.code_rules:
@@ -135,7 +139,8 @@ def test_mips_claims_run_emits_only_codes_cms_lists_for_the_measure(tmp_path, cm
             )
             allowed = set().union(*(listed_codes(cms_files[year], key) for key in rates[code.measure]))
             assert (code.code, tuple(sorted(code.modifiers))) in allowed, (
-                f"{year} {code.measure}: {code.display_code} is not listed by CMS for MIPS {rates[code.measure]}"
+                f"{year} {code.measure}: {code.display_code} "
+                f"is not listed by CMS for MIPS {rates[code.measure]}"
             )
             emitted += 1
     pipeline.close()

@@ -90,7 +90,8 @@ def test_config_file_supplies_defaults_and_flags_override(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(
         "run:\n  program: mips-claims\n  period: 2025\n"
-        "defaults:\n  provider: {reference: Organization/clinic-1}\n  reporter: {reference: Organization/clinic-1}\n"
+        "defaults:\n  provider: {reference: Organization/clinic-1}\n"
+        "  reporter: {reference: Organization/clinic-1}\n"
     )
     out = tmp_path / "out"
     assert main(["replay", str(ROOT / "fixtures"), "--out", str(out), "--config", str(config)]) == 0

@@ -1,5 +1,5 @@
-"""Criterion-triggered CPT II code rules (program hedis), each at the boundaries of its trigger (domain.md §1.4,
-research §5). Codes are judged per encounter: anchors encounter.start/encounter.end name the visit."""
+"""Criterion-triggered CPT II code rules (program hedis), each at the boundaries of its trigger (domain.md
+§1.4, research §5). Codes are judged per encounter: anchors encounter.start/encounter.end name the visit."""
 
 from __future__ import annotations
 
@@ -45,14 +45,15 @@ def test_3008f_bmi_documented_at_the_visit(ruleset):
     ("category", "expected"), [("social-history", ["1036F"]), ("survey", ["1036F"]), ("exam", [])]
 )
 def test_1036f_tobacco_non_user_reads_us_core_smoking_status(ruleset, category, expected):
-    """1036F: latest tobacco screening up to the visit says non-user; survey or US Core social-history category."""
+    """1036F: latest tobacco screening up to the visit says non-user; survey or US Core social-history
+    category."""
     screening = coded_obs("s", "72166-2", "2025-02-01T09:00:00Z", value_code="8517006", category=category)
     assert [c for c in codes([*visit(), screening], ruleset) if c.startswith(("1036F", "4004F"))] == expected
 
 
 def test_4004f_user_with_counseling_and_8p_without(ruleset):
-    """4004F: a current user who got cessation counseling from 6 months before the period to the visit; 4004F-8P
-    when none was given and no reason is documented."""
+    """4004F: a current user who got cessation counseling from 6 months before the period to the visit;
+    4004F-8P when none was given and no reason is documented."""
     user = coded_obs("s", "72166-2", "2025-02-01T09:00:00Z", value_code="77176002", category="social-history")
     counseling = procedure("c", "99406", "2024-07-01T09:00:00Z", system=CPT)
     assert "4004F" in codes([*visit(), user, counseling], ruleset)
@@ -108,7 +109,8 @@ def test_3017f_colonoscopy_nine_years_before_the_period(ruleset, performed, earn
 
 
 def test_1123f_acp_documented_and_1124f_declined(ruleset):
-    """1123F: advance care planning documented by the visit (65+); 1124F: discussed but declined by the patient."""
+    """1123F: advance care planning documented by the visit (65+); 1124F: discussed but declined by the
+    patient."""
     acp = procedure("a", "713603004", "2024-05-01T09:00:00Z")
     assert "1123F" in codes([*visit(birth="1950-01-01"), acp], ruleset)
     declined = procedure(
@@ -140,7 +142,8 @@ def test_pain_interference_score_is_not_pain_severity(ruleset):
 
 
 def test_1159f_medications_documented_and_1160f_reviewed(ruleset):
-    """1159F: SNOMED 428191000124101 completed during the visit (CMS68); 1160F: medication review 182836005."""
+    """1159F: SNOMED 428191000124101 completed during the visit (CMS68); 1160F: medication review
+    182836005."""
     documented = procedure("m", "428191000124101", "2025-03-04T09:20:00Z")
     reviewed = procedure("r", "182836005", "2025-03-04T09:21:00Z")
     earned = codes([*visit(), documented, reviewed], ruleset)
@@ -169,7 +172,8 @@ def test_prenatal_and_postpartum_visits(ruleset, snomed, code):
 
 
 def test_retinal_exam_codes_by_method_and_retinopathy(ruleset):
-    """2022F/2023F dilated exam with/without retinopathy, 2026F/2033F imaging; retinopathy from a Condition."""
+    """2022F/2023F dilated exam with/without retinopathy, 2026F/2033F imaging; retinopathy from a
+    Condition."""
     exam = coded_obs("x", "308110009", system=SNOMED, category="exam")
     imaging = coded_obs("y", "314971001", system=SNOMED, category="exam")
     retinopathy = condition("r", "E11.319", onset="2024-01-01", system=ICD10)

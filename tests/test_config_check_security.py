@@ -49,7 +49,8 @@ def test_the_example_configuration_is_valid_offline(capsys):
 def test_every_problem_on_its_own_line_and_exit_2(tmp_path, capsys):
     path = write(
         tmp_path,
-        "run:\n  program: medicaid\n  period: 12\nserver:\n  page_size: 0\n  base_url: ftp://x\n  colour: blue\n",
+        "run:\n  program: medicaid\n  period: 12\n"
+        "server:\n  page_size: 0\n  base_url: ftp://x\n  colour: blue\n",
     )
     code, lines = check(capsys, path)
     problems = [line for line in lines if line.startswith("problem: ")]
@@ -62,7 +63,8 @@ def test_every_problem_on_its_own_line_and_exit_2(tmp_path, capsys):
 def test_missing_secret_unreadable_files_and_plain_http_are_problems(tmp_path, capsys, monkeypatch):
     path = write(
         tmp_path,
-        "server:\n  base_url: http://ehr.example.org/fhir\n  auth:\n    type: bearer\n    token_env: NOT_SET_HERE\n"
+        "server:\n  base_url: http://ehr.example.org/fhir\n"
+        "  auth:\n    type: bearer\n    token_env: NOT_SET_HERE\n"
         "  tls:\n    ca_bundle: /no/such/ca.pem\nrun:\n  rules: /no/such/rules.yaml\n",
     )
     monkeypatch.delenv("NOT_SET_HERE", raising=False)
@@ -137,7 +139,8 @@ def test_group_readable_secret_files_are_warned_about(tmp_path, capsys, monkeypa
     secret.chmod(0o644)
     path = write(
         tmp_path,
-        f"server:\n  auth:\n    type: client-credentials\n    client_id: x\n    client_secret_file: {secret}\n",
+        "server:\n  auth:\n    type: client-credentials\n    client_id: x\n"
+        f"    client_secret_file: {secret}\n",
     )
     code, lines = check(capsys, path, "--offline")
     assert code == 0 and any("readable by other users (mode 644)" in line for line in lines)

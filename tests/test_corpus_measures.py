@@ -1,5 +1,5 @@
-"""Measure rates over the public corpora in ../shared/corpus (skipped when absent): no crash, plausible rates for
-every measure, and population counts that agree with an independent count taken straight from the raw JSON
+"""Measure rates over the public corpora in ../shared/corpus (skipped when absent): no crash, plausible rates
+for every measure, and population counts that agree with an independent count taken straight from the raw JSON
 (plain loops over the bundles and the shipped value-set files; none of our engine)."""
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def test_rates_are_plausible_and_counts_agree(tmp_path, name, year):
     report = replay(folder, year, tmp_path / "out")
     corpus = Corpus(folder, year)
     populations = report["measure_populations"]
-    # Plausible rates for every measure evaluated: 0 <= numerator <= denominator - exclusions <= initial population.
+    # Plausible rates for every measure evaluated:
+    # 0 <= numerator <= denominator - exclusions <= initial population.
     for measure, counts in populations.items():
         assert counts["denominator"] <= counts["initial-population"], measure
         assert 0 <= counts["numerator"] <= counts["denominator"] - counts.get("denominator-exclusion", 0), (
@@ -194,8 +195,9 @@ def test_rates_are_plausible_and_counts_agree(tmp_path, name, year):
     }
     assert populations.get("CMS2", {}).get("initial-population", 0) == len(cms2)
 
-    # CMS165/CMS122/CMS130 need an adult outpatient encounter code; Synthea codes visits with SNOMED 185349003, which
-    # is not in those value sets, so their initial populations are as small as this independent count says.
+    # CMS165/CMS122/CMS130 need an adult outpatient encounter code; Synthea codes visits with SNOMED
+    # 185349003, which is not in those value sets, so their initial populations are as small as this
+    # independent count says.
     outpatient = {
         patient_of(e)
         for e in corpus.encounters(

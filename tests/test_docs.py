@@ -26,7 +26,8 @@ def command_lines(text: str) -> list[str]:
             if "fhir-cat2 sync exit" in line:  # a message in a script, not a command
                 continue
             match = re.search(
-                r"(?:^|[\s/'\"=])fhir-cat2 ((?:replay|sync|record|runs|config|rules|explain)(?=\s|$)[^;|>\"'}]*)",
+                r"(?:^|[\s/'\"=])fhir-cat2 "
+                r"((?:replay|sync|record|runs|config|rules|explain)(?=\s|$)[^;|>\"'}]*)",
                 line,
             )
             if match and " [--" not in line and not line.startswith("Description="):  # not synopses

@@ -1,5 +1,5 @@
-"""fhir-cat2 explain: the trail of a met, a not-met and an excluded patient of CMS165 and CMS122 answers 'why' in its
-first lines (outcome and deciding criteria with resources, values and dates), as text and as JSON."""
+"""fhir-cat2 explain: the trail of a met, a not-met and an excluded patient of CMS165 and CMS122 answers 'why'
+in its first lines (outcome and deciding criteria with resources, values and dates), as text and as JSON."""
 
 from __future__ import annotations
 
@@ -75,13 +75,15 @@ def test_headline_says_the_outcome_and_why(capsys, key, measure, outcome, reason
 
 
 def test_inverse_measure_says_so(capsys):
-    """CMS122 is inverse (improvementNotation decrease): the headline says the numerator is the poor outcome."""
+    """CMS122 is inverse (improvementNotation decrease): the headline says the numerator is the poor
+    outcome."""
     head = "\n".join(headline(explain(capsys, "a1c-poor", "CMS122"), "CMS122"))
     assert "inverse measure: the numerator is the poor outcome" in head
 
 
 def test_not_met_names_the_missing_numerator_evidence(capsys):
-    """'Why did this patient miss the numerator': the failed numerator criterion and the reading that failed it."""
+    """'Why did this patient miss the numerator': the failed numerator criterion and the reading that failed
+    it."""
     head = headline(explain(capsys, "bp-uncontrolled", "CMS165"), "CMS165")
     assert any("missed the numerator because" in line for line in head)
     assert any("Observation/" in line and "systolic_bp 142" in line for line in head)

@@ -1,6 +1,8 @@
 """Replay of the bundled fixtures is pinned byte for byte, and is deterministic.
 
-To accept a deliberate change of output: FHIR_CAT2_UPDATE_GOLDEN=1 python -m pytest tests/test_golden_replay.py
+To accept a deliberate change of output:
+
+    FHIR_CAT2_UPDATE_GOLDEN=1 python -m pytest tests/test_golden_replay.py
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ def members(run):
 
 
 def test_lowest_result_on_the_most_recent_day_decides(ruleset):
-    """'Lowest Glycemic Status Assessment Reading on Most Recent Day': 9.5 then 8.0 and 9.8 the same later day."""
+    """'Lowest Glycemic Status Assessment Reading on Most Recent Day': 9.5 then 8.0 and 9.8 the same later
+    day."""
     resources = [
         *dm(),
         a1c("early", 6.0, "2025-02-01T08:00:00Z", eid=None),
@@ -53,7 +54,8 @@ def test_result_with_comparator_counts_as_without_value(ruleset):
 
 
 def test_category_laboratory_is_required(ruleset):
-    """Status.isLaboratoryTestPerformed: category laboratory; an uncategorised 6.0 does not count -> no record."""
+    """Status.isLaboratoryTestPerformed: category laboratory; an uncategorised 6.0 does not count -> no
+    record."""
     resources = [*dm(), a1c("nocat", 6.0, "2025-09-01T08:00:00Z", eid=None, category=None)]
     assert members(run_resources(resources, ruleset))["numerator"] is True
 

@@ -63,13 +63,15 @@ def test_non_user_meets_groups_1_and_3_and_is_not_in_denominator_2(ruleset):
 
 
 def test_user_without_intervention(ruleset):
-    """A user with no cessation intervention: screened (1), in denominator 2 but not numerator 2, not numerator 3."""
+    """A user with no cessation intervention: screened (1), in denominator 2 but not numerator 2, not
+    numerator 3."""
     g1, g2, g3 = groups(run_resources([*visits(), screening("s", USER)], ruleset))
     assert g1["numerator"] and g2["denominator"] and not g2["numerator"] and not g3["numerator"]
 
 
 def test_only_the_most_recent_screening_counts(ruleset):
-    """'Most Recent Tobacco Use Screening': Last(... sort by start of effective); a later unknown answer wins."""
+    """'Most Recent Tobacco Use Screening': Last(... sort by start of effective); a later unknown answer
+    wins."""
     resources = [
         *visits(),
         screening("a", NON_USER, "2025-02-01T09:00:00Z"),
@@ -103,7 +105,8 @@ def test_tobacco_abuse_counseling_condition_counts(ruleset):
 
 
 def test_pharmacotherapy_order_counts(ruleset):
-    """'Tobacco Cessation Pharmacotherapy Ordered': order (active/completed, intent order) authored in the window."""
+    """'Tobacco Cessation Pharmacotherapy Ordered': order (active/completed, intent order) authored in the
+    window."""
     order = request(
         "MedicationRequest", "nrt", "198029", "2025-03-04T09:30:00Z", system=RXNORM, status="completed"
     )

@@ -42,7 +42,8 @@ def test_cms139_nursing_facility_visit_qualifies(ruleset):
 
 
 def test_cms139_any_falls_screening_with_survey_category_meets(ruleset):
-    """Numerator: an Observation in Falls Screening, isAssessmentPerformed (category survey), in the period; any value."""
+    """Numerator: an Observation in Falls Screening, isAssessmentPerformed (category survey), in the period;
+    any value."""
     screened = coded_obs("f", "73830-2", "2025-03-04T09:10:00Z", value_code="LA6270-8", value_system=LOINC)
     assert run_resources([*visit("1950-01-01"), screened], ruleset).population("CMS139")["numerator"] is True
     no_category = coded_obs("f", "73830-2", "2025-03-04T09:10:00Z", category=None)
@@ -116,7 +117,8 @@ def test_cms130_age_46_to_75_at_end_of_period(ruleset, birth, in_population):
 
 
 def test_cms130_colorectal_cancer_or_colectomy_excludes(ruleset):
-    """Denominator Exclusion: Malignant Neoplasm of Colon or Total Colectomy on or before the end of the period."""
+    """Denominator Exclusion: Malignant Neoplasm of Colon or Total Colectomy on or before the end of the
+    period."""
     cancer = condition("crc", "C18.0", onset="2010-01-01")
     assert (
         run_resources([*visit("1965-06-01"), cancer], ruleset).population("CMS130")["denominator-exclusion"]
@@ -132,7 +134,8 @@ def test_cms130_colorectal_cancer_or_colectomy_excludes(ruleset):
 
 
 def test_mips113_claims_codes_and_age_band(ruleset):
-    """MIPS 113 (2025): 3017F met, 3017F-8P not met, G9711 for colorectal cancer; claims age 45-75 at the visit."""
+    """MIPS 113 (2025): 3017F met, 3017F-8P not met, G9711 for colorectal cancer; claims age 45-75 at the
+    visit."""
     screened = [*visit("1965-06-01"), procedure("c", "45378", "2020-01-01T09:00:00Z", system=CPT)]
     assert run_resources(screened, ruleset, program="mips-claims").measure_codes("CMS130") == ["3017F"]
     assert run_resources(visit("1965-06-01"), ruleset, program="mips-claims").measure_codes("CMS130") == [

@@ -1,6 +1,7 @@
 """CMS165 (MIPS 236) controlling high blood pressure: boundaries of its logic beyond the basics in
 test_measure_cms165_cms122.py. Each test names the CQL rule (ControllingHighBloodPressureFHIR 0.1.000 and the
-shared libraries Hospice 6.12.000, PalliativeCare 1.11.000, AdvancedIllnessandFrailty 1.16.000, Status 1.8.000)."""
+shared libraries Hospice 6.12.000, PalliativeCare 1.11.000, AdvancedIllnessandFrailty 1.16.000, Status
+1.8.000)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def test_bp_reading_day_must_lie_in_the_period_inclusive(ruleset, when, counts):
 
 
 def test_reading_over_a_period_counts_on_its_last_day(ruleset):
-    """QICoreCommon latest(): an effectivePeriod counts at its end; here the later uncontrolled reading wins."""
+    """QICoreCommon latest(): an effectivePeriod counts at its end; here the later uncontrolled reading
+    wins."""
     late = bp_panel("bp2", 150, 95, "2025-10-01T09:00:00Z", eid=None)
     del late["effectiveDateTime"]
     late["effectivePeriod"] = {"start": "2025-03-01T09:00:00Z", "end": "2025-10-01T09:00:00Z"}
@@ -101,7 +103,7 @@ def test_observation_status_filter(ruleset, status, counts):
     assert members(run_resources(resources, ruleset))["numerator"] is counts
 
 
-# ----------------------------------------------------------------------------------------------- initial population
+# ----------------------------------------------------------------------------------------- initial population
 
 
 @pytest.mark.parametrize(
@@ -139,7 +141,8 @@ def test_resolved_hypertension_before_the_period_does_not_qualify(ruleset):
 
 
 def test_refuted_hypertension_does_not_qualify(ruleset):
-    """Safety rule (a labelled deviation: the CQL reads no verificationStatus): refuted diagnoses do not count."""
+    """Safety rule (a labelled deviation: the CQL reads no verificationStatus): refuted diagnoses do not
+    count."""
     htn = condition("htn", "I10")
     htn["verificationStatus"] = {"coding": [{"code": "refuted"}]}
     assert members(run_resources([patient(), htn, encounter()], ruleset))["initial-population"] is False
@@ -193,7 +196,8 @@ def test_pregnancy_overlapping_the_period_excludes(ruleset):
 
 
 def test_dialysis_any_time_before_the_period_end_excludes(ruleset):
-    """End Stage Renal Disease Procedures: completed dialysis ending on or before the period end (no look-back)."""
+    """End Stage Renal Disease Procedures: completed dialysis ending on or before the period end (no
+    look-back)."""
     resources = [*base(), procedure("dial", "90935", "2012-05-05T09:00:00Z", system=CPT)]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is True
     future = [*base(), procedure("dial", "90935", "2026-01-02T09:00:00Z", system=CPT)]
@@ -202,7 +206,8 @@ def test_dialysis_any_time_before_the_period_end_excludes(ruleset):
 
 @pytest.mark.parametrize(("birth", "excluded"), [("1944-12-31", True), ("1945-01-01", False)])
 def test_81_or_older_with_frailty_alone_excludes(ruleset, birth, excluded):
-    """'Age 81 or Older with Frailty' (age at end of period): 81 on 2025-12-31 excludes, 80 needs advanced illness."""
+    """'Age 81 or Older with Frailty' (age at end of period): 81 on 2025-12-31 excludes, 80 needs advanced
+    illness."""
     resources = [*base(birth=birth), condition("frail", "M62.81", onset="2025-02-01")]
     assert members(run_resources(resources, ruleset))["denominator-exclusion"] is excluded
 
@@ -219,7 +224,8 @@ def test_66_to_80_needs_advanced_illness_starting_in_the_year_before(ruleset, on
 
 
 def test_66_to_80_with_frailty_and_active_dementia_medication_excludes(ruleset):
-    """AIF 1.16.000: active dementia medication order whose supply period overlaps the year before or the period."""
+    """AIF 1.16.000: active dementia medication order whose supply period overlaps the year before or the
+    period."""
     med = request(
         "MedicationRequest",
         "donepezil",
@@ -237,7 +243,8 @@ def test_66_to_80_with_frailty_and_active_dementia_medication_excludes(ruleset):
 
 
 def test_frailty_device_order_marked_do_not_perform_does_not_count(ruleset):
-    """AIF: DeviceRequest in Frailty Device 'where doNotPerform() is not true' (QI-Core modifier extension)."""
+    """AIF: DeviceRequest in Frailty Device 'where doNotPerform() is not true' (QI-Core modifier
+    extension)."""
     wheelchair = request("DeviceRequest", "wc", "58938008", "2025-04-01T09:00:00Z")
     assert (
         members(run_resources([*base(birth="1940-01-01"), wheelchair], ruleset))["denominator-exclusion"]
@@ -251,7 +258,8 @@ def test_frailty_device_order_marked_do_not_perform_does_not_count(ruleset):
 
 
 def test_only_the_latest_housing_status_decides_nursing_home(ruleset):
-    """'Is Age 66 or Older Living Long Term in a Nursing Home': the last housing status by end of effective."""
+    """'Is Age 66 or Older Living Long Term in a Nursing Home': the last housing status by end of
+    effective."""
     nursing = coded_obs("h1", "71802-3", "2025-02-01T09:00:00Z", value_code="160734000")
     home = coded_obs("h2", "71802-3", "2025-08-01T09:00:00Z", value_code="160903007")
     assert (

@@ -1,5 +1,6 @@
-"""CMS2 (MIPS 134) depression screening and follow-up plan (PCSDepressionScreenAndFollowUpFHIR 0.2.000), with the
-labelled PHQ total-score deviation (PHQ-9 >= 10, PHQ-2 >= 3 positive; totals as valueQuantity/Integer/String)."""
+"""CMS2 (MIPS 134) depression screening and follow-up plan (PCSDepressionScreenAndFollowUpFHIR 0.2.000), with
+the labelled PHQ total-score deviation (PHQ-9 >= 10, PHQ-2 >= 3 positive; totals as
+valueQuantity/Integer/String)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def test_negative_adult_screen_on_the_day_meets(ruleset):
     [("2025-02-18T09:00:00Z", True), ("2025-02-17T09:00:00Z", False), ("2025-03-05T09:00:00Z", False)],
 )
 def test_screen_must_be_14_days_or_less_before_the_encounter(ruleset, when, met):
-    """'14 days or less on or before day of start of QualifyingEncounter.period': 14 days counts, 15 and after do not."""
+    """'14 days or less on or before day of start of QualifyingEncounter.period': 14 days counts, 15 and after
+    do not."""
     assert members(run_resources([*visit(), screen(when=when)], ruleset))["numerator"] is met
 
 
@@ -125,7 +127,8 @@ def test_follow_up_procedure_must_start_during_the_encounter(ruleset, performed,
 
 
 def test_later_positive_screen_supersedes_an_earlier_negative(ruleset):
-    """'Most Recent ... Screening' is one screening across all qualifying encounters: the later positive wins."""
+    """'Most Recent ... Screening' is one screening across all qualifying encounters: the later positive
+    wins."""
     resources = [
         patient(birth="1980-06-01"),
         encounter("e1", "2025-03-04T09:00:00Z", end="2025-03-04T09:30:00Z"),
@@ -147,14 +150,15 @@ def test_later_positive_screen_supersedes_an_earlier_negative(ruleset):
     ],
 )
 def test_phq_totals_are_read_as_screens_at_their_cut_offs(ruleset, code, value, kind, met):
-    """Labelled deviation: PHQ-9 total >= 10 and PHQ-2 total >= 3 are positive; below is negative; the total may
-    arrive as valueQuantity, valueInteger or valueString."""
+    """Labelled deviation: PHQ-9 total >= 10 and PHQ-2 total >= 3 are positive; below is negative; the total
+    may arrive as valueQuantity, valueInteger or valueString."""
     total = coded_obs("scr", code, "2025-03-04T09:05:00Z", value=value, value_kind=kind, category="survey")
     assert members(run_resources([*visit(), total], ruleset))["numerator"] is met
 
 
 def test_bipolar_on_the_problem_list_excludes(ruleset):
-    """Denominator Exclusion: Bipolar Disorder as problem-list-item or health-concern starting before the encounter."""
+    """Denominator Exclusion: Bipolar Disorder as problem-list-item or health-concern starting before the
+    encounter."""
     bipolar = condition("bp", "F31.9", onset="2020-01-01", category="problem-list-item")
     assert members(run_resources([*visit(), bipolar], ruleset))["denominator-exclusion"] is True
     as_encounter_diagnosis = condition("bp", "F31.9", onset="2020-01-01", category="encounter-diagnosis")

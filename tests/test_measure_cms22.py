@@ -1,5 +1,6 @@
-"""CMS22 (MIPS 317) BP screening and follow-up, an encounter-based measure (PCSBPScreeningFollowUpFHIR 0.2.000):
-each qualifying encounter is an episode; the last BP of the encounter decides (not the lowest of the day)."""
+"""CMS22 (MIPS 317) BP screening and follow-up, an encounter-based measure (PCSBPScreeningFollowUpFHIR
+0.2.000): each qualifying encounter is an episode; the last BP of the encounter decides (not the lowest of the
+day)."""
 
 from __future__ import annotations
 
@@ -47,13 +48,15 @@ def test_last_reading_of_the_encounter_decides_not_the_lowest(ruleset):
 
 
 def test_reading_after_the_encounter_ended_does_not_count_as_its_last_bp(ruleset):
-    """'effective ends during QualifyingEncounter.period' (time precision): a 10:00 reading after a 09:30 end."""
+    """'effective ends during QualifyingEncounter.period' (time precision): a 10:00 reading after a 09:30
+    end."""
     resources = [*visit(), bp("a", 118, 76, "2025-03-04T09:05:00Z"), bp("b", 150, 95, "2025-03-04T10:00:00Z")]
     assert members(run_resources(resources, ruleset))["numerator"] is True
 
 
 def test_elevated_needs_rescreen_and_lifestyle_or_referral(ruleset):
-    """Elevated (SBP 120-129, DBP < 80): rescreen within 6 months and a lifestyle order at the encounter, or a referral."""
+    """Elevated (SBP 120-129, DBP < 80): rescreen within 6 months and a lifestyle order at the encounter, or a
+    referral."""
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
     assert (
@@ -68,8 +71,8 @@ def test_elevated_needs_rescreen_and_lifestyle_or_referral(ruleset):
 
 
 def test_first_hypertensive_reading_needs_4_week_rescreen_and_lifestyle(ruleset):
-    """First hypertensive (SBP >= 130 or DBP >= 80, none in the prior year): 4-week rescreen at the encounter and a
-    lifestyle order in the period."""
+    """First hypertensive (SBP >= 130 or DBP >= 80, none in the prior year): 4-week rescreen at the encounter
+    and a lifestyle order in the period."""
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")  # in both follow-up VSs
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-05-01T09:26:00Z")
     assert (
@@ -94,7 +97,8 @@ def test_second_hypertensive_reading_needs_more(ruleset):
 
 @pytest.mark.parametrize(("prior_day", "second"), [("2024-03-04", True), ("2024-03-03", False)])
 def test_prior_hypertensive_reading_window_is_one_year(ruleset, prior_day, second):
-    """'ends 1 year or less before or on start of QualifyingEncounter.period': one year to the minute counts."""
+    """'ends 1 year or less before or on start of QualifyingEncounter.period': one year to the minute
+    counts."""
     prior = bp("p", 142, 92, f"{prior_day}T09:00:00Z")
     rescreen = request("ServiceRequest", "r", "183617005", "2025-03-04T09:25:00Z")
     lifestyle = request("ServiceRequest", "l", "313204009", "2025-03-04T09:26:00Z")
@@ -121,8 +125,8 @@ def test_virtual_encounter_is_not_an_episode(ruleset):
 
 
 def test_hypertension_on_the_problem_list_excludes_the_episode(ruleset):
-    """Denominator Exclusions: Diagnosis of Hypertension (problem list or health concern) starting on or before the
-    encounter day."""
+    """Denominator Exclusions: Diagnosis of Hypertension (problem list or health concern) starting on or
+    before the encounter day."""
     htn = condition("h", "I10", onset="2025-03-04", category="problem-list-item")
     assert run_resources([*visit(), htn], ruleset).counts("CMS22")["denominator-exclusion"] == 1
     later = condition("h", "I10", onset="2025-03-05", category="problem-list-item")
@@ -132,13 +136,15 @@ def test_hypertension_on_the_problem_list_excludes_the_episode(ruleset):
 
 
 def test_bp_declined_is_an_exception(ruleset):
-    """Denominator Exceptions: ObservationNotDone for systolic BP, issued during the encounter day, patient declined."""
+    """Denominator Exceptions: ObservationNotDone for systolic BP, issued during the encounter day, patient
+    declined."""
     declined = not_done_obs("nd", "8480-6", "105480006", "2025-03-04T09:15:00Z")
     assert run_resources([*visit(), declined], ruleset).counts("CMS22")["denominator-exception"] == 1
 
 
 def test_claims_codes_per_episode(ruleset):
-    """MIPS 317: G8783 normal, G8952 hypertensive without follow-up, G8785 no BP, G9744 hypertension diagnosed."""
+    """MIPS 317: G8783 normal, G8952 hypertensive without follow-up, G8785 no BP, G9744 hypertension
+    diagnosed."""
     resources = [
         patient(birth="1980-06-01"),
         encounter("e1", "2025-03-04T09:00:00Z", end="2025-03-04T09:30:00Z"),

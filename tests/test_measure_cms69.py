@@ -33,7 +33,8 @@ def members(run):
 
 @pytest.mark.parametrize(("birth", "in_population"), [("2007-03-04", True), ("2007-03-05", False)])
 def test_age_18_at_the_encounter_start(ruleset, birth, in_population):
-    """Initial Population: AgeInYearsAt(date from start of QualifyingEncounter.period) >= 18 (not the period)."""
+    """Initial Population: AgeInYearsAt(date from start of QualifyingEncounter.period) >= 18 (not the
+    period)."""
     assert members(run_resources(visit(birth=birth), ruleset))["initial-population"] is in_population
 
 
@@ -59,7 +60,8 @@ def test_a_high_bmi_elsewhere_in_the_period_spoils_normal(ruleset):
 
 
 def test_high_bmi_with_follow_up_ordered_for_overweight(ruleset):
-    """High BMI and Follow up Provided: ServiceRequest in Follow Up for Above Normal BMI with reasonCode overweight."""
+    """High BMI and Follow up Provided: ServiceRequest in Follow Up for Above Normal BMI with reasonCode
+    overweight."""
     order = request(
         "ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z", reason="E66.3", reason_system=ICD10
     )
@@ -69,7 +71,8 @@ def test_high_bmi_with_follow_up_ordered_for_overweight(ruleset):
 
 
 def test_high_bmi_follow_up_with_overweight_on_the_problem_list(ruleset):
-    """Ordered branch: an active Overweight or Obese problem-list condition starting by the order's authoredOn."""
+    """Ordered branch: an active Overweight or Obese problem-list condition starting by the order's
+    authoredOn."""
     order = request("ServiceRequest", "diet", "182922004", "2025-03-04T09:20:00Z")
     obese = condition("ob", "E66.01", onset="2024-01-01", category="problem-list-item")
     assert members(run_resources([*visit(), bmi("b", 36), order, obese], ruleset))["numerator"] is True
@@ -78,7 +81,8 @@ def test_high_bmi_follow_up_with_overweight_on_the_problem_list(ruleset):
 
 
 def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
-    """Low BMI and Follow up Provided: Procedure in Follow Up for Below Normal BMI, reason underweight, completed."""
+    """Low BMI and Follow up Provided: Procedure in Follow Up for Below Normal BMI, reason underweight,
+    completed."""
     visit_ = procedure(
         "diet", "97802", "2025-03-04T09:20:00Z", system=CPT, reason="R63.6", reason_system=ICD10
     )
@@ -96,7 +100,8 @@ def test_low_bmi_with_a_completed_dietitian_procedure_for_underweight(ruleset):
 
 
 def test_active_pregnancy_excludes(ruleset):
-    """Denominator Exclusions: Pregnancy or Other Related Diagnoses, clinicalStatus active, overlapping the period."""
+    """Denominator Exclusions: Pregnancy or Other Related Diagnoses, clinicalStatus active, overlapping the
+    period."""
     assert (
         members(run_resources([*visit(), condition("p", "O00.00", onset="2025-02-01")], ruleset))[
             "denominator-exclusion"
@@ -108,7 +113,8 @@ def test_active_pregnancy_excludes(ruleset):
 
 
 def test_bmi_declined_on_the_encounter_day_is_an_exception(ruleset):
-    """Denominator Exceptions: ObservationNotDone for BMI with reason Patient Declined, same day as the encounter."""
+    """Denominator Exceptions: ObservationNotDone for BMI with reason Patient Declined, same day as the
+    encounter."""
     declined = not_done_obs("nd", "39156-5", "105480006", "2025-03-04T09:15:00Z")
     populations = members(run_resources([*visit(), declined], ruleset))
     assert populations["denominator-exception"] is True

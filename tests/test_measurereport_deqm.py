@@ -25,8 +25,9 @@ def counts(report, group=0):
 
 
 def test_individual_report_has_the_deqm_elements(ruleset):
-    """Must-have status, type individual, measure canonical |version, subject, date, reporter, period; must-support
-    counts, measureScore, evaluatedResource, improvementNotation, measureScoring/calculatedDate extensions."""
+    """Must-have status, type individual, measure canonical |version, subject, date, reporter, period;
+    must-support counts, measureScore, evaluatedResource, improvementNotation, measureScoring/calculatedDate
+    extensions."""
     resources = [patient(), condition("htn", "I10"), encounter(), bp_panel("bp", 128, 78)]
     [report] = by_measure(run_resources(resources, ruleset).reports, "ControllingHighBloodPressure")
     MeasureReport.model_validate(report)
@@ -43,7 +44,8 @@ def test_individual_report_has_the_deqm_elements(ruleset):
 
 
 def test_improvement_notation_comes_from_our_table_not_the_published_resource(ruleset):
-    """The published groups all say code 'decrease' (display 'increase'); ours: CMS165 increase, CMS122 decrease."""
+    """The published groups all say code 'decrease' (display 'increase'); ours: CMS165 increase, CMS122
+    decrease."""
     resources = [patient(), condition("htn", "I10"), condition("dm", "E11.9"), encounter()]
     reports = run_resources(resources, ruleset).reports
     assert (
@@ -57,7 +59,8 @@ def test_improvement_notation_comes_from_our_table_not_the_published_resource(ru
 
 
 def test_excluded_patient_has_no_score(ruleset):
-    """Proportion score = numerator / (denominator - exclusions - exceptions): nothing left to score when excluded."""
+    """Proportion score = numerator / (denominator - exclusions - exceptions): nothing left to score when
+    excluded."""
     resources = [patient(), condition("htn", "I10"), condition("p", "Z51.5", onset="2025-02-01"), encounter()]
     [report] = by_measure(run_resources(resources, ruleset).reports, "ControllingHighBloodPressure")
     assert counts(report)["denominator-exclusion"] == 1 and "measureScore" not in report["group"][0]

@@ -46,7 +46,8 @@ def test_mips236_no_bp_documented(ruleset):
 
 
 def test_each_visit_reports_the_status_as_of_that_visit(ruleset):
-    """Claims are judged on the record as of the visit: March reports no BP, September the September reading."""
+    """Claims are judged on the record as of the visit: March reports no BP, September the September
+    reading."""
     resources = [
         *htn(),
         encounter("e1", "2025-03-04T09:00:00Z"),
@@ -114,7 +115,8 @@ def test_frail_81_reports_g2118(ruleset):
     ],
 )
 def test_mips001_codes_by_year_and_band(ruleset, year, value, expected):
-    """MIPS 001 (inverse): 2021-2023 CPT II, 2024 met M1211/M1212 with CPT II not met, 2025 M1371-M1373 not met."""
+    """MIPS 001 (inverse): 2021-2023 CPT II, 2024 met M1211/M1212 with CPT II not met, 2025 M1371-M1373 not
+    met."""
     resources = [*dm(), encounter(), a1c("a", value)]
     run = run_resources(redate(resources, year), ruleset, period=year, program="mips-claims")
     assert run.measure_codes("CMS122") == expected
@@ -139,7 +141,8 @@ def test_mips001_hospice_exclusion(ruleset):
 
 
 def test_no_claims_codes_outside_the_years_of_the_table(ruleset):
-    """A year with no claims row for a measure (2019 for MIPS 001) reports nothing rather than a wrong code."""
+    """A year with no claims row for a measure (2019 for MIPS 001) reports nothing rather than a wrong
+    code."""
     run = run_resources(
         redate([*dm(), encounter(), a1c("a", 9.4)], 2019), ruleset, period=2019, program="mips-claims"
     )

@@ -1,5 +1,5 @@
-"""fhir-cat2 valuesets fetch: VSAC FHIR $expand with basic auth ('apikey', key), paging, retries, errors; tested
-with `responses` only (no network). The API key is never printed or logged."""
+"""fhir-cat2 valuesets fetch: VSAC FHIR $expand with basic auth ('apikey', key), paging, retries, errors;
+tested with `responses` only (no network). The API key is never printed or logged."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ KEY = "secret-umls-key-1234"
 OID = "2.16.840.1.113883.3.464.1003.104.12.1011"
 EXPAND = re.compile(re.escape(VSAC_BASE) + r"/ValueSet/([0-9.]+)/\$expand")
 
-MINIMAL_RULES = """\
+MINIMAL_RULES = (
+    """\
 version: 1
 name: fetch test
 measurements:
@@ -35,8 +36,9 @@ library:
   htn:
     exists: {resource: Condition, valuesets: [2.16.840.1.113883.3.464.1003.104.12.1011], overlaps: period}
   visit:
-    exists: {resource: Encounter, valuesets: ["http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.101.12.1001"], during: period}
-"""
+    exists: {resource: Encounter, valuesets: """
+    '["http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.464.1003.101.12.1001"], during: period}\n'
+)
 
 
 def page(oid: str, codes: list[str], total: int, offset: int = 0) -> dict:
@@ -140,8 +142,8 @@ def test_missing_api_key_variable_is_refused_before_any_request(monkeypatch):
 
 @responses.activate
 def test_cli_fetches_what_a_rules_table_needs_and_never_prints_the_key(tmp_path, monkeypatch, capsys, caplog):
-    """fhir-cat2 valuesets fetch --api-key-env VAR --out DIR --rules FILE: one request per referenced value set
-    (OID or VSAC canonical URL); the key appears in no output or log record."""
+    """fhir-cat2 valuesets fetch --api-key-env VAR --out DIR --rules FILE: one request per referenced value
+    set (OID or VSAC canonical URL); the key appears in no output or log record."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(MINIMAL_RULES)
     monkeypatch.setenv("MY_VSAC_KEY", KEY)

@@ -1,6 +1,7 @@
 """Write the compact value-set tables shipped in the package, for every value set a rules table names.
 
-Usage: python tools/build_valuesets.py [--rules fhir_cat2/data/rules.yaml] --vsac DIR [--out fhir_cat2/data/valuesets]
+Usage: python tools/build_valuesets.py [--rules fhir_cat2/data/rules.yaml] --vsac DIR
+       [--out fhir_cat2/data/valuesets]
 
 Reads FHIR ValueSet expansions (as VSAC serves them) and keeps only system and code: no display text,
 so no CPT descriptors are ever shipped (licensing). Output is sorted, so rebuilding is reproducible.
@@ -63,7 +64,9 @@ def main() -> int:
             "url": vs.url,
             "name": vs.name,
             "version": vs.version,
-            "source": "VSAC expansion as published in cqframework/ecqm-content-qicore-2024 (CC0-1.0); codes only",
+            "source": (
+                "VSAC expansion as published in cqframework/ecqm-content-qicore-2024 (CC0-1.0); codes only"
+            ),
             "codes": codes,
         }
         name = f"{vs.oid or ref}.json"

@@ -415,7 +415,8 @@ def main() -> None:
     p.a1c("a1c-final", "2025-07-07T08:15:00Z", 6.4, encounter=e1, status="amended")
     p.write(patients)
 
-    # 10. Readings with no encounter reference attach to the visit on their day; a cancelled visit earns nothing.
+    # 10. Readings with no encounter reference attach to the visit on their day;
+    #     a cancelled visit earns nothing.
     p = PatientBundle("attach-by-date", birth="1980-05-05", gender="male", name="Kofi Mensah")
     htn = p.condition("htn", "I10", "2022-02-22")
     p.encounter("visit-1", "2025-08-12T10:00:00Z", diagnoses=[htn])
@@ -440,7 +441,8 @@ def main() -> None:
     p.procedure("counselling", "99406", "2025-05-12T09:20:00Z", system=CPT)
     p.write(patients)
 
-    # 13. PHQ-9 total 14 (valueInteger) with a same-day referral: CMS2 met (PHQ cut-off 10, a labelled deviation).
+    # 13. PHQ-9 total 14 (valueInteger) with a same-day referral: CMS2 met
+    #     (PHQ cut-off 10, a labelled deviation).
     p = PatientBundle("depression-phq9", birth="1990-07-21", gender="female", name="Amara Nwosu")
     e1 = p.encounter("visit-1", "2025-03-18T09:00:00Z")
     p.coded("phq9", "44261-6", "2025-03-18T09:05:00Z", encounter=e1, number=14)
@@ -454,7 +456,8 @@ def main() -> None:
     p.order("dietitian", "182922004", "2025-06-09T09:20:00Z", reason="E66.9")
     p.write(patients)
 
-    # 15. BP screening: elevated 126/76 without follow-up at visit 1, normal 112/72 at visit 2 (CMS22, per visit).
+    # 15. BP screening: elevated 126/76 without follow-up at visit 1, normal 112/72 at visit 2
+    #     (CMS22, per visit).
     p = PatientBundle("bp-screen-elevated", birth="1994-04-30", gender="female", name="Sofia Reyes")
     e1 = p.encounter("visit-1", "2025-01-21T09:00:00Z")
     p.bp_panel("bp-1", "2025-01-21T09:10:00Z", 126, 76, encounter=e1)

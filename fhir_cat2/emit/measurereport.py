@@ -1,4 +1,5 @@
-"""MeasureReport emitter: DEQM individual reports (one per patient in an initial population) and summary reports.
+"""MeasureReport emitter: DEQM individual reports (one per patient in an initial population) and summary
+reports.
 
 Individual reports follow the US-realm DEQM ``indv-measurereport-deqm`` profile (domain.md §2.2): status,
 type individual, measure canonical with ``|version``, subject, date, reporter, period, our own

@@ -74,8 +74,8 @@ class Facts:
     """Records of a type with one of the codes (``pool``), by (type, codes)."""
 
     def pool(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
-        """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be changed:
-        the same exists is asked of many encounters)."""
+        """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be
+        changed: the same exists is asked of many encounters)."""
         found = self.pools.get((resource_type, codes))
         if found is None:
             found = self.ctx.with_codes(resource_type, codes) if codes else self.ctx.resources(resource_type)
@@ -166,8 +166,8 @@ class MeasureEvaluator:
         self.period_start = period_start
         self.period_end = period_end
         self.thorough = thorough
-        """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first failure
-        and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
+        """True: judge every sub-criterion (explain shows them all). False: stop an all-of at its first
+        failure and an any-of at its first success (replay; the outcome is the same, the trail shorter)."""
         self._nodes: dict[int, _Node] = {}
         self._plans: dict[int, _ExistsPlan] = {}
         self._selections: dict[int, tuple[object, tuple[str, ...]]] = {}
@@ -428,8 +428,9 @@ class MeasureEvaluator:
         return self._needs.setdefault(need.key, need)
 
     def possible(self, criterion: Criterion, facts: Facts) -> bool:
-        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses) a
-        resource with codes that the record has none of. For callers that drop what does not hold (code rules)."""
+        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses)
+        a resource with codes that the record has none of. For callers that drop what does not hold (code
+        rules)."""
         node = self._nodes.get(id(criterion))
         if node is None:
             node = self._compile(criterion)
@@ -794,7 +795,8 @@ class MeasureEvaluator:
     def _resolve_timing(
         self, timing: tuple[str, Window | DateExpr], key: str, scope: Scope
     ) -> tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None:
-        """((first day, instant), (last day, instant)) of a time relation's window; ``key``: see ``_ExistsPlan``."""
+        """((first day, instant), (last day, instant)) of a time relation's window; ``key``: see
+        ``_ExistsPlan``."""
         value = timing[1]
         # many exists of one scope share a window (the period, the encounter): resolved once, by its text
         found = scope.windows.get(key)
@@ -1060,8 +1062,8 @@ class _Choice:
         self.day: date | None = None
         self.last: Reading | None = None
         self.picked: list[tuple[str, Reading | None, Reading | None, Evidence | None]] = []
-        """(measurement, a reading without a value, the picked reading, the evidence of the one of them that is
-        given): the evidence is shared by every criterion that tests the choice."""
+        """(measurement, a reading without a value, the picked reading, the evidence of the one of them that
+        is given): the evidence is shared by every criterion that tests the choice."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -1218,7 +1220,8 @@ def _last_words(
             results.append(f"{name} not in the last reading")
         else:
             results.append(
-                f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}"
+                f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} "
+                f"{spec.test[name].describe()}"
             )
     when = last.instant.isoformat() if last.instant else last.day.isoformat()
     return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)

@@ -1,4 +1,5 @@
-"""Code rules: a documented clinical fact on an encounter earns a quality-data code. Pure: data in, findings out.
+"""Code rules: a documented clinical fact on an encounter earns a quality-data code. Pure: data in, findings
+out.
 
 Two kinds of rule: a ``measurement`` banded (the encounter's readings, or the period's up to the encounter),
 or a criterion ``when`` judged for the encounter (its anchors ``encounter.start``/``encounter.end``).

@@ -28,7 +28,8 @@ class Reading:
     """The value as documented, e.g. '58 mmol/mol', for explanations."""
     end_instant: datetime | None = None
     instant_text: str = ""
-    """``instant`` as ISO text ('' without one): readings of a day are ordered by it, so it is written once."""
+    """``instant`` as ISO text ('' without one): readings of a day are ordered by it, so it is written
+    once."""
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
@@ -95,13 +96,15 @@ def _convert(
         return (
             None,
             raw,
-            f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}' (known: {sorted(spec.units)})",
+            f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}' "
+            f"(known: {sorted(spec.units)})",
         )
     if quantity.comparator:
         return (
             None,
             raw,
-            f"{compiled.name} value has comparator '{quantity.comparator}'; a distinct numeric result is needed",
+            f"{compiled.name} value has comparator '{quantity.comparator}'; "
+            "a distinct numeric result is needed",
         )
     value = round(quantity.value * conversion.factor + conversion.offset, 6)
     if spec.plausible and not spec.plausible.min <= value <= spec.plausible.max:
@@ -168,7 +171,8 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
                     continue
                 key = (compiled.name, stamp, reading.value)
                 if key in seen:
-                    continue  # the same reading sent twice: as a panel component and as a standalone Observation
+                    # the same reading sent twice: as a panel component and as a standalone Observation
+                    continue
                 seen.add(key)
                 out.by_measurement.setdefault(compiled.name, []).append(reading)
     for readings in out.by_measurement.values():

@@ -351,10 +351,10 @@ class ExistsCriterion(_Model):
     is left; at least ``min_count`` must remain (on ``min_distinct_days`` days).
 
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
-    ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before a
-    date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
-    Condition's prevalence (onset to abatement; open while active), an Encounter's period; ``timing_of``
-    picks another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
+    ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before
+    a date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
+    Condition's prevalence (onset to abatement; open while active), an Encounter's period; ``timing_of`` picks
+    another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
     ``authored``.
     """
 
@@ -368,8 +368,9 @@ class ExistsCriterion(_Model):
     """At least one category code among these (Observation, Condition, Event)."""
     intents: tuple[str, ...] = ()
     not_done: bool = False
-    """Match only documentation that the act was NOT done: an Observation with status cancelled, a Procedure or
-    Immunization with status not-done, or a request with doNotPerform (QI-Core *NotDone / *NotRequested)."""
+    """Match only documentation that the act was NOT done: an Observation with status cancelled, a Procedure
+    or Immunization with status not-done, or a request with doNotPerform
+    (QI-Core *NotDone / *NotRequested)."""
     exclude_do_not_perform: bool = True
     reason_codes: tuple[str, ...] = ()
     reason_valuesets: tuple[str, ...] = ()
@@ -436,7 +437,8 @@ class ExistsCriterion(_Model):
         )
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
-                "diagnosis_valuesets, discharge_codes, classes and exclude_classes apply to resource Encounter only"
+                "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
+                "apply to resource Encounter only"
             )
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
@@ -477,7 +479,8 @@ class LatestDayCriterion(_Model):
 
 
 class ReadingsCriterion(_Model):
-    """True when some reading of a measurement in the window has a value in the band (CMS69 'any BMI >= 25')."""
+    """True when some reading of a measurement in the window has a value in the band
+    (CMS69 'any BMI >= 25')."""
 
     measurement: str
     within: Window
@@ -663,7 +666,8 @@ class ClaimsYears(_Model):
 
     years: Years
     eligible: Criterion | None = None
-    """Judged for the encounter: when given, codes are reported only if it holds (e.g. the claims age band)."""
+    """Judged for the encounter: when given, codes are reported only if it holds (e.g. the claims age
+    band)."""
     met: tuple[ClaimsOption, ...] = ()
     not_met: tuple[ClaimsOption, ...] = ()
     exclusion: tuple[ClaimsOption, ...] = ()

@@ -169,7 +169,8 @@ class Scope:
         self.bindings: Mapping[str, Span] = bindings if bindings is not None else {}
         self.as_of = as_of
         self.days: dict[str, date | None] = {}
-        """Date expressions already resolved in this scope, by their text (a scope is judged many times over)."""
+        """Date expressions already resolved in this scope, by their text (a scope is judged many times
+        over)."""
         self.instants: dict[str, datetime | None] = {}
         self.windows: dict[str, Any] = {}
         """Time windows of ``exists`` already resolved (days and instants of both ends), by their text."""

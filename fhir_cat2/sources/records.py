@@ -176,7 +176,8 @@ class EventRecord(ResourceRecord):
     """doNotPerform, or the QI-Core doNotPerform modifier extension (DeviceRequest)."""
     authored: When | None = None
     supply: When | None = None
-    """MedicationRequest: the days its supply covers (CQL CumulativeMedicationDuration medicationRequestPeriod)."""
+    """MedicationRequest: the days its supply covers (CQL CumulativeMedicationDuration
+    medicationRequestPeriod)."""
 
 
 @dataclass(slots=True)

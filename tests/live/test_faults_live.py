@@ -1,6 +1,6 @@
-"""Faults between fhir-cat2 and a real FHIR server, injected by a proxy (tests/support/fault_proxy.py): dropped
-connections, delays beyond the read timeout, bursts of 503 and 429, bodies cut mid-page, responses lost after
-the server processed a write.
+"""Faults between fhir-cat2 and a real FHIR server, injected by a proxy (tests/support/fault_proxy.py):
+dropped connections, delays beyond the read timeout, bursts of 503 and 429, bodies cut mid-page, responses
+lost after the server processed a write.
 
 Under each fault a run either completes with exactly a clean run's output, or stops with exit 4 (the
 watermark kept, the run recorded as failed); and the next run, without the fault, ends with exactly the

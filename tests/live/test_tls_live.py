@@ -1,6 +1,7 @@
 """TLS against the real server, behind the test proxy speaking HTTPS with a private CA: verification is on by
 default (an unknown CA is exit 2 with what to set), server.tls.ca_bundle trusts the private CA, and a server
-that requires a client certificate refuses a client without one (exit 3) and accepts server.tls.client_cert."""
+that requires a client certificate refuses a client without one (exit 3) and accepts
+server.tls.client_cert."""
 
 from __future__ import annotations
 
