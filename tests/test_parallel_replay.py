@@ -44,30 +44,22 @@ def data(tmp_path):
     return folder
 
 
+def _replay(source, out, workers, *extra):
+    """Replay ``source`` into ``out`` with ``workers``: the three outputs and the run report's stable
+    fields; the run must complete with quarantined input (exit 1)."""
+    argv = ["replay", str(source), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers]
+    assert main([*argv, *extra]) == 1
+    result = {name: (out / name).read_bytes() for name in OUTPUTS}
+    report = json.loads((out / "run-report.json").read_text())
+    result["report"] = {k: v for k, v in report.items() if k not in VOLATILE}
+    return result
+
+
 @pytest.mark.parametrize(
     "extra", [[], ["--program", "mips-claims", "--period", "2025"], ["--report", "both"]]
 )
 def test_workers_write_the_same_bytes(tmp_path, data, small_slices, extra):
-    runs = {}
-    for workers in ("1", "2", "3"):
-        out = tmp_path / f"out-{workers}"
-        code = main(
-            [
-                "replay",
-                str(data),
-                "--out",
-                str(out),
-                "--now",
-                "2026-01-15T00:00:00Z",
-                "--workers",
-                workers,
-                *extra,
-            ]
-        )
-        assert code == 1  # completed, with quarantined input
-        runs[workers] = {name: (out / name).read_bytes() for name in OUTPUTS}
-        report = json.loads((out / "run-report.json").read_text())
-        runs[workers]["report"] = {k: v for k, v in report.items() if k not in VOLATILE}
+    runs = {w: _replay(data, tmp_path / f"out-{w}", w, *extra) for w in ("1", "2", "3")}
     assert runs["1"]["quarantine.ndjson"].count(b"\n") >= 2
     assert runs["1"] == runs["2"] == runs["3"]
 
@@ -76,23 +68,7 @@ def test_workers_read_a_spilled_grouper(tmp_path, data, small_slices, monkeypatc
     outs = []
     for workers, budget in (("1", grouping.DEFAULT_BUDGET), ("2", 7)):
         monkeypatch.setattr(pipeline_module, "DEFAULT_BUDGET", budget)
-        out = tmp_path / f"out-{workers}"
-        assert (
-            main(
-                [
-                    "replay",
-                    str(data),
-                    "--out",
-                    str(out),
-                    "--now",
-                    "2026-01-15T00:00:00Z",
-                    "--workers",
-                    workers,
-                ]
-            )
-            == 1
-        )
-        outs.append({name: (out / name).read_bytes() for name in OUTPUTS})
+        outs.append(_replay(data, tmp_path / f"out-{workers}", workers))
     assert outs[0] == outs[1]
 
 
@@ -157,16 +133,7 @@ def test_parallel_ingest_gives_the_same_bytes(tmp_path, data, small_slices, smal
         lambda self, path: taken.append(path) or real_take(self, path),
     )
     source = data if layout == "bundles" else _bundles_as_ndjson(data, tmp_path / "bulk")
-    runs = {}
-    for workers in ("1", "2", "3"):
-        out = tmp_path / f"out-{workers}"
-        code = main(
-            ["replay", str(source), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers]
-        )
-        assert code == 1  # completed, with quarantined input
-        runs[workers] = {name: (out / name).read_bytes() for name in OUTPUTS}
-        report = json.loads((out / "run-report.json").read_text())
-        runs[workers]["report"] = {k: v for k, v in report.items() if k not in VOLATILE}
+    runs = {w: _replay(source, tmp_path / f"out-{w}", w) for w in ("1", "2", "3")}
     assert runs["1"]["Claim.ndjson"].count(b"\n") >= 5
     if layout == "ndjson":
         assert b"line " in runs["1"]["quarantine.ndjson"]  # the broken line, by its number in the whole file
@@ -206,25 +173,6 @@ def _failing_ingest(parts, path):
 
 
 def test_a_failed_ingest_worker_is_read_here(tmp_path, data, small_parts, monkeypatch):
-    outs = []
-    for workers in ("1", "2"):
-        if workers == "2":
-            monkeypatch.setattr(pipeline_module, "_ingest_task", _failing_ingest)
-        out = tmp_path / f"out-{workers}"
-        assert (
-            main(
-                [
-                    "replay",
-                    str(data),
-                    "--out",
-                    str(out),
-                    "--now",
-                    "2026-01-15T00:00:00Z",
-                    "--workers",
-                    workers,
-                ]
-            )
-            == 1
-        )
-        outs.append({name: (out / name).read_bytes() for name in OUTPUTS})
-    assert outs[0] == outs[1]
+    single = _replay(data, tmp_path / "out-1", "1")
+    monkeypatch.setattr(pipeline_module, "_ingest_task", _failing_ingest)
+    assert _replay(data, tmp_path / "out-2", "2") == single
