@@ -19,6 +19,7 @@ The CLI maps families to exit codes (``fhir_cat2.cli.EXIT_*``); stages raise the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ServerError",
     "ServerUnavailableError",
     "TlsVerificationError",
+    "outcome_summary",
 ]
 
 
@@ -85,8 +87,39 @@ def _outcome_diagnostics(outcome: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+_ELEMENT_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*|\[\d+\])*")
+_ISSUE_CODE = re.compile(r"[a-z][a-z-]{0,39}")
+_SEVERITIES = ("fatal", "error", "warning", "information")
+
+
+def outcome_summary(outcome: dict[str, Any] | None) -> str:
+    """An OperationOutcome as it may be logged: each issue's severity, code and element paths. Never its
+    diagnostics or details text: servers echo search URLs and resource content there (names, values)."""
+    if not outcome:
+        return ""
+    parts = []
+    for issue in outcome.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        severity = issue.get("severity") if issue.get("severity") in _SEVERITIES else "error"
+        code = issue.get("code")
+        text = (
+            f"{severity}: {code if isinstance(code, str) and _ISSUE_CODE.fullmatch(code) else 'unspecified'}"
+        )
+        paths = issue.get("expression") or issue.get("location") or []
+        where = [p for p in paths if isinstance(p, str) and _ELEMENT_PATH.fullmatch(p)][:3]
+        if where:
+            text += f" at {', '.join(where)}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 class ServerError(FhirCat2Error):
-    """A FHIR server answered with an error. Keeps the status and the server's OperationOutcome."""
+    """A FHIR server answered with an error. Keeps the status and the server's OperationOutcome.
+
+    Its message (what stderr, the logs and the run record show) summarises the OperationOutcome by issue
+    codes and element paths only; the diagnostics text, which can quote patient data, is kept in
+    ``diagnostics`` for quarantine.ndjson (see ``with_diagnostics``)."""
 
     def __init__(
         self,
@@ -99,10 +132,14 @@ class ServerError(FhirCat2Error):
         self.status = status
         self.outcome = outcome
         self.retry_after = retry_after
-        diagnostics = _outcome_diagnostics(outcome)
-        self.diagnostics = diagnostics
-        text = message if not diagnostics else f"{message} ({diagnostics})"
-        super().__init__(text)
+        self.message = message
+        self.diagnostics = _outcome_diagnostics(outcome)
+        summary = outcome_summary(outcome)
+        super().__init__(message if not summary else f"{message} (server: {summary})")
+
+    def with_diagnostics(self) -> str:
+        """The message and the server's own words: for quarantine.ndjson (owner-only), never for logs."""
+        return f"{self}; server diagnostics: {self.diagnostics}" if self.diagnostics else str(self)
 
 
 class AuthError(ServerError):

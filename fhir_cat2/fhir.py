@@ -48,6 +48,7 @@ from .errors import (
     ServerError,
     ServerUnavailableError,
     TlsVerificationError,
+    outcome_summary,
 )
 
 log = logging.getLogger("fhir_cat2.fhir")
@@ -187,14 +188,16 @@ def _operation_outcome(body: Any) -> dict[str, Any] | None:
 def error_for_status(status: int, what: str, body: Any, retry_after: float | None = None) -> ServerError:
     """The exception for an error status, carrying the server's OperationOutcome."""
     outcome = _operation_outcome(body)
+    message = f"{what}: HTTP {status}"
     if isinstance(body, dict) and outcome is None and ("error" in body or "error_description" in body):
-        # An OAuth2 token endpoint error: {"error": ..., "error_description": ...}
+        # An OAuth2 token endpoint error: {"error": ..., "error_description": ...}. It speaks of our client
+        # (invalid_client, unknown kid), never of patients, and the operator needs it: it is shown.
         text = str(body.get("error_description") or body.get("error"))
         outcome = {
             "resourceType": "OperationOutcome",
             "issue": [{"severity": "error", "code": "security", "diagnostics": text}],
         }
-    message = f"{what}: HTTP {status}"
+        message = f"{message}: {text}"
     kwargs: dict[str, Any] = {"status": status, "outcome": outcome}
     if status in (401, 403):
         return AuthError(message, **kwargs)
@@ -526,7 +529,7 @@ class FhirClient:
             body = self._request_elsewhere("POST", token_url, form=form, headers=headers, what=label).body
         except (FatalServerError, ResourceGoneError, PreconditionFailedError) as exc:
             # invalid_client, invalid_scope, unknown endpoint...: no retry will fix a refused client
-            raise AuthError(str(exc), status=exc.status, outcome=exc.outcome) from None
+            raise AuthError(exc.message, status=exc.status, outcome=exc.outcome) from None
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise AuthError(f"{label}: the token endpoint answered without an access_token")
         return body
@@ -555,16 +558,13 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 
 
 def _log_outcome(label: str, outcome: Any) -> None:
+    """A search's OperationOutcome entry, by issue codes and element paths (its diagnostics can quote the
+    search URL or data)."""
     if not isinstance(outcome, dict):
         return
     for issue in outcome.get("issue") or []:
         if isinstance(issue, dict) and issue.get("severity") in ("warning", "error", "fatal"):
-            log.warning(
-                "%s: server says %s: %s",
-                label,
-                issue.get("severity"),
-                issue.get("diagnostics") or issue.get("code"),
-            )
+            log.warning("%s: server says %s", label, outcome_summary({"issue": [issue]}))
 
 
 def _origin_text(url: str) -> str:

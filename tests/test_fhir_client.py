@@ -4,6 +4,7 @@ timeouts mid-paging, next links to another host, OperationOutcome errors, the st
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 
 import pytest
@@ -97,14 +98,52 @@ def test_status_maps_to_error_family(status, error, sleeps):
 
 
 @responses.activate
-def test_error_carries_the_operation_outcome_diagnostics(sleeps):
-    responses.post(BASE, status=422, json=outcome("Claim.insurance: minimum required = 1", "invariant"))
+def test_error_carries_the_operation_outcome_diagnostics_but_does_not_show_them(sleeps):
+    """The message (stderr, logs, run record) names the issue code and element path; the server's own
+    words, which can quote a search URL or a patient's data, are kept for quarantine.ndjson only."""
+    body = outcome("Patient 'Jane Doe' (1961-04-02): Claim.insurance minimum required = 1", "invariant")
+    body["issue"][0]["expression"] = ["Claim.insurance", "Claim.patient.where(name='Jane Doe')"]
+    responses.post(BASE, status=422, json=body)
     with pytest.raises(FatalServerError) as caught:
         client().post_bundle({"resourceType": "Bundle", "type": "transaction", "entry": []})
     error = caught.value
     assert error.outcome["issue"][0]["code"] == "invariant"
-    assert "Claim.insurance: minimum required = 1" in str(error)
-    assert error.diagnostics == "error: Claim.insurance: minimum required = 1"
+    assert str(error) == "transaction of 0: HTTP 422 (server: error: invariant at Claim.insurance)"
+    assert "Jane" not in str(error) and "1961" not in str(error)
+    assert error.diagnostics == "error: Patient 'Jane Doe' (1961-04-02): Claim.insurance minimum required = 1"
+    assert error.with_diagnostics().endswith(f"; server diagnostics: {error.diagnostics}")
+
+
+@responses.activate
+def test_a_search_outcome_entry_is_logged_without_its_diagnostics(sleeps, caplog):
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {
+                "search": {"mode": "outcome"},
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "warning",
+                            "code": "not-supported",
+                            "diagnostics": (
+                                "Unknown parameter in Encounter?patient=Jane%20Doe&birthdate=1961-04-02"
+                            ),
+                        }
+                    ],
+                },
+            }
+        ],
+    }
+    responses.get(f"{BASE}/Encounter", json=page)
+    with caplog.at_level(logging.WARNING, logger="fhir_cat2"):
+        pages = list(client().search_pages("Encounter", [("_count", "10")]))
+    assert len(pages) == 1 and pages[0].entries == []
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "server says warning: not-supported" in logged
+    assert "Jane" not in logged and "1961" not in logged and "patient=" not in logged
 
 
 @responses.activate

@@ -117,7 +117,7 @@ def test_refused_key_is_an_auth_error_that_does_not_show_the_key(status):
     )
     with pytest.raises(AuthError) as info:
         client().expand(OID)
-    assert KEY not in str(info.value) and "bad key" in str(info.value)
+    assert KEY not in str(info.value) and "error: login" in str(info.value)
 
 
 @responses.activate

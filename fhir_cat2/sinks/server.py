@@ -209,7 +209,9 @@ class ServerSink:
                 # e.g. no identifier search parameter for this type: we cannot tell new from existing
                 for resource in resources:
                     self._fail(
-                        resource_type, str(resource.get("id", "?")), f"cannot look up existing copies: {exc}"
+                        resource_type,
+                        str(resource.get("id", "?")),
+                        f"cannot look up existing copies: {exc.with_diagnostics()}",
                     )
                 continue
             for resource in resources:
@@ -327,10 +329,10 @@ class ServerSink:
             if write.method == "DELETE":  # already gone: withdrawn all the same
                 self.stats.add(write.resource_type, write.outcome)
             else:
-                self._fail(write.resource_type, write.url, str(exc))
+                self._fail(write.resource_type, write.url, exc.with_diagnostics())
             return
         except FatalServerError as exc:
-            self._fail(write.resource_type, write.url, str(exc))
+            self._fail(write.resource_type, write.url, exc.with_diagnostics())
             return
         self.stats.add(write.resource_type, write.outcome)
 
@@ -354,7 +356,7 @@ class ServerSink:
         # only the reference in the log: server diagnostics may echo data
         log.warning("write-back of %s failed; the reason is in quarantine.ndjson", ref)
         if isinstance(outcome, dict):
-            reason = str(ServerError(reason, outcome=outcome))
+            reason = ServerError(reason, outcome=outcome).with_diagnostics()
         self.quarantine_sink.quarantine(
             QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
         )
