@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 import requests
+from pydantic import SecretStr
 
-from .errors import AuthError, ConfigError, FatalServerError, ResourceGoneError, ServerUnavailableError
+from .auth import BasicAuth
+from .errors import AuthError, ConfigError, FatalServerError, ResourceGoneError
+from .fhir import FhirClient, RetryPolicy, Timeouts
 from .rules.loader import read_table, referenced_valuesets
 from .rules.valuesets import valueset_key
 
@@ -32,9 +33,9 @@ log = logging.getLogger("fhir_cat2.vsac")
 
 VSAC_BASE = "https://cts.nlm.nih.gov/fhir"
 PAGE_SIZE = 1000
-TIMEOUT = (10.0, 60.0)
-RETRIES = 4
-MAX_WAIT = 60.0
+TIMEOUTS = Timeouts(connect=10.0, read=60.0)
+RETRY = RetryPolicy(attempts=5, backoff_base=2.0, backoff_max=60.0, retry_after_cap=60.0)
+"""Five tries in all: VSAC answers 429 under load and says how long to wait."""
 
 
 @dataclass
@@ -53,7 +54,8 @@ def api_key_from_env(variable: str, environ: dict[str, str] | None = None) -> st
 
 
 class VsacClient:
-    """Fetches ValueSet expansions; one session, one request function, retries on 429/5xx with backoff."""
+    """Fetches ValueSet expansions through the project's one HTTP client (``fhir.FhirClient``: one session,
+    timeouts always set, retries of 429/5xx with backoff honouring Retry-After, errors by status)."""
 
     def __init__(
         self,
@@ -61,61 +63,44 @@ class VsacClient:
         *,
         base: str = VSAC_BASE,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self.base = base.rstrip("/")
-        self.session = session or requests.Session()
-        self.session.auth = ("apikey", api_key)
-        self.sleep = sleep
+        self.client = FhirClient(
+            base,
+            auth=BasicAuth("apikey", SecretStr(api_key)),
+            timeouts=TIMEOUTS,
+            retry=retry or RETRY,
+            session=session,
+        )
         self.page_size = page_size
 
-    def _get(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(RETRIES + 1):
-            try:
-                response = self.session.get(
-                    url, params=params, timeout=TIMEOUT, headers={"Accept": "application/fhir+json"}
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == RETRIES:
-                    raise ServerUnavailableError(f"VSAC unreachable: {type(exc).__name__}") from None
-                self.sleep(min(2.0**attempt, MAX_WAIT))
-                continue
-            status = response.status_code
-            if status == 200:
-                data = orjson.loads(response.content)
-                if not isinstance(data, dict):
-                    raise FatalServerError(
-                        "VSAC answered with something other than a JSON object", status=status
-                    )
-                return data
-            outcome = _outcome(response)
-            if status in (401, 403):
-                raise AuthError(f"VSAC refused the API key (HTTP {status})", status=status, outcome=outcome)
-            if status in (404, 410):
-                raise ResourceGoneError(
-                    f"VSAC has no such value set (HTTP {status})", status=status, outcome=outcome
-                )
-            if status == 429 or status >= 500:
-                if attempt == RETRIES:
-                    raise ServerUnavailableError(
-                        f"VSAC still failing after {RETRIES} retries (HTTP {status})", status=status
-                    )
-                self.sleep(_retry_after(response) or min(2.0**attempt, MAX_WAIT))
-                continue
-            raise FatalServerError(
-                f"VSAC refused the request (HTTP {status})", status=status, outcome=outcome
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.client.request(
+                "GET", path, params={k: str(v) for k, v in params.items()}, what="VSAC $expand"
             )
-        raise AssertionError("unreachable")
+        except AuthError as exc:
+            raise AuthError(
+                f"VSAC refused the API key (HTTP {exc.status})", status=exc.status, outcome=exc.outcome
+            ) from None
+        except ResourceGoneError as exc:
+            raise ResourceGoneError(
+                f"VSAC has no such value set (HTTP {exc.status})", status=exc.status, outcome=exc.outcome
+            ) from None
+        data = response.body
+        if not isinstance(data, dict):
+            raise FatalServerError("VSAC answered with something other than a JSON object", status=200)
+        return data
 
     def expand(self, ref: str) -> dict[str, Any]:
         """The expanded ValueSet for an OID or canonical URL, every page of it."""
         key = valueset_key(ref)
         if all(part.isdigit() for part in key.split(".")):  # an OID (given as such, urn:oid: or a VSAC URL)
-            url = f"{self.base}/ValueSet/{quote(key)}/$expand"
+            url = f"ValueSet/{quote(key)}/$expand"
             base_params: dict[str, Any] = {}
         else:
-            url = f"{self.base}/ValueSet/$expand"
+            url = "ValueSet/$expand"
             base_params = {"url": key}
         contains: list[Any] = []
         offset = 0
@@ -166,26 +151,3 @@ def fetch(refs: Iterable[str], out: str | os.PathLike[str], client: VsacClient) 
 def valuesets_needed(rules: str | None) -> list[str]:
     """Every value set a rules table (default: the shipped one) refers to."""
     return sorted(referenced_valuesets(read_table(rules)))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), MAX_WAIT)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(when.timestamp() - time.time(), 0.0), MAX_WAIT)
-
-
-def _outcome(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        data = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) and data.get("resourceType") == "OperationOutcome" else None

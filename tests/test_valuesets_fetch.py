@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import re
+import time
 
 import pytest
 import responses
@@ -56,8 +57,16 @@ def page(oid: str, codes: list[str], total: int, offset: int = 0) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def waits(monkeypatch) -> list[float]:
+    """time.sleep replaced by a recorder (the retries of the shared HTTP client sleep through it)."""
+    recorded: list[float] = []
+    monkeypatch.setattr(time, "sleep", recorded.append)
+    return recorded
+
+
 def client(**kw) -> VsacClient:
-    return VsacClient(KEY, sleep=kw.pop("sleep", lambda _: None), **kw)
+    return VsacClient(KEY, **kw)
 
 
 @responses.activate
@@ -93,14 +102,23 @@ def test_canonical_url_of_a_non_vsac_value_set_uses_expand_by_url():
 
 
 @responses.activate
-def test_429_and_5xx_are_retried_honouring_retry_after():
-    """Retry 429/5xx with backoff; Retry-After in seconds is honoured (sleep is patched, waits asserted)."""
-    waits: list[float] = []
+def test_429_and_5xx_are_retried_honouring_retry_after(waits):
+    """Retry 429/5xx with backoff (full jitter); Retry-After in seconds is honoured (sleep is patched)."""
     responses.get(EXPAND, status=429, headers={"Retry-After": "7"})
     responses.get(EXPAND, status=503)
     responses.get(EXPAND, json=page(OID, ["x"], 1))
-    client(sleep=waits.append).expand(OID)
-    assert waits == [7.0, 2.0]
+    assert [c["code"] for c in client().expand(OID)["expansion"]["contains"]] == ["x"]
+    assert len(waits) == 2 and waits[0] == 7.0 and 0.0 <= waits[1] <= 4.0
+
+
+@responses.activate
+def test_vsac_down_past_the_retries_is_unavailable(waits):
+    from fhir_cat2.errors import ServerUnavailableError
+
+    responses.get(EXPAND, status=503)
+    with pytest.raises(ServerUnavailableError):
+        client().expand(OID)
+    assert len(responses.calls) == 5 and len(waits) == 4
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -45,9 +45,24 @@ def slow(proxy, fresh):
     proxy.clear()
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails while its sync still runs must not leave it writing to the shared server (the
+    next test would see its writes)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
 def start(proxy: FaultProxy, tmp_path: Path, out: str = "out", *extra: str) -> subprocess.Popen[str]:
     args = ["sync", "--base-url", proxy.base_url, "--state", str(tmp_path / "state.sqlite"), "--out"]
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [*COMMAND, *args, str(tmp_path / out), *RUN, *extra],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -55,6 +70,8 @@ def start(proxy: FaultProxy, tmp_path: Path, out: str = "out", *extra: str) -> s
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    _STARTED.append(process)
+    return process
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
