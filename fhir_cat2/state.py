@@ -1,5 +1,11 @@
-"""Sync state in an embedded SQLite file: per server and resource type, the watermark of the last
+"""Sync state in an embedded SQLite file: per server, job and resource type, the watermark of the last
 successful run.
+
+A *job* is what a run derives from the server's data: program, emit kinds, measures, report mode, an
+explicitly configured period, the rules table and value sets, and where it writes (``sync.job_key``). Each
+job has watermarks of its own: a second job on the same server and state file (say mips-claims beside
+hedis), or a job whose rules changed, starts with a full read instead of inheriting another job's
+bookmarks and never seeing the patients that changed before it existed.
 
 Bookmarks that cannot lie:
 
@@ -25,18 +31,23 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_WATERMARK_TABLE = """
 CREATE TABLE IF NOT EXISTS watermark (
     server TEXT NOT NULL,
+    job TEXT NOT NULL DEFAULT '',      -- sync.job_key of the run's settings ('' before schema 3)
     resource_type TEXT NOT NULL,
     high_water TEXT NOT NULL,          -- ISO instant, UTC, ms: the 'until' of the last completed run
     run_id TEXT,
     updated_at TEXT NOT NULL,          -- local clock, for people
-    PRIMARY KEY (server, resource_type)
+    PRIMARY KEY (server, job, resource_type)
 );
+"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{watermark}
 CREATE TABLE IF NOT EXISTS run (
     id TEXT PRIMARY KEY,
     command TEXT NOT NULL,
@@ -55,7 +66,7 @@ CREATE TABLE IF NOT EXISTS lock (
     acquired_at TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL
 );
-"""
+""".replace("{watermark}", _WATERMARK_TABLE.strip())
 
 
 def format_instant(when: datetime) -> str:
@@ -134,7 +145,18 @@ class SyncState:
 
     def _migrate(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(run)")}
+        watermark_columns = {row[1] for row in self._db.execute("PRAGMA table_info(watermark)")}
         with _transaction(self._db):
+            if "job" not in watermark_columns:
+                # schema 2 -> 3: watermarks gain a job; the old ones keep job '' (no job of ours reads them,
+                # so the first run of each job after the upgrade reads everything, then goes incremental)
+                self._db.execute("ALTER TABLE watermark RENAME TO watermark_v2")
+                self._db.execute(_WATERMARK_TABLE)
+                self._db.execute(
+                    "INSERT INTO watermark (server, job, resource_type, high_water, run_id, updated_at)"
+                    " SELECT server, '', resource_type, high_water, run_id, updated_at FROM watermark_v2"
+                )
+                self._db.execute("DROP TABLE watermark_v2")
             for column, kind in _RUN_COLUMNS_V2.items():
                 if column not in present:
                     self._db.execute(f"ALTER TABLE run ADD COLUMN {column} {kind}")
@@ -143,34 +165,48 @@ class SyncState:
     def close(self) -> None:
         self._db.close()
 
-    def watermark(self, server: str, resource_type: str) -> datetime | None:
+    def watermark(self, server: str, resource_type: str, job: str = "") -> datetime | None:
         row = self._db.execute(
-            "SELECT high_water FROM watermark WHERE server=? AND resource_type=?", (server, resource_type)
+            "SELECT high_water FROM watermark WHERE server=? AND job=? AND resource_type=?",
+            (server, job, resource_type),
         ).fetchone()
         return parse_instant(row[0]) if row else None
 
-    def watermarks(self, server: str) -> dict[str, datetime]:
-        rows = self._db.execute("SELECT resource_type, high_water FROM watermark WHERE server=?", (server,))
+    def watermarks(self, server: str, job: str | None = "") -> dict[str, datetime]:
+        """The watermarks of one job on ``server``; ``job=None``: the latest of every job's, per type."""
+        if job is None:
+            rows = self._db.execute(
+                "SELECT resource_type, MAX(high_water) FROM watermark WHERE server=? GROUP BY resource_type",
+                (server,),
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT resource_type, high_water FROM watermark WHERE server=? AND job=?", (server, job)
+            )
         return {resource_type: parse_instant(value) for resource_type, value in rows}
 
-    def window(self, server: str, resource_type: str, until: datetime, overlap: timedelta) -> Window:
-        mark = self.watermark(server, resource_type)
+    def window(
+        self, server: str, resource_type: str, until: datetime, overlap: timedelta, job: str = ""
+    ) -> Window:
+        mark = self.watermark(server, resource_type, job)
         return Window(None if mark is None else mark - overlap, until)
 
-    def commit_watermarks(self, server: str, marks: dict[str, datetime], run_id: str | None = None) -> None:
+    def commit_watermarks(
+        self, server: str, marks: dict[str, datetime], run_id: str | None = None, job: str = ""
+    ) -> None:
         """Move the watermarks of a completed run, all at once; never backwards."""
         now = format_instant(datetime.now(UTC))
         with _transaction(self._db):
             for resource_type, mark in marks.items():
-                current = self.watermark(server, resource_type)
+                current = self.watermark(server, resource_type, job)
                 if current is not None and current >= mark:
                     continue
                 self._db.execute(
-                    "INSERT INTO watermark (server, resource_type, high_water, run_id, updated_at)"
-                    " VALUES (?,?,?,?,?)"
-                    " ON CONFLICT (server, resource_type) DO UPDATE SET high_water=excluded.high_water,"
+                    "INSERT INTO watermark (server, job, resource_type, high_water, run_id, updated_at)"
+                    " VALUES (?,?,?,?,?,?)"
+                    " ON CONFLICT (server, job, resource_type) DO UPDATE SET high_water=excluded.high_water,"
                     " run_id=excluded.run_id, updated_at=excluded.updated_at",
-                    (server, resource_type, format_instant(mark), run_id, now),
+                    (server, job, resource_type, format_instant(mark), run_id, now),
                 )
 
     def start_run(

@@ -12,6 +12,7 @@ One run:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -102,7 +103,7 @@ class LiveRun:
             scan_paging=self.config.sync.scan_paging,
         )
 
-    def plan_windows(self, state: SyncState | None) -> datetime:
+    def plan_windows(self, state: SyncState | None, job: str = "") -> datetime:
         """Fetch the CapabilityStatement, fix ``until`` and each type's window. Returns until."""
         capabilities = self.client.capabilities()
         self.source.plan(capabilities)
@@ -119,7 +120,7 @@ class LiveRun:
             elif self.settings.until is not None or state is None:
                 since = None
             else:
-                since = state.window(self.settings.base_url, resource_type, until, overlap).since
+                since = state.window(self.settings.base_url, resource_type, until, overlap, job).since
             self.windows[resource_type] = (format_instant(since) if since else None, format_until(until))
         return until
 
@@ -158,6 +159,29 @@ class LiveRun:
         }
 
 
+def job_key(settings: LiveSettings, ruleset: RuleSet, options: RunOptions) -> str:
+    """What a sync job derives and where it writes, as a short digest: the key of its watermarks.
+
+    Program, emit kinds, measures, report mode, an explicitly set period (an unset one follows the calendar
+    and is the same job from year to year), the rules table with the codes its value sets resolve to, and
+    the write target. Two jobs on one server and state file each keep their own bookmarks; changing any of
+    these starts a job afresh with a full read (write-back is idempotent: what is already there stays)."""
+    relevant = {
+        t: sorted(f"{s}|{c}" for s, c in codes) for t, codes in sorted(ruleset.relevant_codes().items())
+    }
+    identity = {
+        "program": options.program,
+        "emit": sorted(options.emit),
+        "measures": sorted(options.measures) if options.measures is not None else None,
+        "report": options.report,
+        "period": options.period_year,
+        "rules": hashlib.sha256(ruleset.table.model_dump_json().encode()).hexdigest(),
+        "codes": hashlib.sha256(orjson.dumps(relevant)).hexdigest(),
+        "write_to": (settings.write_to or settings.base_url).rstrip("/"),
+    }
+    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
 def run_sync(
     settings: LiveSettings,
     config: AppConfig,
@@ -167,6 +191,7 @@ def run_sync(
 ) -> tuple[dict[str, Any], int]:
     """A sync run. Returns (run report, items quarantined). With a tracker (the CLI), the run holds the state
     store's lock, is recorded there, and reports what it did even when it stops early."""
+    job = job_key(settings, ruleset, options)  # before the period is defaulted: see job_key
     if options.period_year is None:
         options = replace(options, period_year=(settings.until or datetime.now(UTC)).year)
     mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
@@ -186,9 +211,9 @@ def run_sync(
     write_client: FhirClient | None = None
     files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
     try:
-        before = state.watermarks(settings.base_url)
+        before = state.watermarks(settings.base_url, job)
         tracker.watermarks_before = watermark_text(before)
-        until = run.plan_windows(state)
+        until = run.plan_windows(state, job)
         state.update_run(
             run.run_id,
             server=tracker.server,
@@ -262,6 +287,7 @@ def run_sync(
             )
             or "nothing to write",
         )
+    extra["job"] = job
     extra["dry_run"] = settings.dry_run
     extra["backfill"] = settings.backfill
     report = build_run_report(
@@ -273,9 +299,9 @@ def run_sync(
     moved = not settings.backfill and not settings.dry_run
     if moved:
         # Only now, with everything written, may the bookmarks move.
-        state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id)
+        state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id, job)
         log.info("watermarks moved to %s", format_until(until))
-    tracker.watermarks_after = watermark_text(state.watermarks(settings.base_url))
+    tracker.watermarks_after = watermark_text(state.watermarks(settings.base_url, job))
     report["watermark_moved"] = moved
     report["watermark"] = {"before": tracker.watermarks_before, "after": tracker.watermarks_after}
     run.client.close()

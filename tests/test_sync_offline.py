@@ -173,7 +173,7 @@ def test_server_down_past_the_retry_budget_exits_4_and_keeps_the_watermark(
     assert "server unavailable" in err and "still failing after 3 attempts" in err and "HTTP 503" in err
     assert sleeps == [2.0, 2.0]
     state = SyncState(tmp_path / "state.sqlite")
-    assert state.watermarks(BASE) == {"Encounter": mark}
+    assert state.watermarks(BASE, None) == {"Encounter": mark}  # no job's watermark moved
     state.close()
 
 
@@ -210,7 +210,7 @@ def test_dry_run_does_not_move_the_watermark(tmp_path):
         FakeServer(data()).install(rsps)
         assert sync(tmp_path) == 0
     state = SyncState(tmp_path / "state.sqlite")
-    assert state.watermarks(BASE) == {}
+    assert state.watermarks(BASE, None) == {}
     state.close()
     report = json.loads((tmp_path / "out" / "run-report.json").read_text())
     assert report["dry_run"] is True and report["watermark_moved"] is False

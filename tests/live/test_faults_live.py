@@ -89,7 +89,7 @@ def last_run(tmp_path: Path) -> dict[str, Any]:
 def watermarks(tmp_path: Path, base_url: str) -> dict[str, Any]:
     state = SyncState(tmp_path / "state.sqlite")
     try:
-        return state.watermarks(base_url)
+        return state.watermarks(base_url, None)
     finally:
         state.close()
 

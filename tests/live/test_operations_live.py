@@ -164,7 +164,7 @@ def test_an_interrupted_run_exits_130_releases_the_lock_and_keeps_the_watermark(
     assert runs(tmp_path)[0]["status"] == "interrupted"
     assert lock_holder(tmp_path) is None
     state = SyncState(tmp_path / "state.sqlite")
-    assert state.watermarks(slow.base_url) == {}
+    assert state.watermarks(slow.base_url, None) == {}
     state.close()
     slow.clear()
     again = start(slow, tmp_path)  # the lock is free at once

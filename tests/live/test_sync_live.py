@@ -192,7 +192,7 @@ def test_a_run_killed_mid_write_and_rerun_leaves_exactly_a_clean_runs_resources(
     expected = sum(len(v) for v in replayed.values())
     assert 0 < partial < expected, "the kill did not land mid-write"
     state = SyncState(tmp_path / "state.sqlite")
-    assert state.watermarks(fresh.base_url) == {}  # the killed run did not move the bookmarks
+    assert state.watermarks(fresh.base_url, None) == {}  # the killed run did not move the bookmarks
     state.close()
 
     code, report = sync(fresh, tmp_path)
@@ -249,7 +249,7 @@ def test_backfill_does_not_move_the_watermark(fresh, replayed, tmp_path):
     assert code == 0 and report["backfill"] is True and report["watermark_moved"] is False
     assert report["write_back"]["Claim"]["created"] == len(replayed["Claim"])
     state = SyncState(tmp_path / "state.sqlite")
-    assert state.watermarks(fresh.base_url) == {}
+    assert state.watermarks(fresh.base_url, None) == {}
     state.close()
 
 
@@ -257,12 +257,31 @@ def test_incremental_window_after_a_completed_run(fresh, tmp_path, monkeypatch):
     monkeypatch.setenv("FHIR_CAT2_SYNC__OVERLAP_MINUTES", "0")
     assert sync(fresh, tmp_path)[0] == 0
     state = SyncState(tmp_path / "state.sqlite")
-    marks = state.watermarks(fresh.base_url)
+    marks = state.watermarks(fresh.base_url, None)
     state.close()
     assert set(marks) >= {"Patient", "Encounter", "Observation", "Condition"}
     code, report = sync(fresh, tmp_path)  # nothing clinical changed since: nobody to recompute
     assert code == 0 and report["patients_affected"] == 0 and report["written"] == {}
     assert report["window"]["Encounter"]["since"] is not None
+
+
+def test_a_second_job_on_the_same_state_file_reads_everything(fresh, tmp_path, monkeypatch):
+    """hedis and mips-claims on one server and state file: each job keeps its own watermarks, so the second
+    job's first run reads every patient (not only those changed since the first job ran)."""
+    monkeypatch.setenv("FHIR_CAT2_SYNC__OVERLAP_MINUTES", "0")
+    try:
+        code, hedis = sync(fresh, tmp_path)
+        assert code == 0 and hedis["watermark_moved"] is True
+        code, mips = sync(fresh, tmp_path, "--program", "mips-claims")
+        assert code == 0 and mips["job"] != hedis["job"]
+        assert mips["window"]["Encounter"]["since"] is None  # a full read, not hedis' bookmark
+        assert mips["patients_affected"] == hedis["patients_affected"] > 0
+        assert mips["write_back"]["Claim"].get("created", 0) > 0  # its own claims, for every patient
+        code, again = sync(fresh, tmp_path)  # hedis again: its own bookmark, nothing changed since
+        assert code == 0 and again["job"] == hedis["job"] and again["patients_affected"] == 0
+        assert again["window"]["Encounter"]["since"] is not None
+    finally:
+        fresh.delete_ours()
 
 
 def test_conditional_create_strategy_for_claims(fresh, replayed, tmp_path, monkeypatch):
@@ -302,7 +321,7 @@ def test_unreachable_server_exits_4_and_keeps_the_watermark(tmp_path, capsys, mo
     assert code == 4
     assert "server unavailable" in capsys.readouterr().err
     state = SyncState(tmp_path / "state.sqlite")
-    assert list(state.watermarks(base).values()) == [datetime(2026, 1, 1, tzinfo=UTC)]
+    assert list(state.watermarks(base, None).values()) == [datetime(2026, 1, 1, tzinfo=UTC)]
     state.close()
 
 
