@@ -152,8 +152,10 @@ def test_an_interrupted_run_exits_130_releases_the_lock_and_keeps_the_watermark(
     slow.add(kind="delay", method="GET", path=r"^/fhir/Observation\?patient=", seconds=30)
     process = start(slow, tmp_path)
     wait_for(lambda: any(s.target.startswith("/fhir/Observation?patient=") for s in slow.seen))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not ignored: the run inherits it
     process.send_signal(sig)
-    _, err = process.communicate(timeout=20)
+    # past the 30 s delay: a run that ignored the signal then ends 0 (shown below), not with a timeout
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("fhir-cat2 sync: interrupted (exit 130") and "watermark kept" in lines[-1]
