@@ -74,13 +74,14 @@ class LockHeldError(FhirCat2Error):
     """Another run holds the lock of the state store."""
 
 
+def _issues(outcome: dict[str, Any] | None) -> list[dict[str, Any]]:
+    issues = (outcome or {}).get("issue") or []
+    return [issue for issue in issues if isinstance(issue, dict)] if isinstance(issues, list) else []
+
+
 def _outcome_diagnostics(outcome: dict[str, Any] | None) -> str:
-    if not outcome:
-        return ""
     parts = []
-    for issue in outcome.get("issue") or []:
-        if not isinstance(issue, dict):
-            continue
+    for issue in _issues(outcome):
         text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
         if text:
             parts.append(f"{issue.get('severity', 'error')}: {text}")
@@ -95,12 +96,8 @@ _SEVERITIES = ("fatal", "error", "warning", "information")
 def outcome_summary(outcome: dict[str, Any] | None) -> str:
     """An OperationOutcome as it may be logged: each issue's severity, code and element paths. Never its
     diagnostics or details text: servers echo search URLs and resource content there (names, values)."""
-    if not outcome:
-        return ""
     parts = []
-    for issue in outcome.get("issue") or []:
-        if not isinstance(issue, dict):
-            continue
+    for issue in _issues(outcome):
         severity = issue.get("severity") if issue.get("severity") in _SEVERITIES else "error"
         code = issue.get("code")
         text = (
