@@ -82,7 +82,12 @@ def _issues(outcome: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _outcome_diagnostics(outcome: dict[str, Any] | None) -> str:
     parts = []
     for issue in _issues(outcome):
-        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
+        details = issue.get("details")
+        text = (
+            issue.get("diagnostics")
+            or (details.get("text") if isinstance(details, dict) else None)
+            or issue.get("code")
+        )
         if text:
             parts.append(f"{issue.get('severity', 'error')}: {text}")
     return "; ".join(parts)

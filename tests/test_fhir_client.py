@@ -114,6 +114,15 @@ def test_error_carries_the_operation_outcome_diagnostics_but_does_not_show_them(
     assert error.with_diagnostics().endswith(f"; server diagnostics: {error.diagnostics}")
 
 
+def test_a_malformed_operation_outcome_still_makes_an_error():
+    from fhir_cat2.errors import ServerError
+
+    odd = {"resourceType": "OperationOutcome", "issue": [{"details": "not an object", "code": 7}, "x"]}
+    error = ServerError("read Patient/p1: HTTP 400", status=400, outcome=odd)
+    assert str(error) == "read Patient/p1: HTTP 400 (server: error: unspecified)"
+    assert ServerError("x", outcome={"resourceType": "OperationOutcome", "issue": "broken"}).diagnostics == ""
+
+
 @responses.activate
 def test_a_search_outcome_entry_is_logged_without_its_diagnostics(sleeps, caplog):
     page = {
