@@ -46,18 +46,20 @@ from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
 from .report import build_run_report, summary_line
 from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
-from .runs import EXIT_INTERNAL, RunTracker
+from .runs import (
+    EXIT_AUTH,
+    EXIT_CONFIG,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_QUARANTINED,
+    EXIT_UNAVAILABLE,
+    RunTracker,
+)
 from .sinks.files import NdjsonSink
 from .sources.files import iter_input_files, plan_parts, read_file
 from .sources.values import parse_when
-
-EXIT_OK = 0
-EXIT_QUARANTINED = 1
-EXIT_CONFIG = 2
-EXIT_AUTH = 3
-EXIT_UNAVAILABLE = 4
-EXIT_LOCKED = 5
-EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("fhir_cat2")
 

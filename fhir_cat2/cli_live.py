@@ -15,10 +15,8 @@ from .errors import ConfigError
 from .fhir import refuse_insecure
 from .pipeline import RunOptions, selected_measures
 from .rules.loader import RuleSet
+from .runs import EXIT_OK, EXIT_QUARANTINED
 from .sync import LiveSettings, parse_time_option, run_record, run_sync, summary
-
-EXIT_OK = 0
-EXIT_QUARANTINED = 1
 
 
 def add_live_commands(

@@ -30,9 +30,8 @@ from .config import AppConfig, _apply_env
 from .errors import AuthError, ConfigError, FhirCat2Error, ServerError, ServerUnavailableError
 from .fhir import FhirClient, RetryPolicy, refuse_insecure
 from .logs import redact
+from .runs import EXIT_AUTH, EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 from .server_config import AuthConfig, build_auth, build_client, refuse_secrets_in_file, tls_options
-
-EXIT_OK, EXIT_CONFIG, EXIT_AUTH, EXIT_UNAVAILABLE = 0, 2, 3, 4
 
 
 @dataclass

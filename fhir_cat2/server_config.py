@@ -13,24 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
 from .auth import BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
 from .errors import ConfigError
 from .fhir import FhirClient, RetryPolicy, Timeouts
 from .logs import register_secret
+from .ops_config import _Section
 
 SECRET_KEYS = frozenset({"token", "password", "client_secret", "private_key"})
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_section(cls, value: Any) -> Any:
-        """A section whose keys are all commented out (``tls:`` alone) reads as YAML null: its defaults."""
-        return {} if value is None else value
+def _http_url(value: str | None) -> str | None:
+    """A base URL setting: http(s) only, without a trailing slash."""
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/") if value else value
 
 
 class AuthConfig(_Section):
@@ -96,12 +94,7 @@ class ServerConfig(_Section):
     allow_insecure_http: bool = False
     """Plain http:// to a host other than this machine is refused unless this is true."""
 
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
+    _http = field_validator("base_url")(_http_url)
 
 
 class SyncConfig(_Section):
@@ -124,12 +117,7 @@ class WriteConfig(_Section):
     billing_claims: Literal["separate", "append"] = "separate"
     withdraw_stale: bool = True
 
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
+    _http = field_validator("base_url")(_http_url)
 
 
 def refuse_secrets_in_file(data: Any, source: str, path: str = "") -> None:

@@ -11,7 +11,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .records import ResourceRecord
 
@@ -67,16 +67,7 @@ class PatientGrouper:
         if self._memory:
             self._spill()
         self._db.execute("CREATE INDEX r_patient ON r (patient, seq)")
-        current: str | None = None
-        batch: list[ResourceRecord] = []
-        for patient_id, data in self._db.execute("SELECT patient, data FROM r ORDER BY patient, seq"):
-            if patient_id != current:
-                if current is not None:
-                    yield current, batch
-                current, batch = patient_id, []
-            batch.extend(pickle.loads(data))
-        if current is not None:
-            yield current, batch
+        yield from _by_patient(self._db.execute("SELECT patient, data FROM r ORDER BY patient, seq"))
 
     def close(self) -> None:
         if self._db is not None:
@@ -112,19 +103,24 @@ class PatientGrouper:
         assert self._tmpdir is not None
         db = sqlite3.connect(os.path.join(self._tmpdir.name, "group.sqlite"))
         try:
-            current: str | None = None
-            batch: list[ResourceRecord] = []
             rows = db.execute(
                 "SELECT patient, data FROM r WHERE patient BETWEEN ? AND ? ORDER BY patient, seq",
                 (first, last),
             )
-            for patient_id, data in rows:
-                if patient_id != current:
-                    if current is not None:
-                        yield current, batch
-                    current, batch = patient_id, []
-                batch.extend(pickle.loads(data))
-            if current is not None:
-                yield current, batch
+            yield from _by_patient(rows)
         finally:
             db.close()
+
+
+def _by_patient(rows: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, list[ResourceRecord]]]:
+    """Spilled rows (patient, pickled records), ordered by patient and spill: each patient's records."""
+    current: str | None = None
+    batch: list[ResourceRecord] = []
+    for patient_id, data in rows:
+        if patient_id != current:
+            if current is not None:
+                yield current, batch
+            current, batch = patient_id, []
+        batch.extend(pickle.loads(data))
+    if current is not None:
+        yield current, batch
