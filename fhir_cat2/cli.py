@@ -236,14 +236,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     log.info("replay of %d files into %s", len(files), args.out)
     try:
         pipeline.stats.files += len(files)
-        pipeline.ingest_parts(
+        stats = pipeline.replay(
             plan_parts(files),
             workers=workers,
             counted=tracker.progress.count,
             resources_done=tracker.progress.add_resources,
         )
         period = pipeline.period()
-        stats = pipeline.run(workers=workers)
     except BaseException:
         sink.abort()
         raise

@@ -7,18 +7,21 @@ live sync both come through here, so they give the same answer on the same data 
 
 from __future__ import annotations
 
+import copy
+import heapq
 import logging
 import multiprocessing
 import os
 import pickle
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -151,14 +154,14 @@ class Pipeline:
         sink: Sink,
         *,
         defaults: EmitDefaults | None = None,
-        budget: int = DEFAULT_BUDGET,
+        budget: int | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.options = options
         self.sink = sink
         self.defaults = defaults or EmitDefaults()
         self.stats = RunStats()
-        self._grouper = PatientGrouper(budget)
+        self._grouper = PatientGrouper(DEFAULT_BUDGET if budget is None else budget)
         self._latest_encounter_year: int | None = None
         self._relevant = ruleset.relevant_codes()
         self._relevant_code_values: dict[str, dict[str, set[str]]] = {}
@@ -214,22 +217,10 @@ class Pipeline:
         self,
         parts: list[InputPart],
         *,
-        workers: int = 1,
         counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
-        resources_done: Callable[[int], None] | None = None,
     ) -> None:
-        """Ingest input parts (files, or line ranges of large NDJSON files) in order.
-
-        With ``workers`` > 1 (fork available, enough input), the parts are read, parsed and screened in
-        forked worker processes; their records, quarantine entries and counts are taken back part by part in
-        input order, so what the grouper holds and what quarantine.ndjson says are those of one process.
-        ``counted`` wraps a part's items when read here (a progress count); ``resources_done`` is told how
-        many resources a worker's parts held.
-        """
-        total = sum(part.size for part in parts)
-        if workers > 1 and len(parts) > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
-            self._ingest_parallel(parts, workers, resources_done)
-            return
+        """Ingest input parts (files, or line ranges of large NDJSON files) here, in order. ``counted``
+        wraps a part's items (a progress count)."""
         for number, part in enumerate(parts, start=1):
             before = sum(self.stats.resources_read.values())
             items = read_part(part)
@@ -242,75 +233,26 @@ class Pipeline:
                 sum(self.stats.resources_read.values()) - before,
             )
 
-    def _ingest_parallel(
-        self, parts: list[InputPart], workers: int, resources_done: Callable[[int], None] | None
-    ) -> None:
-        # tasks of a few parts each, never more than PART_BYTES-ish of input, so a worker's records stay few
-        budget = max(
-            1, min(PARALLEL_TASK_BYTES, sum(p.size for p in parts) // (workers * PARALLEL_SLICES_PER_WORKER))
-        )
-        tasks: list[list[InputPart]] = [[]]
-        held = 0
-        for part in parts:
-            if tasks[-1] and held + part.size > budget:
-                tasks.append([])
-                held = 0
-            tasks[-1].append(part)
-            held += part.size
-        log.info("reading %d input parts in %d tasks on %d workers", len(parts), len(tasks), workers)
-        global _FORKED
-        _FORKED = self
-        try:
-            with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
-                os.chmod(folder, 0o700)
-                context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                    futures = [
-                        pool.submit(_ingest_task, task, os.path.join(folder, f"in-{index:05d}"))
-                        for index, task in enumerate(tasks)
-                    ]
-                    for index, (future, task) in enumerate(zip(futures, tasks, strict=True)):
-                        try:
-                            path = future.result()
-                        except Exception as exc:  # a worker that died: read its parts here, nothing is lost
-                            log.warning(
-                                "worker for input task %d failed (%s); reading it here",
-                                index,
-                                type(exc).__name__,
-                            )
-                            before = sum(self.stats.resources_read.values())
-                            for part in task:
-                                self.ingest(read_part(part))
-                            if resources_done is not None:
-                                resources_done(sum(self.stats.resources_read.values()) - before)
-                            continue
-                        read = self._take_ingested(path)
-                        log.debug("input task %d of %d: %d resources", index + 1, len(tasks), read)
-                        if resources_done is not None:
-                            resources_done(read)
-        finally:
-            _FORKED = None
+    def replay(
+        self,
+        parts: list[InputPart],
+        *,
+        workers: int = 1,
+        counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
+        resources_done: Callable[[int], None] | None = None,
+    ) -> RunStats:
+        """Ingest the parts, then evaluate and emit every patient; returns the run statistics.
 
-    def _take_ingested(self, path: str) -> int:
-        """Add a worker's ingest (records, quarantine entries, counts) to ours; returns resources read."""
-        with open(path, "rb") as handle:
-            result: _IngestResult = pickle.load(handle)
-        os.unlink(path)
-        stats = self.stats
-        delta = result.stats
-        stats.resources_read.update(delta.resources_read)
-        stats.resources_used.update(delta.resources_used)
-        stats.quarantined += delta.quarantined
-        stats.quarantine_reasons.update(delta.quarantine_reasons)
-        for entry in result.quarantined:
-            self.sink.quarantine(entry)
-        year = result.latest_encounter_year
-        if year is not None and (self._latest_encounter_year is None or year > self._latest_encounter_year):
-            self._latest_encounter_year = year
-        add = self._grouper.add
-        for patient_id, record in result.records:
-            add(patient_id, record)
-        return sum(delta.resources_read.values())
+        With ``workers`` > 1, fork available and enough input, both steps run in forked worker processes
+        (see ``_replay_parallel``); what reaches the sink, and the statistics, are byte for byte those of
+        one process. ``counted`` wraps a part's items when read here; ``resources_done`` is told how many
+        resources a worker's parts held.
+        """
+        total = sum(part.size for part in parts)
+        if workers > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
+            return self._replay_parallel(parts, workers, resources_done)
+        self.ingest_parts(parts, counted=counted)
+        return self.run()
 
     def _ingest_one(
         self, item: InputItem, resource_type: str, screen: tuple[str, dict[str, set[str]]] | None
@@ -420,25 +362,16 @@ class Pipeline:
         """Release the grouper's temporary storage (run() does this itself)."""
         self._grouper.close()
 
-    def run(self, observer: Callable[[PatientOutcome], None] | None = None, *, workers: int = 1) -> RunStats:
-        """Evaluate and emit every patient; returns the run statistics. ``observer`` sees each outcome
-        (in this process: with an observer, patients are evaluated here, whatever ``workers`` says).
-
-        With ``workers`` > 1 (and fork available), patients are evaluated in forked worker processes,
-        by contiguous slices of the sorted patient ids; the slices' output is concatenated in order, so
-        the files are byte for byte those of a single process.
-        """
+    def run(self, observer: Callable[[PatientOutcome], None] | None = None) -> RunStats:
+        """Evaluate and emit every patient, in patient-id order; returns the run statistics. ``observer``
+        sees each outcome."""
         period = self.period()
         report_date = self.options.now or period[1].isoformat()
         try:
             log.info("evaluating patients for measurement period %d", period[0].year)
-            patient_ids = self._grouper.patient_ids()
-            if observer is None and workers > 1 and len(patient_ids) >= PARALLEL_MIN_PATIENTS and _can_fork():
-                self._run_parallel(patient_ids, workers, period, report_date)
-            else:
-                evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
-                for patient_id, records in self._grouper.patients_of(patient_ids):
-                    self._evaluate_and_emit(patient_id, records, evaluator, period, report_date, observer)
+            evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
+            for patient_id, records in self._grouper.patients():
+                self._evaluate_and_emit(patient_id, records, evaluator, period, report_date, observer)
             self._emit_summaries(period, report_date)
         finally:
             self._grouper.close()
@@ -470,60 +403,132 @@ class Pipeline:
         if self.observer is not None:
             self.observer()
 
-    def _run_parallel(
-        self, patient_ids: list[str], workers: int, period: tuple[date, date], report_date: str
-    ) -> None:
-        size = max(PARALLEL_MIN_SLICE, -(-len(patient_ids) // (workers * PARALLEL_SLICES_PER_WORKER)))
-        slices = [patient_ids[i : i + size] for i in range(0, len(patient_ids), size)]
+    def _replay_parallel(
+        self, parts: list[InputPart], workers: int, resources_done: Callable[[int], None] | None
+    ) -> RunStats:
+        """Replay in forked workers, map then reduce, the parent only gathering.
+
+        Map: tasks of a few input parts each are read, parsed and screened; each task's records are split
+        into buckets by a hash of the patient id and pickled into a file, bucket after bucket. The parent
+        takes back, in input order, the counts and quarantine entries.
+        Reduce (once all input is read, so the default period is known): each bucket is grouped by patient
+        (spilling past the budget), evaluated and emitted in patient-id order into a file of per-patient
+        blocks. The parent merges the buckets' blocks by patient id into the sink: the order of one process.
+        Records never pass through the parent. A task whose worker failed is done here: nothing is lost.
+        """
+        task_bytes = max(
+            1, min(PARALLEL_TASK_BYTES, sum(p.size for p in parts) // (workers * PARALLEL_SLICES_PER_WORKER))
+        )
+        tasks: list[list[InputPart]] = [[]]
+        held = 0
+        for part in parts:
+            if tasks[-1] and held + part.size > task_bytes:
+                tasks.append([])
+                held = 0
+            tasks[-1].append(part)
+            held += part.size
+        buckets = workers * PARALLEL_SLICES_PER_WORKER
+        log.info(
+            "reading %d input parts in %d tasks on %d workers, evaluating in %d buckets",
+            len(parts),
+            len(tasks),
+            workers,
+            buckets,
+        )
         global _FORKED
         _FORKED = self
-        with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
-            os.chmod(folder, 0o700)
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = [
-                    pool.submit(
-                        _evaluate_slice, index, ids, os.path.join(folder, f"{index:05d}"), period, report_date
-                    )
-                    for index, ids in enumerate(slices)
+        try:
+            with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
+                os.chmod(folder, 0o700)
+                maps = self._map(tasks, workers, buckets, folder, resources_done)
+                period = self.period()
+                report_date = self.options.now or period[1].isoformat()
+                log.info("evaluating patients for measurement period %d", period[0].year)
+                pieces = [
+                    [(result.path, *result.spans[bucket]) for result in maps if result.spans[bucket][1]]
+                    for bucket in range(buckets)
                 ]
-                for index, (future, ids) in enumerate(zip(futures, slices, strict=True)):
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # a worker that died: do its slice here, nothing is lost
-                        log.warning(
-                            "worker for slice %d failed (%s); evaluating it here", index, type(exc).__name__
-                        )
-                        evaluator = MeasureEvaluator(self.ruleset, *period, thorough=self.options.thorough)
-                        for patient_id, records in self._grouper.patients_of(ids):
-                            self._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
-                        continue
-                    self._take_slice(result, len(ids))
-        _FORKED = None
+                outputs = self._reduce(pieces, workers, folder, period, report_date)
+                self._merge_outputs(outputs)
+                self._emit_summaries(period, report_date)
+        finally:
+            _FORKED = None
+            self._grouper.close()
+        return self.stats
 
-    def _take_slice(self, result: _SliceResult, patients: int) -> None:
-        """Copy a worker's output into the sink, in order, and add its counts to ours."""
-        raw_write = getattr(self.sink, "write_raw", None)
-        raw_quarantine = getattr(self.sink, "quarantine_raw", None)
-        with open(result.path, "rb") as handle:
-            for line in handle:
-                kind, payload = line[:1], line[1:-1]
-                if kind == b"Q":
-                    if raw_quarantine is not None:
-                        raw_quarantine(payload)
-                        continue
-                    entry = orjson.loads(payload)
-                    self.sink.quarantine(
-                        QuarantineEntry(
-                            Src(entry["file"], entry["position"]), entry["reason"], entry["resource"]
-                        )
+    def _map(
+        self,
+        tasks: list[list[InputPart]],
+        workers: int,
+        buckets: int,
+        folder: str,
+        resources_done: Callable[[int], None] | None,
+    ) -> list[_MapResult]:
+        """Run the map tasks; take back their counts and quarantine entries in input order."""
+        results: list[_MapResult] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            paths = [os.path.join(folder, f"map-{index:05d}") for index in range(len(tasks))]
+            futures = [
+                pool.submit(_map_task, task, path, buckets) for task, path in zip(tasks, paths, strict=True)
+            ]
+            for index, (future, task, path) in enumerate(zip(futures, tasks, paths, strict=True)):
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker that died: read its parts here, nothing is lost
+                    log.warning(
+                        "worker for input task %d failed (%s); reading it here", index, type(exc).__name__
                     )
-                else:
-                    resource_type, _, body = payload.partition(b"\t")
-                    if raw_write is not None:
-                        raw_write(resource_type.decode(), body)
-                    else:
-                        self.sink.write(orjson.loads(body))
+                    result = _map_parts(self, task, path, buckets)
+                read = self._take_map(result)
+                results.append(result)
+                log.debug("input task %d of %d: %d resources", index + 1, len(tasks), read)
+                if resources_done is not None:
+                    resources_done(read)
+        return results
+
+    def _reduce(
+        self,
+        pieces: list[list[tuple[str, int, int]]],
+        workers: int,
+        folder: str,
+        period: tuple[date, date],
+        report_date: str,
+    ) -> list[str]:
+        """Run the reduce tasks, one per bucket; take back their counts. Returns their output files."""
+        outputs = [os.path.join(folder, f"out-{bucket:05d}") for bucket in range(len(pieces))]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [
+                pool.submit(_reduce_task, mine, path, period, report_date)
+                for mine, path in zip(pieces, outputs, strict=True)
+            ]
+            for bucket, (future, mine, path) in enumerate(zip(futures, pieces, outputs, strict=True)):
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker that died: evaluate its bucket here
+                    log.warning(
+                        "worker for bucket %d failed (%s); evaluating it here", bucket, type(exc).__name__
+                    )
+                    result = _reduce_pieces(self, mine, path, period, report_date)
+                self._take_counts(result)
+        return outputs
+
+    def _take_map(self, result: _MapResult) -> int:
+        """Add a map task's counts and quarantine entries to ours; returns the resources it read."""
+        stats = self.stats
+        delta = result.stats
+        stats.resources_read.update(delta.resources_read)
+        stats.resources_used.update(delta.resources_used)
+        stats.quarantined += delta.quarantined
+        stats.quarantine_reasons.update(delta.quarantine_reasons)
+        for entry in result.quarantined:
+            self.sink.quarantine(entry)
+        year = result.latest_encounter_year
+        if year is not None and (self._latest_encounter_year is None or year > self._latest_encounter_year):
+            self._latest_encounter_year = year
+        return sum(delta.resources_read.values())
+
+    def _take_counts(self, result: _ReduceResult) -> None:
+        """Add a reduce task's counts, summary tallies and defaults used to ours."""
         delta = result.stats
         stats = self.stats
         stats.patients += delta.patients
@@ -541,8 +546,38 @@ class Pipeline:
                 mine.merge(tally)
         self.defaults.used.update(result.defaults_used)
         if self.observer is not None:
-            for _ in range(patients):
+            for _ in range(delta.patients):
                 self.observer()
+
+    def _merge_outputs(self, paths: list[str]) -> None:
+        """Copy the buckets' per-patient blocks into the sink in patient-id order (each bucket's blocks are
+        in that order already, and a patient is in one bucket only)."""
+        raw_write = getattr(self.sink, "write_raw", None)
+        raw_quarantine = getattr(self.sink, "quarantine_raw", None)
+        handles = [open(path, "rb") for path in paths]  # noqa: SIM115 - closed below
+        try:
+            for _, lines in heapq.merge(*(_blocks(handle) for handle in handles), key=_block_key):
+                for line in lines:
+                    kind, payload = line[:1], line[1:-1]
+                    if kind == b"Q":
+                        if raw_quarantine is not None:
+                            raw_quarantine(payload)
+                            continue
+                        entry = orjson.loads(payload)
+                        self.sink.quarantine(
+                            QuarantineEntry(
+                                Src(entry["file"], entry["position"]), entry["reason"], entry["resource"]
+                            )
+                        )
+                    else:
+                        resource_type, _, body = payload.partition(b"\t")
+                        if raw_write is not None:
+                            raw_write(resource_type.decode(), body)
+                        else:
+                            self.sink.write(orjson.loads(body))
+        finally:
+            for handle in handles:
+                handle.close()
 
     def _emit_summaries(self, period: tuple[date, date], report_date: str) -> None:
         if "measure-report" not in self.options.emit or self.options.report not in ("summary", "both"):
@@ -606,88 +641,57 @@ class Pipeline:
             self.stats.written["MeasureReport"] += 1
 
 
-PARALLEL_MIN_PATIENTS = 200
-"""Below this, forking workers costs more than it saves."""
-PARALLEL_MIN_SLICE = 25
-PARALLEL_SLICES_PER_WORKER = 8
-"""Slices per worker: small enough to balance the load, large enough to keep per-slice overhead low."""
+PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
+"""Below this much input, one process is quicker than forking workers."""
+PARALLEL_TASK_BYTES = 32 * 1024 * 1024
+"""At most this much input per map task: a worker holds one task's records at a time (flat memory)."""
+PARALLEL_SLICES_PER_WORKER = 4
+"""Map tasks (at least) and reduce buckets per worker: enough to balance the load, few enough to keep
+per-task overhead low."""
 _FORKED: Pipeline | None = None
-"""The pipeline a forked worker inherits (its records included: nothing is pickled to the workers)."""
+"""The pipeline a forked worker inherits (rules, options, screens: nothing is pickled to the workers)."""
 
 
 def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def bucket_of(patient_id: str, buckets: int) -> int:
+    """The reduce bucket of a patient: the same in every process (unlike ``hash``, salted per run)."""
+    return zlib.crc32(patient_id.encode("utf-8", "surrogatepass")) % buckets
+
+
+def _worker_copy(pipeline: Pipeline) -> Pipeline:
+    """A copy of the pipeline for one task: shared rules and screens, its own counts and outputs."""
+    worker = copy.copy(pipeline)
+    worker.stats = RunStats()
+    worker._summaries = {}
+    worker.defaults = replace(pipeline.defaults, used=Counter())
+    worker.observer = None
+    worker._latest_encounter_year = None
+    return worker
+
+
 @dataclass
-class _SliceResult:
+class _MapResult:
     path: str
-    stats: RunStats
-    summaries: dict[str, SummaryTally]
-    defaults_used: Counter[str]
-
-
-class _SliceSink:
-    """A worker's output: one line per resource or quarantine entry, tagged, in emission order."""
-
-    def __init__(self, path: str) -> None:
-        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
-        os.chmod(path, 0o600)
-
-    def write(self, resource: dict[str, Any]) -> None:
-        self._handle.write(b"R" + resource["resourceType"].encode() + b"\t" + orjson.dumps(resource) + b"\n")
-
-    def quarantine(self, entry: QuarantineEntry) -> None:
-        self._handle.write(b"Q" + orjson.dumps(entry.to_json()) + b"\n")
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-def _evaluate_slice(
-    index: int, ids: list[str], path: str, period: tuple[date, date], report_date: str
-) -> _SliceResult:
-    """In a forked worker: evaluate and emit a slice of patients into ``path``; return the counts."""
-    pipeline = _FORKED
-    assert pipeline is not None
-    sink = _SliceSink(path)
-    pipeline.sink = sink
-    pipeline.stats = RunStats()
-    pipeline._summaries = {}
-    pipeline.defaults.used = Counter()
-    pipeline.observer = None
-    evaluator = MeasureEvaluator(pipeline.ruleset, *period, thorough=pipeline.options.thorough)
-    try:
-        for patient_id, records in pipeline._grouper.patients_of(ids):
-            pipeline._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
-    finally:
-        sink.close()
-    return _SliceResult(path, pipeline.stats, pipeline._summaries, pipeline.defaults.used)
-
-
-PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
-"""Below this much input, reading it here is quicker than forking readers."""
-PARALLEL_TASK_BYTES = 32 * 1024 * 1024
-"""At most this much input per ingest task: a worker holds one task's records at a time (flat memory)."""
-
-
-@dataclass
-class _IngestResult:
+    spans: list[tuple[int, int]]
+    """(offset, length) in ``path`` of each bucket's pickled records (length 0: none)."""
     stats: RunStats
     quarantined: list[QuarantineEntry]
     latest_encounter_year: int | None
-    records: list[tuple[str, ResourceRecord]]
 
 
-class _Collected:
-    """A worker's stand-in for the grouper and the sink during ingest: keeps what the parent must add."""
+class _Buckets:
+    """A map task's stand-in for the grouper and the sink: records by bucket, quarantine entries kept."""
 
-    def __init__(self) -> None:
-        self.records: list[tuple[str, ResourceRecord]] = []
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self.records: list[list[tuple[str, ResourceRecord]]] = [[] for _ in range(buckets)]
         self.quarantined: list[QuarantineEntry] = []
 
     def add(self, patient_id: str, record: ResourceRecord) -> None:
-        self.records.append((patient_id, record))
+        self.records[bucket_of(patient_id, self.buckets)].append((patient_id, record))
 
     def write(self, resource: dict[str, Any]) -> None:  # pragma: no cover - ingest writes nothing
         raise AssertionError("ingest does not write resources")
@@ -696,24 +700,110 @@ class _Collected:
         self.quarantined.append(entry)
 
 
-def _ingest_task(parts: list[InputPart], path: str) -> str:
-    """In a forked worker: read, parse and screen ``parts``; pickle what the parent needs into ``path``."""
-    pipeline = _FORKED
-    assert pipeline is not None
-    collected = _Collected()
-    pipeline.sink = collected
-    pipeline._grouper = collected  # type: ignore[assignment]
-    pipeline.stats = RunStats()
-    pipeline._latest_encounter_year = None
+def _map_task(parts: list[InputPart], path: str, buckets: int) -> _MapResult:
+    """In a forked worker: ``_map_parts`` with the inherited pipeline."""
+    assert _FORKED is not None
+    return _map_parts(_FORKED, parts, path, buckets)
+
+
+def _map_parts(pipeline: Pipeline, parts: list[InputPart], path: str, buckets: int) -> _MapResult:
+    """Read, parse and screen ``parts``; pickle their records into ``path``, bucket after bucket."""
+    worker = _worker_copy(pipeline)
+    collected = _Buckets(buckets)
+    worker.sink = collected
+    worker._grouper = collected  # type: ignore[assignment]
     for part in parts:
-        pipeline.ingest(read_part(part))
-    result = _IngestResult(
-        pipeline.stats, collected.quarantined, pipeline._latest_encounter_year, collected.records
-    )
+        worker.ingest(read_part(part))
+    spans: list[tuple[int, int]] = []
     with open(path, "wb") as handle:
         os.chmod(path, 0o600)
-        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
+        for rows in collected.records:
+            start = handle.tell()
+            if rows:
+                pickle.dump(rows, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            spans.append((start, handle.tell() - start))
+    return _MapResult(path, spans, worker.stats, collected.quarantined, worker._latest_encounter_year)
+
+
+@dataclass
+class _ReduceResult:
+    stats: RunStats
+    summaries: dict[str, SummaryTally]
+    defaults_used: Counter[str]
+
+
+class _BlockSink:
+    """A reduce task's output: per patient, a block of tagged lines (resources, quarantine entries) in
+    emission order, headed by the patient id and the block's line count."""
+
+    def __init__(self, path: str) -> None:
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        os.chmod(path, 0o600)
+        self._lines: list[bytes] = []
+
+    def write(self, resource: dict[str, Any]) -> None:
+        self._lines.append(b"R" + resource["resourceType"].encode() + b"\t" + orjson.dumps(resource) + b"\n")
+
+    def quarantine(self, entry: QuarantineEntry) -> None:
+        self._lines.append(b"Q" + orjson.dumps(entry.to_json()) + b"\n")
+
+    def end_patient(self, patient_id: str) -> None:
+        if self._lines:
+            self._handle.write(b"P" + orjson.dumps([patient_id, len(self._lines)]) + b"\n")
+            self._handle.writelines(self._lines)
+            self._lines = []
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _blocks(handle: IO[bytes]) -> Iterator[tuple[str, list[bytes]]]:
+    """The (patient id, lines) blocks of a ``_BlockSink`` file, in order."""
+    for header in handle:
+        patient_id, count = orjson.loads(header[1:])
+        yield patient_id, [handle.readline() for _ in range(count)]
+
+
+def _block_key(block: tuple[str, list[bytes]]) -> str:
+    return block[0]
+
+
+def _reduce_task(
+    pieces: list[tuple[str, int, int]], path: str, period: tuple[date, date], report_date: str
+) -> _ReduceResult:
+    """In a forked worker: ``_reduce_pieces`` with the inherited pipeline."""
+    assert _FORKED is not None
+    return _reduce_pieces(_FORKED, pieces, path, period, report_date)
+
+
+def _reduce_pieces(
+    pipeline: Pipeline,
+    pieces: list[tuple[str, int, int]],
+    path: str,
+    period: tuple[date, date],
+    report_date: str,
+) -> _ReduceResult:
+    """Group one bucket's records (its pieces of the map files, in input order) by patient, then evaluate
+    and emit each patient, in patient-id order, into ``path``."""
+    worker = _worker_copy(pipeline)
+    sink = _BlockSink(path)
+    worker.sink = sink
+    grouper = PatientGrouper(pipeline._grouper.budget)
+    try:
+        for map_path, offset, length in pieces:
+            with open(map_path, "rb") as handle:
+                handle.seek(offset)
+                rows: list[tuple[str, ResourceRecord]] = pickle.loads(handle.read(length))
+            for patient_id, record in rows:
+                grouper.add(patient_id, record)
+        evaluator = MeasureEvaluator(worker.ruleset, *period, thorough=worker.options.thorough)
+        for patient_id, records in grouper.patients():
+            worker._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
+            sink.end_patient(patient_id)
+    finally:
+        grouper.close()
+        sink.close()
+    return _ReduceResult(worker.stats, worker._summaries, worker.defaults.used)
 
 
 def evaluate_patient(

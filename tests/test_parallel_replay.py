@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -21,11 +22,14 @@ pytestmark = pytest.mark.skipif(not pipeline_module._can_fork(), reason="worker 
 
 
 @pytest.fixture
-def small_slices(monkeypatch):
-    """Fork for a handful of patients, in slices of two, so the fixtures exercise the parallel path."""
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_PATIENTS", 2)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_SLICE", 2)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_SLICES_PER_WORKER", 4)
+def small_parts(monkeypatch):
+    """Replay in workers whatever the input's size, in parts and map tasks of a few kilobytes (the fixtures
+    then make several map tasks, and reduce buckets of a few patients each)."""
+    from fhir_cat2.sources import files
+
+    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_INGEST_BYTES", 0)
+    monkeypatch.setattr(pipeline_module, "PARALLEL_TASK_BYTES", 6_000)
+    monkeypatch.setattr(files, "PART_BYTES", 3_000)
 
 
 @pytest.fixture
@@ -58,18 +62,27 @@ def _replay(source, out, workers, *extra):
 @pytest.mark.parametrize(
     "extra", [[], ["--program", "mips-claims", "--period", "2025"], ["--report", "both"]]
 )
-def test_workers_write_the_same_bytes(tmp_path, data, small_slices, extra):
+def test_workers_write_the_same_bytes(tmp_path, data, small_parts, extra):
     runs = {w: _replay(data, tmp_path / f"out-{w}", w, *extra) for w in ("1", "2", "3")}
     assert runs["1"]["quarantine.ndjson"].count(b"\n") >= 2
     assert runs["1"] == runs["2"] == runs["3"]
 
 
-def test_workers_read_a_spilled_grouper(tmp_path, data, small_slices, monkeypatch):
-    outs = []
-    for workers, budget in (("1", grouping.DEFAULT_BUDGET), ("2", 7)):
-        monkeypatch.setattr(pipeline_module, "DEFAULT_BUDGET", budget)
-        outs.append(_replay(data, tmp_path / f"out-{workers}", workers))
-    assert outs[0] == outs[1]
+def test_workers_read_a_spilled_grouper(tmp_path, data, small_parts, monkeypatch):
+    spills = tmp_path / "spills"
+    spills.mkdir()
+    real_spill = grouping.PatientGrouper._spill
+
+    def spill(self):  # leaves a mark a forked worker's spill can be seen by
+        (spills / f"{os.getpid()}-{len(list(spills.iterdir()))}").touch()
+        real_spill(self)
+
+    monkeypatch.setattr(grouping.PatientGrouper, "_spill", spill)
+    single = _replay(data, tmp_path / "out-1", "1")
+    assert not list(spills.iterdir())
+    monkeypatch.setattr(pipeline_module, "DEFAULT_BUDGET", 7)
+    assert _replay(data, tmp_path / "out-2", "2") == single
+    assert {mark.name.split("-")[0] for mark in spills.iterdir()} - {str(os.getpid())}  # spilled in workers
 
 
 def test_workers_must_be_positive(tmp_path, capsys):
@@ -113,24 +126,14 @@ def _bundles_as_ndjson(folder, target):
     return target
 
 
-@pytest.fixture
-def small_parts(monkeypatch):
-    """Read in workers whatever the input's size, in parts and tasks of a few kilobytes."""
-    from fhir_cat2.sources import files
-
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_INGEST_BYTES", 0)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_TASK_BYTES", 6_000)
-    monkeypatch.setattr(files, "PART_BYTES", 3_000)
-
-
 @pytest.mark.parametrize("layout", ["bundles", "ndjson"])
-def test_parallel_ingest_gives_the_same_bytes(tmp_path, data, small_slices, small_parts, layout, monkeypatch):
-    taken = []  # results that came back from worker processes
-    real_take = pipeline_module.Pipeline._take_ingested
+def test_parallel_ingest_gives_the_same_bytes(tmp_path, data, small_parts, layout, monkeypatch):
+    taken = []  # map results that came back from worker processes
+    real_take = pipeline_module.Pipeline._take_map
     monkeypatch.setattr(
         pipeline_module.Pipeline,
-        "_take_ingested",
-        lambda self, path: taken.append(path) or real_take(self, path),
+        "_take_map",
+        lambda self, result: taken.append(result.path) or real_take(self, result),
     )
     source = data if layout == "bundles" else _bundles_as_ndjson(data, tmp_path / "bulk")
     runs = {w: _replay(source, tmp_path / f"out-{w}", w) for w in ("1", "2", "3")}
@@ -168,11 +171,12 @@ def test_ndjson_parts_read_as_the_whole_file(tmp_path, data, part_bytes):
     assert any(entry[0] == "rejected" and " line " in entry[1] for entry in whole)
 
 
-def _failing_ingest(parts, path):
+def _failing_task(*args):
     raise RuntimeError("this worker died")
 
 
-def test_a_failed_ingest_worker_is_read_here(tmp_path, data, small_parts, monkeypatch):
+@pytest.mark.parametrize("task", ["_map_task", "_reduce_task"])
+def test_a_failed_worker_task_is_done_here(tmp_path, data, small_parts, monkeypatch, task):
     single = _replay(data, tmp_path / "out-1", "1")
-    monkeypatch.setattr(pipeline_module, "_ingest_task", _failing_ingest)
+    monkeypatch.setattr(pipeline_module, task, _failing_task)
     assert _replay(data, tmp_path / "out-2", "2") == single
