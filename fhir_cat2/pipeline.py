@@ -496,6 +496,11 @@ class Pipeline:
     ) -> list[str]:
         """Run the reduce tasks, one per bucket; take back their counts. Returns their output files."""
         outputs = [os.path.join(folder, f"out-{bucket:05d}") for bucket in range(len(pieces))]
+        global _FORKED_EVALUATOR
+        # prepared once here, inherited by every worker, instead of once per bucket
+        evaluator = _FORKED_EVALUATOR = MeasureEvaluator(
+            self.ruleset, *period, thorough=self.options.thorough
+        )
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [
                 pool.submit(_reduce_task, mine, path, period, report_date)
@@ -508,8 +513,9 @@ class Pipeline:
                     log.warning(
                         "worker for bucket %d failed (%s); evaluating it here", bucket, type(exc).__name__
                     )
-                    result = _reduce_pieces(self, mine, path, period, report_date)
+                    result = _reduce_pieces(self, evaluator, mine, path, period, report_date)
                 self._take_counts(result)
+        _FORKED_EVALUATOR = None
         return outputs
 
     def _take_map(self, result: _MapResult) -> int:
@@ -650,6 +656,8 @@ PARALLEL_SLICES_PER_WORKER = 4
 per-task overhead low."""
 _FORKED: Pipeline | None = None
 """The pipeline a forked worker inherits (rules, options, screens: nothing is pickled to the workers)."""
+_FORKED_EVALUATOR: MeasureEvaluator | None = None
+"""The measure evaluator a reduce worker inherits, its criteria prepared once for the period."""
 
 
 def _can_fork() -> bool:
@@ -772,12 +780,13 @@ def _reduce_task(
     pieces: list[tuple[str, int, int]], path: str, period: tuple[date, date], report_date: str
 ) -> _ReduceResult:
     """In a forked worker: ``_reduce_pieces`` with the inherited pipeline."""
-    assert _FORKED is not None
-    return _reduce_pieces(_FORKED, pieces, path, period, report_date)
+    assert _FORKED is not None and _FORKED_EVALUATOR is not None
+    return _reduce_pieces(_FORKED, _FORKED_EVALUATOR, pieces, path, period, report_date)
 
 
 def _reduce_pieces(
     pipeline: Pipeline,
+    evaluator: MeasureEvaluator,
     pieces: list[tuple[str, int, int]],
     path: str,
     period: tuple[date, date],
@@ -796,7 +805,6 @@ def _reduce_pieces(
                 rows: list[tuple[str, ResourceRecord]] = pickle.loads(handle.read(length))
             for patient_id, record in rows:
                 grouper.add(patient_id, record)
-        evaluator = MeasureEvaluator(worker.ruleset, *period, thorough=worker.options.thorough)
         for patient_id, records in grouper.patients():
             worker._evaluate_and_emit(patient_id, records, evaluator, period, report_date)
             sink.end_patient(patient_id)
