@@ -428,9 +428,9 @@ class MeasureEvaluator:
         return self._needs.setdefault(need.key, need)
 
     def possible(self, criterion: Criterion, facts: Facts) -> bool:
-        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses)
-        a resource with codes that the record has none of. For callers that drop what does not hold (code
-        rules)."""
+        """False when ``criterion`` cannot hold on this record: it requires (through all-of, any-of and
+        library uses) a resource with codes that the record has none of. For callers that drop what does not
+        hold (code rules)."""
         node = self._nodes.get(id(criterion))
         if node is None:
             node = self._compile(criterion)
@@ -448,12 +448,18 @@ class MeasureEvaluator:
             return [self._shared_need(_Need("exists", resource=spec.resource, codes=codes))] if codes else []
         if criterion.use is not None and node.child is not None:
             return self._required(node.child, depth + 1)
-        # any-of: every alternative needs something of its own
-        return (
-            [need for child in node.children for need in self._required(child, depth + 1)]
-            if criterion.all
-            else []
-        )
+        if criterion.all:
+            return [need for child in node.children for need in self._required(child, depth + 1)]
+        if criterion.any:
+            # one alternative must hold, needing what it requires: nothing is known if one requires nothing
+            alternatives = []
+            for child in node.children:
+                required = self._required(child, depth + 1)
+                if not required:
+                    return []
+                alternatives.append(self._shared_need(_Need("all", parts=tuple(required))))
+            return [self._shared_need(_Need("any", parts=tuple(alternatives)))]
+        return []
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
