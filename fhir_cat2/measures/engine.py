@@ -499,7 +499,7 @@ class MeasureEvaluator:
                 met = False
                 if not self.thorough:
                     break
-        return Trail.later(partial(_all_words, node.criterion.label, children), met, (), children)
+        return Trail.later(_all_words, (node.criterion.label, children), met, (), children)
 
     def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         children = []
@@ -511,18 +511,18 @@ class MeasureEvaluator:
                 met = True
                 if not self.thorough:
                     break
-        return Trail.later(partial(_any_words, node.criterion.label, children), met, (), children)
+        return Trail.later(_any_words, (node.criterion.label, children), met, (), children)
 
     def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.child is not None
         child = self._judge(node.child, facts, scope, members)
-        return Trail.later(partial(_not_words, node.criterion.label, child), not child.met, (), [child])
+        return Trail.later(_not_words, (node.criterion.label, child), not child.met, (), [child])
 
     def _judge_population(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         population = node.criterion.population
         assert population is not None
         member = members.get(population, False)
-        return Trail.later(partial(_population_words, node.criterion.label, population, member), member)
+        return Trail.later(_population_words, (node.criterion.label, population, member), member)
 
     def _judge_age(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.age is not None
@@ -556,7 +556,7 @@ class MeasureEvaluator:
         same = label == shared.label if shared.label is not None else label == trail.label
         if same:
             return trail
-        return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
+        return Trail.later(_relabelled, (label, trail), trail.met, trail.evidence, trail.children)
 
     def _judge_readings(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.readings is not None
@@ -571,9 +571,9 @@ class MeasureEvaluator:
         patient = ctx.patient
         if patient is None or patient.birth_date is None:
             why = "no Patient resource in the input" if patient is None else "Patient has no birthDate"
-            return Trail.later(partial(_age_words, spec, label, f"age unknown: {why}"), False)
+            return Trail.later(_age_words, (spec, label, f"age unknown: {why}"), False)
         if at is None:
-            return Trail.later(partial(_age_words, spec, label, f"{spec.at.text} is not known"), False)
+            return Trail.later(_age_words, (spec, label, f"{spec.at.text} is not known"), False)
         birth = patient.birth_date
         age = age_on(birth, at)
         if spec.equals is not None:
@@ -581,9 +581,10 @@ class MeasureEvaluator:
         else:
             met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
         return Trail.later(
-            partial(_age_words, spec, label, None, age, at, birth),
+            _age_words,
+            (spec, label, None, age, at, birth),
             met,
-            (Evidence.later(f"Patient/{ctx.patient_id}", partial(_age_note, age, at)),),
+            (Evidence.later(f"Patient/{ctx.patient_id}", _age_note, age, at),),
         )
 
     # ------------------------------------------------------------------------------------------ exists
@@ -672,17 +673,15 @@ class MeasureEvaluator:
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
     ) -> Trail:
         matched, misses, trails = self._matching(spec, facts, scope, members)
-        words = partial(self._exists_words, spec, label, scope, matched, misses)
+        about = (spec, label, scope, matched, misses)  # what the words are written from
         if not matched:
-            return Trail.later(words, False, (), trails[:1])
+            return Trail.later(self._exists_words, about, False, (), trails[:1])
         timing_of = spec.timing_of
-        evidence = tuple(
-            Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE]
-        )
+        evidence = tuple(Evidence.later(r.ref, _describe, r, timing_of) for r in matched[:MAX_EVIDENCE])
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
             met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
-        return Trail.later(words, met, evidence, trails[:1])
+        return Trail.later(self._exists_words, about, met, evidence, trails[:1])
 
     def _exists_words(
         self,
@@ -844,13 +843,13 @@ class MeasureEvaluator:
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
         if days is None:
-            return Trail.later(partial(_readings_words, spec, label, None, [], []), False)
+            return Trail.later(_readings_words, (spec, label, None, [], []), False)
         between = facts.readings.between(spec.measurement, days[0], days[1])
         band = spec.band
         found = [r for r in between if r.value is not None and (band is None or band.contains(r.value))]
         evidence = tuple(Evidence.later(r.observation, r.describe) for r in found[:MAX_EVIDENCE])
-        words = partial(_readings_words, spec, label, days, found, between)
-        return Trail.later(words, len(found) >= spec.min_count, evidence)
+        about = (spec, label, days, found, between)
+        return Trail.later(_readings_words, about, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
@@ -877,12 +876,12 @@ class MeasureEvaluator:
             chosen = facts.memo[key] = (days, choice)
         days, choice = chosen
         if days is None or choice is None:
-            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
+            return Trail.later(_unknown_window_words, (spec, label), spec.if_none)
         if spec.pick == "last":
             return self._last_reading(spec, label, choice, days)
         if choice.day is None:
-            words = partial(_no_common_day_words, spec, label, *days)
-            return Trail.later(words, spec.if_none, tuple(choice.skipped))
+            about = (spec, label, *days)
+            return Trail.later(_no_common_day_words, about, spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -902,9 +901,11 @@ class MeasureEvaluator:
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
-        words = partial(_lowest_words, spec, label, choice.day, picks)
         return Trail.later(
-            words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+            _lowest_words,
+            (spec, label, choice.day, picks),
+            met,
+            tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence),
         )
 
     def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
@@ -988,9 +989,7 @@ class MeasureEvaluator:
     ) -> Trail:
         last = choice.last
         if last is None:
-            return Trail.later(
-                partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped)
-            )
+            return Trail.later(_no_reading_words, (spec, label, days), spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -1008,7 +1007,7 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         all_shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
-        return Trail.later(partial(_last_words, spec, label, last, picks), met, all_shown)
+        return Trail.later(_last_words, (spec, label, last, picks), met, all_shown)
 
 
 class _ExistsPlan:
