@@ -72,6 +72,8 @@ class Facts:
 
     pools: dict[tuple[str, frozenset[Code]], list[ResourceRecord]] = field(default_factory=dict)
     """Records of a type with one of the codes (``pool``), by (type, codes)."""
+    pool_spans: dict[tuple[int, str], list[Span | None]] = field(default_factory=dict)
+    """When each record of a pool applies (``spans_of``), by the pool's id and the timing read."""
 
     def pool(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
         """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be
@@ -80,6 +82,13 @@ class Facts:
         if found is None:
             found = self.ctx.with_codes(resource_type, codes) if codes else self.ctx.resources(resource_type)
             self.pools[(resource_type, codes)] = found
+        return found
+
+    def spans_of(self, pool: list[ResourceRecord], timing_of: str) -> list[Span | None]:
+        """``span`` of every record of a ``pool`` (many exists read one pool: the same encounters)."""
+        found = self.pool_spans.get((id(pool), timing_of))
+        if found is None:
+            found = self.pool_spans[(id(pool), timing_of)] = [self.span(r, timing_of) for r in pool]
         return found
 
     def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
@@ -605,7 +614,7 @@ class MeasureEvaluator:
         # the tests that do not depend on the window (worked out when first needed).
         known = facts.memo.get(plan)
         if known is None:
-            spans = [facts.span(record, spec.timing_of) for record in pool] if plan.timing is not None else []
+            spans = facts.spans_of(pool, spec.timing_of) if plan.timing is not None else []
             known = facts.memo[plan] = (spans, [_UNSEEN] * len(pool))
         spans, screen = known
         timing = plan.timing
