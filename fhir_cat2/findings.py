@@ -12,25 +12,29 @@ class Evidence:
     """The resource that decided it (``ref``, as Type/id) and what about it counted (``note``: the value, the
     date, the code).
 
-    The note can be given as a function that writes it (``Evidence.later``): replay reads only the reference,
-    so the words are written only when something reads them (explain, a code's evidence).
+    The note can be given as a function that writes it, with its arguments (``Evidence.later``): replay reads
+    only the reference, so the words are written only when something reads them (explain, a code's evidence).
     """
 
-    __slots__ = ("_note", "_write", "ref")
+    __slots__ = ("_args", "_note", "_write", "ref")
 
-    def __init__(self, ref: str, note: str, write: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self, ref: str, note: str, write: Callable[..., str] | None = None, args: tuple[Any, ...] = ()
+    ) -> None:
         self.ref = ref
         self._note = note
         self._write = write
+        self._args = args
 
     @classmethod
-    def later(cls, ref: str, write: Callable[[], str]) -> Evidence:
-        return cls(ref, "", write)
+    def later(cls, ref: str, write: Callable[..., str], *args: Any) -> Evidence:
+        """Evidence whose note ``write(*args)`` returns when first read."""
+        return cls(ref, "", write, args)
 
     @property
     def note(self) -> str:
         if self._write is not None:
-            self._note, self._write = self._write(), None
+            self._note, self._write, self._args = self._write(*self._args), None, ()
         return self._note
 
     def __eq__(self, other: object) -> bool:
@@ -90,12 +94,13 @@ class QualityCode:
 class Trail:
     """One evaluated criterion: whether it held, why, on which evidence, and its sub-criteria.
 
-    ``label`` and ``because`` can be given as a function that writes both (``Trail.later``): replay reads only
-    ``met`` and the evidence, and writing the words (dates, bands, labels of sub-criteria) was most of the
-    cost of judging a criterion. The words are the same whenever they are read.
+    ``label`` and ``because`` can be given as a function that writes both, with its arguments
+    (``Trail.later``): replay reads only ``met`` and the evidence, and writing the words (dates, bands, labels
+    of sub-criteria) was most of the cost of judging a criterion. The words are the same whenever they are
+    read.
     """
 
-    __slots__ = ("_because", "_label", "_write", "children", "evidence", "met")
+    __slots__ = ("_args", "_because", "_label", "_write", "children", "evidence", "met")
 
     def __init__(
         self,
@@ -104,7 +109,8 @@ class Trail:
         because: str,
         evidence: tuple[Evidence, ...] = (),
         children: list[Trail] | None = None,
-        write: Callable[[], tuple[str, str]] | None = None,
+        write: Callable[..., tuple[str, str]] | None = None,
+        args: tuple[Any, ...] = (),
     ) -> None:
         self._label = label
         self.met = met
@@ -112,21 +118,23 @@ class Trail:
         self.evidence = evidence
         self.children: list[Trail] = children if children is not None else []
         self._write = write
+        self._args = args
 
     @classmethod
     def later(
         cls,
-        write: Callable[[], tuple[str, str]],
+        write: Callable[..., tuple[str, str]],
+        args: tuple[Any, ...],
         met: bool,
         evidence: tuple[Evidence, ...] = (),
         children: list[Trail] | None = None,
     ) -> Trail:
-        """A trail whose (label, because) ``write`` returns when first read."""
-        return cls("", met, "", evidence, children, write)
+        """A trail whose (label, because) ``write(*args)`` returns when first read."""
+        return cls("", met, "", evidence, children, write, args)
 
     def _words(self) -> None:
         if self._write is not None:
-            (self._label, self._because), self._write = self._write(), None
+            (self._label, self._because), self._write, self._args = self._write(*self._args), None, ()
 
     @property
     def label(self) -> str:

@@ -72,6 +72,8 @@ class Facts:
 
     pools: dict[tuple[str, frozenset[Code]], list[ResourceRecord]] = field(default_factory=dict)
     """Records of a type with one of the codes (``pool``), by (type, codes)."""
+    pool_spans: dict[tuple[int, str], list[Span | None]] = field(default_factory=dict)
+    """When each record of a pool applies (``spans_of``), by the pool's id and the timing read."""
 
     def pool(self, resource_type: str, codes: frozenset[Code]) -> list[ResourceRecord]:
         """The records an ``exists`` looks at: of the type, with one of ``codes`` when given (not to be
@@ -80,6 +82,13 @@ class Facts:
         if found is None:
             found = self.ctx.with_codes(resource_type, codes) if codes else self.ctx.resources(resource_type)
             self.pools[(resource_type, codes)] = found
+        return found
+
+    def spans_of(self, pool: list[ResourceRecord], timing_of: str) -> list[Span | None]:
+        """``span`` of every record of a ``pool`` (many exists read one pool: the same encounters)."""
+        found = self.pool_spans.get((id(pool), timing_of))
+        if found is None:
+            found = self.pool_spans[(id(pool), timing_of)] = [self.span(r, timing_of) for r in pool]
         return found
 
     def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
@@ -428,9 +437,9 @@ class MeasureEvaluator:
         return self._needs.setdefault(need.key, need)
 
     def possible(self, criterion: Criterion, facts: Facts) -> bool:
-        """False when ``criterion`` cannot hold on this record: it requires (through all-of and library uses)
-        a resource with codes that the record has none of. For callers that drop what does not hold (code
-        rules)."""
+        """False when ``criterion`` cannot hold on this record: it requires (through all-of, any-of and
+        library uses) a resource with codes that the record has none of. For callers that drop what does not
+        hold (code rules)."""
         node = self._nodes.get(id(criterion))
         if node is None:
             node = self._compile(criterion)
@@ -448,12 +457,18 @@ class MeasureEvaluator:
             return [self._shared_need(_Need("exists", resource=spec.resource, codes=codes))] if codes else []
         if criterion.use is not None and node.child is not None:
             return self._required(node.child, depth + 1)
-        # any-of: every alternative needs something of its own
-        return (
-            [need for child in node.children for need in self._required(child, depth + 1)]
-            if criterion.all
-            else []
-        )
+        if criterion.all:
+            return [need for child in node.children for need in self._required(child, depth + 1)]
+        if criterion.any:
+            # one alternative must hold, needing what it requires: nothing is known if one requires nothing
+            alternatives = []
+            for child in node.children:
+                required = self._required(child, depth + 1)
+                if not required:
+                    return []
+                alternatives.append(self._shared_need(_Need("all", parts=tuple(required))))
+            return [self._shared_need(_Need("any", parts=tuple(alternatives)))]
+        return []
 
     def criterion(
         self, criterion: Criterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
@@ -493,7 +508,7 @@ class MeasureEvaluator:
                 met = False
                 if not self.thorough:
                     break
-        return Trail.later(partial(_all_words, node.criterion.label, children), met, (), children)
+        return Trail.later(_all_words, (node.criterion.label, children), met, (), children)
 
     def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         children = []
@@ -505,18 +520,18 @@ class MeasureEvaluator:
                 met = True
                 if not self.thorough:
                     break
-        return Trail.later(partial(_any_words, node.criterion.label, children), met, (), children)
+        return Trail.later(_any_words, (node.criterion.label, children), met, (), children)
 
     def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.child is not None
         child = self._judge(node.child, facts, scope, members)
-        return Trail.later(partial(_not_words, node.criterion.label, child), not child.met, (), [child])
+        return Trail.later(_not_words, (node.criterion.label, child), not child.met, (), [child])
 
     def _judge_population(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         population = node.criterion.population
         assert population is not None
         member = members.get(population, False)
-        return Trail.later(partial(_population_words, node.criterion.label, population, member), member)
+        return Trail.later(_population_words, (node.criterion.label, population, member), member)
 
     def _judge_age(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.age is not None
@@ -550,7 +565,7 @@ class MeasureEvaluator:
         same = label == shared.label if shared.label is not None else label == trail.label
         if same:
             return trail
-        return Trail.later(partial(_relabelled, label, trail), trail.met, trail.evidence, trail.children)
+        return Trail.later(_relabelled, (label, trail), trail.met, trail.evidence, trail.children)
 
     def _judge_readings(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.readings is not None
@@ -565,9 +580,9 @@ class MeasureEvaluator:
         patient = ctx.patient
         if patient is None or patient.birth_date is None:
             why = "no Patient resource in the input" if patient is None else "Patient has no birthDate"
-            return Trail.later(partial(_age_words, spec, label, f"age unknown: {why}"), False)
+            return Trail.later(_age_words, (spec, label, f"age unknown: {why}"), False)
         if at is None:
-            return Trail.later(partial(_age_words, spec, label, f"{spec.at.text} is not known"), False)
+            return Trail.later(_age_words, (spec, label, f"{spec.at.text} is not known"), False)
         birth = patient.birth_date
         age = age_on(birth, at)
         if spec.equals is not None:
@@ -575,9 +590,10 @@ class MeasureEvaluator:
         else:
             met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
         return Trail.later(
-            partial(_age_words, spec, label, None, age, at, birth),
+            _age_words,
+            (spec, label, None, age, at, birth),
             met,
-            (Evidence.later(f"Patient/{ctx.patient_id}", partial(_age_note, age, at)),),
+            (Evidence.later(f"Patient/{ctx.patient_id}", _age_note, age, at),),
         )
 
     # ------------------------------------------------------------------------------------------ exists
@@ -598,7 +614,7 @@ class MeasureEvaluator:
         # the tests that do not depend on the window (worked out when first needed).
         known = facts.memo.get(plan)
         if known is None:
-            spans = [facts.span(record, spec.timing_of) for record in pool] if plan.timing is not None else []
+            spans = facts.spans_of(pool, spec.timing_of) if plan.timing is not None else []
             known = facts.memo[plan] = (spans, [_UNSEEN] * len(pool))
         spans, screen = known
         timing = plan.timing
@@ -666,17 +682,15 @@ class MeasureEvaluator:
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
     ) -> Trail:
         matched, misses, trails = self._matching(spec, facts, scope, members)
-        words = partial(self._exists_words, spec, label, scope, matched, misses)
+        about = (spec, label, scope, matched, misses)  # what the words are written from
         if not matched:
-            return Trail.later(words, False, (), trails[:1])
+            return Trail.later(self._exists_words, about, False, (), trails[:1])
         timing_of = spec.timing_of
-        evidence = tuple(
-            Evidence.later(r.ref, partial(_describe, r, timing_of)) for r in matched[:MAX_EVIDENCE]
-        )
+        evidence = tuple(Evidence.later(r.ref, _describe, r, timing_of) for r in matched[:MAX_EVIDENCE])
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
             met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
-        return Trail.later(words, met, evidence, trails[:1])
+        return Trail.later(self._exists_words, about, met, evidence, trails[:1])
 
     def _exists_words(
         self,
@@ -838,13 +852,13 @@ class MeasureEvaluator:
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
         if days is None:
-            return Trail.later(partial(_readings_words, spec, label, None, [], []), False)
+            return Trail.later(_readings_words, (spec, label, None, [], []), False)
         between = facts.readings.between(spec.measurement, days[0], days[1])
         band = spec.band
         found = [r for r in between if r.value is not None and (band is None or band.contains(r.value))]
         evidence = tuple(Evidence.later(r.observation, r.describe) for r in found[:MAX_EVIDENCE])
-        words = partial(_readings_words, spec, label, days, found, between)
-        return Trail.later(words, len(found) >= spec.min_count, evidence)
+        about = (spec, label, days, found, between)
+        return Trail.later(_readings_words, about, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
@@ -871,12 +885,12 @@ class MeasureEvaluator:
             chosen = facts.memo[key] = (days, choice)
         days, choice = chosen
         if days is None or choice is None:
-            return Trail.later(partial(_unknown_window_words, spec, label), spec.if_none)
+            return Trail.later(_unknown_window_words, (spec, label), spec.if_none)
         if spec.pick == "last":
             return self._last_reading(spec, label, choice, days)
         if choice.day is None:
-            words = partial(_no_common_day_words, spec, label, *days)
-            return Trail.later(words, spec.if_none, tuple(choice.skipped))
+            about = (spec, label, *days)
+            return Trail.later(_no_common_day_words, about, spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -896,9 +910,11 @@ class MeasureEvaluator:
             ok = band.contains(picked.value)
             picks.append((name, picked, ok))
             met = met and ok
-        words = partial(_lowest_words, spec, label, choice.day, picks)
         return Trail.later(
-            words, met, tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
+            _lowest_words,
+            (spec, label, choice.day, picks),
+            met,
+            tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence),
         )
 
     def _selection(self, spec: LatestDayCriterion) -> tuple[object, tuple[str, ...]]:
@@ -982,9 +998,7 @@ class MeasureEvaluator:
     ) -> Trail:
         last = choice.last
         if last is None:
-            return Trail.later(
-                partial(_no_reading_words, spec, label, days), spec.if_none, tuple(choice.skipped)
-            )
+            return Trail.later(_no_reading_words, (spec, label, days), spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -1002,7 +1016,7 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         all_shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
-        return Trail.later(partial(_last_words, spec, label, last, picks), met, all_shown)
+        return Trail.later(_last_words, (spec, label, last, picks), met, all_shown)
 
 
 class _ExistsPlan:

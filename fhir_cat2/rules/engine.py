@@ -56,9 +56,10 @@ def evaluate_code_rules(
         evaluator = MeasureEvaluator(ruleset, *period)
     skip_statuses = set(ruleset.table.encounter_statuses_without_codes)
     per_encounter: dict[str, dict[str, list[Reading]]] = {}
-    for name, items in readings.by_measurement.items():
-        for encounter_ref, at_encounter in encounter_readings(ctx, items).items():
-            per_encounter.setdefault(encounter_ref, {})[name] = at_encounter
+    every = [reading for items in readings.by_measurement.values() for reading in items]
+    for encounter_ref, at_encounter in encounter_readings(ctx, every).items():
+        for reading in at_encounter:  # in each measurement's order
+            per_encounter.setdefault(encounter_ref, {}).setdefault(reading.measurement, []).append(reading)
     out: list[QualityCode] = []
     facts = evaluator.facts(ctx, readings) if evaluator is not None else None
     # A criterion rule whose required resources the patient has none of cannot fire on any encounter.

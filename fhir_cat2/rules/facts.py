@@ -135,7 +135,10 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
     out = Readings()
     seen: set[tuple[str, str, float | None]] = set()
     compiled_all = list(ruleset.measurements.values())
+    read = frozenset().union(*(c.codes | c.panels for c in compiled_all))  # codes any measurement reads
     for obs in ctx.observations:
+        if obs.codes.isdisjoint(read):
+            continue
         for compiled in compiled_all:
             standalone = not obs.codes.isdisjoint(compiled.codes)
             panel = not standalone and not obs.codes.isdisjoint(compiled.panels)

@@ -76,6 +76,8 @@ def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
 
 
 def shift_instant(instant: datetime, years: int = 0, months: int = 0, days: int = 0) -> datetime:
+    if not (years or months or days):
+        return instant
     moved = shift(instant.date(), years, months, days)
     return instant.replace(year=moved.year, month=moved.month, day=moved.day)
 
