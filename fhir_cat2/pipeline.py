@@ -635,10 +635,12 @@ class _SliceSink:
         os.chmod(path, 0o600)
 
     def write(self, resource: dict[str, Any]) -> None:
-        self._handle.write(b"R" + resource["resourceType"].encode() + b"\t" + orjson.dumps(resource) + b"\n")
+        self._handle.write(b"R" + resource["resourceType"].encode() + b"\t")
+        self._handle.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
 
     def quarantine(self, entry: QuarantineEntry) -> None:
-        self._handle.write(b"Q" + orjson.dumps(entry.to_json()) + b"\n")
+        self._handle.write(b"Q")
+        self._handle.write(orjson.dumps(entry.to_json(), option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
         self._handle.close()
