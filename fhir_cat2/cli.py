@@ -31,7 +31,6 @@ from .cli_ops import (
     process_setup,
 )
 from .config import AppConfig, load_config
-from .config_check import cmd_config_check
 from .errors import (
     AuthError,
     ConfigError,
@@ -396,6 +395,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
         if args.command == "runs":
             return cmd_runs(args, load_config), None
         if args.command == "config" and args.config_command == "check":
+            from .config_check import cmd_config_check  # with the HTTP stack, which replay does without
+
             return cmd_config_check(args), None
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import AppConfig
 from .errors import ConfigError
-from .fhir import refuse_insecure
-from .pipeline import RunOptions, selected_measures
-from .rules.loader import RuleSet
 from .runs import EXIT_OK, EXIT_QUARANTINED
-from .sync import LiveSettings, parse_time_option, run_record, run_sync, summary
+
+if TYPE_CHECKING:  # the HTTP stack (fhir, sync) is imported by the commands that use it, not by replay
+    from .config import AppConfig
+    from .pipeline import RunOptions
+    from .rules.loader import RuleSet
+    from .sync import LiveSettings
 
 
 def add_live_commands(
@@ -55,6 +56,9 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
+    from .fhir import refuse_insecure
+    from .sync import LiveSettings, parse_time_option
+
     base_url = args.base_url or config.server.base_url
     if not base_url:
         raise ConfigError("no server: give --base-url or set server.base_url (or FHIR_CAT2_SERVER__BASE_URL)")
@@ -84,6 +88,9 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
 
 
 def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
+    from .pipeline import selected_measures
+    from .sync import run_sync, summary
+
     settings = resolve_live(args, config)
     selected_measures(ruleset, options)
     tracker = args._tracker
@@ -97,6 +104,8 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
 
 
 def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
+    from .sync import run_record
+
     settings = resolve_live(args, config)
     if not args.out:
         raise ConfigError("record needs --out DIR")

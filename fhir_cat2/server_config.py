@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import requests
 from pydantic import Field, SecretStr, field_validator
 
-from .auth import BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
 from .errors import ConfigError
-from .fhir import FhirClient, RetryPolicy, Timeouts
 from .logs import register_secret
 from .ops_config import _Section
+
+if TYPE_CHECKING:  # the HTTP stack is imported where clients are built: replay never needs it
+    import requests
+
+    from .fhir import FhirClient
 
 SECRET_KEYS = frozenset({"token", "password", "client_secret", "private_key"})
 
@@ -159,6 +161,8 @@ def _secret(
 
 def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
     """The auth object for a configuration; refuses missing pieces before any request (exit 2)."""
+    from .auth import BasicAuth, BearerTokenAuth, ClientCredentialsAuth, SmartBackendAuth
+
     if cfg.type == "none":
         return None
     if cfg.type == "bearer":
@@ -240,6 +244,8 @@ def tls_options(tls: TlsConfig) -> tuple[str | bool, str | tuple[str, str] | Non
 
 
 def build_client(base_url: str, server: ServerConfig, auth: requests.auth.AuthBase | None) -> FhirClient:
+    from .fhir import FhirClient, RetryPolicy, Timeouts
+
     verify, cert = tls_options(server.tls)
     return FhirClient(
         base_url,

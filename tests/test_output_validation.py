@@ -145,3 +145,62 @@ def test_a_bad_leaf_in_a_known_shape_is_named():
     bad["item"][0]["servicedDate"] = "2025-02-30"
     problem = validator.problem(bad)
     assert problem is not None and "item.0.servicedDate" in problem
+
+
+def test_bad_values_in_known_shapes_are_caught_without_the_full_model():
+    """Leaves of the golden outputs given a bad value of the same Python type (so the shape is one already
+    planned): the fast path alone must reach the full model's verdict and name the leaf."""
+    validator = ShapeCachedValidator()
+    originals = _outputs()
+    for resource in originals:
+        assert validator.problem(resource) is None
+    full_before = validator.full_validations
+    cases = []
+    for resource in originals:
+        for path in _leaves(resource):
+            node: Any = resource
+            for key in path:
+                node = node[key]
+            cases += [
+                (resource, path, bad)
+                for bad in BAD_VALUES
+                if path != ("resourceType",) and type(bad) is type(node) and bad != node
+            ]
+    caught = 0
+    for resource, path, bad in random.Random(7).sample(cases, 1500):
+        mutated = copy.deepcopy(resource)
+        _set(mutated, path, bad)
+        problem = validator.problem(mutated)
+        assert (problem is None) == _full_verdict(mutated), (path, bad)
+        if problem is not None:
+            caught += 1
+            assert ".".join(str(p) for p in path) + ":" in problem
+    assert validator.full_validations == full_before  # all of it on the fast path
+    assert caught > 150
+
+
+def test_remembered_values_are_kept_per_python_type():
+    """A value remembered as valid is only trusted for a leaf of the same Python type."""
+    validator = ShapeCachedValidator()
+    claim = next(r for r in _outputs() if r["resourceType"] == "Claim")
+    assert validator.problem(claim) is None
+    as_text = copy.deepcopy(claim)
+    as_text["item"][0]["sequence"] = str(claim["item"][0]["sequence"])  # "1": same value, not an int
+    assert (validator.problem(as_text) is None) == _full_verdict(as_text)
+    as_bool = copy.deepcopy(claim)
+    as_bool["item"][0]["sequence"] = True  # True == 1, yet not a positiveInt
+    assert (validator.problem(as_bool) is None) == _full_verdict(as_bool)
+
+
+def test_unusual_leaf_values_always_get_the_full_model():
+    """A leaf that is not a JSON scalar (here a Decimal) is never checked from memory."""
+    from decimal import Decimal
+
+    validator = ShapeCachedValidator()
+    claim = next(r for r in _outputs() if r["resourceType"] == "Claim")
+    odd = copy.deepcopy(claim)
+    odd["total"]["value"] = Decimal("0")
+    for _ in range(2):
+        before = validator.full_validations
+        assert (validator.problem(odd) is None) == _full_verdict(odd)
+        assert validator.full_validations == before + 1

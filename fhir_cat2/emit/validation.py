@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from fhir.resources.R4B.claim import Claim
@@ -33,6 +34,7 @@ MAX_REMEMBERED = 20_000
 Shape = tuple[Any, ...]
 _NONE = type(None)
 MAX_SHAPES = 5_000
+_UNSEEN: list[Any] = []
 
 
 def first_problem(exc: ValidationError) -> str:
@@ -41,23 +43,34 @@ def first_problem(exc: ValidationError) -> str:
     return f"failed FHIR R4B validation at {loc}: {first['msg']}"
 
 
-def _walk(value: Any, tokens: list[Any], leaves: list[Any]) -> None:
-    """One pass: the shape tokens (keys, brackets, leaf types) and the leaf values, in document order."""
-    kind = type(value)
-    if kind is dict:
-        tokens.append("{")
-        for key, child in value.items():
-            tokens.append(key)
-            _walk(child, tokens, leaves)
-        tokens.append("}")
-    elif kind is list:
-        tokens.append("[")
-        for child in value:
-            _walk(child, tokens, leaves)
-        tokens.append("]")
-    else:
-        tokens.append(kind)
-        leaves.append(value)
+def _walk_dict(value: dict[str, Any], tokens: list[Any], leaves: list[Any]) -> None:
+    """One pass over a dict: its shape tokens and its leaf values, in document order.
+
+    The tokens are a prefix code, so equal token sequences mean equal shapes: a dict is the tuple of its
+    keys (then its values), a list its length (then its items), a leaf its type."""
+    tokens.append(tuple(value))
+    for child in value.values():
+        kind = type(child)
+        if kind is dict:
+            _walk_dict(child, tokens, leaves)
+        elif kind is list:
+            _walk_list(child, tokens, leaves)
+        else:
+            tokens.append(kind)
+            leaves.append(child)
+
+
+def _walk_list(value: list[Any], tokens: list[Any], leaves: list[Any]) -> None:
+    tokens.append(len(value))
+    for child in value:
+        kind = type(child)
+        if kind is dict:
+            _walk_dict(child, tokens, leaves)
+        elif kind is list:
+            _walk_list(child, tokens, leaves)
+        else:
+            tokens.append(kind)
+            leaves.append(child)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -79,23 +92,31 @@ class _Unplannable(Exception):
     """The shape uses a construct the planner does not model: such resources get full validation."""
 
 
+_Check = tuple[int, Callable[[Any], Any], set[Any], str]
+"""One leaf to check: its index among the leaves, the validator of its field type, the values of its
+type already found valid for that field type, and its path for the error message."""
+_LEAF_KINDS = frozenset({str, int, float, bool})
+"""Leaf values the planner checks by value (hashable JSON scalars); any other leaf gets full validation."""
+
+
 class ShapeCachedValidator:
     def __init__(self) -> None:
-        self._plans: dict[Shape, list[tuple[TypeAdapter[Any], set[Any], str]] | None] = {}
-        self._adapters: dict[str, tuple[TypeAdapter[Any], set[Any]]] = {}
+        self._plans: dict[Shape, list[_Check] | None] = {}
+        self._adapters: dict[str, TypeAdapter[Any]] = {}
+        self._seen: dict[tuple[str, type], set[Any]] = {}
         self._fields: dict[type[BaseModel], dict[str, Any]] = {}
+        self._elements: dict[tuple[type[BaseModel], str], tuple[Any, str]] = {}
         self.full_validations = 0
 
     def problem(self, resource: dict[str, Any]) -> str | None:
         """None when ``resource`` is valid for its R4B model, else the first problem as text."""
         tokens: list[Any] = []
         leaves: list[Any] = []
-        _walk(resource, tokens, leaves)
+        _walk_dict(resource, tokens, leaves)
         shape = tuple(tokens)
-        if shape in self._plans:
-            plan = self._plans[shape]
-            if plan is not None:
-                return self._check(plan, leaves)
+        plan = self._plans.get(shape, _UNSEEN)
+        if plan is not None and plan is not _UNSEEN:
+            return self._check(plan, leaves)
         return self._full(resource, shape)
 
     def _full(self, resource: dict[str, Any], shape: Shape) -> str | None:
@@ -106,31 +127,42 @@ class ShapeCachedValidator:
             return first_problem(exc)  # an invalid shape is not remembered: values may differ next time
         if len(self._plans) >= MAX_SHAPES:
             self._plans.clear()
-        plan: list[tuple[TypeAdapter[Any], set[Any], str]] = []
+        leaves: list[tuple[str | None, Any, str]] = []
         try:
-            self._plan(MODELS[resource["resourceType"]], resource, plan, resource["resourceType"])
+            self._plan(MODELS[resource["resourceType"]], resource, leaves, resource["resourceType"])
         except _Unplannable:
             self._plans[shape] = None
         else:
-            self._plans[shape] = plan
+            self._plans[shape] = [
+                (index, self._adapters[field_type].validate_python, self._seen_set(field_type, value), path)
+                for index, (field_type, value, path) in enumerate(leaves)
+                if field_type is not None
+            ]
         return None
 
     @staticmethod
-    def _check(plan: list[tuple[TypeAdapter[Any], set[Any], str]], leaves: list[Any]) -> str | None:
-        for (adapter, seen, path), value in zip(plan, leaves, strict=True):
-            if adapter is None:
-                continue
-            key = (type(value), value)
-            if key in seen:
+    def _check(plan: list[_Check], leaves: list[Any]) -> str | None:
+        for index, validate, seen, path in plan:
+            value = leaves[index]
+            if value in seen:
                 continue
             try:
-                adapter.validate_python(value)
+                validate(value)
             except ValidationError as exc:
                 return f"failed FHIR R4B validation at {path}: {exc.errors()[0]['msg']}"
             if len(seen) >= MAX_REMEMBERED:
                 seen.clear()
-            seen.add(key)
+            seen.add(value)
         return None
+
+    def _seen_set(self, field_type: str, value: Any) -> set[Any]:
+        """Valid values are remembered per field type and per Python type (the shape fixes the latter at
+        each leaf, so equal values are the same value: True and 1, or 1 and 1.0, never share a set)."""
+        key = (field_type, type(value))
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = set()
+        return found
 
     # ------------------------------------------------------------------------------------------ planning
 
@@ -144,32 +176,36 @@ class ShapeCachedValidator:
             self._fields[model] = found
         return found
 
-    def _adapter(self, annotation: Any) -> tuple[TypeAdapter[Any], set[Any]]:
-        key = repr(annotation)
-        found = self._adapters.get(key)
+    def _element_type(self, model: type[BaseModel], key: str) -> tuple[Any, str]:
+        """The element type of field ``key`` of ``model`` and the key of its validator (made once)."""
+        found = self._elements.get((model, key))
         if found is None:
-            found = (TypeAdapter(annotation), set())
-            self._adapters[key] = found
+            fields = self._field_annotations(model)
+            if key not in fields:
+                raise _Unplannable(f"{model.__name__}.{key}")
+            annotation = _unwrap(fields[key])
+            type_key = repr(annotation)
+            if type_key not in self._adapters:
+                self._adapters[type_key] = TypeAdapter(annotation)
+            found = self._elements[(model, key)] = (annotation, type_key)
         return found
 
     def _plan(self, model: type[BaseModel], data: dict[str, Any], plan: list[Any], path: str) -> None:
-        """Append, in document order, one (validator, remembered values, path) per leaf of ``data``."""
-        fields = self._field_annotations(model)
+        """Append, in document order, one (field type or None, value, path) per leaf of ``data``."""
         for key, value in data.items():
             where = f"{path}.{key}"
             if key == "resourceType":
                 plan.append((None, None, where))  # part of the shape: nothing left to check
                 continue
-            if key not in fields:
-                raise _Unplannable(f"{model.__name__}.{key}")
-            self._plan_value(_unwrap(fields[key]), value, plan, where)
+            self._plan_value(*self._element_type(model, key), value, plan, where)
 
-    def _plan_value(self, annotation: Any, value: Any, plan: list[Any], path: str) -> None:
-        if isinstance(value, list):
+    def _plan_value(self, annotation: Any, type_key: str, value: Any, plan: list[Any], path: str) -> None:
+        kind = type(value)
+        if kind is list:
             for index, child in enumerate(value):
-                self._plan_value(annotation, child, plan, f"{path}.{index}")
+                self._plan_value(annotation, type_key, child, plan, f"{path}.{index}")
             return
-        if isinstance(value, dict):
+        if kind is dict:
             klass = getattr(annotation, "get_model_klass", None)
             model = klass() if klass is not None else annotation
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -181,8 +217,9 @@ class ShapeCachedValidator:
         if value is None:  # whether null may stand here is structure: the full validation settled it
             plan.append((None, None, path))
             return
-        adapter, seen = self._adapter(annotation)
-        plan.append((adapter, seen, path))
+        if kind not in _LEAF_KINDS:
+            raise _Unplannable(f"a {kind.__name__} value")
+        plan.append((type_key, value, path))
 
 
 _VALIDATOR = ShapeCachedValidator()

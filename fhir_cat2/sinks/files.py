@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from ..pipeline import QuarantineEntry
+if TYPE_CHECKING:
+    from ..pipeline import QuarantineEntry
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -55,18 +56,21 @@ class NdjsonSink:
     def write(self, resource: dict[str, Any]) -> None:
         name = resource["resourceType"]
         handle = self._handles.get(name) or self._open(name)
-        handle.write(orjson.dumps(resource) + b"\n")
+        handle.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
 
     def write_raw(self, resource_type: str, line: bytes) -> None:
         """A resource already serialised (by a worker process), without its newline."""
         handle = self._handles.get(resource_type) or self._open(resource_type)
-        handle.write(line + b"\n")
+        handle.write(line)
+        handle.write(b"\n")
 
     def quarantine_raw(self, line: bytes) -> None:
-        self._handles["quarantine"].write(line + b"\n")
+        handle = self._handles["quarantine"]
+        handle.write(line)
+        handle.write(b"\n")
 
     def quarantine(self, entry: QuarantineEntry) -> None:
-        self._handles["quarantine"].write(orjson.dumps(entry.to_json()) + b"\n")
+        self._handles["quarantine"].write(orjson.dumps(entry.to_json(), option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
         for name, handle in self._handles.items():
