@@ -651,7 +651,7 @@ PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
 """Below this much input, one process is quicker than forking workers."""
 PARALLEL_TASK_BYTES = 32 * 1024 * 1024
 """At most this much input per map task: a worker holds one task's records at a time (flat memory)."""
-PARALLEL_SLICES_PER_WORKER = 4
+PARALLEL_SLICES_PER_WORKER = 8
 """Map tasks (at least) and reduce buckets per worker: enough to balance the load, few enough to keep
 per-task overhead low."""
 _FORKED: Pipeline | None = None
