@@ -147,6 +147,17 @@ def test_a_bad_leaf_in_a_known_shape_is_named():
     assert problem is not None and "item.0.servicedDate" in problem
 
 
+def test_a_problem_reads_the_same_whichever_shapes_were_seen_first():
+    """Workers see shapes in different orders: a known shape and a new one must give the same text."""
+    claim = next(r for r in _outputs() if r["resourceType"] == "Claim")
+    bad = copy.deepcopy(claim)
+    bad["item"][0]["servicedDate"] = "2025-02-30"
+    fresh = ShapeCachedValidator().problem(bad)
+    warmed = ShapeCachedValidator()
+    assert warmed.problem(claim) is None
+    assert fresh is not None and warmed.problem(bad) == fresh
+
+
 def test_bad_values_in_known_shapes_are_caught_without_the_full_model():
     """Leaves of the golden outputs given a bad value of the same Python type (so the shape is one already
     planned): the fast path alone must reach the full model's verdict and name the leaf."""

@@ -116,8 +116,22 @@ class ShapeCachedValidator:
         shape = tuple(tokens)
         plan = self._plans.get(shape, _UNSEEN)
         if plan is not None and plan is not _UNSEEN:
-            return self._check(plan, leaves)
+            problem = self._check(plan, leaves)
+            if problem is None:
+                return None
+            return self._worded(resource) or problem
         return self._full(resource, shape)
+
+    @staticmethod
+    def _worded(resource: dict[str, Any]) -> str | None:
+        """The problem the fast path found, as the full model words it for a shape not seen before: the
+        text must not depend on which shapes this process (one of several workers) validated first.
+        Invalid output is rare; its verdict was reached already, so this is no full validation."""
+        try:
+            MODELS[resource["resourceType"]].model_validate(resource)
+        except ValidationError as exc:
+            return first_problem(exc)
+        return None
 
     def _full(self, resource: dict[str, Any], shape: Shape) -> str | None:
         self.full_validations += 1
