@@ -416,9 +416,8 @@ class Pipeline:
         blocks. The parent merges the buckets' blocks by patient id into the sink: the order of one process.
         Records never pass through the parent. A task whose worker failed is done here: nothing is lost.
         """
-        task_bytes = max(
-            1, min(PARALLEL_TASK_BYTES, sum(p.size for p in parts) // (workers * PARALLEL_SLICES_PER_WORKER))
-        )
+        total = sum(part.size for part in parts)
+        task_bytes = max(1, min(PARALLEL_TASK_BYTES, total // (workers * PARALLEL_SLICES_PER_WORKER)))
         tasks: list[list[InputPart]] = [[]]
         held = 0
         for part in parts:
@@ -427,7 +426,9 @@ class Pipeline:
                 held = 0
             tasks[-1].append(part)
             held += part.size
-        buckets = workers * PARALLEL_SLICES_PER_WORKER
+        # enough buckets to balance the load, and more for larger input: a bucket's records stay about the
+        # same in number whatever the input size (flat memory, no spill but for a giant patient)
+        buckets = max(workers * PARALLEL_SLICES_PER_WORKER, -(-total // PARALLEL_BUCKET_BYTES))
         log.info(
             "reading %d input parts in %d tasks on %d workers, evaluating in %d buckets",
             len(parts),
@@ -542,14 +543,12 @@ class Pipeline:
         stats.written.update(delta.written)
         stats.quarantined += delta.quarantined
         stats.quarantine_reasons.update(delta.quarantine_reasons)
-        for measure_id, counts in delta.populations.items():
-            stats.populations.setdefault(measure_id, Counter()).update(counts)
-        for measure_id, tally in result.summaries.items():
-            mine = self._summaries.get(measure_id)
-            if mine is None:
-                self._summaries[measure_id] = tally
-            else:
-                mine.merge(tally)
+        for measure_id, population_counts in delta.populations.items():
+            stats.populations.setdefault(measure_id, Counter()).update(population_counts)
+        by_id = {measure.id: measure for measure in self.measures}
+        for measure_id, (group_counts, patients) in result.summaries.items():
+            tally = self._summaries.setdefault(measure_id, SummaryTally(by_id[measure_id]))
+            tally.merge(group_counts, patients)
         self.defaults.used.update(result.defaults_used)
         if self.observer is not None:
             for _ in range(delta.patients):
@@ -649,8 +648,10 @@ class Pipeline:
 
 PARALLEL_MIN_INGEST_BYTES = 8 * 1024 * 1024
 """Below this much input, one process is quicker than forking workers."""
-PARALLEL_TASK_BYTES = 32 * 1024 * 1024
+PARALLEL_TASK_BYTES = 8 * 1024 * 1024
 """At most this much input per map task: a worker holds one task's records at a time (flat memory)."""
+PARALLEL_BUCKET_BYTES = 16 * 1024 * 1024
+"""About this much input per reduce bucket."""
 PARALLEL_SLICES_PER_WORKER = 8
 """Map tasks (at least) and reduce buckets per worker: enough to balance the load, few enough to keep
 per-task overhead low."""
@@ -736,7 +737,9 @@ def _map_parts(pipeline: Pipeline, parts: list[InputPart], path: str, buckets: i
 @dataclass
 class _ReduceResult:
     stats: RunStats
-    summaries: dict[str, SummaryTally]
+    summaries: dict[str, tuple[list[dict[str, int]], int]]
+    """Per measure, the summary tally's counts and patients: not the tally itself, whose measure definition
+    would come back as a copy per bucket."""
     defaults_used: Counter[str]
 
 
@@ -811,7 +814,8 @@ def _reduce_pieces(
     finally:
         grouper.close()
         sink.close()
-    return _ReduceResult(worker.stats, worker._summaries, worker.defaults.used)
+    summaries = {measure: (tally.counts, tally.patients) for measure, tally in worker._summaries.items()}
+    return _ReduceResult(worker.stats, summaries, worker.defaults.used)
 
 
 def evaluate_patient(

@@ -161,15 +161,15 @@ class SummaryTally:
     counts: list[dict[str, int]] = field(default_factory=list)
     patients: int = 0
 
-    def merge(self, other: SummaryTally) -> None:
-        """Add the counts of another tally of the same measure (from a worker process)."""
+    def merge(self, counts: list[dict[str, int]], patients: int) -> None:
+        """Add the counts and patients of another tally of the same measure (from a worker process)."""
         if not self.counts:
-            self.counts = [dict(group) for group in other.counts]
+            self.counts = [dict(group) for group in counts]
         else:
-            for mine, theirs in zip(self.counts, other.counts, strict=True):
+            for mine, theirs in zip(self.counts, counts, strict=True):
                 for code, count in theirs.items():
                     mine[code] = mine.get(code, 0) + count
-        self.patients += other.patients
+        self.patients += patients
 
     def add(self, result: MeasureResult) -> None:
         if not self.counts:

@@ -238,7 +238,7 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
 
 # ---------------------------------------------------------------------------------------------- parts
 
-PART_BYTES = 16 * 1024 * 1024
+PART_BYTES = 8 * 1024 * 1024
 """How much input one part of a parallel ingest reads, at most (one file can be one part or several)."""
 
 
