@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fhir.resources.R4B.claim import Claim
@@ -43,31 +43,20 @@ def first_problem(exc: ValidationError) -> str:
     return f"failed FHIR R4B validation at {loc}: {first['msg']}"
 
 
-def _walk_dict(value: dict[str, Any], tokens: list[Any], leaves: list[Any]) -> None:
-    """One pass over a dict: its shape tokens and its leaf values, in document order.
+def _walk(children: Iterable[Any], tokens: list[Any], leaves: list[Any]) -> None:
+    """One pass over a container's children (a dict's values, a list's items): shape tokens and leaf values,
+    in document order.
 
     The tokens are a prefix code, so equal token sequences mean equal shapes: a dict is the tuple of its
     keys (then its values), a list its length (then its items), a leaf its type."""
-    tokens.append(tuple(value))
-    for child in value.values():
+    for child in children:
         kind = type(child)
         if kind is dict:
-            _walk_dict(child, tokens, leaves)
+            tokens.append(tuple(child))
+            _walk(child.values(), tokens, leaves)
         elif kind is list:
-            _walk_list(child, tokens, leaves)
-        else:
-            tokens.append(kind)
-            leaves.append(child)
-
-
-def _walk_list(value: list[Any], tokens: list[Any], leaves: list[Any]) -> None:
-    tokens.append(len(value))
-    for child in value:
-        kind = type(child)
-        if kind is dict:
-            _walk_dict(child, tokens, leaves)
-        elif kind is list:
-            _walk_list(child, tokens, leaves)
+            tokens.append(len(child))
+            _walk(child, tokens, leaves)
         else:
             tokens.append(kind)
             leaves.append(child)
@@ -112,7 +101,8 @@ class ShapeCachedValidator:
         """None when ``resource`` is valid for its R4B model, else the first problem as text."""
         tokens: list[Any] = []
         leaves: list[Any] = []
-        _walk_dict(resource, tokens, leaves)
+        tokens.append(tuple(resource))
+        _walk(resource.values(), tokens, leaves)
         shape = tuple(tokens)
         plan = self._plans.get(shape, _UNSEEN)
         if plan is not None and plan is not _UNSEEN:
