@@ -78,39 +78,6 @@ class PatientGrouper:
             self._tmpdir = None
         self._memory.clear()
 
-    # ------------------------------------------------------------------------------------------ ranges
-
-    def patient_ids(self) -> list[str]:
-        """Every patient id, sorted; after this the grouper only reads (safe to share with forked workers)."""
-        if self._db is None:
-            return sorted(self._memory)
-        if self._memory:
-            self._spill()
-        self._db.execute("CREATE INDEX IF NOT EXISTS r_patient ON r (patient, seq)")
-        self._db.commit()
-        return [row[0] for row in self._db.execute("SELECT DISTINCT patient FROM r ORDER BY patient")]
-
-    def patients_of(self, ids: list[str]) -> Iterator[tuple[str, list[ResourceRecord]]]:
-        """The patients of a contiguous slice of ``patient_ids()``, in id order; usable from a forked
-        worker (a spilled grouper is read through the worker's own connection)."""
-        if not ids:
-            return
-        if self._db is None:
-            for patient_id in ids:
-                yield patient_id, self._memory[patient_id]
-            return
-        first, last = ids[0], ids[-1]
-        assert self._tmpdir is not None
-        db = sqlite3.connect(os.path.join(self._tmpdir.name, "group.sqlite"))
-        try:
-            rows = db.execute(
-                "SELECT patient, data FROM r WHERE patient BETWEEN ? AND ? ORDER BY patient, seq",
-                (first, last),
-            )
-            yield from _by_patient(rows)
-        finally:
-            db.close()
-
 
 def _by_patient(rows: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, list[ResourceRecord]]]:
     """Spilled rows (patient, pickled records), ordered by patient and spill: each patient's records."""
