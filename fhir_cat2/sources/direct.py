@@ -143,7 +143,7 @@ def _codes(concept: Any) -> frozenset[Code]:
     if type(concept) is not dict:
         raise _Unexpected
     text = concept.get("text")
-    if text is not None and type(text) is not str:
+    if text is not None and type(text) is not str:  # inline checks here and in _ref: the hottest calls
         raise _Unexpected
     codings = concept.get("coding", _ABSENT)
     if type(codings) is not list:
@@ -256,10 +256,8 @@ def _period(period: Any) -> When | None:
         return None
     if type(period) is not dict:
         raise _Unexpected
-    start = period.get("start")
-    end = period.get("end")
-    if (start is not None and type(start) is not str) or (end is not None and type(end) is not str):
-        raise _Unexpected
+    start = _str(period.get("start"))
+    end = _str(period.get("end"))
     key = (start, end)
     when = _periods.get(key, _ABSENT)
     if when is not _ABSENT:
@@ -286,13 +284,9 @@ def _when_of(
     resource: dict[str, Any], date_time_key: str, period_key: str, instant_key: str | None = None
 ) -> When | None:
     """slim._when_of: the dateTime, else the instant, else the period; all of them checked."""
-    date_time = resource.get(date_time_key)
+    date_time = _str(resource.get(date_time_key))
     period = resource.get(period_key)
-    instant = resource.get(instant_key) if instant_key else None
-    if (date_time is not None and type(date_time) is not str) or (
-        instant is not None and type(instant) is not str
-    ):
-        raise _Unexpected
+    instant = _str(resource.get(instant_key)) if instant_key else None
     if date_time:
         if period is not None:
             _period(period)  # checked though unused
@@ -309,17 +303,10 @@ def _quantity(quantity: Any) -> QuantityValue | None:
     if type(quantity) is not dict:
         raise _Unexpected
     value = quantity.get("value")
-    unit = quantity.get("unit")
-    code = quantity.get("code")
-    comparator = quantity.get("comparator")
-    system = quantity.get("system")
-    if (
-        (unit is not None and type(unit) is not str)
-        or (code is not None and type(code) is not str)
-        or (comparator is not None and type(comparator) is not str)
-        or (system is not None and type(system) is not str)
-    ):
-        raise _Unexpected
+    unit = _str(quantity.get("unit"))
+    code = _str(quantity.get("code"))
+    comparator = _str(quantity.get("comparator"))
+    _str(quantity.get("system"))  # checked; not read
     if type(value) is not float:
         if value is None:
             return None
@@ -358,21 +345,13 @@ def _reason_extension_codes(resource: dict[str, Any]) -> frozenset[Code]:
 
 def _meta(resource: dict[str, Any]) -> tuple[str | None, str | None]:
     """(lastUpdated, versionId), after checking the id's type as slim._Resource does."""
-    id_ = resource.get("id")
+    _str(resource.get("id"))  # checked; not read
     meta = resource.get("meta")
-    if id_ is not None and type(id_) is not str:
-        raise _Unexpected
     if meta is None:
         return None, None
     if type(meta) is not dict:
         raise _Unexpected
-    last_updated = meta.get("lastUpdated")
-    version_id = meta.get("versionId")
-    if (last_updated is not None and type(last_updated) is not str) or (
-        version_id is not None and type(version_id) is not str
-    ):
-        raise _Unexpected
-    return last_updated, version_id
+    return _str(meta.get("lastUpdated")), _str(meta.get("versionId"))
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -448,15 +427,9 @@ def _observation(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: st
         raise _Unexpected
     value_quantity = r.get("valueQuantity")
     value_concept = r.get("valueCodeableConcept")
-    value_int = r.get("valueInteger")
-    value_string = r.get("valueString")
-    value_bool = r.get("valueBoolean")
-    if (
-        (value_int is not None and type(value_int) is not int)
-        or (value_string is not None and type(value_string) is not str)
-        or (value_bool is not None and type(value_bool) is not bool)
-    ):
-        raise _Unexpected
+    value_int = _int(r.get("valueInteger"))
+    value_string = _str(r.get("valueString"))
+    value_bool = _bool(r.get("valueBoolean"))
     absent = r.get("dataAbsentReason")
     if absent is not None:
         _codes(absent)  # checked; only its presence is read
@@ -475,9 +448,7 @@ def _observation(r: dict[str, Any], src: Src, resolve: Resolver, resource_id: st
                 component_absent is not None,  # absent
             )
         )
-    issued = r.get("issued")
-    if issued is not None and type(issued) is not str:
-        raise _Unexpected
+    issued = _str(r.get("issued"))
     encounter = r.get("encounter")
     return ObservationRecord(
         "Observation",  # resource_type
