@@ -250,7 +250,7 @@ class Pipeline:
         """
         total = sum(part.size for part in parts)
         if workers > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
-            return self._replay_parallel(parts, workers, resources_done)
+            return self._replay_parallel(parts, total, workers, resources_done)
         self.ingest_parts(parts, counted=counted)
         return self.run()
 
@@ -404,7 +404,11 @@ class Pipeline:
             self.observer()
 
     def _replay_parallel(
-        self, parts: list[InputPart], workers: int, resources_done: Callable[[int], None] | None
+        self,
+        parts: list[InputPart],
+        total: int,
+        workers: int,
+        resources_done: Callable[[int], None] | None,
     ) -> RunStats:
         """Replay in forked workers, map then reduce, the parent only gathering.
 
@@ -416,7 +420,6 @@ class Pipeline:
         blocks. The parent merges the buckets' blocks by patient id into the sink: the order of one process.
         Records never pass through the parent. A task whose worker failed is done here: nothing is lost.
         """
-        total = sum(part.size for part in parts)
         task_bytes = max(1, min(PARALLEL_TASK_BYTES, total // (workers * PARALLEL_SLICES_PER_WORKER)))
         tasks: list[list[InputPart]] = [[]]
         held = 0
@@ -436,7 +439,7 @@ class Pipeline:
             workers,
             buckets,
         )
-        global _FORKED
+        global _FORKED, _FORKED_EVALUATOR
         _FORKED = self
         try:
             with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
@@ -453,7 +456,7 @@ class Pipeline:
                 self._merge_outputs(outputs)
                 self._emit_summaries(period, report_date)
         finally:
-            _FORKED = None
+            _FORKED = _FORKED_EVALUATOR = None
             self._grouper.close()
         return self.stats
 
@@ -516,7 +519,6 @@ class Pipeline:
                     )
                     result = _reduce_pieces(self, evaluator, mine, path, period, report_date)
                 self._take_counts(result)
-        _FORKED_EVALUATOR = None
         return outputs
 
     def _take_map(self, result: _MapResult) -> int:
