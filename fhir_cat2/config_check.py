@@ -589,14 +589,17 @@ def _write_permission(
 
     needed = "cu" + ("d" if withdraw_stale and resource_type == "MeasureReport" else "")
     words = {"c": "create", "u": "update", "d": "delete"}
-    action = " and ".join(words[p] for p in needed)
+    names = [words[p] for p in needed]
+    action = " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
     check = f"write permission {resource_type}"
     scope = getattr(target.auth, "granted_scope", None)
     if scope is None:
         why = (
             "no credentials are sent to the write server"
             if target.auth is None
-            else f"{target.auth_config.type if target.auth_config else 'these'} credentials carry no scopes"
+            # quoted: the log redaction reads "basic <word>" as an Authorization header
+            else f"credentials of type '{target.auth_config.type if target.auth_config else 'none'}'"
+            " carry no scopes"
         )
         findings.not_verified(
             f"write: permission to {action} {resource_type} ({strategy}): {why}, and no request proves it"

@@ -225,7 +225,7 @@ def test_discovery_without_token_endpoint_is_a_configuration_error(rsa_key, slee
     responses.get(f"{BASE}/.well-known/smart-configuration", status=404)
     auth = SmartBackendAuth("c", pem(rsa_key), token_url=None, scope="system/*.read")
     FhirClient(BASE, auth=auth)
-    with pytest.raises(ConfigError, match="set server.auth.token_url"):
+    with pytest.raises(ConfigError, match=r"set server\.auth\.token_url"):
         auth.access_token()
 
 
