@@ -1,6 +1,7 @@
 """``fhir-cat2 config check [FILE]``: is this configuration ready for an unattended run?
 
-One line per finding, ``ok:``, ``warning:`` or ``problem:``, in this order:
+One line per finding, ``ok:``, ``warning:``, ``not verified:`` or ``problem:`` (``--format json``: one
+document with a result per check), in this order:
 
 1. the file: YAML, known keys, valid values, no secret written in it, environment overrides applied;
 2. secrets resolved (from the environment or the files named), never printed; key types checked;
@@ -8,10 +9,16 @@ One line per finding, ``ok:``, ``warning:`` or ``problem:``, in this order:
 4. the rules table and value sets load; the state, output and metrics locations are writable; files that
    hold secrets are not readable by other users;
 5. unless ``--offline`` or a problem above: a token from the token endpoint, then the server's
-   CapabilityStatement (FHIR version, searchable types, transactions), and the same for a write server.
+   CapabilityStatement (FHIR version, searchable types, transactions), and the same for a write server;
+6. access, with the credentials sync sends (``/metadata`` is public on most servers, so 5 proves none):
+   an authenticated ``_summary=count`` search (``_count=1`` where ``_summary`` is refused) per resource
+   type sync reads; unless ``--dry-run``, per type written back: the search write-back makes first,
+   ``$validate`` of a placeholder where the server offers it, and create/update permission from the
+   token's SMART scopes. What cannot be proved without writing is reported as not verified, with why.
 
-Exit code: 0 when there is no problem (warnings allowed); 2 for configuration problems; 3 when the token
-endpoint or the server refuses the credentials; 4 when the server cannot be reached.
+Exit code: 0 when there is no problem (warnings and unverified checks allowed); 2 for configuration
+problems; 3 when the token endpoint or the server refuses the credentials, or a token's scope cannot
+write; 4 when the server cannot be reached.
 """
 
 from __future__ import annotations
