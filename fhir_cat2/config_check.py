@@ -478,11 +478,9 @@ def _connect(target: Target, findings: Findings) -> dict[str, Any] | None:
     try:
         capabilities = client.capabilities()
     except AuthError as exc:
-        findings.problem(
-            f"{label}: {base} refused the credentials: {exc}; {_credentials_hint(target)}",
-            EXIT_AUTH,
-            "metadata",
-        )
+        # no status: a refused TLS handshake, whose message names the client certificate settings
+        hint = f"; {_credentials_hint(target)}" if exc.status is not None else ""
+        findings.problem(f"{label}: {base} refused the credentials: {exc}{hint}", EXIT_AUTH, "metadata")
         return None
     except ServerUnavailableError as exc:
         findings.problem(f"{label}: {base} unreachable: {exc}", EXIT_UNAVAILABLE, "metadata")

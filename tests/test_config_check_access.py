@@ -37,6 +37,10 @@ def metadata(validate: bool = True) -> dict:
     return statement
 
 
+def outcome(code: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code}]}
+
+
 def run(capsys, path: str, *extra: str) -> tuple[int, str]:
     code = main(["config", "check", path, *extra])
     out = capsys.readouterr().out
@@ -129,3 +133,20 @@ def test_a_server_without_validate_says_what_it_could_not_verify(tmp_path, capsy
     assert "not verified: write: $validate Claim: the server lists no $validate operation" in out
     assert "not verified: write: permission to create and update Claim (update)" in out
     assert out.strip().splitlines()[-1].endswith(": ready (4 check(s) not verified)")
+
+
+def test_a_protected_metadata_refusal_names_the_basic_settings(tmp_path, capsys, monkeypatch, sleeps):
+    monkeypatch.setenv("TEST_PASSWORD", TOKEN)
+    path = write_config(
+        tmp_path,
+        f"server:\n  base_url: {BASE}\n  auth:\n    type: basic\n    username: fc2\n"
+        "    password_env: TEST_PASSWORD\n",
+    )
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/metadata", status=401, json=outcome("login"))
+        code, out = run(capsys, path)
+    assert code == 3, out
+    assert (
+        "refused the credentials: GET metadata: HTTP 401 (server: error: login); check server.auth.username"
+        " (fc2) and the password (from environment variable TEST_PASSWORD)"
+    ) in out
