@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from pydantic import SecretStr
 
-from .errors import AuthError, ConfigError, FatalServerError, ResourceGoneError
+from .errors import ConfigError, FatalServerError, ResourceGoneError
 from .logs import register_secret
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class TokenAuth(requests.auth.AuthBase):
 
     def __init__(self, token_url: str | None, scope: str | None, *, skew: float = 60.0) -> None:
         self.token_url = token_url
+        self.setting = "server.auth"
+        """The configuration section of this auth: messages name ``<setting>.token_url``."""
         self.scope = scope
         self.skew = skew
         self._client: FhirClient | None = None
@@ -74,6 +76,8 @@ class TokenAuth(requests.auth.AuthBase):
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self.tokens_fetched = 0
+        self.granted_scope: str | None = None
+        """The scope of the current token, as the token endpoint granted it."""
 
     def bind(self, client: FhirClient) -> None:
         """Called by FhirClient: token requests go through it (timeouts, retries, error mapping)."""
@@ -98,10 +102,12 @@ class TokenAuth(requests.auth.AuthBase):
     def _fetch(self) -> None:
         if self._client is None:
             raise RuntimeError("TokenAuth used before FhirClient bound it")
-        token_url = self.token_url or discover_token_url(self._client)
+        token_url = self.token_url or discover_token_url(self._client, f"{self.setting}.token_url")
         self.token_url = token_url
         requested_at = time.monotonic()  # lifetime counts from before the request, never after
-        body = self._client.token_request(token_url, self._form(token_url), self._basic())
+        body = self._client.token_request(
+            token_url, self._form(token_url), self._basic(), f"{self.setting}.token_url"
+        )
         expires_in = body.get("expires_in")
         try:
             lifetime = float(expires_in) if expires_in is not None else 300.0
@@ -109,6 +115,9 @@ class TokenAuth(requests.auth.AuthBase):
             lifetime = 300.0
         self._token = SecretStr(str(body["access_token"]))
         register_secret(str(body["access_token"]))
+        granted = body.get("scope")
+        # RFC 6749 5.1: a token response leaves out the scope only when it is the one requested
+        self.granted_scope = granted if isinstance(granted, str) else self.scope
         # A short-lived token must not be refreshed on every request: skew is at most half its life.
         self._expires_at = requested_at + lifetime
         self.skew = min(self.skew, lifetime / 2)
@@ -221,6 +230,22 @@ class SmartBackendAuth(TokenAuth):
         return f"SmartBackendAuth(client_id={self.client_id!r}, algorithm={self.algorithm!r}, key=**********)"
 
 
+def scope_allows(scope: str | None, resource_type: str, permissions: str) -> bool:
+    """Whether SMART scopes (v1 ``system/Claim.write``, v2 ``system/Claim.cu``, ``*`` for any type) grant
+    every one of ``permissions`` (letters of c r u d s) on ``resource_type``."""
+    v1 = {"read": "rs", "write": "cud", "*": "cruds"}
+    for item in (scope or "").split():
+        context, _, rest = item.partition("/")
+        target, _, granted = rest.partition(".")
+        if context not in ("system", "user") or not granted:
+            continue
+        granted = granted.split("?", 1)[0]
+        letters = v1.get(granted, granted)
+        if target in ("*", resource_type) and all(p in letters for p in permissions):
+            return True
+    return False
+
+
 def _load_private_key(pem: SecretStr, algorithm: str) -> Any:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -240,14 +265,15 @@ def _load_private_key(pem: SecretStr, algorithm: str) -> Any:
     return key
 
 
-def discover_token_url(client: FhirClient) -> str:
-    """The token endpoint from ``[base]/.well-known/smart-configuration`` (SMART App Launch 2.0)."""
+def discover_token_url(client: FhirClient, setting: str = "server.auth.token_url") -> str:
+    """The token endpoint from ``[base]/.well-known/smart-configuration`` (SMART App Launch 2.0). A server
+    that does not publish one needs the setting: a configuration error (exit 2), not refused credentials."""
     url = f"{client.base_url}/.well-known/smart-configuration"
     try:
         body = client.get_json_elsewhere(url, "GET .well-known/smart-configuration")
     except (ResourceGoneError, FatalServerError) as exc:
-        raise AuthError(f"cannot discover the token endpoint ({exc}); set server.auth.token_url") from None
+        raise ConfigError(f"cannot discover the token endpoint ({exc}); set {setting}") from None
     token_url = body.get("token_endpoint") if isinstance(body, dict) else None
     if not isinstance(token_url, str) or not token_url.startswith(("https://", "http://")):
-        raise AuthError("the server's smart-configuration names no token_endpoint; set server.auth.token_url")
+        raise ConfigError(f"the server's smart-configuration names no token_endpoint; set {setting}")
     return token_url

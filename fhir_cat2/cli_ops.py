@@ -60,13 +60,22 @@ def add_ops_commands(sub: argparse._SubParsersAction[Any], parser_class: type) -
         dest="config_command", required=True, parser_class=parser_class
     )
     check = config_sub.add_parser(
-        "check", help="validate a configuration, resolve its secrets, reach the server and get a token"
+        "check",
+        help="validate a configuration, resolve its secrets, prove access to the server (read and write)",
     )
     add_global_options(check, top=False)
     check.add_argument(
         "file", nargs="?", metavar="FILE", help="configuration file (default: environment only)"
     )
     check.add_argument("--offline", action="store_true", help="do not contact the server")
+    check.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check what sync --dry-run needs: reading only, no write checks",
+    )
+    check.add_argument(
+        "--format", choices=("text", "json"), default="text", help="json: one document, a result per check"
+    )
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -1,7 +1,8 @@
 """Exceptions of fhir-cat2: one root, families by what the caller should do.
 
     FhirCat2Error                       root; never raised itself
-    ├── ConfigError                     refuse before any work (exit 2)
+    ├── ConfigError                     refuse before any work (exit 2); also a token URL that is no
+    │                                   OAuth token endpoint (404, a web page)
     │   ├── RulesError                  a rules table is invalid: names file, line, field
     │   └── TlsVerificationError        the server's certificate is not trusted (exit 2: fix the CA bundle)
     ├── InputError                      skip this item and quarantine it; the run goes on
@@ -9,7 +10,8 @@
     └── ServerError                     a FHIR server answered badly; carries its OperationOutcome
         ├── AuthError                   401/403 or a token endpoint refused us (exit 3)
         ├── RetryableServerError        429, 5xx, connection error, read timeout: retry with backoff
-        │   └── ServerUnavailableError  still failing after the retry budget (exit 4)
+        │   └── ServerUnavailableError  still failing after the retry budget, or https:// to a plain-HTTP
+        │                               port (exit 4, raised at once: retrying will not help)
         ├── ResourceGoneError           404/410
         ├── PreconditionFailedError     412 (If-Match lost a race, or an ambiguous conditional write)
         └── FatalServerError            any other 4xx: fail at once, do not retry

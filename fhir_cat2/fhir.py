@@ -141,20 +141,69 @@ def refuse_insecure(url: str, what: str, allow_insecure_http: bool) -> None:
         )
 
 
-def tls_error(label: str, url: str, exc: Exception) -> FhirCat2Error:
-    """A TLS failure is not transient: an unverifiable certificate is a trust problem (exit 2), a refused
+# OpenSSL reasons for a peer that answered the ClientHello with something that is not TLS (plain HTTP)
+NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "HTTP_REQUEST",
+    }
+)
+
+
+def tls_error(label: str, url: str, exc: Exception, setting: str = "server.base_url") -> FhirCat2Error:
+    """A TLS failure is not transient: an unverifiable certificate is a trust problem (exit 2), a port that
+    does not speak TLS is unavailable (exit 4: nothing to retry, the URL is wrong), and any other refused
     handshake usually a missing or rejected client certificate (exit 3)."""
-    text = str(exc)
-    host = urlsplit(url).hostname
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+    reason = _ssl_reason(exc)
+    host, port = _host_port(url)
+    if reason == "CERTIFICATE_VERIFY_FAILED" or "certificate verify failed" in str(exc):
         return TlsVerificationError(
             f"{label}: the TLS certificate of {host} could not be verified; if the server uses a private CA,"
             " set server.tls.ca_bundle to its PEM file"
+        )
+    if reason in NOT_TLS_REASONS:
+        return ServerUnavailableError(
+            f"{label}: TLS handshake with {host}:{port} failed: the server does not speak TLS there"
+            f" (plain HTTP? then the URL is http://); check {setting}"
         )
     return AuthError(
         f"{label}: the TLS handshake with {host} failed; if the server requires a client certificate,"
         " set server.tls.client_cert and server.tls.client_key"
     )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: requests and urllib3 nest the socket error in args and causes."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [a for a in current.args if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+
+
+def _ssl_reason(exc: BaseException) -> str | None:
+    import ssl
+
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError) and cause.reason:
+            return str(cause.reason)
+    return None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    _, host, port = origin(url)
+    return host, port
 
 
 def path_only(url: str) -> str:
@@ -230,10 +279,13 @@ class FhirClient:
         verify: str | bool = True,
         cert: str | tuple[str, str] | None = None,
         allow_insecure_http: bool = False,
+        setting: str = "server.base_url",
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base URL must be http(s): {base_url!r}")
         self.allow_insecure_http = allow_insecure_http
+        self.setting = setting
+        """The setting the base URL came from: what a message tells the operator to check."""
         refuse_insecure(base_url, "the FHIR base URL", allow_insecure_http)
         self.base_url = base_url.rstrip("/")
         self.verify = verify
@@ -281,8 +333,12 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         what: str | None = None,
+        require_json: bool = True,
     ) -> FhirResponse:
-        """Send one request with retries; returns the parsed response or raises a ServerError."""
+        """Send one request with retries; returns the parsed response or raises a ServerError.
+
+        ``require_json=False``: a 2xx body that is not JSON is returned (as body None) instead of retried, for
+        callers that word it themselves (a token URL that serves a web page is a configuration mistake)."""
         url = self.url(path)
         refuse_insecure(url, what or "a request", self.allow_insecure_http)
         if authenticate and origin(url) != self.origin:
@@ -319,7 +375,16 @@ class FhirClient:
         )
         try:
             return retrying(
-                self._send_once, method, url, params, json_body, form, headers, authenticate, label
+                self._send_once,
+                method,
+                url,
+                params,
+                json_body,
+                form,
+                headers,
+                authenticate,
+                label,
+                require_json,
             )
         except ServerUnavailableError:
             raise
@@ -340,13 +405,14 @@ class FhirClient:
         headers: Mapping[str, str] | None,
         authenticate: bool,
         label: str,
+        require_json: bool = True,
     ) -> FhirResponse:
         response = self._transmit(method, url, params, json_body, form, headers, authenticate, label)
         if response.status_code == 401 and authenticate and hasattr(self.auth, "invalidate"):
             log.info("%s: 401; fetching a new token and trying once more", label)
             self.auth.invalidate()  # type: ignore[union-attr]
             response = self._transmit(method, url, params, json_body, form, headers, authenticate, label)
-        return self._handle(response, label)
+        return self._handle(response, label, require_json)
 
     def _transmit(
         self,
@@ -382,10 +448,13 @@ class FhirClient:
                 cert=self.cert,
             )
         except requests.exceptions.SSLError as exc:
-            raise tls_error(label, url, exc) from None
+            raise tls_error(label, url, exc, self._setting_for(url)) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             # ConnectTimeout is both; ReadTimeout mid-body and a dropped connection are both transient
-            raise RetryableServerError(f"{label}: {_transport_text(exc)}") from None
+            text = _transport_text(exc, url)
+            if text.startswith("cannot connect"):
+                text += f"; check {self._setting_for(url)}"
+            raise RetryableServerError(f"{label}: {text}") from None
         except requests.exceptions.ChunkedEncodingError as exc:
             raise RetryableServerError(
                 f"{label}: connection broken mid-response ({type(exc).__name__})"
@@ -395,7 +464,14 @@ class FhirClient:
         log.debug("%s -> %d in %.2fs", label, response.status_code, time.monotonic() - started)
         return response
 
-    def _handle(self, response: requests.Response, label: str) -> FhirResponse:
+    def _setting_for(self, url: str) -> str:
+        """The setting that names where ``url`` points: the base URL's, or the token endpoint's."""
+        token_url = getattr(self.auth, "token_url", None)
+        if origin(url) != self.origin and isinstance(token_url, str) and origin(url) == origin(token_url):
+            return f"{getattr(self.auth, 'setting', 'server.auth')}.token_url"
+        return self.setting
+
+    def _handle(self, response: requests.Response, label: str, require_json: bool = True) -> FhirResponse:
         body: Any = None
         if response.content:
             try:
@@ -412,7 +488,7 @@ class FhirClient:
             raise FatalServerError(
                 f"{label}: unexpected redirect (HTTP {status}); configure the final base URL"
             )
-        if response.content and body is None:
+        if response.content and body is None and require_json:
             raise RetryableServerError(f"{label}: HTTP {status} with a body that is not JSON")
         return FhirResponse(status, response.headers, body)
 
@@ -517,26 +593,46 @@ class FhirClient:
         )
 
     def token_request(
-        self, token_url: str, form: Mapping[str, str], basic: tuple[str, str] | None = None
+        self,
+        token_url: str,
+        form: Mapping[str, str],
+        basic: tuple[str, str] | None = None,
+        setting: str = "server.auth.token_url",
     ) -> dict[str, Any]:
-        """POST an OAuth2 token request (form-encoded). The token endpoint may be on another host."""
+        """POST an OAuth2 token request (form-encoded). The token endpoint may be on another host.
+
+        An OAuth error (invalid_client...) or 401/403 is an AuthError; a URL that is no token endpoint at
+        all (404, 405, a redirect, a web page, JSON without an access_token) is a ConfigError naming
+        ``setting``."""
         label = "token request"
         headers = {"Accept": "application/json"}
         if basic is not None:
             headers["Authorization"] = requests.auth._basic_auth_str(*basic)
-
+        not_oauth = f"{setting}: {_url_text(token_url)} is not an OAuth token endpoint"
         try:
-            body = self._request_elsewhere("POST", token_url, form=form, headers=headers, what=label).body
+            response = self._request_elsewhere(
+                "POST", token_url, form=form, headers=headers, what=label, require_json=False
+            )
         except (FatalServerError, ResourceGoneError, PreconditionFailedError) as exc:
-            # invalid_client, invalid_scope, unknown endpoint...: no retry will fix a refused client
+            if exc.status in (404, 405, 410) or exc.outcome is None:
+                answer = f"HTTP {exc.status}" if exc.status else "a redirect"
+                raise ConfigError(f"{not_oauth} (it answered {answer}); check {setting}") from None
+            # invalid_client, invalid_scope...: no retry will fix a refused client
             raise AuthError(exc.message, status=exc.status, outcome=exc.outcome) from None
-        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-            raise AuthError(f"{label}: the token endpoint answered without an access_token")
+        body = response.body
+        if not isinstance(body, dict):
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            answer = f"HTTP {response.status} with {kind}"
+            raise ConfigError(f"{not_oauth} (it answered {answer}); check {setting}")
+        if not isinstance(body.get("access_token"), str):
+            raise ConfigError(f"{not_oauth} (its answer holds no access_token); check {setting}")
         return body
 
     def get_json_elsewhere(self, url: str, what: str) -> Any:
-        """GET a JSON document without credentials (e.g. .well-known/smart-configuration)."""
-        return self._request_elsewhere("GET", url, headers={"Accept": "application/json"}, what=what).body
+        """GET a JSON document without credentials (e.g. .well-known/smart-configuration); None when the
+        answer is not JSON."""
+        headers = {"Accept": "application/json"}
+        return self._request_elsewhere("GET", url, headers=headers, what=what, require_json=False).body
 
     def _request_elsewhere(
         self,
@@ -546,8 +642,17 @@ class FhirClient:
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         what: str,
+        require_json: bool = True,
     ) -> FhirResponse:
-        return self.request(method, url, form=form, headers=headers, authenticate=False, what=what)
+        return self.request(
+            method,
+            url,
+            form=form,
+            headers=headers,
+            authenticate=False,
+            what=what,
+            require_json=require_json,
+        )
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
@@ -572,13 +677,30 @@ def _origin_text(url: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def _transport_text(exc: Exception) -> str:
+def _url_text(url: str) -> str:
+    """A configured URL as a message may show it: origin and path, no user info, no query."""
+    return _origin_text(url) + (urlsplit(url).path or "")
+
+
+def _transport_text(exc: Exception, url: str) -> str:
+    """What went wrong on the wire, in words, naming host:port but never the URL (it can hold a query)."""
+    import errno
+    import socket
+
+    host, port = _host_port(url)
     if isinstance(exc, requests.ConnectTimeout):
-        return "connect timeout"
+        return f"cannot connect to {host}:{port} (connect timeout)"
     if isinstance(exc, requests.ReadTimeout):
         return "read timeout"
     if isinstance(exc, requests.Timeout):
         return "timeout"
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return f"cannot connect to {host}:{port} (host name not found)"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"cannot connect to {host}:{port} (connection refused)"
+        if isinstance(cause, OSError) and cause.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return f"cannot connect to {host}:{port} (no route to host)"
     return "connection failed"
 
 

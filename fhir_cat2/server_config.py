@@ -193,7 +193,7 @@ def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
                 f"{section}: type client-credentials needs client_secret_env, client_secret_file or"
                 f" FHIR_CAT2_{_env(section)}__CLIENT_SECRET"
             )
-        return ClientCredentialsAuth(
+        client_credentials = ClientCredentialsAuth(
             cfg.client_id,
             secret,
             token_url=cfg.token_url,
@@ -201,6 +201,8 @@ def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
             method=cfg.client_auth_method,
             skew=cfg.refresh_skew_seconds,
         )
+        client_credentials.setting = section
+        return client_credentials
     key = _secret(cfg.private_key, cfg.private_key_env, cfg.private_key_file, f"{section}.private_key")
     if key is None:
         raise ConfigError(
@@ -211,7 +213,7 @@ def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
         raise ConfigError(
             f"{section}: type smart-backend needs scope (e.g. 'system/*.read system/Claim.write')"
         )
-    return SmartBackendAuth(
+    smart = SmartBackendAuth(
         cfg.client_id,
         key,
         token_url=cfg.token_url,
@@ -221,6 +223,8 @@ def build_auth(cfg: AuthConfig, section: str) -> requests.auth.AuthBase | None:
         jku=cfg.jku,
         skew=cfg.refresh_skew_seconds,
     )
+    smart.setting = section
+    return smart
 
 
 def _env(section: str) -> str:
@@ -243,7 +247,13 @@ def tls_options(tls: TlsConfig) -> tuple[str | bool, str | tuple[str, str] | Non
     return verify, cert
 
 
-def build_client(base_url: str, server: ServerConfig, auth: requests.auth.AuthBase | None) -> FhirClient:
+def build_client(
+    base_url: str,
+    server: ServerConfig,
+    auth: requests.auth.AuthBase | None,
+    setting: str = "server.base_url",
+) -> FhirClient:
+    """A client for ``base_url``; ``setting`` names where that URL came from, for messages."""
     from .fhir import FhirClient, RetryPolicy, Timeouts
 
     verify, cert = tls_options(server.tls)
@@ -261,4 +271,5 @@ def build_client(base_url: str, server: ServerConfig, auth: requests.auth.AuthBa
             server.retry.retry_after_cap,
         ),
         pool_size=server.pool_size,
+        setting=setting,
     )

@@ -324,7 +324,7 @@ def _write_client(settings: LiveSettings, config: AppConfig, source: FhirClient)
         # Credentials of the source never go to another origin unless configured for it.
         auth = None
         log.warning("writing to another server without credentials (set write.auth to authenticate there)")
-    return build_client(target, config.server, auth)
+    return build_client(target, config.server, auth, "--write-to" if settings.write_to else "write.base_url")
 
 
 def run_record(

@@ -220,11 +220,12 @@ def test_token_url_discovered_from_smart_configuration(rsa_key, sleeps):
 
 
 @responses.activate
-def test_discovery_without_token_endpoint_is_an_auth_error(rsa_key, sleeps):
+def test_discovery_without_token_endpoint_is_a_configuration_error(rsa_key, sleeps):
+    # the fix is a setting (server.auth.token_url), not other credentials: exit 2, not 3
     responses.get(f"{BASE}/.well-known/smart-configuration", status=404)
     auth = SmartBackendAuth("c", pem(rsa_key), token_url=None, scope="system/*.read")
     FhirClient(BASE, auth=auth)
-    with pytest.raises(AuthError, match="token_url"):
+    with pytest.raises(ConfigError, match=r"set server\.auth\.token_url"):
         auth.access_token()
 
 

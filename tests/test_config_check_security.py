@@ -92,8 +92,10 @@ def test_token_and_capability_statement_fetched_secret_never_printed(tmp_path, c
             f"{BASE}/metadata",
             json={**capability(), "fhirVersion": "4.0.1", "software": {"name": "EHR", "version": "9"}},
         )
+        rsps.get(re.compile(rf"{BASE}/\w+\?_summary=count"), json={"resourceType": "Bundle", "total": 3})
         code, lines = check(capsys, client_credentials(tmp_path))
         assert rsps.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in rsps.calls[2:])
     text = "\n".join(lines)
     assert code == 0, text
     assert "environment overrides: FHIR_CAT2_SERVER__PAGE_SIZE" in text
