@@ -2,7 +2,7 @@
 
 Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
 configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
-70 internal error; 130 interrupted (Ctrl-C or SIGTERM).
+6 completed, writes pending in the outbox; 70 internal error; 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from pathlib import Path
 import orjson
 
 from . import logs
-from .cli_live import add_live_commands, cmd_record, cmd_sync
+from .cli_live import add_live_commands, cmd_outbox_retry, cmd_record, cmd_sync
 from .cli_ops import (
     add_global_options,
     add_ops_commands,
     apply_config,
+    cmd_outbox,
     cmd_runs,
     initial_logging,
     new_tracker,
@@ -394,6 +395,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             return cmd_valuesets_fetch(args), None
         if args.command == "runs":
             return cmd_runs(args, load_config), None
+        if args.command == "outbox":
+            if args.action == "retry":
+                return cmd_outbox_retry(args), None
+            return cmd_outbox(args, load_config), None
         if args.command == "config" and args.config_command == "check":
             from .config_check import cmd_config_check  # with the HTTP stack, which replay does without
 

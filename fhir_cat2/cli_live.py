@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .runs import EXIT_OK, EXIT_QUARANTINED
+from .runs import EXIT_OK, EXIT_QUARANTINED, EXIT_WRITES_PENDING
 
 if TYPE_CHECKING:  # the HTTP stack (fhir, sync) is imported by the commands that use it, not by replay
     from .config import AppConfig
@@ -72,8 +72,8 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
     for target, what in ((write_to, "--write-to"), (config.write.base_url, "write.base_url")):
         if target:
             refuse_insecure(target, what, allow)
-    since = parse_time_option(args.since, "--since")
-    until = parse_time_option(args.until, "--until")
+    since = parse_time_option(getattr(args, "since", None), "--since")
+    until = parse_time_option(getattr(args, "until", None), "--until")
     if since is not None and until is not None and since >= until:
         raise ConfigError("--since must be before --until")
     return LiveSettings(
@@ -98,6 +98,8 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
     tracker.hold(settings.state_path, mode)  # before any request: a second run stops here with exit 5
     report, quarantined = run_sync(settings, config, ruleset, options, tracker)
     tracker.summary = summary(report)
+    if report.get("writes_pending"):
+        return EXIT_WRITES_PENDING
     if quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
@@ -118,3 +120,27 @@ def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig,
         f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR"
     )
     return EXIT_OK
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    """``fhir-cat2 outbox retry``: re-send the outbox of the write target now (the server options of sync).
+    Exit 0 when its outbox is empty afterwards, else 6."""
+    from .cli_ops import apply_config
+    from .config import load_config
+    from .sync import run_outbox_retry
+
+    config = load_config(args.config)
+    apply_config(args, config)
+    settings = resolve_live(args, config)
+    tracker = args._tracker
+    tracker.hold(settings.state_path, "outbox-retry")
+    report = run_outbox_retry(settings, config, tracker)
+    written = "; ".join(
+        f"{t}s: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+        for t, counts in report["write_back"].items()
+    )
+    tracker.summary = (
+        f"fhir-cat2 outbox retry: {report['outbox_resent']} pending writes re-sent"
+        f"{f' ({written})' if written else ''}; {report['writes_pending']} writes pending in the outbox"
+    )
+    return EXIT_WRITES_PENDING if report["writes_pending"] else EXIT_OK

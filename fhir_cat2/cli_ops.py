@@ -1,5 +1,6 @@
-"""Command line for operations: options every command takes (logs, metrics, progress), ``fhir-cat2 runs``
-and ``fhir-cat2 config check``, and what ``main`` does around every run (signals, umask, tracker)."""
+"""Command line for operations: options every command takes (logs, metrics, progress), ``fhir-cat2 runs``,
+``fhir-cat2 outbox list|drop`` and ``fhir-cat2 config check``, and what ``main`` does around every run
+(signals, umask, tracker). ``outbox retry`` talks to the server: see cli_live."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .config import AppConfig
 from .metrics import check_writable
 from .progress import Progress, wanted
 from .runs import RunTracker, Terminated
-from .state import SyncState, parse_instant
+from .state import PendingWrite, SyncState, parse_instant
 
 RUN_COMMANDS = ("replay", "sync", "record")
 
@@ -54,6 +55,26 @@ def add_ops_commands(sub: argparse._SubParsersAction[Any], parser_class: type) -
     runs.add_argument("--config", metavar="FILE", help="configuration file (for sync.state)")
     runs.add_argument("--limit", type=int, default=20, help="runs to list (default 20)")
     runs.add_argument("--format", choices=("text", "json"), default="text")
+
+    outbox = sub.add_parser(
+        "outbox", help="writes the server refused or could not take, kept for the next sync"
+    )
+    add_global_options(outbox, top=False)
+    outbox.add_argument("action", choices=("list", "retry", "drop"))
+    outbox.add_argument("ids", nargs="*", type=int, metavar="ID", help="with drop: the entries to remove")
+    outbox.add_argument("--all", action="store_true", help="with drop: remove every entry")
+    outbox.add_argument("--json", action="store_true", help="with list: JSON on stdout")
+    outbox.add_argument("--config", metavar="FILE", help="configuration file (sync.state; server for retry)")
+    outbox.add_argument(
+        "--state", metavar="PATH", help="state file (default: from --config, else the default)"
+    )
+    outbox.add_argument(
+        "--base-url", metavar="URL", help="with retry: FHIR base URL (config server.base_url)"
+    )
+    outbox.add_argument(
+        "--write-to", metavar="URL", help="with retry: the write target (default: the source)"
+    )
+    outbox.add_argument("--out", metavar="DIR", help="with retry: folder for the run report and quarantine")
 
     config = sub.add_parser("config", help="configuration files")
     config_sub: argparse._SubParsersAction[argparse.ArgumentParser] = config.add_subparsers(
@@ -115,7 +136,8 @@ def initial_logging(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def new_tracker(args: argparse.Namespace, argv: list[str], log_format: str) -> RunTracker | None:
-    if args.command not in RUN_COMMANDS:
+    retry = args.command == "outbox" and args.action == "retry"  # a run: lock, record, report, metrics
+    if args.command not in RUN_COMMANDS and not retry:
         return None
     metrics_path = check_writable(args.metrics_file) if args.metrics_file else None
     progress = Progress(args.command, wanted(bool(args.no_progress), log_format))
@@ -209,3 +231,64 @@ def _summary_tail(row: dict[str, Any]) -> str:
     if row["status"] == "running":
         text = f"pid {row.get('pid')} on {row.get('host')}"
     return text
+
+
+# ------------------------------------------------------------------------------------------ outbox
+
+
+def cmd_outbox(args: argparse.Namespace, load_config: Callable[[str | None], AppConfig]) -> int:
+    """``outbox list`` and ``outbox drop`` (``retry`` is in cli_live: it needs the server)."""
+    from .errors import ConfigError
+
+    path = args.state or load_config(args.config).sync.state
+    state = SyncState(path, create=False)
+    try:
+        if args.action == "drop":
+            if bool(args.ids) == bool(args.all):
+                raise ConfigError("outbox drop needs entry ids (see outbox list) or --all")
+            dropped = state.drop_pending(None if args.all else list(args.ids))
+            print(f"{dropped} pending writes dropped from the outbox; {_pending_total(state)} left")
+            return 0
+        rows = state.pending_writes()
+    finally:
+        state.close()
+    if args.json:
+        data = [_outbox_json(row) for row in rows]
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    if not rows:
+        print(f"the outbox of {path} is empty")
+        return 0
+    print(
+        f"{'ID':>5}  {'TYPE':13}  {'BUSINESS KEY':14}  {'WANTED':8}  {'TRIES':>5}  {'FIRST FAILED':19}  "
+        f"{'LAST FAILED':19}  REASON"
+    )
+    for row in rows:
+        print(
+            f"{row.id:>5}  {row.resource_type:13}  {row.key[:12] + '..':14}  "
+            f"{'write' if row.resource is not None else 'withdraw':8}  {row.attempts:>5}  "
+            f"{_short_time(row.first_failed_at):19}  {_short_time(row.last_failed_at):19}  {row.reason[:80]}"
+        )
+    print(f"{len(rows)} pending writes; the server's own words are in the quarantine.ndjson of those runs")
+    return 0
+
+
+def _pending_total(state: SyncState) -> int:
+    return sum(state.pending_counts().values())
+
+
+def _outbox_json(row: PendingWrite) -> dict[str, Any]:
+    """An outbox row without its content or the server's diagnostics (those may quote patient data)."""
+    return {
+        "id": row.id,
+        "target": logs.redact(row.target),
+        "resource_type": row.resource_type,
+        "business_key": row.key,
+        "wanted": "write" if row.resource is not None else "withdraw",
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "first_failed_at": row.first_failed_at,
+        "last_failed_at": row.last_failed_at,
+        "job": row.job,
+        "run_id": row.run_id,
+    }

@@ -53,6 +53,11 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "last_run_duration_seconds": ("gauge", "Duration of the last run, in seconds.", ("command",)),
     "last_run_exit_code": ("gauge", "Exit code of the last run.", ("command",)),
+    "writes_pending": (
+        "gauge",
+        "Writes kept in the outbox after the last sync, by resource type: not on the server yet.",
+        ("resource_type",),
+    ),
     "watermark_timestamp_seconds": (
         "gauge",
         "Sync watermark per resource type (Unix time): data changed after it has not been read yet.",
@@ -66,6 +71,7 @@ OUTCOMES = {
     3: "auth",
     4: "unavailable",
     5: "locked",
+    6: "writes_pending",
     130: "interrupted",
 }
 
@@ -88,6 +94,8 @@ class RunMetrics:
     written: dict[tuple[str, str], int] = field(default_factory=dict)
     retries: int = 0
     watermarks: dict[str, float] = field(default_factory=dict)
+    writes_pending: dict[str, int] | None = None
+    """Outbox rows per resource type after the run; None: the run did not look (left as it was)."""
 
 
 def job_name(path: Path) -> str:
@@ -201,6 +209,13 @@ def update(path: Path, run: RunMetrics) -> None:
             set_gauge("last_success_timestamp_seconds", round(run.finished_at, 3), command=command)
         for resource_type, stamp in run.watermarks.items():
             set_gauge("watermark_timestamp_seconds", stamp, resource_type=resource_type)
+        if run.writes_pending is not None:
+            for key in [k for k in samples if k[0] == "writes_pending"]:
+                samples[key] = 0.0  # a type whose rows were all delivered
+            for resource_type in ("Claim", "MeasureReport", *run.writes_pending):
+                set_gauge(
+                    "writes_pending", run.writes_pending.get(resource_type, 0), resource_type=resource_type
+                )
         _write_atomically(path, render(samples).encode("utf-8"))
 
 

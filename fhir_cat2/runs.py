@@ -8,7 +8,7 @@
    ``run-report.json`` and to the state store; the lock is released; the metrics file is updated; and the
    one-line summary is printed, last, on stderr.
 
-Statuses: completed (exit 0 or 1), refused (2: configuration), failed (3, 4, 70), interrupted (130),
+Statuses: completed (exit 0, 1 or 6), refused (2: configuration), failed (3, 4, 70), interrupted (130),
 locked (5: another run held the lock), abandoned (killed; found by the next run), running.
 """
 
@@ -40,6 +40,7 @@ EXIT_CONFIG = 2
 EXIT_AUTH = 3
 EXIT_UNAVAILABLE = 4
 EXIT_LOCKED = 5
+EXIT_WRITES_PENDING = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -50,6 +51,7 @@ EXIT_MEANINGS = {
     EXIT_AUTH: "authentication refused",
     EXIT_UNAVAILABLE: "server unavailable after the retry budget",
     EXIT_LOCKED: "another run holds the lock",
+    EXIT_WRITES_PENDING: "completed; writes pending in the outbox",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
 }
@@ -57,7 +59,7 @@ DEFAULT_KEEP_RUNS = 1000
 
 
 def status_for(exit_code: int) -> str:
-    if exit_code in (EXIT_OK, EXIT_QUARANTINED):
+    if exit_code in (EXIT_OK, EXIT_QUARANTINED, EXIT_WRITES_PENDING):
         return "completed"
     return {
         EXIT_CONFIG: "refused",
@@ -282,6 +284,12 @@ class RunTracker:
         if self.sink is not None and hasattr(self.sink, "stats"):
             report["write_back"] = self.sink.stats.to_json()
             report["quarantined"] = report.get("quarantined", 0) + self.sink.stats.failed
+            outbox = getattr(self.sink, "outbox", None)
+            if outbox is not None:
+                with contextlib.suppress(Exception):  # a report from a failed run: what can be had
+                    pending = outbox.counts()
+                    report["writes_pending"] = sum(pending.values())
+                    report["writes_pending_by_type"] = pending
         live = self.live
         if live is not None and hasattr(live, "scan"):
             report["patients_affected"] = len(live.scan.patients)
@@ -313,6 +321,8 @@ class RunTracker:
                 f"{t}s: " + ", ".join(f"{n} {k}" for k, n in counts.items()) for t, counts in written.items()
             )
             parts.append(f"written back before stopping: {shown}")
+        if report.get("writes_pending"):
+            parts.append(f"{report['writes_pending']} writes pending in the outbox")
         if self.command == "sync":
             parts.append("watermark kept")
         return f"{head}; {', '.join(parts)}; after {report.get('duration_seconds', 0):.1f}s"
@@ -340,6 +350,9 @@ class RunTracker:
             written=written,
             retries=int(report.get("retries") or 0),
             watermarks=watermarks,
+            writes_pending=(
+                dict(report.get("writes_pending_by_type") or {}) if "writes_pending" in report else None
+            ),
         )
 
 

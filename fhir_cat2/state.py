@@ -17,8 +17,12 @@ Bookmarks that cannot lie:
   it was stamped is still seen; what is seen twice is de-duplicated by id downstream;
 * a backfill (``--since/--until``) reads and writes but never touches them.
 
-It also holds a record of every run (``fhir-cat2 runs``): its status, exit code and report. The file (and
-SQLite's -wal, -shm and -journal files beside it) is created readable by its owner only.
+It also holds a record of every run (``fhir-cat2 runs``): its status, exit code and report; and the
+*outbox* (``fhir-cat2 outbox``): the writes a write target refused or could not take, one row per (write
+target, resource type, business key), holding what the server should hold (the desired resource, or the
+withdrawal of that key) and why it is not there yet. The next run re-sends them first. The file (and
+SQLite's -wal, -shm and -journal files beside it) is created readable by its owner only: outbox rows hold
+clinical content and the server's diagnostics.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _WATERMARK_TABLE = """
 CREATE TABLE IF NOT EXISTS watermark (
@@ -42,6 +49,26 @@ CREATE TABLE IF NOT EXISTS watermark (
     run_id TEXT,
     updated_at TEXT NOT NULL,          -- local clock, for people
     PRIMARY KEY (server, job, resource_type)
+);
+"""
+
+# Schema 4: writes not yet on the write target (created by _SCHEMA's IF NOT EXISTS in older files).
+_OUTBOX_TABLE = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,              -- write target base URL
+    resource_type TEXT NOT NULL,
+    business_key TEXT NOT NULL,
+    resource TEXT,                     -- desired resource JSON; NULL: withdraw what we wrote for the key
+    encounter TEXT,                    -- billing_claims append: the encounter of the billing Claim
+    job TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,              -- issue codes / HTTP status wording: safe to show
+    detail TEXT,                       -- the server's diagnostics: may quote data, never logged
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL,
+    run_id TEXT,
+    UNIQUE (target, resource_type, business_key)
 );
 """
 
@@ -66,7 +93,9 @@ CREATE TABLE IF NOT EXISTS lock (
     acquired_at TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL
 );
+{outbox}
 """.replace("{watermark}", _WATERMARK_TABLE.strip())
+_SCHEMA = _SCHEMA.replace("{outbox}", _OUTBOX_TABLE.strip())
 
 
 def format_instant(when: datetime) -> str:
@@ -314,6 +343,149 @@ class SyncState:
             (keep,),
         )
         return cursor.rowcount
+
+    # ------------------------------------------------------------------------------------------ outbox
+
+    def keep_pending(
+        self,
+        target: str,
+        resource_type: str,
+        key: str,
+        resource: dict[str, Any] | None,
+        *,
+        reason: str,
+        detail: str = "",
+        encounter: str | None = None,
+        job: str = "",
+        run_id: str | None = None,
+    ) -> None:
+        """Keep (or report again) a write that is not on ``target``: a row that exists gets the newer desired
+        state and reason, one more attempt and a new last failure time; its first failure time stays."""
+        now = format_instant(datetime.now(UTC))
+        body = orjson.dumps(resource).decode() if resource is not None else None
+        self._db.execute(
+            "INSERT INTO outbox (target, resource_type, business_key, resource, encounter, job, reason,"
+            " detail, attempts, first_failed_at, last_failed_at, run_id) VALUES (?,?,?,?,?,?,?,?,1,?,?,?)"
+            " ON CONFLICT (target, resource_type, business_key) DO UPDATE SET resource=excluded.resource,"
+            " encounter=COALESCE(excluded.encounter, outbox.encounter),"
+            " job=COALESCE(NULLIF(excluded.job, ''), outbox.job),"
+            " reason=excluded.reason, detail=excluded.detail, attempts=outbox.attempts + 1,"
+            " last_failed_at=excluded.last_failed_at, run_id=excluded.run_id",
+            (target, resource_type, key, body, encounter, job, reason, detail, now, now, run_id),
+        )
+
+    def delivered(self, target: str, resource_type: str, key: str) -> None:
+        """The server now holds what the row asked for: it leaves the outbox."""
+        self._db.execute(
+            "DELETE FROM outbox WHERE target=? AND resource_type=? AND business_key=?",
+            (target, resource_type, key),
+        )
+
+    def pending_writes(self, target: str | None = None) -> list[PendingWrite]:
+        """Rows of the outbox (of one write target, or all), oldest first."""
+        query = (
+            "SELECT id, target, resource_type, business_key, resource, encounter, job, reason, detail,"
+            " attempts, first_failed_at, last_failed_at, run_id FROM outbox"
+        )
+        params: tuple[str, ...] = ()
+        if target is not None:
+            query += " WHERE target=?"
+            params = (target,)
+        rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [
+            PendingWrite(
+                id=row[0],
+                target=row[1],
+                resource_type=row[2],
+                key=row[3],
+                resource=orjson.loads(row[4]) if row[4] is not None else None,
+                encounter=row[5],
+                job=row[6],
+                reason=row[7],
+                detail=row[8] or "",
+                attempts=row[9],
+                first_failed_at=row[10],
+                last_failed_at=row[11],
+                run_id=row[12],
+            )
+            for row in rows
+        ]
+
+    def pending_counts(self, target: str | None = None) -> dict[str, int]:
+        """Rows of the outbox per resource type (of one write target, or all)."""
+        query = "SELECT resource_type, COUNT(*) FROM outbox"
+        params: tuple[str, ...] = ()
+        if target is not None:
+            query += " WHERE target=?"
+            params = (target,)
+        return dict(self._db.execute(query + " GROUP BY resource_type ORDER BY resource_type", params))
+
+    def drop_pending(self, ids: list[int] | None) -> int:
+        """Remove outbox rows by id (None: all of them). Returns how many were removed."""
+        if ids is None:
+            return self._db.execute("DELETE FROM outbox").rowcount
+        with _transaction(self._db):
+            return sum(self._db.execute("DELETE FROM outbox WHERE id=?", (i,)).rowcount for i in ids)
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One row of the outbox: what ``target`` should hold for a business key, and why it does not yet."""
+
+    id: int
+    target: str
+    resource_type: str
+    key: str
+    resource: dict[str, Any] | None
+    """The desired resource; None: withdraw what we wrote for the key."""
+    encounter: str | None
+    job: str
+    reason: str
+    detail: str
+    attempts: int
+    first_failed_at: str
+    last_failed_at: str
+    run_id: str | None
+
+
+@dataclass
+class Outbox:
+    """The outbox of one write target, as a run sees it: rows it keeps carry the run's job and id."""
+
+    state: SyncState
+    target: str
+    job: str = ""
+    run_id: str | None = None
+
+    def keep(
+        self,
+        resource_type: str,
+        key: str,
+        resource: dict[str, Any] | None,
+        reason: str,
+        detail: str = "",
+        encounter: str | None = None,
+    ) -> None:
+        self.state.keep_pending(
+            self.target,
+            resource_type,
+            key,
+            resource,
+            reason=reason,
+            detail=detail,
+            encounter=encounter,
+            job=self.job,
+            run_id=self.run_id,
+        )
+
+    def delivered(self, resource_type: str, key: str) -> None:
+        self.state.delivered(self.target, resource_type, key)
+
+    def pending(self) -> list[PendingWrite]:
+        return self.state.pending_writes(self.target)
+
+    def counts(self) -> dict[str, int]:
+        return self.state.pending_counts(self.target)
 
 
 class _transaction:

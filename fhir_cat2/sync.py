@@ -6,8 +6,11 @@ One run:
 3. find the patients with anything changed in the window, fetch their whole context in batches, and feed it
    to the Pipeline (replay's, unchanged);
 4. emit through a sink: the server (idempotent write-back), or files (``--dry-run``); record mode only saves
-   the pages the server returned, as fixtures replay reads;
-5. only when everything above completed, move the watermarks to ``until``.
+   the pages the server returned, as fixtures replay reads. Before its own writes, a write-back re-sends the
+   outbox of its write target (writes earlier runs could not deliver); what the server refuses now, or
+   cannot take because it became unavailable, is kept in the outbox (exit 6 says so);
+5. only when everything above completed, and every write is on the server or safely in the outbox, move
+   the watermarks to ``until``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from .sinks.files import NdjsonSink, ensure_private_dir, write_private
 from .sinks.server import ServerSink
 from .sources.files import InputItem, Rejected
 from .sources.server import ChangeScan, ServerSource, default_types, server_interactions
-from .state import SyncState, format_instant, format_until, parse_instant
+from .state import Outbox, SyncState, format_instant, format_until, parse_instant
 
 log = logging.getLogger("fhir_cat2.sync")
 
@@ -232,23 +235,11 @@ def run_sync(
             write_client = _write_client(settings, config, run.client)
             if write_client is not run.client:
                 tracker.clients.append(write_client)
-            writer = config.write
-            bundle_type = writer.bundle_type
-            if bundle_type == "transaction" and "transaction" not in server_interactions(
-                write_client.capabilities()
-            ):
-                log.warning("the write server does not list transaction; sending batch Bundles")
-                bundle_type = "batch"
-            sink = ServerSink(
-                write_client,
-                files,
-                strategy=writer.strategy,
-                bundle_size=writer.bundle_size,
-                bundle_type=bundle_type,
-                billing_claims=writer.billing_claims,
-                withdraw_stale=writer.withdraw_stale,
+            sink = server_sink(
+                write_client, config, files, Outbox(state, write_client.base_url, job, run.run_id)
             )
             tracker.attach(sink=sink)
+            sink.resend_pending()  # first: what earlier runs could not write
         pipeline = Pipeline(ruleset, options, sink, defaults=config.defaults.emit_defaults())
         pipeline.observer = tracker.progress.patient
         tracker.attach(stats=pipeline.stats)
@@ -280,6 +271,10 @@ def run_sync(
         )
         extra["retries"] += write_client.retries if write_client and write_client is not run.client else 0
         quarantined += sink.stats.failed
+        pending = sink.outbox.counts() if sink.outbox is not None else {}
+        extra["writes_pending"] = sum(pending.values())
+        extra["writes_pending_by_type"] = pending
+        extra["outbox_resent"] = sink.stats.resent
         log.info(
             "write-back: %s",
             "; ".join(
@@ -296,9 +291,12 @@ def run_sync(
     report["quarantined"] = quarantined
     if isinstance(sink, ServerSink) and sink.stats.failed:
         report["quarantine_reasons"]["write-back"] = sink.stats.failed
-    moved = not settings.backfill and not settings.dry_run
+    unkept = sink.unkept if isinstance(sink, ServerSink) else 0
+    moved = not settings.backfill and not settings.dry_run and not unkept
+    if unkept:
+        log.warning("%d writes are neither on the server nor in the outbox: watermarks kept", unkept)
     if moved:
-        # Only now, with everything written, may the bookmarks move.
+        # Only now, with everything written or safely kept in the outbox, may the bookmarks move.
         state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id, job)
         log.info("watermarks moved to %s", format_until(until))
     tracker.watermarks_after = watermark_text(state.watermarks(settings.base_url, job))
@@ -309,6 +307,68 @@ def run_sync(
         write_client.close()
     tracker.report = report
     return report, quarantined
+
+
+def server_sink(write_client: FhirClient, config: AppConfig, files: NdjsonSink, outbox: Outbox) -> ServerSink:
+    """The write-back sink as configured (``write.*``), on a write client, with its outbox."""
+    writer = config.write
+    bundle_type = writer.bundle_type
+    if bundle_type == "transaction" and "transaction" not in server_interactions(write_client.capabilities()):
+        log.warning("the write server does not list transaction; sending batch Bundles")
+        bundle_type = "batch"
+    return ServerSink(
+        write_client,
+        files,
+        strategy=writer.strategy,
+        bundle_size=writer.bundle_size,
+        bundle_type=bundle_type,
+        billing_claims=writer.billing_claims,
+        withdraw_stale=writer.withdraw_stale,
+        outbox=outbox,
+    )
+
+
+def run_outbox_retry(settings: LiveSettings, config: AppConfig, tracker: RunTracker) -> dict[str, Any]:
+    """``fhir-cat2 outbox retry``: re-send the outbox of the write target now, as the next sync would first.
+    Holds the state store's lock like a sync. Returns the run report."""
+    tracker.out_dir = Path(settings.out)
+    state = tracker.state or tracker.hold(settings.state_path, "outbox-retry")
+    source = build_client(settings.base_url, config.server, build_auth(config.server.auth, "server.auth"))
+    write_client = _write_client(settings, config, source)
+    tracker.attach(clients=[write_client])
+    target = write_client.base_url
+    tracker.server = _redact_url(target)
+    files = NdjsonSink(settings.out, ())
+    try:
+        sink = server_sink(write_client, config, files, Outbox(state, target, "", tracker.run_id))
+        tracker.attach(sink=sink)
+        resent = sink.resend_pending()
+        files.close()
+    except BaseException:
+        files.abort()
+        raise
+    finally:
+        source.close()
+        if write_client is not source:
+            write_client.close()
+    pending = state.pending_counts(target)
+    elsewhere = sum(state.pending_counts().values()) - sum(pending.values())
+    if elsewhere:
+        log.warning("%d pending writes for other write targets were not re-sent", elsewhere)
+    report: dict[str, Any] = {
+        "tool": "fhir-cat2",
+        "command": "outbox retry",
+        "write_target": _redact_url(target),
+        "outbox_resent": resent,
+        "write_back": sink.stats.to_json(),
+        "writes_pending": sum(pending.values()),
+        "writes_pending_by_type": pending,
+        "quarantined": sink.stats.failed,
+        "requests": write_client.requests_sent + (source.requests_sent if write_client is not source else 0),
+        "retries": write_client.retries + (source.retries if write_client is not source else 0),
+    }
+    tracker.report = report
+    return report
 
 
 def _write_client(settings: LiveSettings, config: AppConfig, source: FhirClient) -> FhirClient:
@@ -400,9 +460,11 @@ def summary(report: dict[str, Any]) -> str:
         elif report.get("written", {}).get(resource_type):
             parts.append(f"{report['written'][resource_type]} {resource_type}s")
     target = "dry run" if report.get("dry_run") else "written back"
+    pending = report.get("writes_pending")
+    outbox = f"; {pending} writes pending in the outbox" if pending else ""
     return (
         f"fhir-cat2 {report['command']}: {report.get('patients_affected', 0)} patients affected,"
         f" {report['resources_read']} resources read, {report['codes_emitted']} codes; {target}: "
-        f"{'; '.join(parts) or 'nothing'}; {report['quarantined']} quarantined; watermark"
+        f"{'; '.join(parts) or 'nothing'}; {report['quarantined']} quarantined{outbox}; watermark"
         f" {'moved' if report.get('watermark_moved') else 'kept'}; in {report['duration_seconds']:.1f}s"
     )

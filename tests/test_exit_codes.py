@@ -25,6 +25,7 @@ EXPECTED = {
     "AUTH": 3,
     "UNAVAILABLE": 4,
     "LOCKED": 5,
+    "WRITES_PENDING": 6,
     "INTERNAL": 70,
     "INTERRUPTED": 130,
 }

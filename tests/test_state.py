@@ -71,7 +71,7 @@ def test_a_schema_2_state_file_is_migrated_keeping_its_watermarks_and_runs(tmp_p
     state.commit_watermarks(A, {"Encounter": t1 + timedelta(days=1)}, job="some-job")
     assert state.watermarks(A, "some-job") == {"Encounter": t1 + timedelta(days=1)}
     version = state._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert version == "3"
+    assert version == "4"
     state.close()
     assert SyncState(path).watermarks(A) == {"Encounter": t1}  # opening again changes nothing
 

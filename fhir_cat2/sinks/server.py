@@ -18,6 +18,14 @@ Writes go in transaction (or batch) Bundles of ``bundle_size`` entries. Resource
 data no longer supports (an encounter that lost all its codes, a patient who left a measure's population)
 are withdrawn: a Claim gets status ``cancelled``, a MeasureReport is deleted.
 
+Nothing the server does not take is lost: with an outbox (``fhir_cat2.state.Outbox``), a write the server
+refuses (a 4xx after the one-by-one fallback, a 412 after the re-plan) is kept there with its reason, and
+once the write target is unavailable (the retry budget spent) the sink stops writing for the run and keeps
+everything else, withdrawals included, there too. The outbox holds the *desired* state per business key,
+not requests: ``resend_pending`` (called before the run's own writes) plans each row afresh against the
+server's current copy with the same planner, so a retry is as idempotent as a first write; a newer desired
+state of the run for the same key replaces the row, and a delivered one leaves it.
+
 ``billing_claims: append`` adds our $0.00 lines to the billing Claim of the encounter instead of writing a
 separate Claim: our lines carry an extension naming our business identifier, so a rerun replaces exactly
 them (``If-Match`` on the billing Claim's version) and never duplicates them.
@@ -26,18 +34,29 @@ them (``If-Match`` on the billing Claim's version) and never duplicates them.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM, resource_id
-from ..errors import AuthError, FatalServerError, PreconditionFailedError, ResourceGoneError, ServerError
+from ..errors import (
+    AuthError,
+    FatalServerError,
+    PreconditionFailedError,
+    ResourceGoneError,
+    RetryableServerError,
+    ServerError,
+    outcome_summary,
+)
 from ..fhir import FhirClient
 from ..pipeline import QuarantineEntry
 from ..sources.records import Src
 from ..sources.server import is_ours
+from ..state import Outbox
 
 log = logging.getLogger("fhir_cat2.sinks.server")
 
@@ -80,6 +99,11 @@ class Write:
     if_none_exist: str | None = None
     source: dict[str, Any] | None = None
     """append mode: our own Claim whose lines are merged into the billing Claim (for a re-merge after 412)."""
+    desired: dict[str, Any] | None = None
+    """What the server should hold for the key (kept in the outbox if this write does not get through);
+    None for a withdrawal."""
+    encounter: str | None = None
+    """append mode, withdrawing our lines: the encounter of the billing Claim."""
 
     def entry(self) -> dict[str, Any]:
         request: dict[str, Any] = {"method": self.method, "url": self.url}
@@ -108,6 +132,11 @@ class Write:
 class WriteStats:
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     failed: int = 0
+    """Writes neither on the server nor kept in the outbox (quarantined only)."""
+    pending: int = 0
+    """Writes kept in the outbox."""
+    resent: int = 0
+    """Outbox rows re-sent at the start of the run."""
     bundles: int = 0
 
     def add(self, resource_type: str, outcome: str, n: int = 1) -> None:
@@ -131,6 +160,7 @@ class ServerSink:
         bundle_type: str = "transaction",
         billing_claims: str = "separate",
         withdraw_stale: bool = True,
+        outbox: Outbox | None = None,
     ) -> None:
         if strategy not in ("update", "conditional-create"):
             raise ValueError(strategy)
@@ -147,6 +177,12 @@ class ServerSink:
         self._candidates: set[tuple[str, str]] = set()
         self._encounter_of: dict[str, str] = {}
         self._appended: set[str] = set()
+        self.outbox = outbox
+        self._unavailable: str | None = None
+        """Why the write target stopped answering; from then on every write goes to the outbox."""
+        self._in_outbox: set[tuple[str, str]] = set()
+        self._kept_desired: set[tuple[str, str]] = set()
+        self._resending = False
 
     # ------------------------------------------------------------------------------ Sink protocol
 
@@ -180,54 +216,101 @@ class ServerSink:
             )
             self._withdraw_lines(stale_lines)
 
+    @property
+    def unkept(self) -> int:
+        """Writes that are neither on the server nor safely in the outbox: the watermark must not move."""
+        return self.stats.failed
+
+    def resend_pending(self) -> int:
+        """Re-send the outbox of this write target, planned afresh against the server's current copies,
+        before the run's own writes. Returns how many rows were re-sent."""
+        if self.outbox is None:
+            return 0
+        rows = self.outbox.pending()
+        if not rows:
+            return 0
+        log.info("re-sending %d pending writes from the outbox", len(rows))
+        self._in_outbox.update((row.resource_type, row.key) for row in rows)
+        self.stats.resent = len(rows)
+        self._resending = True  # what the outbox asks for is not this run's desired state
+        try:
+            for row in rows:
+                if row.resource is not None:
+                    self.write(row.resource)
+            self.flush()
+            withdrawals = [row for row in rows if row.resource is None]
+            self._withdraw(sorted((row.resource_type, row.key) for row in withdrawals))
+            lines = sorted((row.encounter, row.key) for row in withdrawals if row.encounter is not None)
+            if lines and self.billing_claims == "append":
+                self._withdraw_lines([(encounter, key) for encounter, key in lines if encounter])
+        finally:
+            self._resending = False
+        return len(rows)
+
     # ------------------------------------------------------------------------------ writing
 
     def flush(self) -> None:
         desired, self._buffer = self._buffer, []
-        if not desired:
-            return
+        if desired:
+            self._send(self._plan_writes(desired))
+
+    def _plan_writes(self, desired: list[dict[str, Any]]) -> list[Write]:
+        """The writes that bring the server's copies to ``desired`` (reads the current copies)."""
         writes: list[Write] = []
         by_type: dict[str, list[dict[str, Any]]] = {}
         for resource in desired:
+            resource_type = resource["resourceType"]
+            if business_key(resource) is None:
+                self._fail(resource_type, resource.get("id", "?"), "emitted without a business identifier")
+                continue
+            if self._unavailable is not None:
+                self._keep_resource(resource, self._unavailable)
+                continue
             if (
                 self.billing_claims == "append"
                 and resource["resourceType"] == "Claim"
                 and resource.get("related")
             ):
-                handled, appended = self._append_to_billing(resource)
+                try:
+                    handled, appended = self._append_to_billing(resource)
+                except RetryableServerError as exc:
+                    self._went_unavailable(exc)
+                    self._keep_resource(resource, self._unavailable or "")
+                    continue
                 if handled:
-                    self._appended.add(business_key(resource) or "")
+                    if not self._resending:
+                        self._appended.add(business_key(resource) or "")
                     if appended is not None:
                         writes.append(appended)
                     continue
-            by_type.setdefault(resource["resourceType"], []).append(resource)
+            by_type.setdefault(resource_type, []).append(resource)
         for resource_type, resources in by_type.items():
-            keys = [k for k in (business_key(r) for r in resources) if k]
+            keys = [business_key(r) or "" for r in resources]
+            if not self._resending:
+                self._desired.update((resource_type, key) for key in keys)
+            if self._unavailable is not None:
+                for resource in resources:
+                    self._keep_resource(resource, self._unavailable)
+                continue
             try:
                 existing = self._read_existing(resource_type, keys)
             except FatalServerError as exc:
                 # e.g. no identifier search parameter for this type: we cannot tell new from existing
                 for resource in resources:
-                    self._fail(
-                        resource_type,
-                        str(resource.get("id", "?")),
-                        f"cannot look up existing copies: {exc.with_diagnostics()}",
-                    )
+                    self._refuse_resource(resource, exc, "cannot look up existing copies")
                 continue
-            for resource in resources:
-                key = business_key(resource)
-                if key is None:
-                    self._fail(
-                        resource_type, resource.get("id", "?"), "emitted without a business identifier"
-                    )
-                    continue
-                self._desired.add((resource_type, key))
+            except RetryableServerError as exc:
+                self._went_unavailable(exc)
+                for resource in resources:
+                    self._keep_resource(resource, self._unavailable or "")
+                continue
+            for resource, key in zip(resources, keys, strict=True):
                 write = self._plan(resource, existing.get(key))
                 if write is None:
-                    self.stats.add(resource_type, "unchanged")
+                    self._done(resource_type, key, "unchanged")
                 else:
                     writes.append(write)
-        self._send(writes)
+        return writes
 
     def _plan(self, desired: dict[str, Any], current: dict[str, Any] | None) -> Write | None:
         resource_type = desired["resourceType"]
@@ -235,7 +318,13 @@ class ServerSink:
         if current is None:
             if self.strategy == "update":
                 return Write(
-                    "PUT", f"{resource_type}/{desired['id']}", resource_type, key, "created", desired
+                    "PUT",
+                    f"{resource_type}/{desired['id']}",
+                    resource_type,
+                    key,
+                    "created",
+                    desired,
+                    desired=desired,
                 )
             body = {k: v for k, v in desired.items() if k != "id"}
             system = IDENTIFIER_SYSTEMS[resource_type]
@@ -247,6 +336,7 @@ class ServerSink:
                 "created",
                 body,
                 if_none_exist=f"identifier={_escape(system)}|{_escape(key)}",
+                desired=desired,
             )
         if comparable(current) == comparable(desired):
             return None
@@ -261,11 +351,16 @@ class ServerSink:
             "updated",
             body,
             if_match=f'W/"{version}"' if version else None,
+            desired=desired,
         )
 
     def _send(self, writes: list[Write]) -> None:
         for start in range(0, len(writes), self.bundle_size):
             chunk = writes[start : start + self.bundle_size]
+            if self._unavailable is not None:
+                for write in chunk:
+                    self._keep_write(write, self._unavailable)
+                continue
             try:
                 if self.bundle_type == "single":
                     for write in chunk:
@@ -295,46 +390,62 @@ class ServerSink:
             self._send_single(chunk[0], retry_conflict=True)
             return
         bundle = {"resourceType": "Bundle", "type": self.bundle_type, "entry": [w.entry() for w in chunk]}
-        response = self.client.post_bundle(bundle)
+        try:
+            response = self.client.post_bundle(bundle)
+        except RetryableServerError as exc:
+            # the server may have processed it (a lost answer): the outbox keeps desired states, re-planned
+            self._went_unavailable(exc)
+            for write in chunk:
+                self._keep_write(write, self._unavailable or "")
+            return
         self.stats.bundles += 1
         entries = (response.body or {}).get("entry") or [] if isinstance(response.body, dict) else []
         for index, write in enumerate(chunk):
             status = _entry_status(entries[index]) if index < len(entries) else 200
             if self.bundle_type == "transaction" or 200 <= status < 300:
-                self.stats.add(write.resource_type, write.outcome)
+                self._done(write.resource_type, write.key, write.outcome)
                 continue
             # batch: each entry stands alone
             if status == 412:
                 self._send_single(write, retry_conflict=True)
             else:
                 outcome = (entries[index].get("response") or {}).get("outcome")
-                self._fail(write.resource_type, write.url, f"HTTP {status}", outcome)
+                error = ServerError(f"HTTP {status}", status=status, outcome=outcome)
+                self._refuse_write(write, error)
 
     def _send_single(self, write: Write, *, retry_conflict: bool) -> None:
+        if self._unavailable is not None:
+            self._keep_write(write, self._unavailable)
+            return
+        try:
+            self._deliver(write, retry_conflict=retry_conflict)
+        except RetryableServerError as exc:
+            self._went_unavailable(exc)
+            self._keep_write(write, self._unavailable or "")
+
+    def _deliver(self, write: Write, *, retry_conflict: bool) -> None:
         try:
             self.client.request(write.method, write.url, json_body=write.resource, headers=write.headers())
         except PreconditionFailedError as exc:
             if not retry_conflict:
-                self._fail(
-                    write.resource_type, write.url, f"changed by someone else meanwhile ({exc.diagnostics})"
-                )
+                self._refuse_write(write, exc, "changed by someone else meanwhile")
                 return
             retried = self._replan(write)
             if retried is None:
-                self.stats.add(write.resource_type, "unchanged")
+                self._done(write.resource_type, write.key, "unchanged")
                 return
-            self._send_single(retried, retry_conflict=False)
+            self._deliver(retried, retry_conflict=False)
             return
         except ResourceGoneError as exc:
             if write.method == "DELETE":  # already gone: withdrawn all the same
-                self.stats.add(write.resource_type, write.outcome)
+                self._done(write.resource_type, write.key, write.outcome)
             else:
-                self._fail(write.resource_type, write.url, exc.with_diagnostics())
+                self._refuse_write(write, exc)
             return
         except FatalServerError as exc:
-            self._fail(write.resource_type, write.url, exc.with_diagnostics())
+            self._refuse_write(write, exc)
             return
-        self.stats.add(write.resource_type, write.outcome)
+        self._done(write.resource_type, write.key, write.outcome)
 
     def _replan(self, write: Write) -> Write | None:
         """After a 412: read the current version again and decide afresh."""
@@ -344,19 +455,114 @@ class ServerSink:
         if write.outcome == "withdrawn":
             return self._withdrawal(current) if current is not None else None
         assert write.resource is not None
-        desired = {**write.resource}
+        desired = write.desired if write.desired is not None else {**write.resource}
         if self.strategy == "update" and current is None:
-            return Write("PUT", write.url, write.resource_type, write.key, "created", desired)
+            return Write(
+                "PUT", write.url, write.resource_type, write.key, "created", desired, desired=desired
+            )
         return self._plan(desired, current)
 
-    def _fail(self, resource_type: str, where: str, reason: str, outcome: Any = None) -> None:
+    # ------------------------------------------------------------------------------ outcomes
+
+    def _done(self, resource_type: str, key: str, outcome: str) -> None:
+        """The server holds what we want for the key (written, unchanged or withdrawn)."""
+        self.stats.add(resource_type, outcome)
+        self._settled(resource_type, key)
+
+    def _settled(self, resource_type: str, key: str) -> None:
+        if (resource_type, key) in self._in_outbox and self.outbox is not None:
+            try:
+                self.outbox.delivered(resource_type, key)
+            except sqlite3.Error as exc:  # the row stays: re-sending it later is harmless (idempotent)
+                log.warning("cannot remove a delivered write from the outbox: %s", exc)
+                return
+            self._in_outbox.discard((resource_type, key))
+
+    def _went_unavailable(self, exc: RetryableServerError) -> None:
+        if self._unavailable is None:
+            cause = f"HTTP {exc.status}" if exc.status else "no answer"
+            self._unavailable = f"write target unavailable after the retry budget ({cause})"
+            log.warning(
+                "the write server is unavailable (%s); the rest of this run's writes are kept in the outbox",
+                exc,
+            )
+
+    def _refuse_write(self, write: Write, exc: ServerError, what: str = "") -> None:
+        ref = write.url if "/" in write.url else f"{write.resource_type}/{write.key}"
+        self._refused(write.resource_type, write.key, write.desired, ref, exc, what, write.encounter)
+
+    def _refuse_resource(self, resource: dict[str, Any], exc: ServerError, what: str = "") -> None:
+        resource_type = resource["resourceType"]
+        ref = f"{resource_type}/{resource.get('id', '?')}"
+        self._refused(resource_type, business_key(resource) or "", resource, ref, exc, what)
+
+    def _refused(
+        self,
+        resource_type: str,
+        key: str,
+        desired: dict[str, Any] | None,
+        ref: str,
+        exc: ServerError,
+        what: str = "",
+        encounter: str | None = None,
+    ) -> None:
+        """The server refused a write: quarantine.ndjson gets its words, the outbox keeps the write."""
+        reason = refusal_reason(exc, what)
+        text = f"{reason}; server diagnostics: {exc.diagnostics}" if exc.diagnostics else reason
+        if self.outbox is None:
+            self._fail(resource_type, ref, text)
+            return
+        # only the reference and the status in the log: server diagnostics may echo data
+        status = f"HTTP {exc.status}" if exc.status else "refused"
+        log.warning(
+            "write-back of %s refused (%s); kept in the outbox, details in quarantine.ndjson", ref, status
+        )
+        self.quarantine_sink.quarantine(
+            QuarantineEntry(
+                Src("write-back", ref), f"{ref}: write-back refused, kept in the outbox: {text}", ref
+            )
+        )
+        self._keep(resource_type, key, desired, reason, exc.diagnostics, encounter)
+
+    def _keep_write(self, write: Write, reason: str) -> None:
+        self._keep(write.resource_type, write.key, write.desired, reason, "", write.encounter)
+
+    def _keep_resource(self, resource: dict[str, Any], reason: str) -> None:
+        self._keep(resource["resourceType"], business_key(resource) or "", resource, reason)
+
+    def _keep(
+        self,
+        resource_type: str,
+        key: str,
+        desired: dict[str, Any] | None,
+        reason: str,
+        detail: str = "",
+        encounter: str | None = None,
+    ) -> None:
+        """Keep a write that did not get through in the outbox (newest desired state per key wins)."""
+        if desired is None and (resource_type, key) in self._kept_desired | self._desired:
+            return  # this run wants the key written: that, not a withdrawal, is what must be kept
+        if self.outbox is None:
+            self._fail(resource_type, f"{resource_type}/{key}", f"not written: {reason}")
+            return
+        try:
+            self.outbox.keep(resource_type, key, desired, reason, detail, encounter)
+        except sqlite3.Error as exc:
+            log.error("cannot keep a write in the outbox (%s); the watermark will not move", exc)
+            self._fail(resource_type, f"{resource_type}/{key}", f"not written and not kept: {reason}")
+            return
+        self.stats.pending += 1
+        self.stats.add(resource_type, "pending")
+        self._in_outbox.add((resource_type, key))
+        if desired is not None and not self._resending:
+            self._kept_desired.add((resource_type, key))
+
+    def _fail(self, resource_type: str, where: str, reason: str) -> None:
+        """Neither written nor kept: quarantined only."""
         self.stats.failed += 1
         self.stats.add(resource_type, "failed")
         ref = where if "/" in where else f"{resource_type}/{where}"
-        # only the reference in the log: server diagnostics may echo data
         log.warning("write-back of %s failed; the reason is in quarantine.ndjson", ref)
-        if isinstance(outcome, dict):
-            reason = ServerError(reason, outcome=outcome).with_diagnostics()
         self.quarantine_sink.quarantine(
             QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
         )
@@ -401,17 +607,26 @@ class ServerSink:
             by_type.setdefault(resource_type, []).append(key)
         writes: list[Write] = []
         for resource_type, keys in by_type.items():
-            try:
-                existing = self._read_existing(resource_type, keys)
-            except FatalServerError as exc:
-                log.warning("cannot look up earlier %s write-backs to withdraw: %s", resource_type, exc)
+            if self._unavailable is None:
+                try:
+                    existing = self._read_existing(resource_type, keys)
+                except FatalServerError as exc:
+                    log.warning("cannot look up earlier %s write-backs to withdraw: %s", resource_type, exc)
+                    continue
+                except RetryableServerError as exc:
+                    self._went_unavailable(exc)
+            if self._unavailable is not None:
+                for key in keys:
+                    self._keep(
+                        resource_type, key, None, self._unavailable, encounter=self._encounter_of.get(key)
+                    )
                 continue
             for key in keys:
                 current = existing.get(key)
-                if current is None:
-                    continue
-                write = self._withdrawal(current)
-                if write is not None:
+                write = self._withdrawal(current) if current is not None else None
+                if write is None:
+                    self._settled(resource_type, key)  # nothing of ours to withdraw
+                else:
                     writes.append(write)
         self._send(writes)
 
@@ -440,11 +655,21 @@ class ServerSink:
             by_encounter.setdefault(encounter_ref, set()).add(key)
         writes: list[Write] = []
         for encounter_ref, keys in sorted(by_encounter.items()):
-            try:
-                claims = list(self.client.search("Claim", [("encounter", encounter_ref), ("_count", "50")]))
-            except FatalServerError as exc:
-                log.warning("cannot look up billing Claims to withdraw our lines: %s", exc)
-                return
+            if self._unavailable is None:
+                try:
+                    claims = list(
+                        self.client.search("Claim", [("encounter", encounter_ref), ("_count", "50")])
+                    )
+                except FatalServerError as exc:
+                    log.warning("cannot look up billing Claims to withdraw our lines: %s", exc)
+                    return
+                except RetryableServerError as exc:
+                    self._went_unavailable(exc)
+            if self._unavailable is not None:
+                for key in sorted(keys):
+                    self._keep("Claim", key, None, self._unavailable, encounter=encounter_ref)
+                continue
+            found: set[str] = set()
             for billing in claims:
                 if billing.get("resourceType") != "Claim" or is_ours(billing):
                     continue
@@ -455,6 +680,7 @@ class ServerSink:
                 body.pop("meta", None)
                 version = version_of(billing)
                 key = next(_line_key(i) for i in billing["item"] if _line_key(i) in keys) or ""
+                found.add(key)
                 writes.append(
                     Write(
                         "PUT",
@@ -464,8 +690,11 @@ class ServerSink:
                         "withdrawn",
                         body,
                         if_match=f'W/"{version}"' if version else None,
+                        encounter=encounter_ref,
                     )
                 )
+            for key in keys - found:
+                self._settled("Claim", key)  # no line of ours left for it
         self._send(writes)
 
     # ------------------------------------------------------------------------------ billing append
@@ -487,7 +716,7 @@ class ServerSink:
             return False, None
         merged = merge_lines(billing, ours, key)
         if comparable(merged) == comparable(billing):
-            self.stats.add("Claim", "unchanged")
+            self._done("Claim", key, "unchanged")
             return True, None
         version = version_of(billing)
         return True, Write(
@@ -499,6 +728,7 @@ class ServerSink:
             merged,
             if_match=f'W/"{version}"' if version else None,
             source=ours,
+            desired=ours,
         )
 
     def _append_write_from_server(self, write: Write) -> Write | None:
@@ -524,7 +754,24 @@ class ServerSink:
             merged,
             if_match=f'W/"{version}"' if version else None,
             source=ours,
+            desired=ours,
         )
+
+
+def refusal_reason(exc: ServerError, what: str = "") -> str:
+    """Why a write did not get through, in words safe for logs and ``outbox list``: the HTTP status and
+    the OperationOutcome's issue codes and element paths (never its diagnostics text)."""
+    parts = [what] if what else []
+    if exc.status:
+        try:
+            phrase = HTTPStatus(exc.status).phrase
+        except ValueError:
+            phrase = ""
+        parts.append(f"HTTP {exc.status} {phrase}".strip())
+    summary = outcome_summary(exc.outcome)
+    if summary:
+        parts.append(summary)
+    return ": ".join(parts) or "refused"
 
 
 def merge_lines(billing: dict[str, Any], ours: dict[str, Any], key: str) -> dict[str, Any]:

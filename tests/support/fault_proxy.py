@@ -3,13 +3,15 @@
 Stdlib only, one thread per connection. Requests are forwarded as they come; absolute URLs of the upstream
 in bodies and headers (next links, fullUrls, Location) are rewritten to the proxy's own origin, so the
 client never learns the upstream address. Faults are rules that match a request (method, a regex on the
-path and query) and apply to the first ``times`` matches (or all of them, ``times=None``):
+path and query, optionally a regex on the body) and apply to the first ``times`` matches (or all of them,
+``times=None``):
 
 ``drop``           read the request, close the connection without answering (upstream never sees it)
 ``drop_after``     forward it (the upstream processes it), then close without answering: a lost response
 ``delay``          wait ``seconds`` before forwarding (beyond the client's read timeout: a timeout)
 ``delay_after``    forward it, then wait ``seconds`` before answering (the upstream processed it)
-``status``         answer ``status`` (503, 429...) with an OperationOutcome and optional Retry-After
+``status``         answer ``status`` (503, 429, 422...) with an OperationOutcome (issue ``issue_code``) and
+                   optional Retry-After
 ``truncate``       forward it, send the headers with the full Content-Length, then half the body, close
 ``cut_json``       forward it, answer with only the first half of the body as a complete response
 
@@ -50,22 +52,27 @@ class Fault:
     method: str | None = None
     path: str = ""
     """Regex searched in the request's path and query (e.g. r'^/fhir/Observation\\?' or '_getpages')."""
+    body: str = ""
+    """Regex searched in the request body (e.g. '"resourceType": ?"MeasureReport"' in a transaction)."""
     times: int | None = 1
     """How many matching requests get the fault; None: all of them."""
     after: int = 0
     """Matching requests that pass untouched before the fault starts."""
     seconds: float = 0.0
     status: int = 503
+    issue_code: str = "transient"
     retry_after: str | None = None
     hits: int = 0
     passed: int = 0
 
-    def matches(self, method: str, target: str) -> bool:
+    def matches(self, method: str, target: str, body: bytes = b"") -> bool:
         if self.method is not None and method != self.method:
             return False
         if self.times is not None and self.hits >= self.times:
             return False
         if re.search(self.path, target) is None:
+            return False
+        if self.body and re.search(self.body, body.decode("utf-8", "replace")) is None:
             return False
         if self.passed < self.after:
             self.passed += 1
@@ -127,10 +134,10 @@ class FaultProxy:
             self.faults.clear()
             self.seen.clear()
 
-    def take(self, method: str, target: str) -> Fault | None:
+    def take(self, method: str, target: str, body: bytes = b"") -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.matches(method, target):
+                if fault.matches(method, target, body):
                     fault.hits += 1
                     self.seen.append(Seen(method, target, fault.kind))
                     return fault
@@ -175,7 +182,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _proxy(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            fault = proxy.take(self.command, self.path)
+            fault = proxy.take(self.command, self.path, body)
             kind = fault.kind if fault else None
             if kind == "drop":
                 self._drop()
@@ -234,8 +241,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _status(self, fault: Fault) -> None:
             outcome = (
-                b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",'
-                b'"diagnostics":"injected fault"}]}'
+                b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"'
+                + fault.issue_code.encode()
+                + b'","diagnostics":"injected fault"}]}'
             )
             self.send_response(fault.status)
             self.send_header("Content-Type", "application/fhir+json")
