@@ -247,9 +247,10 @@ class Progress:
         self._bar.postfix = self.counters()  # tqdm puts it after ", "
 
     def clear(self) -> None:
-        """Before a log line: take the bar off the line (it is redrawn on the next update)."""
+        """Before a log line: take the bar off the line (it is redrawn on the next update, whenever)."""
         if self._bar is not None and self.phase_name:
             self._bar.clear()
+            self._last = float("-inf")
 
     def close(self) -> None:
         """The final state, left on screen."""

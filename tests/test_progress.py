@@ -258,16 +258,16 @@ def test_a_log_line_clears_the_bar_and_stands_on_a_line_of_its_own(monkeypatch):
         clock.tick()
         bar.read_bytes(500)
         logging.getLogger("fhir_cat2.test").warning("a warning in the middle of a run")
-        clock.tick()
-        bar.read_bytes(100)
+        bar.read_bytes(100)  # at once, not a quarter of a second later
+        shown = terminal.getvalue()
         bar.close()
-    lines = terminal.getvalue().split("\n")
+    lines = shown.split("\n")
     [logged] = [line for line in lines if "a warning in the middle" in line]
     # what the terminal shows of that line: the text after its last carriage return, the bar wiped first
     on_screen = logged.split("\r")[-1]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z WARNING fhir_cat2.test: a warning.*", on_screen)
     assert re.search(r"\r +\r", logged)
-    assert lines[-2].split("\r")[-1].startswith("replay read:  60%|")  # drawn again after it
+    assert lines[-1].split("\r")[-1].startswith("replay read:  60%|")  # drawn again below it
 
 
 # ------------------------------------------------------------------------------------- as a person sees it
