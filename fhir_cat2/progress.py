@@ -15,7 +15,8 @@ Each phase measures one thing, against a total when one is known (then with a pe
     write     sync: write-backs done, against the resources the run derived
 
 Beside the bar: pages and resources read, patients evaluated, writes done, codes, quarantined. A source that
-knows its size up front (a bulk $export manifest) enters its phase with ``phase(name, total)``.
+knows its size up front (a bulk $export manifest) enters its phase with ``phase(name, total)`` and reports
+with ``advance(n)``.
 Only counts and phase and resource type names are shown: never an id or a value.
 """
 
@@ -117,6 +118,10 @@ class Progress:
         bar.reset(total)  # draws the line
         bar.total = total  # reset() keeps the old total when given None
         self._last = self._clock()
+
+    def advance(self, n: int) -> None:
+        """``n`` more units of the current phase done (a source that entered its own phase)."""
+        self._advance_to(self.phase_done + n)
 
     def reading(self, total_bytes: int) -> None:
         """Replay: the input's size, from the files' sizes."""

@@ -189,6 +189,16 @@ def test_sync_fetches_and_evaluates_the_patients_the_scan_found_then_writes_back
     assert "3 patients evaluated, 6 writes done" in line
 
 
+def test_a_source_that_knows_its_size_enters_its_own_phase_with_a_total():
+    bar, terminal, clock = progress("sync")
+    bar.phase("download", 4096, unit="B")  # e.g. the sizes a bulk $export manifest lists
+    clock.tick()
+    bar.advance(1024)
+    line = drawn(terminal)[-1]
+    assert line.startswith("sync download:  25%|") and "1.00k/4.00kB" in line
+    assert re.search(r"\[00:01<00:03\]", line)
+
+
 def test_the_line_is_redrawn_at_most_a_few_times_a_second():
     bar, terminal, clock = progress()
     bar.stats = RunStats()
