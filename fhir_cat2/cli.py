@@ -236,11 +236,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     log.info("replay of %d files into %s", len(files), args.out)
     try:
         pipeline.stats.files += len(files)
+        parts = plan_parts(files)
+        tracker.progress.reading(sum(part.size for part in parts))
         stats = pipeline.replay(
-            plan_parts(files),
+            parts,
             workers=workers,
             counted=tracker.progress.count,
             resources_done=tracker.progress.add_resources,
+            bytes_done=tracker.progress.read_bytes,
         )
         period = pipeline.period()
     except BaseException:

@@ -218,9 +218,10 @@ class Pipeline:
         parts: list[InputPart],
         *,
         counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
+        bytes_done: Callable[[int], None] | None = None,
     ) -> None:
         """Ingest input parts (files, or line ranges of large NDJSON files) here, in order. ``counted``
-        wraps a part's items (a progress count)."""
+        wraps a part's items (a progress count); ``bytes_done`` is told each part's size once it is read."""
         for number, part in enumerate(parts, start=1):
             before = sum(self.stats.resources_read.values())
             items = read_part(part)
@@ -232,6 +233,8 @@ class Pipeline:
                 len(parts),
                 sum(self.stats.resources_read.values()) - before,
             )
+            if bytes_done is not None:
+                bytes_done(part.size)
 
     def replay(
         self,
@@ -240,18 +243,19 @@ class Pipeline:
         workers: int = 1,
         counted: Callable[[Iterable[InputItem | Rejected]], Iterable[InputItem | Rejected]] | None = None,
         resources_done: Callable[[int], None] | None = None,
+        bytes_done: Callable[[int], None] | None = None,
     ) -> RunStats:
         """Ingest the parts, then evaluate and emit every patient; returns the run statistics.
 
         With ``workers`` > 1, fork available and enough input, both steps run in forked worker processes
         (see ``_replay_parallel``); what reaches the sink, and the statistics, are byte for byte those of
         one process. ``counted`` wraps a part's items when read here; ``resources_done`` is told how many
-        resources a worker's parts held.
+        resources a worker's parts held; ``bytes_done`` how many input bytes are read (progress).
         """
         total = sum(part.size for part in parts)
         if workers > 1 and total >= PARALLEL_MIN_INGEST_BYTES and _can_fork():
-            return self._replay_parallel(parts, total, workers, resources_done)
-        self.ingest_parts(parts, counted=counted)
+            return self._replay_parallel(parts, total, workers, resources_done, bytes_done)
+        self.ingest_parts(parts, counted=counted, bytes_done=bytes_done)
         return self.run()
 
     def _ingest_one(
@@ -409,6 +413,7 @@ class Pipeline:
         total: int,
         workers: int,
         resources_done: Callable[[int], None] | None,
+        bytes_done: Callable[[int], None] | None = None,
     ) -> RunStats:
         """Replay in forked workers, map then reduce, the parent only gathering.
 
@@ -444,7 +449,7 @@ class Pipeline:
         try:
             with tempfile.TemporaryDirectory(prefix="fhir-cat2-") as folder:
                 os.chmod(folder, 0o700)
-                maps = self._map(tasks, workers, buckets, folder, resources_done)
+                maps = self._map(tasks, workers, buckets, folder, resources_done, bytes_done)
                 period = self.period()
                 report_date = self.options.now or period[1].isoformat()
                 log.info("evaluating patients for measurement period %d", period[0].year)
@@ -467,6 +472,7 @@ class Pipeline:
         buckets: int,
         folder: str,
         resources_done: Callable[[int], None] | None,
+        bytes_done: Callable[[int], None] | None = None,
     ) -> list[_MapResult]:
         """Run the map tasks; take back their counts and quarantine entries in input order."""
         results: list[_MapResult] = []
@@ -488,6 +494,8 @@ class Pipeline:
                 log.debug("input task %d of %d: %d resources", index + 1, len(tasks), read)
                 if resources_done is not None:
                     resources_done(read)
+                if bytes_done is not None:
+                    bytes_done(sum(part.size for part in task))
         return results
 
     def _reduce(

@@ -182,6 +182,8 @@ class RunTracker:
             setattr(self, name, value)
         if "stats" in parts:
             self.progress.stats = parts["stats"]
+        if "sink" in parts:
+            parts["sink"].stats.observer = self.progress.wrote
 
     # ---------------------------------------------------------------------------------- at the end
 

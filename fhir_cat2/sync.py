@@ -19,7 +19,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +90,8 @@ class LiveRun:
     scan: ChangeScan = field(init=False)
     windows: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    scanned: Callable[[int], None] | None = None
+    """Told how many patients the change scan found, before their data is fetched (progress)."""
 
     def connect(self) -> None:
         server = self.config.server
@@ -134,6 +136,8 @@ class LiveRun:
             len(self.scan.patients),
             sum(self.scan.changed.values()),
         )
+        if self.scanned is not None:
+            self.scanned(len(self.scan.patients))
         yield from self.source.contexts(self.scan.patients)
 
     def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str, str | None]]:
@@ -207,6 +211,7 @@ def run_sync(
     run.run_id = tracker.run_id
     run.connect()
     run.source.observer = tracker.progress.page
+    run.scanned = tracker.progress.scanned_patients
     tracker.attach(clients=[run.client], live=run)
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
@@ -250,6 +255,7 @@ def run_sync(
             sink.expect(run.candidates(pipeline))
         stats = pipeline.run()
         if isinstance(sink, ServerSink):
+            tracker.progress.writing()
             sink.close()
         files.close()
     except BaseException:

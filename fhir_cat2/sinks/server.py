@@ -37,7 +37,7 @@ import logging
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -138,9 +138,13 @@ class WriteStats:
     resent: int = 0
     """Outbox rows re-sent at the start of the run."""
     bundles: int = 0
+    observer: Callable[[str, int], None] | None = field(default=None, repr=False, compare=False)
+    """Told (outcome, n) as writes are done (progress on a terminal)."""
 
     def add(self, resource_type: str, outcome: str, n: int = 1) -> None:
         self.counts.setdefault(resource_type, Counter())[outcome] += n
+        if self.observer is not None:
+            self.observer(outcome, n)
 
     def total(self, outcome: str) -> int:
         return sum(c[outcome] for c in self.counts.values())
