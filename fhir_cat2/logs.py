@@ -40,8 +40,11 @@ _SECRET_NAMES = (
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # user info in a URL
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@"), r"\1" + MASK + "@"),
-    # query string of an absolute URL, or of a relative search such as Observation?patient=...
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"']*|\b[A-Z][A-Za-z]+|/)\?[^\s\"'<>]+"), r"\1?" + MASK),
+    # query string of an absolute URL: whatever follows the ?
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"']*)\?[^\s\"'<>]+"), r"\1?" + MASK),
+    # query string of a relative search (Observation?patient=..., fhir?_getpages=...): a query holds at
+    # least one name=value, which tells it from a question mark in prose ("(killed?)")
+    (re.compile(r"(?i)(\b[a-z][a-z0-9_.-]*|/)\?(?=[^\s\"'<>]*=)[^\s\"'<>]+"), r"\1?" + MASK),
     # credentials in headers
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + MASK),
     # JSON Web Tokens (access tokens, client assertions)

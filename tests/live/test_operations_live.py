@@ -150,6 +150,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_run_marked_abandoned(
     _, err = survivor.communicate(timeout=60)
     assert survivor.returncode == 0, err
     assert f"pid {victim.pid}" in err and "abandoned" in err
+    assert "ended without releasing the lock (killed?); marked abandoned" in err  # not mangled by redaction
     statuses = {r["pid"]: r["status"] for r in runs(tmp_path)}
     assert statuses[victim.pid] == "abandoned" and statuses[survivor.pid] == "completed"
     assert_server_equals_replay(LiveServer(f"http://127.0.0.1:{slow.upstream_port}/fhir", None), replayed)
