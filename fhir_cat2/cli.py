@@ -61,7 +61,7 @@ from .runs import (
     RunTracker,
     Terminated,
 )
-from .sinks.files import NdjsonSink
+from .sinks.files import NdjsonSink, check_output_dir
 from .sources.files import iter_input_files, plan_parts, read_file
 from .sources.values import parse_when
 
@@ -237,6 +237,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     workers = _workers(args.workers if args.workers is not None else config.run.workers)
     if args.state:
         tracker.hold(args.state, "replay")
+    check_output_dir(args.out, "--out")  # after the lock: a refused second run leaves the folder alone
     defaults = config.defaults.emit_defaults()
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
