@@ -277,6 +277,7 @@ class RunTracker:
             report.update(
                 {
                     "files_read": stats.files,
+                    "files_unreadable": stats.files_unreadable,
                     "resources_read": sum(stats.resources_read.values()),
                     "resources_read_by_type": dict(sorted(stats.resources_read.items())),
                     "patients": stats.patients,
