@@ -306,6 +306,8 @@ class RunTracker:
         if live is not None and hasattr(live, "scan"):
             report["patients_affected"] = len(live.scan.patients)
             report["changed_by_type"] = dict(sorted(live.scan.changed.items()))
+        if live is not None and hasattr(live, "source") and live.source.gaps:
+            report["capability_gaps"] = dict(live.source.gaps)
         if self.server:
             report["server"] = self.server
         report["duration_seconds"] = duration
