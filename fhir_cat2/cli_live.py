@@ -131,6 +131,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     Exit 0 when its outbox is empty afterwards, else 6."""
     from .cli_ops import apply_config
     from .config import load_config
+    from .sinks.files import check_output_dir
     from .sync import run_outbox_retry
 
     config = load_config(args.config)
@@ -138,6 +139,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     settings = resolve_live(args, config)
     tracker = args._tracker
     tracker.hold(settings.state_path, "outbox-retry")
+    check_output_dir(settings.out, "--out / sync.out")
     report = run_outbox_retry(settings, config, tracker)
     written = "; ".join(
         f"{t}s: " + ", ".join(f"{n} {k}" for k, n in counts.items())

@@ -385,6 +385,7 @@ SUMMARY_FIELDS = (
     "codes_emitted",
     "written",
     "write_back",
+    "writes_pending",
     "quarantined",
     "capability_gaps",
     "retries",

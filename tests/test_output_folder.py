@@ -65,3 +65,22 @@ def test_sync_into_an_output_folder_that_cannot_be_written_names_both_settings_b
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"{blocker / 'out'}" in err and "--out / sync.out" in err
+
+
+def test_outbox_retry_into_an_output_folder_that_cannot_be_written_is_configuration(tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    argv = [
+        "outbox",
+        "retry",
+        "--base-url",
+        BASE,
+        "--state",
+        str(tmp_path / "s"),
+        "--out",
+        str(blocker / "o"),
+    ]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{blocker / 'o'}" in err and "--out / sync.out" in err
