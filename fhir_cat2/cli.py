@@ -2,7 +2,8 @@
 
 Exit codes are stable (see README): 0 success; 1 completed with quarantined items; 2 usage or
 configuration error; 3 authentication refused; 4 server unavailable; 5 another run holds the lock;
-6 completed, writes pending in the outbox; 70 internal error; 130 interrupted (Ctrl-C or SIGTERM).
+6 completed, writes pending in the outbox; 70 internal error; 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .cli_ops import (
     initial_logging,
     new_tracker,
     process_setup,
+    requested_format,
 )
 from .config import AppConfig, load_config
 from .errors import (
@@ -54,10 +56,12 @@ from .runs import (
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_QUARANTINED,
+    EXIT_TERMINATED,
     EXIT_UNAVAILABLE,
     RunTracker,
+    Terminated,
 )
-from .sinks.files import NdjsonSink
+from .sinks.files import NdjsonSink, check_output_dir
 from .sources.files import iter_input_files, plan_parts, read_file
 from .sources.values import parse_when
 
@@ -66,8 +70,17 @@ log = logging.getLogger("fhir_cat2")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        if logs.console_format() == "json":
+            logs.console(
+                f"{self.prog}: error: {message}",
+                event="usage-error",
+                level="ERROR",
+                exit_code=EXIT_CONFIG,
+                usage=" ".join(self.format_usage().split()),
+            )
+        else:
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_CONFIG)
 
 
@@ -224,6 +237,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     workers = _workers(args.workers if args.workers is not None else config.run.workers)
     if args.state:
         tracker.hold(args.state, "replay")
+    check_output_dir(args.out, "--out")  # after the lock: a refused second run leaves the folder alone
     defaults = config.defaults.emit_defaults()
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
@@ -279,7 +293,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     for outcome in pipeline.outcomes():
         found = outcome
     if found is None:
-        print(f"fhir-cat2: no data for Patient/{patient_id} in the input", file=sys.stderr)
+        _fail(EXIT_CONFIG, f"fhir-cat2: no data for Patient/{patient_id} in the input")
         return EXIT_CONFIG
     period = pipeline.period()
     measures = list(options.measures) if options.measures else None
@@ -318,13 +332,21 @@ def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
     api_key = api_key_from_env(args.api_key_env)  # refused before any request when unset
     refs = valuesets_needed(args.rules)
     report = fetch(refs, args.out, VsacClient(api_key, base=args.base or VSAC_BASE))
-    print(
-        f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}", file=sys.stderr
-    )
-    if report.missing:
-        print(f"  not found at the server: {', '.join(report.missing)}", file=sys.stderr)
-        return EXIT_QUARANTINED
-    return EXIT_OK
+    code = EXIT_QUARANTINED if report.missing else EXIT_OK
+    written = f"fhir-cat2 valuesets fetch: {len(report.written)} value sets written to {args.out}"
+    if logs.console_format() == "json" or not report.missing:
+        logs.console(
+            written + (f"; not found at the server: {', '.join(report.missing)}" if report.missing else ""),
+            event="summary",
+            level="WARNING" if report.missing else "INFO",
+            exit_code=code,
+            written=len(report.written),
+            missing=list(report.missing),
+        )
+    else:
+        logs.console(written, event="summary")
+        logs.console(f"  not found at the server: {', '.join(report.missing)}", event="summary")
+    return code
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -354,13 +376,21 @@ def _tuned_gc() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _tuned_gc(), process_setup():
-        return _main(argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
+    # usage errors come before the arguments are understood: json as soon as it was asked for
+    logs.set_console_format(requested_format(arguments))
+    try:
+        with _tuned_gc(), process_setup():
+            return _main(arguments)
+    except Terminated:  # SIGTERM before a command started or after it finished: nothing to clean up
+        logs.console("fhir-cat2: stopped by SIGTERM", event="error", level="ERROR", exit_code=EXIT_TERMINATED)
+        return EXIT_TERMINATED
+    finally:
+        logs.set_console_format("text")
+
+
+def _main(arguments: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(arguments)
     level, fmt = initial_logging(args)
     with logs.configured(level, fmt) as handler:
@@ -371,7 +401,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if tracker is not None:
                 handler.before_write.append(tracker.progress.clear)
         except ConfigError as exc:
-            _say(f"fhir-cat2: configuration error: {exc}")
+            _fail(EXIT_CONFIG, f"fhir-cat2: configuration error: {exc}")
             return EXIT_CONFIG
         code, error = _dispatch(args, parser)
         if tracker is not None:
@@ -379,8 +409,15 @@ def _main(argv: Sequence[str] | None) -> int:
         return code
 
 
-def _say(text: str) -> None:
-    print(logs.redact(text), file=sys.stderr, flush=True)
+def _fail(exit_code: int, text: str, details: Sequence[str] = ()) -> None:
+    """The error that ends a command: its lines in text mode, one record with the exit code in json mode."""
+    if logs.console_format() == "json":
+        extra = {"problems": list(details)} if details else {}
+        logs.console(text, event="error", level="ERROR", exit_code=exit_code, **extra)
+        return
+    logs.console(text, event="error")
+    for line in details:
+        logs.console(f"  {line}", event="error")
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[int, str | None]:
@@ -408,35 +445,35 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             return cmd_config_check(args), None
         parser.error(f"unknown command {args.command}")
     except RulesError as exc:
-        _say(f"fhir-cat2: invalid rules table {exc.source}:")
-        for problem in exc.problems:
-            _say(f"  {problem}")
+        _fail(EXIT_CONFIG, f"fhir-cat2: invalid rules table {exc.source}:", exc.problems)
         return EXIT_CONFIG, f"invalid rules table {exc.source}: {len(exc.problems)} problem(s)"
     except ConfigError as exc:
-        _say(f"fhir-cat2: configuration error: {exc}")
+        _fail(EXIT_CONFIG, f"fhir-cat2: configuration error: {exc}")
         return EXIT_CONFIG, f"configuration error: {exc}"
     except AuthError as exc:
-        _say(f"fhir-cat2: authentication refused: {exc}")
+        _fail(EXIT_AUTH, f"fhir-cat2: authentication refused: {exc}")
         return EXIT_AUTH, f"authentication refused: {exc}"
     except ServerUnavailableError as exc:
-        _say(f"fhir-cat2: server unavailable: {exc}")
+        _fail(EXIT_UNAVAILABLE, f"fhir-cat2: server unavailable: {exc}")
         return EXIT_UNAVAILABLE, f"server unavailable: {exc}"
     except LockHeldError as exc:
-        _say(f"fhir-cat2: {exc}")
+        _fail(EXIT_LOCKED, f"fhir-cat2: {exc}")
         return EXIT_LOCKED, str(exc)
-    except KeyboardInterrupt as exc:
-        what = "stopped by SIGTERM" if type(exc).__name__ == "Terminated" else "interrupted"
-        _say(f"fhir-cat2: {what}")
-        return EXIT_INTERRUPTED, what
+    except Terminated:
+        _fail(EXIT_TERMINATED, "fhir-cat2: stopped by SIGTERM")
+        return EXIT_TERMINATED, "stopped by SIGTERM"
+    except KeyboardInterrupt:
+        _fail(EXIT_INTERRUPTED, "fhir-cat2: interrupted")
+        return EXIT_INTERRUPTED, "interrupted"
     except FhirCat2Error as exc:
-        _say(f"fhir-cat2: {exc}")
+        _fail(EXIT_CONFIG, f"fhir-cat2: {exc}")
         return EXIT_CONFIG, str(exc)
     except OSError as exc:
         # disk full, permission denied...: name the file, never the data
         where = f" {exc.filename}" if exc.filename else ""
-        _say(f"fhir-cat2: cannot use{where}: {exc.strerror or type(exc).__name__}")
+        _fail(EXIT_INTERNAL, f"fhir-cat2: cannot use{where}: {exc.strerror or type(exc).__name__}")
         return EXIT_INTERNAL, f"operating system error{where}: {exc.strerror or type(exc).__name__}"
     except Exception as exc:  # a bug: say where, never with the message (it may hold patient data)
-        _say(f"fhir-cat2: internal error: {logs.safe_traceback(exc)}; please report it")
+        _fail(EXIT_INTERNAL, f"fhir-cat2: internal error: {logs.safe_traceback(exc)}; please report it")
         return EXIT_INTERNAL, f"internal error: {logs.safe_traceback(exc)}"
     return EXIT_OK, None

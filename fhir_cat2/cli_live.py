@@ -89,6 +89,7 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
 
 def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
     from .pipeline import selected_measures
+    from .sinks.files import check_output_dir
     from .sync import run_sync, summary
 
     settings = resolve_live(args, config)
@@ -96,6 +97,7 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
     tracker = args._tracker
     mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
     tracker.hold(settings.state_path, mode)  # before any request: a second run stops here with exit 5
+    check_output_dir(settings.out, "--out / sync.out")  # now, not at the end after the run did its work
     report, quarantined = run_sync(settings, config, ruleset, options, tracker)
     tracker.summary = summary(report)
     if report.get("writes_pending"):
@@ -106,11 +108,13 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
 
 
 def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
+    from .sinks.files import check_output_dir
     from .sync import run_record
 
     settings = resolve_live(args, config)
     if not args.out:
         raise ConfigError("record needs --out DIR")
+    check_output_dir(settings.out, "--out")
     info = run_record(settings, config, ruleset, options)
     tracker = args._tracker
     tracker.report = {"command": "record", **info}
@@ -127,6 +131,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     Exit 0 when its outbox is empty afterwards, else 6."""
     from .cli_ops import apply_config
     from .config import load_config
+    from .sinks.files import check_output_dir
     from .sync import run_outbox_retry
 
     config = load_config(args.config)
@@ -134,6 +139,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     settings = resolve_live(args, config)
     tracker = args._tracker
     tracker.hold(settings.state_path, "outbox-retry")
+    check_output_dir(settings.out, "--out / sync.out")
     report = run_outbox_retry(settings, config, tracker)
     written = "; ".join(
         f"{t}s: " + ", ".join(f"{n} {k}" for k, n in counts.items())

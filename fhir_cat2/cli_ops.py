@@ -104,8 +104,8 @@ def add_ops_commands(sub: argparse._SubParsersAction[Any], parser_class: type) -
 
 @contextmanager
 def process_setup() -> Iterator[None]:
-    """For one command: files created owner-only (umask 077), SIGTERM handled like Ctrl-C. Restored after,
-    since tests call main() many times in one process."""
+    """For one command: files created owner-only (umask 077), SIGTERM raised as ``Terminated`` (cleaned up
+    like Ctrl-C, exit 143). Restored after, since tests call main() many times in one process."""
     previous_umask = os.umask(0o077)
     previous_term: Any = None
 
@@ -122,6 +122,18 @@ def process_setup() -> Iterator[None]:
         os.umask(previous_umask)
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+
+
+def requested_format(argv: list[str]) -> str:
+    """The log format asked for on the command line or in the environment, read before parsing (so that a
+    usage error is JSON too when json was asked for)."""
+    fmt = os.environ.get("FHIR_CAT2_LOG__FORMAT", "").lower()
+    for index, arg in enumerate(argv):
+        if arg == "--log-format" and index + 1 < len(argv):
+            fmt = argv[index + 1]
+        elif arg.startswith("--log-format="):
+            fmt = arg.split("=", 1)[1]
+    return fmt if fmt in logs.LOG_FORMATS else "text"
 
 
 def initial_logging(args: argparse.Namespace) -> tuple[str, str]:

@@ -40,8 +40,11 @@ _SECRET_NAMES = (
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # user info in a URL
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@"), r"\1" + MASK + "@"),
-    # query string of an absolute URL, or of a relative search such as Observation?patient=...
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"']*|\b[A-Z][A-Za-z]+|/)\?[^\s\"'<>]+"), r"\1?" + MASK),
+    # query string of an absolute URL: whatever follows the ?
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"']*)\?[^\s\"'<>]+"), r"\1?" + MASK),
+    # query string of a relative search (Observation?patient=..., fhir?_getpages=...): a query holds at
+    # least one name=value, which tells it from a question mark in prose ("(killed?)")
+    (re.compile(r"(?i)(\b[a-z][a-z0-9_.-]*|/)\?(?=[^\s\"'<>]*=)[^\s\"'<>]+"), r"\1?" + MASK),
     # credentials in headers
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + MASK),
     # JSON Web Tokens (access tokens, client assertions)
@@ -163,6 +166,49 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 _run_filter = _RunIdFilter()
+_console = {"format": "text"}
+
+
+def console_format() -> str:
+    """The format of what fhir-cat2 writes on stderr besides log records (text or json)."""
+    return _console["format"]
+
+
+def set_console_format(fmt: str) -> None:
+    """Before the arguments are parsed (usage errors) and whenever the log format is (re)applied."""
+    _console["format"] = fmt if fmt in LOG_FORMATS else "text"
+
+
+def console(message: str, *, event: str, level: str = "INFO", **fields: Any) -> None:
+    """A line for the operator that is not a log record (a usage error, the fatal error, the run summary):
+    written whatever the log level, redacted; as is in text mode, one JSON object in json mode with the
+    fields of a log record plus ``event`` and ``fields``."""
+    text = redact(message)
+    if _console["format"] != "json":
+        print(text, file=sys.stderr, flush=True)
+        return
+    data: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": level,
+        "logger": PACKAGE_LOGGER,
+        "event": event,
+        "message": text,
+    }
+    if _run_filter.run_id:
+        data["run_id"] = _run_filter.run_id
+    for name, value in fields.items():
+        data.setdefault(name, _redacted(value))
+    print(orjson.dumps(data).decode(), file=sys.stderr, flush=True)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def set_run_id(run_id: str | None) -> None:
@@ -179,7 +225,7 @@ def configured(level: str = "WARNING", fmt: str = "text") -> Iterator[StderrHand
     handler.addFilter(_run_filter)
     handler.addFilter(RedactingFilter())
     apply(handler, level, fmt)
-    saved = (root.level, package.level, list(root.handlers))
+    saved = (root.level, package.level, list(root.handlers), console_format())
     for existing in list(root.handlers):
         if isinstance(existing, StderrHandler):
             root.removeHandler(existing)
@@ -194,9 +240,11 @@ def configured(level: str = "WARNING", fmt: str = "text") -> Iterator[StderrHand
         package.setLevel(saved[1])
         logging.captureWarnings(False)
         set_run_id(None)
+        set_console_format(saved[3])
 
 
 def apply(handler: StderrHandler, level: str, fmt: str) -> None:
     """(Re)apply a level and a format, e.g. once the configuration file has been read."""
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    set_console_format(fmt)
     logging.getLogger(PACKAGE_LOGGER).setLevel(level)

@@ -73,6 +73,7 @@ OUTCOMES = {
     5: "locked",
     6: "writes_pending",
     130: "interrupted",
+    143: "interrupted",
 }
 
 Labels = tuple[tuple[str, str], ...]

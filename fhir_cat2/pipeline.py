@@ -108,6 +108,7 @@ class RunStats:
     populations: dict[str, Counter[str]] = field(default_factory=dict)
     quarantined: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    files_unreadable: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -115,6 +116,7 @@ def _reason_kind(reason: str) -> str:
     """A short, data-free category of a quarantine reason, for counting."""
     for marker, kind in (
         ("not valid JSON", "invalid-json"),
+        ("input file unreadable", "unreadable-file"),
         ("malformed", "malformed-resource"),
         ("cannot be converted", "unconvertible-unit"),
         ("has no unit", "missing-unit"),
@@ -201,6 +203,8 @@ class Pipeline:
         screens = self._screens
         for item in items:
             if isinstance(item, Rejected):
+                if item.unreadable:
+                    self._unreadable(item)
                 self.quarantine(item.src, item.reason, item.ref)
                 continue
             resource = item.resource
@@ -212,6 +216,13 @@ class Pipeline:
             if screen is not None and not _has_wanted_code(resource.get(screen[0]), screen[1]):
                 continue  # no code any rule reads, under any system
             self._ingest_one(item, resource_type, screen)
+
+    def _unreadable(self, item: Rejected) -> None:
+        """A file the system would not let us read is no bad data: the operator has to act, so it is named
+        (its path only; the reason holds no data) and counted."""
+        self.stats.files_unreadable += 1
+        where = f" ({item.src.position})" if item.src.position else ""
+        log.warning("cannot read input file %s%s: %s", item.src.file, where, item.reason)
 
     def ingest_parts(
         self,
@@ -537,6 +548,7 @@ class Pipeline:
         stats.resources_used.update(delta.resources_used)
         stats.quarantined += delta.quarantined
         stats.quarantine_reasons.update(delta.quarantine_reasons)
+        stats.files_unreadable += delta.files_unreadable
         for entry in result.quarantined:
             self.sink.quarantine(entry)
         year = result.latest_encounter_year

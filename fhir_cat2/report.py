@@ -30,6 +30,7 @@ def build_run_report(
         "emit": sorted(options.emit),
         "rules": rules_source,
         "files_read": stats.files,
+        "files_unreadable": stats.files_unreadable,
         "resources_read": sum(stats.resources_read.values()),
         "resources_read_by_type": dict(sorted(stats.resources_read.items())),
         "resources_used_by_type": dict(sorted(stats.resources_used.items())),
@@ -59,5 +60,10 @@ def summary_line(command: str, report: dict[str, Any]) -> str:
         f"fhir-cat2 {command}: {report['patients']} patients, {report['resources_read']} resources read,"
         f" {report['codes_emitted']} codes, {written.get('Claim', 0)} Claims,"
         f" {written.get('MeasureReport', 0)} MeasureReports, {report['quarantined']} quarantined"
-        f" in {report['duration_seconds']:.1f}s"
+        f"{_unreadable(report)} in {report['duration_seconds']:.1f}s"
     )
+
+
+def _unreadable(report: dict[str, Any]) -> str:
+    count = report.get("files_unreadable") or 0
+    return f" ({count} unreadable input file{'s' if count != 1 else ''}, named in the log)" if count else ""

@@ -8,8 +8,9 @@
    ``run-report.json`` and to the state store; the lock is released; the metrics file is updated; and the
    one-line summary is printed, last, on stderr.
 
-Statuses: completed (exit 0, 1 or 6), refused (2: configuration), failed (3, 4, 70), interrupted (130),
-locked (5: another run held the lock), abandoned (killed; found by the next run), running.
+Statuses: completed (exit 0, 1 or 6), refused (2: configuration), failed (3, 4, 70), interrupted (130:
+Ctrl-C, 143: SIGTERM), locked (5: another run held the lock), abandoned (killed; found by the next run),
+running.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ EXIT_LOCKED = 5
 EXIT_WRITES_PENDING = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 EXIT_MEANINGS = {
     EXIT_OK: "success",
@@ -54,6 +55,7 @@ EXIT_MEANINGS = {
     EXIT_WRITES_PENDING: "completed; writes pending in the outbox",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_TERMINATED: "terminated (SIGTERM)",
 }
 DEFAULT_KEEP_RUNS = 1000
 
@@ -65,11 +67,13 @@ def status_for(exit_code: int) -> str:
         EXIT_CONFIG: "refused",
         EXIT_LOCKED: "locked",
         EXIT_INTERRUPTED: "interrupted",
+        EXIT_TERMINATED: "interrupted",
     }.get(exit_code, "failed")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler stopping the job): handled like Ctrl-C, so the run cleans up and exits 130."""
+    """SIGTERM (a scheduler stopping the job): cleaned up like Ctrl-C, but exits 143 (128 + SIGTERM), as a
+    process killed by SIGTERM would be reported, so a scheduler can tell its own stop from a person's."""
 
 
 def invocation(argv: list[str]) -> str:
@@ -226,7 +230,12 @@ class RunTracker:
                     metrics.update(self.metrics_path, self._metrics(report, exit_code, duration))
                 except OSError as exc:
                     logs_warning("cannot write the metrics file %s: %s", self.metrics_path, exc.strerror)
-            print(summary, file=sys.stderr, flush=True)
+            logs.console(
+                summary,
+                event="summary",
+                level="INFO" if exit_code == EXIT_OK else "WARNING" if status == "completed" else "ERROR",
+                **summary_fields(report),
+            )
         finally:
             _restore_interrupts(previous)
             logs.set_run_id(None)
@@ -268,6 +277,7 @@ class RunTracker:
             report.update(
                 {
                     "files_read": stats.files,
+                    "files_unreadable": stats.files_unreadable,
                     "resources_read": sum(stats.resources_read.values()),
                     "resources_read_by_type": dict(sorted(stats.resources_read.items())),
                     "patients": stats.patients,
@@ -296,6 +306,8 @@ class RunTracker:
         if live is not None and hasattr(live, "scan"):
             report["patients_affected"] = len(live.scan.patients)
             report["changed_by_type"] = dict(sorted(live.scan.changed.items()))
+        if live is not None and hasattr(live, "source") and live.source.gaps:
+            report["capability_gaps"] = dict(live.source.gaps)
         if self.server:
             report["server"] = self.server
         report["duration_seconds"] = duration
@@ -358,17 +370,47 @@ class RunTracker:
         )
 
 
+SUMMARY_FIELDS = (
+    "command",
+    "status",
+    "exit_code",
+    "exit_meaning",
+    "mode",
+    "error",
+    "patients",
+    "patients_affected",
+    "files_read",
+    "files_unreadable",
+    "resources_read",
+    "codes_emitted",
+    "written",
+    "write_back",
+    "writes_pending",
+    "quarantined",
+    "capability_gaps",
+    "retries",
+    "watermark_moved",
+    "duration_seconds",
+)
+"""What the summary record carries in ``--log-format json``: the one-line summary's facts, as fields."""
+
+
+def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
+    return {name: report[name] for name in SUMMARY_FIELDS if name in report}
+
+
 def _ignore_interrupts() -> Any:
-    """The cleanup of a run must run to its end, even when Ctrl-C is pressed again."""
+    """The cleanup of a run must run to its end, even when Ctrl-C is pressed again or SIGTERM comes."""
     try:
-        return signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except ValueError:  # not the main thread
         return None
 
 
 def _restore_interrupts(previous: Any) -> None:
     if previous is not None:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 def logs_info(message: str, *args: object) -> None:

@@ -335,6 +335,14 @@ class SyncState:
             raise ConfigError(f"'{id_prefix}' matches {len(rows)} runs; give more of the id")
         return rows[0]
 
+    def noted(self, key: str) -> str | None:
+        """A small fact a run leaves for the next one (e.g. the capability gaps already warned about)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", ("note:" + key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def note(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("note:" + key, value))
+
     def prune_runs(self, keep: int) -> int:
         """Keep the newest ``keep`` run records (reports add up over years of runs every few minutes)."""
         cursor = self._db.execute(

@@ -39,7 +39,7 @@ from .server_config import build_auth, build_client
 from .sinks.files import NdjsonSink, ensure_private_dir, write_private
 from .sinks.server import ServerSink
 from .sources.files import InputItem, Rejected
-from .sources.server import ChangeScan, ServerSource, default_types, server_interactions
+from .sources.server import ChangeScan, ServerSource, default_types, report_gaps, server_interactions
 from .state import Outbox, SyncState, format_instant, format_until, parse_instant
 
 log = logging.getLogger("fhir_cat2.sync")
@@ -112,6 +112,7 @@ class LiveRun:
         """Fetch the CapabilityStatement, fix ``until`` and each type's window. Returns until."""
         capabilities = self.client.capabilities()
         self.source.plan(capabilities)
+        self._report_gaps(state, job)
         if not self.source.types:
             raise ConfigError("the server lists none of the resource types fhir-cat2 reads")
         until = self.settings.until or self.client.server_time(self.source.types[0]) or datetime.now(UTC)
@@ -128,6 +129,14 @@ class LiveRun:
                 since = state.window(self.settings.base_url, resource_type, until, overlap, job).since
             self.windows[resource_type] = (format_instant(since) if since else None, format_until(until))
         return until
+
+    def _report_gaps(self, state: SyncState | None, job: str) -> None:
+        """Capability gaps repeat on every run against the same server: warned about once, then INFO."""
+        key = f"capability_gaps {self.settings.base_url} {job}"
+        gaps = orjson.dumps(self.source.gaps).decode()
+        report_gaps(self.source.gaps, state is not None and state.noted(key) == gaps)
+        if state is not None:
+            state.note(key, gaps)
 
     def inputs(self) -> Iterator[InputItem | Rejected]:
         self.scan = self.source.scan(self.windows)
@@ -161,6 +170,7 @@ class LiveRun:
             "window": {t: {"since": s, "until": u} for t, (s, u) in sorted(self.windows.items())},
             "changed_by_type": dict(sorted(self.scan.changed.items())) if hasattr(self, "scan") else {},
             "patients_affected": len(self.scan.patients) if hasattr(self, "scan") else 0,
+            "capability_gaps": dict(self.source.gaps),
             "requests": self.client.requests_sent,
             "retries": self.client.retries,
         }

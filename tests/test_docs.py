@@ -60,7 +60,18 @@ def test_the_guide_covers_each_scheduler_with_exit_codes_and_the_report():
         section = text.split(heading, 1)[1].split("\n## ", 1)[0]
         assert re.search(r"exit|rc|SuccessExitStatus|skip_on_exit_code", section), heading
         assert re.search(r"report|runs|summary|last line", section), heading
-    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |", "| 6 |", "| 70 |", "| 130 |"):
+    for code in (
+        "| 0 |",
+        "| 1 |",
+        "| 2 |",
+        "| 3 |",
+        "| 4 |",
+        "| 5 |",
+        "| 6 |",
+        "| 70 |",
+        "| 130 |",
+        "| 143 |",
+    ):
         assert code in text
     assert "SuccessExitStatus=1 5" in text and "skip_on_exit_code=[5]" in text and "waitFor" in text
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "WRITES_PENDING": 6,
     "INTERNAL": 70,
     "INTERRUPTED": 130,
+    "TERMINATED": 143,
 }
 
 

@@ -213,12 +213,12 @@ def test_json_logs_are_one_object_per_line_with_the_run_id(tmp_path, capsys):
         == 0
     )
     lines = capsys.readouterr().err.strip().splitlines()
-    objects = [json.loads(line) for line in lines[:-1]]
+    objects = [json.loads(line) for line in lines]
     assert objects and {o["level"] for o in objects} >= {"INFO", "DEBUG"}
     assert len({o["run_id"] for o in objects}) == 1
     report = json.loads((tmp_path / "o" / "run-report.json").read_text())
     assert objects[0]["run_id"] == report["run_id"]
-    assert lines[-1].startswith("fhir-cat2 replay: ")  # the summary stays a plain line
+    assert objects[-1]["event"] == "summary" and objects[-1]["message"].startswith("fhir-cat2 replay: ")
 
 
 def test_log_settings_from_flags_in_either_position_environment_and_file(tmp_path, capsys, monkeypatch):

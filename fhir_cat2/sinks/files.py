@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
+
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..pipeline import QuarantineEntry
@@ -31,6 +34,23 @@ def write_private(path: Path, data: bytes) -> None:
 
 def ensure_private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+
+
+def check_output_dir(path: str | os.PathLike[str], setting: str) -> Path:
+    """The output folder, created if need be and proven writable before any work (a configuration error
+    naming the folder and the setting otherwise, not a failure at the end of the run)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"the output folder {folder} ({setting}) is not a folder")
+    try:
+        ensure_private_dir(folder)
+        fd, probe = tempfile.mkstemp(prefix=".fhir-cat2-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        cause = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write to the output folder {folder} ({setting}): {cause}") from None
+    return folder
 
 
 class NdjsonSink:

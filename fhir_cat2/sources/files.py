@@ -6,8 +6,11 @@ Yields one ``InputItem`` per resource (with where it came from and how to resolv
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,23 +63,78 @@ class Rejected:
     src: Src
     reason: str
     ref: str | None = None
+    unreadable: bool = False
+    """The file could not be read at all, or not to its end (permissions, an I/O error): named in the log and
+    counted (``files_unreadable``), not only quarantined."""
 
 
 def iter_input_files(paths: list[str]) -> Iterator[Path]:
-    """Every JSON/NDJSON file (or .gz of one) under ``paths``, in a stable order."""
+    """Every JSON/NDJSON file (or .gz of one) under ``paths``, in a stable order.
+
+    Refused before any file is read (a configuration error naming them): a path that does not exist, a
+    folder that cannot be listed, and FIFOs, sockets and devices, given or found in a folder (reading a FIFO
+    waits for a writer forever; a device is no export)."""
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise ConfigError("input path not found: " + ", ".join(missing))
+    found: list[Path] = []
+    special: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_file():
-            yield path
+        kind = _special_kind(path)
+        if kind is not None:
+            special.append(f"{path} ({kind})")
             continue
-        for root, dirs, files in os.walk(path):
+        if path.is_file():
+            found.append(path)
+            continue
+        for root, dirs, files in os.walk(path, onerror=_unlistable):
             dirs.sort()
             for name in sorted(files):
-                if is_input_file(name):
-                    yield Path(root) / name
+                file = Path(root) / name
+                kind = _special_kind(file)
+                if kind is not None:
+                    special.append(f"{file} ({kind})")
+                elif is_input_file(name):
+                    found.append(file)
+    if special:
+        raise ConfigError(
+            "not regular files, refused (fhir-cat2 reads regular files only; move them out of the input): "
+            + ", ".join(special)
+        )
+    yield from found
+
+
+def _special_kind(path: Path) -> str | None:
+    """'FIFO', 'socket' or 'device' for such a file (a symbolic link is followed), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # a dangling link or an unreadable entry: reading it says what is wrong, in its place
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
+
+
+def _unlistable(exc: OSError) -> None:
+    raise ConfigError(f"cannot list the input folder {exc.filename}: {exc.strerror or type(exc).__name__}")
+
+
+def unreadable(src: Src, exc: OSError) -> Rejected:
+    """A file the operating system would not let us read: what to do about it, no data, no message text
+    (it repeats the path, and the path is in ``src``)."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        advice = "make it readable by the user fhir-cat2 runs as, then run again"
+    elif exc.errno == errno.EIO:
+        advice = "the disk or network filesystem failed to read it; check it, then run again"
+    else:
+        advice = "check the file, then run again"
+    cause = exc.strerror or type(exc).__name__
+    return Rejected(src, f"input file unreadable ({cause}): {advice}", unreadable=True)
 
 
 def is_input_file(name: str) -> bool:
@@ -106,8 +164,11 @@ def read_file(path: Path) -> Iterator[InputItem | Rejected]:
         return
     try:
         data = _read_bytes(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         yield Rejected(Src(name, ""), f"cannot read file: {exc}")
+        return
+    except OSError as exc:
+        yield unreadable(Src(name, ""), exc)
         return
     try:
         document = orjson.loads(data)
@@ -128,9 +189,11 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
         with opener(path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
                 yield from _ndjson_line(name, number, line)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         where = f"after line {number}" if number else ""
         yield Rejected(Src(name, where), f"cannot read file: {exc}")
+    except OSError as exc:
+        yield unreadable(Src(name, f"after line {number}" if number else ""), exc)
 
 
 def _read_ndjson(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
@@ -320,5 +383,4 @@ def read_part(part: InputPart) -> Iterator[InputItem | Rejected]:
                 number += 1
                 yield from _ndjson_line(name, number, line)
     except OSError as exc:
-        where = f"after line {number}" if number else ""
-        yield Rejected(Src(name, where), f"cannot read file: {exc}")
+        yield unreadable(Src(name, f"after line {number}" if number else ""), exc)

@@ -155,19 +155,25 @@ class ServerSource:
         self.observer = observer
         self.scan_paging = scan_paging
         self.declared: dict[str, set[str]] = {}
+        self.gaps: dict[str, str] = {}
+        """What the CapabilityStatement lacks, by resource type: read once per run, reported once per run."""
         self.encounters_by_patient: dict[str, set[str]] = {}
         """Every Encounter fetched, by patient: the visits whose Claims may exist from earlier runs."""
         self.patients_seen: set[str] = set()
         self.context_pages = 0
 
     def plan(self, capabilities: dict[str, Any]) -> list[str]:
-        """Keep the types the server can search; returns the ones skipped (logged)."""
+        """Keep the types the server can search; returns the ones skipped. What the server lacks (a type,
+        a patient search parameter) is kept in ``gaps`` for the caller to report once (``report_gaps``)."""
         supported = supported_types(capabilities)
         skipped = [t for t in self.types if supported and t not in supported]
         self.types = [t for t in self.types if not supported or t in supported]
         self.declared = {t: supported.get(t, set()) for t in self.types}
-        for resource_type in skipped:
-            log.warning("the server does not list %s as searchable; not read", resource_type)
+        self.gaps = {t: "not searchable" for t in skipped}
+        for resource_type in self.types:
+            if patient_param(resource_type, self.declared[resource_type]) is None:
+                self.gaps[resource_type] = "no patient search parameter"
+        self.gaps = dict(sorted(self.gaps.items()))
         return skipped
 
     # -------------------------------------------------------------------------------------- changes
@@ -250,8 +256,7 @@ class ServerSource:
         for resource_type in self.types:
             param = patient_param(resource_type, self.declared.get(resource_type, set()))
             if param is None:
-                log.warning("%s has no patient search parameter on this server; not read", resource_type)
-                continue
+                continue  # a capability gap, reported once by plan's caller
             values = ",".join(batch if param == "_id" else (f"Patient/{p}" for p in batch))
             params = [(param, values), ("_count", str(self.page_size))]
             for page in self.client.search_pages(resource_type, params):
@@ -279,3 +284,17 @@ class ServerSource:
         elif resource_type == "Patient":
             self.patients_seen.add(resource_id)
         yield InputItem(resource, src, plain_resolver, resource_id)
+
+
+def report_gaps(gaps: dict[str, str], already_reported: bool) -> None:
+    """One line for all of a run's capability gaps: a WARNING the first time a server (and job) shows them,
+    INFO on the runs after, which see the same gaps (nothing changed that anybody could act on)."""
+    if not gaps:
+        return
+    listed = "; ".join(f"{t} {why}" for t, why in gaps.items())
+    log.log(
+        logging.INFO if already_reported else logging.WARNING,
+        "capability gaps (the server's CapabilityStatement lacks them; these types are not read): %s%s",
+        listed,
+        " (reported before; unchanged)" if already_reported else "",
+    )
