@@ -1,0 +1,27 @@
+"""Packaging: the declared license has its file and a build backend that reads it; `fhir-cat2 --version`."""
+
+from __future__ import annotations
+
+import tomllib
+
+from packaging.requirements import Requirement
+
+from .conftest import ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_license_file_holds_the_declared_license():
+    project = PYPROJECT["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text  # the full text, not the terms cut short
+
+
+def test_the_build_backend_reads_an_spdx_license_expression():
+    # setuptools < 77 refuses `license = "Apache-2.0"` (PEP 639); 77.0.0 was yanked, 77.0.1 builds
+    requires = PYPROJECT["build-system"]["requires"]
+    [setuptools] = [Requirement(r) for r in requires if r.startswith("setuptools")]
+    assert not setuptools.specifier.contains("76.1.0") and not setuptools.specifier.contains("77.0.0")
+    assert setuptools.specifier.contains("77.0.1")
