@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from . import logs
+from . import __version__, logs
 from .cli_live import add_live_commands, cmd_outbox_retry, cmd_record, cmd_sync
 from .cli_ops import (
     add_global_options,
@@ -153,6 +153,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fhir-cat2", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

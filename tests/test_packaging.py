@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import tomllib
+from importlib.metadata import version
 
+import pytest
 from packaging.requirements import Requirement
+
+import fhir_cat2
+from fhir_cat2.cli import main
 
 from .conftest import ROOT
 
@@ -25,3 +30,11 @@ def test_the_build_backend_reads_an_spdx_license_expression():
     [setuptools] = [Requirement(r) for r in requires if r.startswith("setuptools")]
     assert not setuptools.specifier.contains("76.1.0") and not setuptools.specifier.contains("77.0.0")
     assert setuptools.specifier.contains("77.0.1")
+
+
+def test_version_flag_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out == f"fhir-cat2 {PYPROJECT['project']['version']}\n"
+    assert fhir_cat2.__version__ == version("fhir-cat2") == PYPROJECT["project"]["version"]
