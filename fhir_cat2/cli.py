@@ -96,10 +96,12 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(
+    parser: argparse.ArgumentParser, period_default: str = "the year of the latest encounter in the input"
+) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (YAML); flags override it")
     parser.add_argument(
-        "--period", type=_period, help="measurement year (default: year of the latest encounter)"
+        "--period", type=_period, help=f"measurement year (default: {period_default}; config run.period)"
     )
     parser.add_argument("--program", choices=("hedis", "mips-claims"), help="default: hedis")
     parser.add_argument("--emit", type=_emit, help="claim,measure-report (default: both)")
