@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib.metadata import version
 
@@ -38,3 +39,18 @@ def test_version_flag_prints_the_installed_version(capsys):
     assert stopped.value.code == 0
     assert capsys.readouterr().out == f"fhir-cat2 {PYPROJECT['project']['version']}\n"
     assert fhir_cat2.__version__ == version("fhir-cat2") == PYPROJECT["project"]["version"]
+
+
+def test_ci_runs_exactly_the_readmes_test_command_with_linters_pinned():
+    readme = (ROOT / "README.md").read_text()
+    [command] = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "pytest" in b]
+    script = (ROOT / ".ci" / "run").read_text()
+    assert script.endswith("\n" + command)
+    for step in ("ruff check", "ruff format --check", "mypy --strict fhir_cat2", "python -m pytest"):
+        assert step in command, step
+    pins = {
+        Requirement(r).name: Requirement(r).specifier
+        for r in PYPROJECT["project"]["optional-dependencies"]["test"]
+    }
+    for tool in ("ruff", "mypy", "types-PyYAML", "types-requests"):
+        assert str(pins[tool]).startswith("=="), tool
