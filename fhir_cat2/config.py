@@ -1,12 +1,14 @@
 """Configuration: one validated model, read from a YAML file, with environment overrides.
 
 Secrets never live in the file: it names an environment variable or a file that holds them.
-Environment overrides use ``FHIR_CAT2_<SECTION>__<KEY>`` (e.g. ``FHIR_CAT2_RUN__PROGRAM=mips-claims``).
+Environment overrides use ``FHIR_CAT2_<SECTION>__<KEY>`` (e.g. ``FHIR_CAT2_RUN__PROGRAM=mips-claims``);
+they win over the file. A problem names the file and line its value came from, or the environment variable.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .emit.claim import EmitDefaults
-from .errors import ConfigError
+from .errors import ConfigError, ConfigFileError, RulesError
 from .ops_config import LogConfig, MetricsConfig
+from .rules.yamlsource import LineMap, Path_, load_yaml, validation_problems
 from .server_config import SECRET_KEYS, ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
 
 ENV_PREFIX = "FHIR_CAT2_"
@@ -77,7 +80,7 @@ class AppConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -94,28 +97,42 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> AppConfig:
-    """Read and validate ``path`` (None: defaults only), then apply FHIR_CAT2_SECTION__KEY overrides."""
+def _where(loc: Path_, source: str, lines: LineMap | None, environ: Mapping[str, str]) -> str:
+    """The environment variable that set ``loc`` (or a section above it), else the file and line."""
+    names = {name.upper() for name in environ if name.upper().startswith(ENV_PREFIX)}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(str(part) for part in loc[:depth]).upper()
+        if name in names:
+            return name
+    return f"{source}:{lines.line_of(loc)}" if lines is not None else source
+
+
+def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate ``path`` (None: defaults only) with FHIR_CAT2_SECTION__KEY overrides from ``environ``
+    (default: the process environment). Raises ConfigFileError naming file:line or the variable."""
+    environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
     source = "environment"
+    lines: LineMap | None = None
     if path is not None:
         source = str(path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"cannot read config file {path}: not UTF-8 text") from None
+        try:
+            loaded, lines = load_yaml(text, source)
+        except RulesError as exc:
+            raise ConfigFileError(exc.problems) from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+            raise ConfigFileError([f"{source}:1: (top level): expected a mapping (section: keys)"])
         data = loaded or {}
         refuse_secrets_in_file(data, source)
-    data = _apply_env(data, dict(os.environ if environ is None else environ))
+    data = _apply_env(data, environ)
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{loc}: {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        problems = validation_problems(exc, lambda loc: _where(loc, source, lines, environ))
+        raise ConfigFileError(problems) from None
