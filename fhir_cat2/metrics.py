@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 PREFIX = "fhir_cat2_"
 METRICS_FILE_MODE = 0o644
@@ -127,6 +126,8 @@ def parse(text: str) -> dict[tuple[str, Labels], float]:
     """Samples of our own families in a file we wrote: {(family, labels): value}; other samples ignored.
 
     Raises ValueError when the text is not in the Prometheus text format."""
+    from prometheus_client.parser import text_string_to_metric_families  # only runs with a metrics file
+
     by_sample = {sample_name(f): f for f in FAMILIES}
     samples: dict[tuple[str, Labels], float] = {}
     for metric in text_string_to_metric_families(text):
@@ -138,32 +139,37 @@ def parse(text: str) -> dict[tuple[str, Labels], float]:
     return samples
 
 
-class _Samples(Collector):
+def _families(samples: dict[tuple[str, Labels], float]) -> Iterator[Metric]:
     """The accumulated samples as prometheus_client metric families, in FAMILIES order."""
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
-    def __init__(self, samples: dict[tuple[str, Labels], float]) -> None:
-        self.samples = samples
-
-    def collect(self) -> Iterable[Metric]:
-        for family, (kind, help_text, label_names) in FAMILIES.items():
-            rows = sorted((labels, value) for (f, labels), value in self.samples.items() if f == family)
-            if not rows:
-                continue
-            names = ["job_name", *label_names]
-            metric: CounterMetricFamily | GaugeMetricFamily
-            if kind == "counter":
-                metric = CounterMetricFamily(PREFIX + family, help_text, labels=names)
-            else:
-                metric = GaugeMetricFamily(PREFIX + family, help_text, labels=names)
-            for labels, value in rows:
-                by_name = dict(labels)
-                metric.add_metric([by_name[n] for n in names], value)
-            yield metric
+    for family, (kind, help_text, label_names) in FAMILIES.items():
+        rows = sorted((labels, value) for (f, labels), value in samples.items() if f == family)
+        if not rows:
+            continue
+        names = ["job_name", *label_names]
+        metric: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            metric = CounterMetricFamily(PREFIX + family, help_text, labels=names)
+        else:
+            metric = GaugeMetricFamily(PREFIX + family, help_text, labels=names)
+        for labels, value in rows:
+            by_name = dict(labels)
+            metric.add_metric([by_name[n] for n in names], value)
+        yield metric
 
 
 def render(samples: dict[tuple[str, Labels], float]) -> str:
+    # imported here, not at the top: every command imports this module, few write a metrics file
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    class Samples(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return _families(samples)
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Samples(samples))
+    registry.register(Samples())
     return generate_latest(registry).decode("utf-8")
 
 
