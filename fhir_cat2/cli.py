@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from . import logs
+from . import __version__, logs
 from .cli_live import add_live_commands, cmd_outbox_retry, cmd_record, cmd_sync
 from .cli_ops import (
     add_global_options,
@@ -109,10 +109,12 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(
+    parser: argparse.ArgumentParser, period_default: str = "the year of the latest encounter in the input"
+) -> None:
     parser.add_argument("--config", metavar="FILE", help="configuration file (YAML); flags override it")
     parser.add_argument(
-        "--period", type=_period, help="measurement year (default: year of the latest encounter)"
+        "--period", type=_period, help=f"measurement year (default: {period_default}; config run.period)"
     )
     parser.add_argument("--program", choices=("hedis", "mips-claims"), help="default: hedis")
     parser.add_argument("--emit", type=_emit, help="claim,measure-report (default: both)")
@@ -166,6 +168,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fhir-cat2", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

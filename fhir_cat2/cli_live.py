@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the HTTP stack (fhir, sync) is imported by the commands tha
 
 def add_live_commands(
     sub: argparse._SubParsersAction[Any],
-    add_run_options: Callable[[argparse.ArgumentParser], None],
+    add_run_options: Callable[..., None],
 ) -> None:
     sync = sub.add_parser("sync", help="pull what changed from a FHIR server, derive codes, write them back")
     _add_server_options(sync)
@@ -32,7 +32,8 @@ def add_live_commands(
     sync.add_argument(
         "--write-to", metavar="URL", help="FHIR base URL for the write-back (default: the source)"
     )
-    add_run_options(sync)
+    # as run_sync defaults it: not guessed from the data, which a sync reads only the changes of
+    add_run_options(sync, period_default="the current year in UTC, or the year of --until")
 
     record = sub.add_parser("record", help="save what the server returns as fixtures that replay reads")
     _add_server_options(record)

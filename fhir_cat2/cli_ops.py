@@ -34,7 +34,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--log-format", choices=logs.LOG_FORMATS, default=default, help="text or json lines on stderr"
     )
     parser.add_argument(
-        "--metrics-file", metavar="PATH", default=default, help="OpenMetrics file for a textfile collector"
+        "--metrics-file", metavar="PATH", default=default, help="Prometheus text for a textfile collector"
     )
     parser.add_argument(
         "--no-progress",

@@ -1,22 +1,28 @@
 """Configuration: one validated model, read from a YAML file, with environment overrides.
 
 Secrets never live in the file: it names an environment variable or a file that holds them.
-Environment overrides use ``FHIR_CAT2_<SECTION>__<KEY>`` (e.g. ``FHIR_CAT2_RUN__PROGRAM=mips-claims``).
+Environment overrides use ``FHIR_CAT2_<SECTION>__<KEY>`` (e.g. ``FHIR_CAT2_RUN__PROGRAM=mips-claims``),
+read by pydantic-settings; they win over the file. A problem names the file and line its value came
+from, or the environment variable.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .emit.claim import EmitDefaults
-from .errors import ConfigError
+from .errors import ConfigError, ConfigFileError, RulesError
 from .ops_config import LogConfig, MetricsConfig
-from .server_config import SECRET_KEYS, ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
+from .rules.yamlsource import LineMap, Path_, load_yaml, validation_problems
+from .server_config import ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
 
 ENV_PREFIX = "FHIR_CAT2_"
 
@@ -67,7 +73,11 @@ class RunConfig(_Section):
     """Processes that evaluate patients in replay (default: the machine's CPUs, at most 8)."""
 
 
-class AppConfig(_Section):
+class AppConfig(BaseSettings):
+    """The one configuration model: the file's values, environment overrides on top (see load_config)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
     run: RunConfig = RunConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     server: ServerConfig = ServerConfig()
@@ -77,45 +87,66 @@ class AppConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
-        node = data
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        # Secrets stay verbatim strings (YAML would turn "0123" into a number or "yes" into True).
-        node[path[-1]] = value if path[-1] in SECRET_KEYS or not value else yaml.safe_load(value)
-    return data
+class _Environment(EnvSettingsSource):
+    """``FHIR_CAT2_<SECTION>__<KEY>`` from ``environ``. A list or mapping value is read as YAML (``[claim]``,
+    JSON too); every other value goes to the model as the string it is, so a secret stays verbatim
+    ("0123" is not a number, "yes" not True)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(AppConfig)
+        self.env_vars = {name.lower(): value for name, value in environ.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value  # validation then says what the field expects, naming the variable
 
 
-def load_config(path: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> AppConfig:
-    """Read and validate ``path`` (None: defaults only), then apply FHIR_CAT2_SECTION__KEY overrides."""
+def _merged(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        below = out.get(key)
+        out[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, Mapping) else value
+    return out
+
+
+def _where(loc: Path_, source: str, lines: LineMap | None, environ: Mapping[str, str]) -> str:
+    """The environment variable that set ``loc`` (or a section above it), else the file and line."""
+    names = {name.upper() for name in environ if name.upper().startswith(ENV_PREFIX)}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(str(part) for part in loc[:depth]).upper()
+        if name in names:
+            return name
+    return f"{source}:{lines.line_of(loc)}" if lines is not None else source
+
+
+def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate ``path`` (None: defaults only) with FHIR_CAT2_SECTION__KEY overrides from ``environ``
+    (default: the process environment). Raises ConfigFileError naming file:line or the variable."""
+    environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
     source = "environment"
+    lines: LineMap | None = None
     if path is not None:
         source = str(path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"cannot read config file {path}: not UTF-8 text") from None
+        try:
+            loaded, lines = load_yaml(text, source)
+        except RulesError as exc:
+            raise ConfigFileError(exc.problems) from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+            raise ConfigFileError([f"{source}:1: (top level): expected a mapping (section: keys)"])
         data = loaded or {}
         refuse_secrets_in_file(data, source)
-    data = _apply_env(data, dict(os.environ if environ is None else environ))
+    data = _merged(data, _Environment(environ)())
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{loc}: {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        problems = validation_problems(exc, lambda loc: _where(loc, source, lines, environ))
+        raise ConfigFileError(problems) from None

@@ -31,13 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import ValidationError
-
-from .config import AppConfig, _apply_env
+from .config import AppConfig, load_config
 from .errors import (
     AuthError,
     ConfigError,
+    ConfigFileError,
     FatalServerError,
     FhirCat2Error,
     ServerError,
@@ -46,7 +44,7 @@ from .errors import (
 from .fhir import FhirClient, RetryPolicy, origin, refuse_insecure
 from .logs import redact
 from .runs import EXIT_AUTH, EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
-from .server_config import AuthConfig, build_auth, build_client, refuse_secrets_in_file, tls_options
+from .server_config import AuthConfig, build_auth, build_client, tls_options
 
 if TYPE_CHECKING:
     from .rules.loader import RuleSet
@@ -150,37 +148,16 @@ def check(
 
 
 def _load(path: str | None, findings: Findings, environ: dict[str, str]) -> AppConfig | None:
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            findings.problem(f"cannot read {path}: {exc.strerror}")
-            return None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            findings.problem(
-                f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"
-            )
-            return None
-        if loaded is not None and not isinstance(loaded, dict):
-            findings.problem(f"{path}: expected a mapping (section: keys) at the top level")
-            return None
-        data = loaded or {}
-        try:
-            refuse_secrets_in_file(data, path)
-        except ConfigError as exc:
-            findings.problem(str(exc))
-            return None
-    overrides = sorted(n for n in environ if n.startswith("FHIR_CAT2_") and "__" in n)
-    data = _apply_env(data, environ)
     try:
-        config = AppConfig.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            findings.problem(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        config = load_config(path, environ)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            findings.problem(problem)
         return None
+    except ConfigError as exc:
+        findings.problem(str(exc))
+        return None
+    overrides = sorted(n for n in environ if n.startswith("FHIR_CAT2_") and "__" in n)
     findings.ok(
         f"{findings.source}: valid"
         + (f"; environment overrides: {', '.join(overrides)}" if overrides else "")

@@ -3,6 +3,7 @@
     FhirCat2Error                       root; never raised itself
     ├── ConfigError                     refuse before any work (exit 2); also a token URL that is no
     │                                   OAuth token endpoint (404, a web page)
+    │   ├── ConfigFileError             the configuration is invalid: names file and line, or the variable
     │   ├── RulesError                  a rules table is invalid: names file, line, field
     │   └── TlsVerificationError        the server's certificate is not trusted (exit 2: fix the CA bundle)
     ├── InputError                      skip this item and quarantine it; the run goes on
@@ -27,6 +28,7 @@ from typing import Any
 __all__ = [
     "AuthError",
     "ConfigError",
+    "ConfigFileError",
     "FatalServerError",
     "FhirCat2Error",
     "InputError",
@@ -48,6 +50,15 @@ class FhirCat2Error(Exception):
 
 class ConfigError(FhirCat2Error):
     """Bad configuration or option: stop before doing any work."""
+
+
+class ConfigFileError(ConfigError):
+    """The configuration is invalid. ``problems`` lists each as 'file:line: field: message', or for a value
+    from the environment 'FHIR_CAT2_SECTION__KEY: field: message'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 class RulesError(ConfigError):

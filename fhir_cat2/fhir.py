@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -211,6 +210,21 @@ def path_only(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+class WaitRetryAfter(tenacity.wait.wait_base):
+    """The server's ``Retry-After`` (already in seconds on the error), capped; else the ``fallback`` wait."""
+
+    def __init__(self, cap: float, fallback: tenacity.wait.wait_base) -> None:
+        self.cap = cap
+        self.fallback = fallback
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(min(retry_after, self.cap))
+        return self.fallback(retry_state)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
     if not value:
@@ -349,14 +363,6 @@ class FhirClient:
         label = what or f"{method} {path_only(url)}"
         policy = self.retry
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                return float(min(retry_after, policy.retry_after_cap))
-            ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (state.attempt_number - 1))
-            return random.uniform(0, ceiling)
-
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.retries += 1
             exc = state.outcome.exception() if state.outcome else None
@@ -368,7 +374,10 @@ class FhirClient:
             retry=tenacity.retry_if_exception_type(RetryableServerError)
             & tenacity.retry_if_not_exception_type(ServerUnavailableError),
             stop=tenacity.stop_after_attempt(max(1, policy.attempts)),
-            wait=wait,
+            wait=WaitRetryAfter(
+                policy.retry_after_cap,
+                tenacity.wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max),
+            ),
             sleep=_sleep,
             before_sleep=before_sleep,
             reraise=True,

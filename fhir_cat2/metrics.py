@@ -1,4 +1,4 @@
-"""``--metrics-file PATH``: OpenMetrics text for a node-exporter textfile collector (or any scraper of files).
+"""``--metrics-file PATH``: Prometheus text for a node-exporter textfile collector (or any scraper of files).
 
 Each run adds its counts to the counters already in the file (read back, under a lock, then written to a
 temporary file and renamed over the old one, so a scrape never sees half a file), and sets the gauges of
@@ -7,22 +7,28 @@ its command. Deleting the file restarts the counters, which Prometheus treats as
 Every sample carries ``job_name``, the file's name without ``.prom``: two jobs (say this year's and last
 year's sync) write two files in the collector's folder, and their samples never collide.
 
-The file holds counts and timestamps only, no patient data, so it is created readable by all (0644): the
-exporter usually runs as another user. The node exporter reads the Prometheus text format, which accepts
-this file; it sees the counters' ``_total`` samples as untyped, which ``rate()`` and ``increase()`` accept.
+prometheus_client parses the previous file and renders the new one, in the text format its
+``write_to_textfile`` writes and the node exporter's textfile collector reads (counters typed as
+counters there). The write itself stays ours: ``write_to_textfile`` creates its temporary file under the
+process umask, which is 077 during a command, so the exporter (another user) could not read the file
+until a chmod after the rename. The file holds counts and timestamps only, no patient data, so it is
+created readable by all (0644) before it is renamed into place, and synced to disk first.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 PREFIX = "fhir_cat2_"
 METRICS_FILE_MODE = 0o644
@@ -77,8 +83,6 @@ OUTCOMES = {
 }
 
 Labels = tuple[tuple[str, str], ...]
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)\s*$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -114,58 +118,60 @@ def check_writable(path: str) -> Path:
     return target
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
-
-
 def sample_name(family: str) -> str:
     kind = FAMILIES[family][0]
     return PREFIX + family + ("_total" if kind == "counter" else "")
 
 
 def parse(text: str) -> dict[tuple[str, Labels], float]:
-    """Samples of our own families in a file we wrote: {(family, labels): value}; other lines ignored."""
+    """Samples of our own families in a file we wrote: {(family, labels): value}; other samples ignored.
+
+    Raises ValueError when the text is not in the Prometheus text format."""
+    from prometheus_client.parser import text_string_to_metric_families  # only runs with a metrics file
+
     by_sample = {sample_name(f): f for f in FAMILIES}
     samples: dict[tuple[str, Labels], float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if not match or match.group(1) not in by_sample:
-            continue
-        try:
-            value = float(match.group(3))
-        except ValueError:
-            continue
-        labels = tuple(sorted((k, _unescape(v)) for k, v in _LABEL.findall(match.group(2) or "")))
-        samples[(by_sample[match.group(1)], labels)] = value
+    for metric in text_string_to_metric_families(text):
+        for sample in metric.samples:
+            family = by_sample.get(sample.name)
+            if family is None or set(sample.labels) != {"job_name", *FAMILIES[family][2]}:
+                continue
+            samples[(family, tuple(sorted(sample.labels.items())))] = float(sample.value)
     return samples
 
 
-def render(samples: dict[tuple[str, Labels], float]) -> str:
-    lines: list[str] = []
-    for family, (kind, help_text, _) in FAMILIES.items():
+def _families(samples: dict[tuple[str, Labels], float]) -> Iterator[Metric]:
+    """The accumulated samples as prometheus_client metric families, in FAMILIES order."""
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+
+    for family, (kind, help_text, label_names) in FAMILIES.items():
         rows = sorted((labels, value) for (f, labels), value in samples.items() if f == family)
         if not rows:
             continue
-        name = PREFIX + family
-        lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"# HELP {name} {help_text}")
+        names = ["job_name", *label_names]
+        metric: CounterMetricFamily | GaugeMetricFamily
+        if kind == "counter":
+            metric = CounterMetricFamily(PREFIX + family, help_text, labels=names)
+        else:
+            metric = GaugeMetricFamily(PREFIX + family, help_text, labels=names)
         for labels, value in rows:
-            text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-            lines.append(f"{sample_name(family)}{{{text}}} {_number(value)}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
+            by_name = dict(labels)
+            metric.add_metric([by_name[n] for n in names], value)
+        yield metric
 
 
-def _number(value: float) -> str:
-    if value == int(value) and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
+def render(samples: dict[tuple[str, Labels], float]) -> str:
+    # imported here, not at the top: every command imports this module, few write a metrics file
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    class Samples(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return _families(samples)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Samples())
+    return generate_latest(registry).decode("utf-8")
 
 
 def _labels(job: str, **values: str) -> Labels:
@@ -180,8 +186,8 @@ def update(path: Path, run: RunMetrics) -> None:
             previous = parse(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             previous = {}
-        except (OSError, UnicodeDecodeError):
-            previous = {}  # unreadable: start over (a counter reset)
+        except (OSError, UnicodeDecodeError, ValueError):
+            previous = {}  # unreadable or not Prometheus text: start over (a counter reset)
         samples = dict(previous)
 
         def add(family: str, amount: float, **labels: str) -> None:

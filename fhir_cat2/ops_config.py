@@ -24,4 +24,4 @@ class LogConfig(_Section):
 
 class MetricsConfig(_Section):
     file: str | None = None
-    """OpenMetrics text file for a node-exporter textfile collector (flag --metrics-file)."""
+    """Prometheus text file for a node-exporter textfile collector (flag --metrics-file)."""

@@ -55,8 +55,10 @@ def test_every_problem_on_its_own_line_and_exit_2(tmp_path, capsys):
     code, lines = check(capsys, path)
     problems = [line for line in lines if line.startswith("problem: ")]
     assert code == 2 and len(problems) == 5, lines
-    assert any(p.startswith("problem: run.program: ") for p in problems)
-    assert any(p.startswith("problem: server.colour: ") for p in problems)
+    # each names the file and line, as the rules table's problems do
+    assert any(p.startswith(f"problem: {path}:2: run.program: ") for p in problems), problems
+    assert any(p.startswith(f"problem: {path}:3: run.period: ") for p in problems), problems
+    assert f"problem: {path}:7: server.colour: Extra inputs are not permitted" in problems
     assert lines[-1].endswith("5 problem(s)")
 
 

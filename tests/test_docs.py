@@ -4,6 +4,7 @@ and the README documents exit codes, logs, metrics, security defaults and schedu
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import shutil
@@ -103,3 +104,12 @@ def test_the_systemd_units_are_valid(tmp_path):
     )
     problems = [x for x in result.stderr.splitlines() if "fhir-cat2-sync" in x and "User" not in x]
     assert not problems, result.stderr
+
+
+@pytest.mark.parametrize("command", ["replay", "sync"])
+def test_the_default_period_in_help_is_the_one_the_readme_states(command):
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    [period] = [a for a in subcommands.choices[command]._actions if "--period" in a.option_strings]
+    default = re.fullmatch(r"measurement year \(default: (.*); config run\.period\)", period.help).group(1)
+    readme = " ".join((ROOT / "README.md").read_text().replace("`", "").split())
+    assert f"--period defaults to {default}" in readme, command

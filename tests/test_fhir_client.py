@@ -203,13 +203,33 @@ def test_429_without_retry_after_backs_off_exponentially_with_jitter(sleeps, mon
         ceilings.append(high)
         return high / 2
 
-    monkeypatch.setattr("fhir_cat2.fhir.random.uniform", uniform)
+    monkeypatch.setattr("tenacity.wait.random.uniform", uniform)  # tenacity's full-jitter draw
     for _ in range(3):
         responses.get(f"{BASE}/Patient/p1", status=429)
     responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
     client().read("Patient", "p1")
     assert ceilings == [1.0, 2.0, 4.0]
     assert sleeps == [0.5, 1.0, 2.0]
+
+
+@responses.activate
+def test_backoff_is_capped_and_a_retry_after_between_backoffs_is_honoured(sleeps, monkeypatch):
+    ceilings: list[float] = []
+
+    def uniform(low: float, high: float) -> float:
+        ceilings.append(high)
+        return high / 2
+
+    monkeypatch.setattr("tenacity.wait.random.uniform", uniform)
+    responses.get(f"{BASE}/Patient/p1", status=429)
+    responses.get(f"{BASE}/Patient/p1", status=429, headers={"Retry-After": "7"})
+    responses.get(f"{BASE}/Patient/p1", status=503)
+    responses.get(f"{BASE}/Patient/p1", status=503)
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    policy = RetryPolicy(attempts=5, backoff_base=1.0, backoff_max=3.0, retry_after_cap=120.0)
+    client(retry=policy).read("Patient", "p1")
+    assert ceilings == [1.0, 3.0, 3.0]  # 2**(n-1) up to backoff_max; no draw for the Retry-After
+    assert sleeps == [0.5, 7.0, 1.5, 1.5]
 
 
 @responses.activate

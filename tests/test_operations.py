@@ -16,7 +16,6 @@ import sys
 import termios
 
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus_text
 
 from fhir_cat2 import logs
@@ -123,7 +122,7 @@ def test_state_files_are_private_whatever_the_umask(tmp_path):
 # ------------------------------------------------------------------------------------------ metrics
 
 
-def test_metrics_file_is_valid_openmetrics_and_counts_across_runs(tmp_path):
+def test_metrics_file_is_prometheus_text_and_counts_across_runs(tmp_path):
     metrics = tmp_path / "fhir-cat2-nightly.prom"
     assert replay(tmp_path, "--metrics-file", str(metrics)) == 0
     first = metrics.read_text()
@@ -143,12 +142,9 @@ def test_metrics_file_is_valid_openmetrics_and_counts_across_runs(tmp_path):
         == 2
     )
     text = metrics.read_text()
-    assert (
-        text.endswith("# EOF\n")
-        and "# HELP fhir_cat2_runs " in text
-        and "# TYPE fhir_cat2_runs counter" in text
-    )
-    families = {f.name: f for f in parse_openmetrics(text)}  # strict: raises on anything invalid
+    # the text format the node exporter's textfile collector reads: counters are typed under their _total name
+    assert "# HELP fhir_cat2_runs_total " in text and "# TYPE fhir_cat2_runs_total counter" in text
+    families = {f.name: f for f in parse_prometheus_text(text)}
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples
     }
@@ -178,8 +174,6 @@ def test_metrics_file_is_valid_openmetrics_and_counts_across_runs(tmp_path):
         and families["fhir_cat2_last_run_exit_code"].type == "gauge"
     )
     assert "fhir_cat2_runs_total" in first and first != text
-    classic = {s.name for f in parse_prometheus_text(text) for s in f.samples}  # what a node exporter reads
-    assert "fhir_cat2_runs_total" in classic and "fhir_cat2_last_run_exit_code" in classic
     assert stat.S_IMODE(metrics.stat().st_mode) == 0o644  # the exporter runs as another user; no patient data
     assert sorted(p.name for p in tmp_path.iterdir() if "prom" in p.name) == [
         ".fhir-cat2-nightly.prom.lock",
@@ -198,8 +192,23 @@ def test_a_corrupt_metrics_file_restarts_the_counters(tmp_path):
     metrics = tmp_path / "m.prom"
     metrics.write_text("garbage {{{\n")
     assert replay(tmp_path, "--metrics-file", str(metrics)) == 0
-    families = {f.name: f for f in parse_openmetrics(metrics.read_text())}
+    families = {f.name: f for f in parse_prometheus_text(metrics.read_text())}
     assert families["fhir_cat2_runs"].samples[0].value == 1
+
+
+def test_counters_go_on_from_a_file_an_earlier_release_wrote_as_openmetrics(tmp_path):
+    metrics = tmp_path / "m.prom"
+    metrics.write_text(
+        "# TYPE fhir_cat2_runs counter\n# HELP fhir_cat2_runs Runs finished.\n"
+        'fhir_cat2_runs_total{command="replay",job_name="m",outcome="ok"} 41\n'
+        "# TYPE fhir_cat2_watermark_timestamp_seconds gauge\n"
+        'fhir_cat2_watermark_timestamp_seconds{job_name="m",resource_type="Encounter"} 1700000000\n'
+        "# EOF\n"
+    )
+    assert replay(tmp_path, "--metrics-file", str(metrics)) == 0
+    families = {f.name: f for f in parse_prometheus_text(metrics.read_text())}
+    assert [s.value for s in families["fhir_cat2_runs"].samples] == [42]
+    assert families["fhir_cat2_watermark_timestamp_seconds"].samples[0].value == 1_700_000_000
 
 
 # ------------------------------------------------------------------------------------------ logs

@@ -27,7 +27,7 @@ from .schema import (
 )
 from .timing import DateExpr
 from .valuesets import ValueSetRegistry
-from .yamlsource import LineMap, load_yaml
+from .yamlsource import LineMap, field_name, load_yaml, validation_problems
 
 DEFAULT_RULES = "rules.yaml"
 
@@ -193,25 +193,8 @@ def exists_free_anchors(
     return found
 
 
-def _field_name(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out or "(top level)"
-
-
 def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(
-            p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))
-        )
-        message = err["msg"].removeprefix("Value error, ")
-        problems.append(f"{source}:{lines.line_of(loc)}: {_field_name(loc)}: {message}")
-    return problems
+    return validation_problems(exc, lambda loc: f"{source}:{lines.line_of(loc)}")
 
 
 def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
@@ -278,7 +261,7 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lin
     problems: list[str] = []
 
     def problem(loc: tuple[str | int, ...], message: str) -> None:
-        problems.append(f"{source}:{lines.line_of(loc)}: {_field_name(loc)}: {message}")
+        problems.append(f"{source}:{lines.line_of(loc)}: {field_name(loc)}: {message}")
 
     def check_valuesets(loc: tuple[str | int, ...], refs: tuple[str, ...]) -> None:
         for index, ref in enumerate(refs):

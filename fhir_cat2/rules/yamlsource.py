@@ -1,10 +1,16 @@
-"""Load YAML keeping the line of every key and list item, so validation errors can name file and line."""
+"""Load YAML keeping the line of every key and list item, so validation errors can name file and line.
+
+The rules table and the configuration file both read their YAML here and word their validation problems
+with ``validation_problems``: 'file:line: field: message'.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from ..errors import RulesError
 
@@ -63,3 +69,26 @@ def load_yaml(text: str, source: str) -> tuple[Any, LineMap]:
     if node is not None:
         _walk(node, (), lines)
     return data, LineMap(lines)
+
+
+def field_name(loc: Path_) -> str:
+    """``code_rules[0].codes``: a path as the YAML author wrote it."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def validation_problems(exc: ValidationError, where: Callable[[Path_], str]) -> list[str]:
+    """Each error as '<where(loc)>: field: message', ``where`` naming the place the value came from."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))
+        )
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where(loc)}: {field_name(loc)}: {message}")
+    return problems

@@ -232,7 +232,7 @@ def test_a_debug_sync_through_faults_logs_no_patient_data(faulty, tmp_path, log_
 
 
 def test_sync_reports_and_metrics_carry_retries_writes_and_watermarks(faulty, tmp_path, replayed):
-    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    from prometheus_client.parser import text_string_to_metric_families
 
     metrics = tmp_path / "fhir-cat2-sync.prom"
     faulty.add(kind="status", method="GET", path=CONTEXT, status=503, times=1)
