@@ -33,6 +33,8 @@ from .cli_ops import (
     process_setup,
     requested_format,
 )
+from .codes import write_csv
+from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
 from .errors import (
     AuthError,
@@ -107,6 +109,11 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions (e.g. from VSAC)"
     )
+    parser.add_argument(
+        "--concept-maps",
+        metavar="DIR",
+        help="folder of FHIR ConceptMaps mapping local codes to standard codes (terminology.concept_maps)",
+    )
 
 
 def _add_run_options(
@@ -161,6 +168,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
     )
     args.rules = args.rules or run.rules
     args.valuesets = args.valuesets or run.valuesets
+    args.concept_maps = args.concept_maps or config.terminology.concept_maps
     if args.quarantine_exit_zero is None:
         args.quarantine_exit_zero = run.quarantine_exit_zero
     return options, config
@@ -224,17 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_ruleset(rules: str | None, valuesets: str | None) -> RuleSet:
+def load_ruleset(rules: str | None, valuesets: str | None, concept_maps: str | None = None) -> RuleSet:
     registry = ValueSetRegistry.shipped()
     if valuesets:
         registry.load_dir(valuesets)
-    return load_rules(rules, registry)
+    maps = load_concept_maps(concept_maps)  # a bad map is refused here, before any work
+    return load_rules(rules, registry, maps)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     tracker: RunTracker = args._tracker
     options, config = resolve_run(args)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
     selected_measures(ruleset, options)
     workers = _workers(args.workers if args.workers is not None else config.run.workers)
@@ -267,7 +276,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sink.abort()
         raise
     sink.close()
-    report = build_run_report("replay", stats, options, period, defaults, rules_source=ruleset.source)
+    write_csv(args.out, stats.unrecognised_codes)
+    report = build_run_report(
+        "replay", stats, options, period, defaults, rules_source=ruleset.source, maps=ruleset.concept_maps
+    )
     tracker.report = report
     tracker.summary = summary_line("replay", report)
     if stats.quarantined and not args.quarantine_exit_zero:
@@ -287,7 +299,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     patient_id = args.patient.removeprefix("Patient/")
     options, config = resolve_run(args)
     options = replace(options, only_patient=patient_id, thorough=True)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     files = list(iter_input_files(args.paths))
     pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())
     for path in files:
@@ -316,7 +328,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     """sync and record (see cli_live): configuration is refused before any request."""
     options, config = resolve_run(args)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     command = cmd_sync if args.command == "sync" else cmd_record
     return command(args, options, config, ruleset)
 
