@@ -222,12 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)"
     )
 
+    codes = sub.add_parser("codes", help="codes in the data that no value set, rule or ConceptMap knows")
+    codes_sub = codes.add_subparsers(dest="codes_command", required=True, parser_class=_Parser)
+    suggest = codes_sub.add_parser(
+        "suggest", help="draft a ConceptMap (targets left for a person) from a run's unrecognised codes"
+    )
+    suggest.add_argument(
+        "source", metavar="REPORT", help="unrecognised-codes.csv, or the run's output folder holding it"
+    )
+    suggest.add_argument("--out", required=True, metavar="FILE", help="where to write the ConceptMap (JSON)")
+    suggest.add_argument(
+        "--all",
+        action="store_true",
+        help="every code; default: local codes (code systems no rule uses) and encounter types",
+    )
+
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     check = rules_sub.add_parser("check", help="validate a rules table")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions")
-    for command in (replay, explain, rules, check, *(sub.choices[c] for c in ("sync", "record"))):
+    for command in (replay, explain, rules, check, suggest, *(sub.choices[c] for c in ("sync", "record"))):
         add_global_options(command, top=False)
     return parser
 
@@ -364,6 +379,26 @@ def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_codes_suggest(args: argparse.Namespace) -> int:
+    from .codes import draft_concept_map, read_csv, worth_mapping
+
+    rows = read_csv(args.source)
+    chosen = rows if args.all else [row for row in rows if worth_mapping(row)]
+    concept_map = draft_concept_map(chosen)
+    out = Path(args.out)
+    try:
+        out.write_bytes(orjson.dumps(concept_map, option=orjson.OPT_INDENT_2) + b"\n")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({exc.strerror})") from None
+    elements = sum(len(group["element"]) for group in concept_map["group"])
+    print(
+        f"fhir-cat2 codes suggest: {elements} codes of {len(rows)} in a draft ConceptMap at {out};"
+        " fill in the targets, then load it with --concept-maps DIR",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_ruleset(args.file, args.valuesets)
     table = ruleset.table
@@ -444,6 +479,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             return cmd_explain(args), None
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args), None
+        if args.command == "codes" and args.codes_command == "suggest":
+            return cmd_codes_suggest(args), None
         if args.command in ("sync", "record"):
             return cmd_live(args), None
         if args.command == "valuesets" and args.valuesets_command == "fetch":

@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .sinks.files import write_private
 from .sources.records import Code
 from .sources.slim import CODE_ELEMENT
-from .terminology import CVX, LOINC, RXNORM, normalise_system
+from .terminology import CVX, KNOWN_SYSTEMS, LOINC, RXNORM, normalise_system
 
 log = logging.getLogger("fhir_cat2.codes")
 
@@ -133,6 +133,12 @@ def read_csv(source: str | Path) -> list[UnrecognisedCode]:
     return rows
 
 
+def worth_mapping(row: UnrecognisedCode) -> bool:
+    """A local code (of a code system no rule uses), or a visit type: what a site map is usually for. Standard
+    codes no rule reads (a heart rate) are most of any export and need no map."""
+    return row.system not in KNOWN_SYSTEMS or row.resource_type == "Encounter"
+
+
 def draft_concept_map(
     rows: Iterable[UnrecognisedCode], *, name: str = "SiteCodeMappingsDraft"
 ) -> dict[str, Any]:
@@ -147,7 +153,7 @@ def draft_concept_map(
         target_system = _TARGET_SYSTEMS.get(row.resource_type, "")
         elements = groups.setdefault((row.system, target_system), {})
         element = elements.get(row.code)
-        where = f"{row.resource_type}.{row.element} ({row.count} times)"
+        where = f"{row.resource_type}.{row.element} ({row.count} time{'' if row.count == 1 else 's'})"
         if element is None:
             elements[row.code] = {
                 "code": row.code,

@@ -24,7 +24,12 @@ GOLDEN = ROOT / "tests" / "golden"
 OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson", "unrecognised-codes.csv")
 CASES = {
     "fixtures-hedis": ["--now", "2026-01-15T00:00:00Z"],
-    "fixtures-hedis-concept-maps": ["--now", "2026-01-15T00:00:00Z", "--concept-maps", "fixtures/concept-maps"],
+    "fixtures-hedis-concept-maps": [
+        "--now",
+        "2026-01-15T00:00:00Z",
+        "--concept-maps",
+        "fixtures/concept-maps",
+    ],
     "fixtures-mips-claims-2025": [
         "--program",
         "mips-claims",

@@ -228,7 +228,15 @@ class PatientBundle:
         system: str = LOINC,
     ) -> str:
         return self.vital(
-            key, loinc, when, value, unit, encounter=encounter, status=status, category=category, system=system
+            key,
+            loinc,
+            when,
+            value,
+            unit,
+            encounter=encounter,
+            status=status,
+            category=category,
+            system=system,
         )
 
     def coded(
@@ -485,8 +493,8 @@ def main() -> None:
     p.write(patients)
 
     # 18. Diabetes, HbA1c 6.8% coded only with the lab's own code: not counted without a site ConceptMap
-    #     (CMS122 numerator: "no test"; listed in unrecognised-codes.csv); with concept-maps/ it is LOINC 4548-4
-    #     (3044F, CMS122 not met).
+    #     (CMS122 numerator: "no test"; listed in unrecognised-codes.csv); with concept-maps/ it counts as
+    #     LOINC 4548-4 (3044F, CMS122 not met).
     p = PatientBundle("a1c-local-code", birth="1966-05-17", gender="female", name="Hana Kowalczyk")
     dm = p.condition("dm", "E11.9", "2015-05-05")
     e1 = p.encounter("visit-1", "2025-05-20T09:00:00Z", diagnoses=[dm])
