@@ -22,7 +22,7 @@ from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import ObservationRecord, Src
 from fhir_cat2.sources.slim import plain_resolver
 
-from .conftest import LOINC, ROOT, patient
+from .conftest import CPT, ICD10, LOINC, ROOT, RXNORM, condition, encounter, patient, procedure
 
 NS = uuid.UUID("5b0c3b1e-6f1e-4c39-9a55-0c2f3b7a1d10")  # tools/make_fixtures.py
 MAPS = ROOT / "fixtures" / "concept-maps"
@@ -290,3 +290,95 @@ def test_a_bundle_of_maps_loads(tmp_path):
         "entry": [{"resource": concept_map({"code": "4548-4", "equivalence": "equivalent"})}],
     }
     assert loaded(tmp_path, bundle).by_source
+
+
+def two_groups(*groups: tuple[str, str, str, str]) -> dict[str, Any]:
+    """A ConceptMap of (source system, code, target system, target code) mappings, one group each."""
+    return {
+        "resourceType": "ConceptMap",
+        "name": "SiteCodes",
+        "status": "active",
+        "group": [
+            {
+                "source": s,
+                "target": t,
+                "element": [{"code": c, "target": [{"code": tc, "equivalence": "equivalent"}]}],
+            }
+            for s, c, t, tc in groups
+        ],
+    }
+
+
+SITE = "http://example.org/site-codes"
+
+
+def test_visit_types_diagnoses_procedures_and_medications_are_mapped_too(tmp_path):
+    maps = loaded(
+        tmp_path,
+        two_groups(
+            (SITE, "VISIT-OFFICE", CPT, "99213"),
+            (SITE, "DX-T2DM", ICD10, "E11.9"),
+            (SITE, "PROC-COLO", CPT, "45378"),
+            (SITE, "MED-STATIN", RXNORM, "1000001"),
+        ),
+    )
+    medication = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": SITE, "code": "MED-STATIN"}]},
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2025-03-04",
+    }
+    pipeline = ingest(
+        maps,
+        patient(),
+        encounter("e1", cpt="VISIT-OFFICE", system=SITE),
+        condition("c1", "DX-T2DM", system=SITE),
+        procedure("pr1", "PROC-COLO", system=SITE),
+        medication,
+    )
+    by_type = {r.resource_type: r for r in records(pipeline)}
+    assert (CPT, "99213") in by_type["Encounter"].type_codes
+    assert (ICD10, "E11.9") in by_type["Condition"].codes
+    assert (CPT, "45378") in by_type["Procedure"].codes
+    assert (RXNORM, "1000001") in by_type["MedicationRequest"].codes
+    for record in by_type.values():
+        if record.resource_type != "Patient":
+            assert [m.map for m in record.mapped] == ["SiteCodes"]  # named by the map's name: it has no url
+    assert not any(key[0] == "Procedure" for key in pipeline.stats.unrecognised)  # kept, not counted
+    assert sorted(key[0] for key in pipeline.stats.mapped) == [
+        "Condition",
+        "Encounter",
+        "MedicationRequest",
+        "Procedure",
+    ]
+
+
+def test_a_mapped_visit_type_and_diagnosis_put_the_patient_in_cms122(tmp_path):
+    maps = write_map(
+        tmp_path / "maps", two_groups((SITE, "VISIT-OFFICE", CPT, "99213"), (SITE, "DX-T2DM", ICD10, "E11.9"))
+    )
+    source = tmp_path / "in.json"
+    resources = [
+        patient("p1", birth="1970-02-02"),
+        encounter("e1", cpt="VISIT-OFFICE", system=SITE),
+        condition("c1", "DX-T2DM", system=SITE),
+    ]
+    source.write_text(
+        json.dumps(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+        )
+    )
+    argv = ["replay", str(source), "--period", "2025", "--measure", "CMS122"]
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "run-report.json").read_text())
+    assert plain["measure_populations"] == {}
+    assert {r["code"] for r in plain["unrecognised_codes"]["by_element"]["Encounter.type"]["top"]} == {
+        "VISIT-OFFICE"
+    }
+    assert main([*argv, "--out", str(tmp_path / "mapped"), "--concept-maps", str(maps)]) == 0
+    mapped = json.loads((tmp_path / "mapped" / "run-report.json").read_text())
+    assert mapped["measure_populations"]["CMS122"]["initial-population"] == 1
+    assert mapped["unrecognised_codes"]["codes"] == 0
