@@ -33,6 +33,8 @@ from .cli_ops import (
     process_setup,
     requested_format,
 )
+from .codes import write_csv
+from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
 from .errors import (
     AuthError,
@@ -107,6 +109,11 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions (e.g. from VSAC)"
     )
+    parser.add_argument(
+        "--concept-maps",
+        metavar="DIR",
+        help="folder of FHIR ConceptMaps mapping local codes to standard codes (terminology.concept_maps)",
+    )
 
 
 def _add_run_options(
@@ -161,6 +168,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
     )
     args.rules = args.rules or run.rules
     args.valuesets = args.valuesets or run.valuesets
+    args.concept_maps = args.concept_maps or config.terminology.concept_maps
     if args.quarantine_exit_zero is None:
         args.quarantine_exit_zero = run.quarantine_exit_zero
     return options, config
@@ -214,27 +222,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", default=None, metavar="URL", help="terminology server base (default: VSAC FHIR)"
     )
 
+    codes = sub.add_parser("codes", help="codes in the data that no value set, rule or ConceptMap knows")
+    codes_sub = codes.add_subparsers(dest="codes_command", required=True, parser_class=_Parser)
+    suggest = codes_sub.add_parser(
+        "suggest", help="draft a ConceptMap (targets left for a person) from a run's unrecognised codes"
+    )
+    suggest.add_argument(
+        "source", metavar="REPORT", help="unrecognised-codes.csv, or the run's output folder holding it"
+    )
+    suggest.add_argument("--out", required=True, metavar="FILE", help="where to write the ConceptMap (JSON)")
+    suggest.add_argument(
+        "--all",
+        action="store_true",
+        help="every code; default: local codes (code systems no rule uses) and encounter types",
+    )
+
     rules = sub.add_parser("rules", help="rules tables")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
     check = rules_sub.add_parser("check", help="validate a rules table")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions")
-    for command in (replay, explain, rules, check, *(sub.choices[c] for c in ("sync", "record"))):
+    for command in (replay, explain, rules, check, suggest, *(sub.choices[c] for c in ("sync", "record"))):
         add_global_options(command, top=False)
     return parser
 
 
-def load_ruleset(rules: str | None, valuesets: str | None) -> RuleSet:
+def load_ruleset(rules: str | None, valuesets: str | None, concept_maps: str | None = None) -> RuleSet:
     registry = ValueSetRegistry.shipped()
     if valuesets:
         registry.load_dir(valuesets)
-    return load_rules(rules, registry)
+    maps = load_concept_maps(concept_maps)  # a bad map is refused here, before any work
+    return load_rules(rules, registry, maps)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     tracker: RunTracker = args._tracker
     options, config = resolve_run(args)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     files = list(iter_input_files(args.paths))  # a missing path is a usage error, found before any work
     selected_measures(ruleset, options)
     workers = _workers(args.workers if args.workers is not None else config.run.workers)
@@ -267,7 +291,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sink.abort()
         raise
     sink.close()
-    report = build_run_report("replay", stats, options, period, defaults, rules_source=ruleset.source)
+    write_csv(args.out, stats.unrecognised_codes)
+    report = build_run_report(
+        "replay", stats, options, period, defaults, rules_source=ruleset.source, maps=ruleset.concept_maps
+    )
     tracker.report = report
     tracker.summary = summary_line("replay", report)
     if stats.quarantined and not args.quarantine_exit_zero:
@@ -287,7 +314,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     patient_id = args.patient.removeprefix("Patient/")
     options, config = resolve_run(args)
     options = replace(options, only_patient=patient_id, thorough=True)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     files = list(iter_input_files(args.paths))
     pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())
     for path in files:
@@ -316,7 +343,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     """sync and record (see cli_live): configuration is refused before any request."""
     options, config = resolve_run(args)
-    ruleset = load_ruleset(args.rules, args.valuesets)
+    ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     command = cmd_sync if args.command == "sync" else cmd_record
     return command(args, options, config, ruleset)
 
@@ -350,6 +377,26 @@ def cmd_valuesets_fetch(args: argparse.Namespace) -> int:
         logs.console(written, event="summary")
         logs.console(f"  not found at the server: {', '.join(report.missing)}", event="summary")
     return code
+
+
+def cmd_codes_suggest(args: argparse.Namespace) -> int:
+    from .codes import draft_concept_map, read_csv, worth_mapping
+
+    rows = read_csv(args.source)
+    chosen = rows if args.all else [row for row in rows if worth_mapping(row)]
+    concept_map = draft_concept_map(chosen)
+    out = Path(args.out)
+    try:
+        out.write_bytes(orjson.dumps(concept_map, option=orjson.OPT_INDENT_2) + b"\n")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({exc.strerror})") from None
+    elements = sum(len(group["element"]) for group in concept_map["group"])
+    print(
+        f"fhir-cat2 codes suggest: {elements} codes of {len(rows)} in a draft ConceptMap at {out};"
+        " fill in the targets, then load it with --concept-maps DIR",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -432,6 +479,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             return cmd_explain(args), None
         if args.command == "rules" and args.rules_command == "check":
             return cmd_rules_check(args), None
+        if args.command == "codes" and args.codes_command == "suggest":
+            return cmd_codes_suggest(args), None
         if args.command in ("sync", "record"):
             return cmd_live(args), None
         if args.command == "valuesets" and args.valuesets_command == "fetch":

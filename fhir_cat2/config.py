@@ -73,12 +73,18 @@ class RunConfig(_Section):
     """Processes that evaluate patients in replay (default: the machine's CPUs, at most 8)."""
 
 
+class TerminologyConfig(_Section):
+    concept_maps: str | None = None
+    """Folder of FHIR R4 ConceptMaps mapping local codes to standard ones; --concept-maps overrides."""
+
+
 class AppConfig(BaseSettings):
     """The one configuration model: the file's values, environment overrides on top (see load_config)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     run: RunConfig = RunConfig()
+    terminology: TerminologyConfig = TerminologyConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     server: ServerConfig = ServerConfig()
     sync: SyncConfig = SyncConfig()

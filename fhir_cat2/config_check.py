@@ -350,7 +350,7 @@ def _rules(config: AppConfig, findings: Findings) -> RuleSet | None:
     from .cli import load_ruleset
 
     try:
-        ruleset = load_ruleset(config.run.rules, config.run.valuesets)
+        ruleset = load_ruleset(config.run.rules, config.run.valuesets, config.terminology.concept_maps)
     except FhirCat2Error as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
         for problem in problems:

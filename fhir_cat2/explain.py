@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .conceptmaps import CodeMapping
 from .findings import GroupResult, MeasureResult, PopulationResult, Trail
 from .pipeline import PatientOutcome
 from .rules.loader import RuleSet
@@ -96,6 +97,10 @@ def outcome_to_json(
         "patient": f"Patient/{outcome.ctx.patient_id}",
         "codes": [c.to_json() for c in outcome.codes if not measure_ids or c.measure in (None, *measure_ids)],
         "measures": measures,
+        "mapped_codes": [
+            {"ref": ref, "source": m.source_text, "target": m.target_text, "map": m.map}
+            for ref, m in _mapped(outcome)
+        ],
         "ignored_observations": [{"ref": ref, "why": why} for ref, why in outcome.readings.ignored],
         "quarantined": [{"ref": p.ref, "reason": p.reason} for p in outcome.readings.problems],
     }
@@ -188,6 +193,12 @@ def outcome_to_text(
                 rate = measure.groups[index - 1].mips_rate
                 lines.append(f"  group {index} ({group.id}{', MIPS ' + rate if rate else ''})")
                 _group_lines(group, lines, full, indent="    ")
+    mapped = _mapped(outcome)
+    if mapped:
+        lines.append("")
+        lines.append("Codes counted through a site ConceptMap:")
+        for ref, mapping in mapped:
+            lines.append(f"  {ref}: {mapping.describe()}")
     if outcome.readings.ignored:
         lines.append("")
         lines.append("Observations that did not count:")
@@ -199,6 +210,18 @@ def outcome_to_text(
         for problem in outcome.readings.problems:
             lines.append(f"  {problem.ref}: {problem.reason}")
     return "\n".join(lines) + "\n"
+
+
+def _mapped(outcome: PatientOutcome) -> list[tuple[str, CodeMapping]]:
+    """(record reference, mapping) of every code a site ConceptMap added to this patient's records."""
+    ctx = outcome.ctx
+    records: list[Any] = [*ctx.encounters, *ctx.observations, *ctx.conditions]
+    for events in ctx.events.values():
+        records.extend(events)
+    return sorted(
+        ((record.ref, mapping) for record in records for mapping in getattr(record, "mapped", ())),
+        key=lambda pair: (pair[0], pair[1]),
+    )
 
 
 def _group_lines(group: GroupResult, lines: list[str], full: bool, indent: str) -> None:

@@ -25,6 +25,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
+from .codes import UnrecognisedCode, unrecognised_codes
 from .contexts import PatientContext
 from .emit.claim import EmitDefaults, build_claim
 from .emit.ids import TAG_CODE, TAG_SYSTEM
@@ -38,9 +39,18 @@ from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
+from .run_warnings import period_warnings, population_warnings, unrecognised_warnings
 from .sources.files import InputItem, InputPart, Rejected, read_part
 from .sources.grouping import DEFAULT_BUDGET, PatientGrouper
-from .sources.records import EncounterRecord, ResourceRecord, Src
+from .sources.records import (
+    ConditionRecord,
+    EncounterRecord,
+    EventRecord,
+    ObservationRecord,
+    PatientRecord,
+    ResourceRecord,
+    Src,
+)
 from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
 from .terminology import KNOWN_SYSTEMS, normalise_system
 
@@ -64,6 +74,9 @@ class RunOptions:
     report: str = "individual"
     """MeasureReports to write: individual (one per patient in an initial population), summary (one per
     measure), or both."""
+    period_defaulted_on: date | None = None
+    """The day ``period_year`` was defaulted to the current year on (sync without --period): None when it
+    was given, or follows the data (replay)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,31 @@ class RunStats:
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     files_unreadable: int = 0
     started: float = field(default_factory=time.monotonic)
+    unrecognised: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """(resource type, system as sent, code) of the codes of resources left out (or kept whole) because no
+    code of theirs is known: counted at ingest, sorted out by ``codes.unrecognised_codes``."""
+    mapped: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    """(resource type, map, source, target): codes a site ConceptMap added, per record."""
+    encounter_years: Counter[int] = field(default_factory=Counter)
+    """Encounters by the years their period touches (the period-without-encounters warning)."""
+    birth_years: Counter[int] = field(default_factory=Counter)
+    """Patients by year of birth (the empty-initial-population warning)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the data suggests is wrong with the run (no patient data): logged, and in the run report."""
+    unrecognised_codes: list[UnrecognisedCode] = field(default_factory=list)
+    """``unrecognised``, sorted out at the end of the run (see ``codes.unrecognised_codes``)."""
+
+    def take_ingest(self, delta: RunStats) -> None:
+        """Add the counts ingest made in another process (a map task) to these."""
+        self.resources_read.update(delta.resources_read)
+        self.resources_used.update(delta.resources_used)
+        self.quarantined += delta.quarantined
+        self.quarantine_reasons.update(delta.quarantine_reasons)
+        self.files_unreadable += delta.files_unreadable
+        self.unrecognised.update(delta.unrecognised)
+        self.mapped.update(delta.mapped)
+        self.encounter_years.update(delta.encounter_years)
+        self.birth_years.update(delta.birth_years)
 
 
 def _reason_kind(reason: str) -> str:
@@ -181,6 +219,11 @@ class Pipeline:
                 self._screens[resource_type] = None
             elif self._relevant.get(resource_type):
                 self._screens[resource_type] = (element, self._relevant_code_values[resource_type])
+        maps = ruleset.concept_maps
+        self._maps = maps if maps else None
+        known = ruleset.known_codes()
+        # Kept whole, whatever their codes: counted as unrecognised when none of their codes is known.
+        self._known_whole = {t: known.get(t, frozenset()) for t in ("Encounter", "Condition")}
         self.measures = selected_measures(ruleset, options)
         self._summaries: dict[str, SummaryTally] = {}
         self.observer: Callable[[], None] | None = None
@@ -200,6 +243,7 @@ class Pipeline:
     def ingest(self, items: Iterable[InputItem | Rejected]) -> None:
         # The hot loop of replay: most items are dropped here, so that path does as little as it can.
         resources_read = self.stats.resources_read
+        unrecognised = self.stats.unrecognised
         screens = self._screens
         for item in items:
             if isinstance(item, Rejected):
@@ -213,8 +257,10 @@ class Pipeline:
             screen = screens.get(resource_type, _DROPPED)
             if screen is _DROPPED:
                 continue  # no rule reads this type
-            if screen is not None and not _has_wanted_code(resource.get(screen[0]), screen[1]):
-                continue  # no code any rule reads, under any system
+            if screen is not None and not _has_wanted_code(
+                resource.get(screen[0]), screen[1], unrecognised, resource_type
+            ):
+                continue  # no code any rule reads, under any system (counted as unrecognised)
             self._ingest_one(item, resource_type, screen)
 
     def _unreadable(self, item: Rejected) -> None:
@@ -274,11 +320,14 @@ class Pipeline:
     ) -> None:
         resource = item.resource
         if screen is not None:
-            verdict = self._relevance(resource_type, resource.get(screen[0]))
+            concept = resource.get(screen[0])
+            verdict = self._relevance(resource_type, concept)
             if verdict is not True:
                 if verdict:
                     ref = f"{resource_type}/{item.resource_id}"
                     self.quarantine(item.src, f"{ref}: {verdict}", ref)
+                else:  # a code value some rule reads, but under another (known) system
+                    _count_codes(concept, self.stats.unrecognised, resource_type)
                 return
         elif resource_type == "Claim" and _is_ours(resource):
             return
@@ -295,14 +344,49 @@ class Pipeline:
                 src, f"{ref}: no Patient reference in its subject/patient; cannot attach it to a patient", ref
             )
             return
-        if isinstance(record, EncounterRecord) and record.when is not None:
-            year = record.when.start_day.year
-            if self._latest_encounter_year is None or year > self._latest_encounter_year:
-                self._latest_encounter_year = year
+        if self._maps is not None:
+            self._map_codes(record)
+        if isinstance(record, EncounterRecord):
+            if record.when is not None:
+                year = record.when.start_day.year
+                if self._latest_encounter_year is None or year > self._latest_encounter_year:
+                    self._latest_encounter_year = year
+                for touched in range(year, record.when.end_day.year + 1):
+                    self.stats.encounter_years[touched] += 1
+            if record.type_codes.isdisjoint(self._known_whole["Encounter"]):
+                for system, code in record.type_codes:
+                    self.stats.unrecognised[resource_type, system, code] += 1
+        elif isinstance(record, ConditionRecord):
+            if record.codes.isdisjoint(self._known_whole["Condition"]):
+                for system, code in record.codes:
+                    self.stats.unrecognised[resource_type, system, code] += 1
+        elif isinstance(record, PatientRecord) and record.birth_date is not None:
+            self.stats.birth_years[record.birth_date.year] += 1
         if self.options.only_patient is not None and patient_id != self.options.only_patient:
             return
         self.stats.resources_used[resource_type] += 1
         self._grouper.add(patient_id, record)
+
+    def _map_codes(self, record: ResourceRecord) -> None:
+        """Add the codes the site's ConceptMaps map the record's codes to, marked as mapped."""
+        assert self._maps is not None
+        if isinstance(record, EncounterRecord):
+            codes, mapped = self._maps.apply(record.type_codes)
+            if mapped:
+                record.type_codes, record.mapped = codes, mapped
+        elif isinstance(record, (ObservationRecord, ConditionRecord, EventRecord)):
+            codes, mapped = self._maps.apply(record.codes)
+            if mapped:
+                record.codes, record.mapped = codes, mapped
+        else:
+            return
+        for mapping in record.mapped:
+            self.stats.mapped[
+                record.resource_type,
+                mapping.map,
+                f"{mapping.source[0]}|{mapping.source[1]}",
+                f"{mapping.target[0]}|{mapping.target[1]}",
+            ] += 1
 
     def _relevance(self, resource_type: str, concept: Any) -> bool | str | None:
         """True: a rule reads it. None: nobody reads it. A string: why it is unusable (quarantine)."""
@@ -390,7 +474,25 @@ class Pipeline:
             self._emit_summaries(period, report_date)
         finally:
             self._grouper.close()
+        self.finish(period)
         return self.stats
+
+    def finish(self, period: tuple[date, date]) -> None:
+        """Sort out the unrecognised codes and warn about what the data says of the run (logged, and kept in
+        the statistics for the run report)."""
+        stats = self.stats
+        stats.unrecognised_codes = unrecognised_codes(
+            stats.unrecognised, self.ruleset.known_codes(), self.ruleset.concept_maps
+        )
+        warnings = period_warnings(period, stats.encounter_years, self.options.period_defaulted_on)
+        if self.options.only_patient is None:
+            warnings += population_warnings(
+                self.measures, self.ruleset.table.library, stats.populations, stats.birth_years, period
+            )
+        warnings += unrecognised_warnings(stats.unrecognised_codes)
+        for warning in warnings:
+            log.warning("%s", warning)
+        stats.warnings = warnings
 
     def _evaluate_and_emit(
         self,
@@ -474,6 +576,7 @@ class Pipeline:
         finally:
             _FORKED = _FORKED_EVALUATOR = None
             self._grouper.close()
+        self.finish(period)
         return self.stats
 
     def _map(
@@ -542,13 +645,8 @@ class Pipeline:
 
     def _take_map(self, result: _MapResult) -> int:
         """Add a map task's counts and quarantine entries to ours; returns the resources it read."""
-        stats = self.stats
         delta = result.stats
-        stats.resources_read.update(delta.resources_read)
-        stats.resources_used.update(delta.resources_used)
-        stats.quarantined += delta.quarantined
-        stats.quarantine_reasons.update(delta.quarantine_reasons)
-        stats.files_unreadable += delta.files_unreadable
+        self.stats.take_ingest(delta)
         for entry in result.quarantined:
             self.sink.quarantine(entry)
         year = result.latest_encounter_year
@@ -875,9 +973,15 @@ def _list_or_none(codings: Any) -> list[Any]:
     return codings if isinstance(codings, list) else []  # not a list of codings: none a rule could read
 
 
-def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
+def _has_wanted_code(
+    concept: Any,
+    by_value: dict[str, set[str]],
+    unrecognised: Counter[tuple[str, str, str]],
+    resource_type: str,
+) -> bool:
     """Whether the code element may hold a code some rule reads (``Pipeline._relevance`` then decides): a
-    code no rule reads under any system, the common case, needs no closer look."""
+    code no rule reads under any system, the common case, needs no closer look. When none may, its codes are
+    counted in ``unrecognised`` (no second pass over the data for the unrecognised-codes report)."""
     if isinstance(concept, dict):
         codings = concept.get("coding")
         if isinstance(codings, list):
@@ -886,8 +990,27 @@ def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
                     code = coding.get("code")
                     if isinstance(code, str) and code in by_value:
                         return True
+            for coding in codings:
+                if isinstance(coding, dict):
+                    code = coding.get("code")
+                    if code and isinstance(code, str):
+                        system = coding.get("system")
+                        unrecognised[resource_type, system if isinstance(system, str) else "", code] += 1
         return False
     return isinstance(concept, list)  # CarePlan/Consent category, a list of concepts: _relevance reads it
+
+
+def _count_codes(concept: Any, unrecognised: Counter[tuple[str, str, str]], resource_type: str) -> None:
+    """Count the codes of a code element (a concept, or a list of them) as unrecognised."""
+    concepts = concept if isinstance(concept, list) else [concept]
+    for each in concepts:
+        if isinstance(each, dict):
+            for coding in _list_or_none(each.get("coding")):
+                if isinstance(coding, dict):
+                    code = coding.get("code")
+                    if code and isinstance(code, str):
+                        system = coding.get("system")
+                        unrecognised[resource_type, system if isinstance(system, str) else "", code] += 1
 
 
 def _is_ours(resource: dict[str, Any]) -> bool:

@@ -7,6 +7,8 @@ from datetime import date
 from typing import Any
 
 from . import __version__
+from .codes import report_section
+from .conceptmaps import ConceptMaps
 from .emit.claim import EmitDefaults
 from .pipeline import RunOptions, RunStats
 
@@ -20,6 +22,7 @@ def build_run_report(
     *,
     rules_source: str,
     extra: dict[str, Any] | None = None,
+    maps: ConceptMaps | None = None,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
         "tool": "fhir-cat2",
@@ -47,6 +50,21 @@ def build_run_report(
             name: {"count": count, "from": "configuration" if name in defaults.configured else "built-in"}
             for name, count in sorted(defaults.used.items())
         },
+        "concept_maps": {
+            "loaded": [loaded.to_json() for loaded in (maps.maps if maps is not None else [])],
+            "used": [
+                {
+                    "resource_type": resource_type,
+                    "map": label,
+                    "source": source,
+                    "target": target,
+                    "count": count,
+                }
+                for (resource_type, label, source, target), count in sorted(stats.mapped.items())
+            ],
+        },
+        "unrecognised_codes": report_section(stats.unrecognised_codes),
+        "warnings": list(stats.warnings),
         "duration_seconds": round(time.monotonic() - stats.started, 3),
     }
     if extra:

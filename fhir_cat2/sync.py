@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from .codes import write_csv
 from .config import AppConfig
 from .emit.ids import claim_key, measure_report_key
 from .errors import ConfigError
@@ -210,7 +211,8 @@ def run_sync(
     store's lock, is recorded there, and reports what it did even when it stops early."""
     job = job_key(settings, ruleset, options)  # before the period is defaulted: see job_key
     if options.period_year is None:
-        options = replace(options, period_year=(settings.until or datetime.now(UTC)).year)
+        today = (settings.until or datetime.now(UTC)).date()
+        options = replace(options, period_year=today.year, period_defaulted_on=today)
     mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
     if tracker is None:
         tracker = RunTracker("sync", [])
@@ -301,8 +303,16 @@ def run_sync(
     extra["job"] = job
     extra["dry_run"] = settings.dry_run
     extra["backfill"] = settings.backfill
+    write_csv(settings.out, stats.unrecognised_codes)
     report = build_run_report(
-        "sync", stats, options, period, pipeline.defaults, rules_source=ruleset.source, extra=extra
+        "sync",
+        stats,
+        options,
+        period,
+        pipeline.defaults,
+        rules_source=ruleset.source,
+        extra=extra,
+        maps=ruleset.concept_maps,
     )
     report["quarantined"] = quarantined
     if isinstance(sink, ServerSink) and sink.stats.failed:

@@ -28,7 +28,7 @@ def command_lines(text: str) -> list[str]:
                 continue
             match = re.search(
                 r"(?:^|[\s/'\"=])fhir-cat2 "
-                r"((?:replay|sync|record|runs|outbox|config|rules|explain)(?=\s|$)[^;|>\"'}]*)",
+                r"((?:replay|sync|record|runs|outbox|config|rules|explain|codes)(?=\s|$)[^;|>\"'}]*)",
                 line,
             )
             if match and " [--" not in line and not line.startswith("Description="):  # not synopses

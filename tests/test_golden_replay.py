@@ -21,9 +21,15 @@ from fhir_cat2.cli import main
 from .conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
-OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson")
+OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson", "unrecognised-codes.csv")
 CASES = {
     "fixtures-hedis": ["--now", "2026-01-15T00:00:00Z"],
+    "fixtures-hedis-concept-maps": [
+        "--now",
+        "2026-01-15T00:00:00Z",
+        "--concept-maps",
+        "fixtures/concept-maps",
+    ],
     "fixtures-mips-claims-2025": [
         "--program",
         "mips-claims",
@@ -85,7 +91,7 @@ def test_run_report(tmp_path, monkeypatch):
     assert _replay(out, [], monkeypatch) == 0
     report = json.loads((out / "run-report.json").read_text())
     assert report["period"] == {"start": "2025-01-01", "end": "2025-12-31"}
-    assert report["files_read"] == 21 and report["patients"] == 18
+    assert report["files_read"] == 23 and report["patients"] == 19
     assert report["codes_emitted"] == sum(report["codes"].values()) > 0
     assert report["written"]["Claim"] == len((out / "Claim.ndjson").read_text().splitlines())
     assert report["quarantined"] == 0

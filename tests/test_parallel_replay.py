@@ -14,7 +14,7 @@ from fhir_cat2.sources import grouping
 
 from .conftest import ROOT
 
-OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson")
+OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson", "unrecognised-codes.csv")
 VOLATILE = {"duration_seconds", "started_at", "finished_at", "run_id"}
 """Run-report fields that differ between any two runs."""
 
@@ -60,11 +60,18 @@ def _replay(source, out, workers, *extra):
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--program", "mips-claims", "--period", "2025"], ["--report", "both"]]
+    "extra",
+    [
+        [],
+        ["--program", "mips-claims", "--period", "2025"],
+        ["--report", "both"],
+        ["--concept-maps", str(ROOT / "fixtures" / "concept-maps")],
+    ],
 )
 def test_workers_write_the_same_bytes(tmp_path, data, small_parts, extra):
     runs = {w: _replay(data, tmp_path / f"out-{w}", w, *extra) for w in ("1", "2", "3")}
     assert runs["1"]["quarantine.ndjson"].count(b"\n") >= 2
+    assert runs["1"]["unrecognised-codes.csv"].count(b"\n") >= 2  # counted in the map workers, merged here
     assert runs["1"] == runs["2"] == runs["3"]
 
 

@@ -25,6 +25,8 @@ UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
 ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+LOCAL_LAB = "http://example.org/lab-codes"
+LOCAL_A1C = "HBA1C-LOCAL"
 NS = uuid.UUID("5b0c3b1e-6f1e-4c39-9a55-0c2f3b7a1d10")
 
 
@@ -187,10 +189,11 @@ class PatientBundle:
         status: str = "final",
         category: str | None = "vital-signs",
         absent: bool = False,
+        system: str = LOINC,
     ) -> str:
         body: dict[str, Any] = {
             "status": status,
-            "code": {"coding": [{"system": LOINC, "code": loinc}]},
+            "code": {"coding": [{"system": system, "code": loinc}]},
             "subject": self.subject(),
             "effectiveDateTime": when,
         }
@@ -222,9 +225,18 @@ class PatientBundle:
         status: str = "final",
         category: str | None = "laboratory",
         loinc: str = "4548-4",
+        system: str = LOINC,
     ) -> str:
         return self.vital(
-            key, loinc, when, value, unit, encounter=encounter, status=status, category=category
+            key,
+            loinc,
+            when,
+            value,
+            unit,
+            encounter=encounter,
+            status=status,
+            category=category,
+            system=system,
         )
 
     def coded(
@@ -480,7 +492,40 @@ def main() -> None:
     p.procedure("colonoscopy", "45378", "2018-03-01T08:00:00Z", system=CPT)
     p.write(patients)
 
-    # 18. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
+    # 18. Diabetes, HbA1c 6.8% coded only with the lab's own code: not counted without a site ConceptMap
+    #     (CMS122 numerator: "no test"; listed in unrecognised-codes.csv); with concept-maps/ it counts as
+    #     LOINC 4548-4 (3044F, CMS122 not met).
+    p = PatientBundle("a1c-local-code", birth="1966-05-17", gender="female", name="Hana Kowalczyk")
+    dm = p.condition("dm", "E11.9", "2015-05-05")
+    e1 = p.encounter("visit-1", "2025-05-20T09:00:00Z", diagnoses=[dm])
+    p.a1c("a1c-1", "2025-05-20T08:30:00Z", 6.8, encounter=e1, loinc=LOCAL_A1C, system=LOCAL_LAB)
+    p.write(patients)
+    maps = OUT / "concept-maps"
+    maps.mkdir(parents=True, exist_ok=True)
+    concept_map = {
+        "resourceType": "ConceptMap",
+        "id": "local-lab-codes",
+        "url": "http://example.org/fhir/ConceptMap/local-lab-codes",
+        "name": "LocalLabCodes",
+        "title": "Example site lab codes to LOINC",
+        "status": "active",
+        "group": [
+            {
+                "source": LOCAL_LAB,
+                "target": LOINC,
+                "element": [
+                    {
+                        "code": LOCAL_A1C,
+                        "display": "Hemoglobin A1c (site lab)",
+                        "target": [{"code": "4548-4", "equivalence": "equivalent"}],
+                    }
+                ],
+            }
+        ],
+    }
+    (maps / "local-lab-codes.json").write_text(json.dumps(concept_map, indent=1) + "\n")
+
+    # 19. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
     bulk = OUT / "bulk"
     bulk.mkdir(parents=True, exist_ok=True)
     pid = uid("bulk", "patient")

@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contexts import PatientContext
 from ..findings import EpisodeResult, Evidence, GroupResult, MeasureResult, PopulationResult, Trail
 from ..rules.facts import Reading, Readings
+
+if TYPE_CHECKING:
+    from ..conceptmaps import CodeMapping
 from ..rules.loader import RuleSet, free_anchors
 from ..rules.schema import (
     POPULATION_ORDER,
@@ -1427,10 +1430,12 @@ def _describe(record: ResourceRecord, timing_of: str = "default") -> str:
             when += "..(ongoing)"
         elif span.end != span.start:
             when += f"..{span.end.isoformat()}"
-    codes = sorted(_codes_of(record))
+    mapped: tuple[CodeMapping, ...] = getattr(record, "mapped", ())
+    codes = sorted(_codes_of(record) - {m.target for m in mapped})  # as documented, mapped codes told apart
     code = codes[0][1] if codes else "?"
     status = _status_of(record) or ""
     parts = [f"code {code}"]
+    parts.extend(f"code {mapping.describe()}" for mapping in mapped)
     if status:
         parts.append(f"status {status}")
     if isinstance(record, EncounterRecord) and record.class_code:

@@ -30,12 +30,16 @@ class Reading:
     instant_text: str = ""
     """``instant`` as ISO text ('' without one): readings of a day are ordered by it, so it is written
     once."""
+    mapped: str = ""
+    """How a site ConceptMap made the Observation's code count for the measurement ('' when its documented
+    code did)."""
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
         if self.value is not None and self.raw and not self.raw.endswith(f" {self.unit}"):
             shown += f" (documented {self.raw})"
-        return f"{self.measurement} {shown} on {self.day.isoformat()}"
+        note = f"{self.measurement} {shown} on {self.day.isoformat()}"
+        return f"{note}; code {self.mapped}" if self.mapped else note
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +172,9 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
                 ]
             instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
             stamp = instant_text or obs.when.start_day.isoformat()
+            mapped = _mapped_for(obs, compiled) if obs.mapped else ""
             for quantity, absent in values:
-                reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text)
+                reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text, mapped)
                 if reading is None:
                     continue
                 key = (compiled.name, stamp, reading.value)
@@ -191,6 +196,7 @@ def _reading(
     via_panel: bool,
     out: Readings,
     instant_text: str,
+    mapped: str = "",
 ) -> Reading | None:
     assert obs.when is not None
     value: float | None = None
@@ -229,6 +235,20 @@ def _reading(
         raw,
         obs.when.end_instant or obs.when.instant,
         instant_text,
+        mapped,
+    )
+
+
+def _mapped_for(obs: ObservationRecord, compiled: CompiledMeasurement) -> str:
+    """How a site map made ``obs`` a reading of ``compiled``: '' when a documented code already did."""
+    added = {mapping.target for mapping in obs.mapped}
+    documented = obs.codes - added
+    if not documented.isdisjoint(compiled.codes) or not documented.isdisjoint(compiled.panels):
+        return ""
+    return "; ".join(
+        mapping.describe()
+        for mapping in obs.mapped
+        if mapping.target in compiled.codes or mapping.target in compiled.panels
     )
 
 

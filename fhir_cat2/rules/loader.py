@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..conceptmaps import ConceptMaps
 from ..errors import RulesError
 from ..sources.records import Code
 from .schema import (
@@ -50,6 +51,9 @@ class RuleSet:
     measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
     _relevant: dict[str, frozenset[Code]] | None = None
+    _known: dict[str, frozenset[Code]] | None = None
+    concept_maps: ConceptMaps = field(default_factory=ConceptMaps)
+    """The site's code mappings: a local code they map counts as its target (``--concept-maps``)."""
 
     def __repr__(self) -> str:
         return f"RuleSet({self.source!r})"
@@ -75,12 +79,23 @@ class RuleSet:
         raise KeyError(measure_id)
 
     def relevant_codes(self) -> dict[str, frozenset[Code]]:
-        """Per resource type whose volume we filter, the codes any rule or measure reads."""
+        """Per resource type whose volume we filter, the codes any rule or measure reads (with the local
+        codes a ConceptMap maps to one of them)."""
         if self._relevant is None:
-            self._relevant = self._compute_relevant_codes()
+            relevant = dict(self.known_codes())
+            # Conditions and Encounters are always kept whole: claims point at every diagnosis of a visit.
+            relevant.pop("Condition", None)
+            relevant.pop("Encounter", None)
+            self._relevant = relevant
         return self._relevant
 
-    def _compute_relevant_codes(self) -> dict[str, frozenset[Code]]:
+    def known_codes(self) -> dict[str, frozenset[Code]]:
+        """Per resource type, the codes of its code element that any rule, measure or site map reads."""
+        if self._known is None:
+            self._known = self._compute_known_codes()
+        return self._known
+
+    def _compute_known_codes(self) -> dict[str, frozenset[Code]]:
         wanted: dict[str, set[Code]] = {"Observation": set()}
         for compiled in self.measurements.values():
             wanted["Observation"].update(compiled.codes, compiled.panels)
@@ -88,9 +103,13 @@ class RuleSet:
             wanted.setdefault(exists.resource, set()).update(
                 self.resolve_codes(exists.codes, exists.valuesets)
             )
-        # Conditions and Encounters are always kept whole: claims point at every diagnosis of a visit.
-        wanted.pop("Condition", None)
-        wanted.pop("Encounter", None)
+            if exists.diagnosis_valuesets:  # an Encounter's diagnoses are Conditions
+                wanted.setdefault("Condition", set()).update(
+                    self.resolve_codes((), exists.diagnosis_valuesets)
+                )
+        mapped = list(self.concept_maps.targets())
+        for codes in wanted.values():
+            codes.update([source for source, target in mapped if target in codes])
         return {k: frozenset(v) for k, v in wanted.items()}
 
 
@@ -238,7 +257,11 @@ def referenced_valuesets(table: RulesTable) -> set[str]:
     return found
 
 
-def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None = None) -> RuleSet:
+def load_rules(
+    path: str | Path | None = None,
+    registry: ValueSetRegistry | None = None,
+    concept_maps: ConceptMaps | None = None,
+) -> RuleSet:
     """Load and check a rules table; ``path`` None means the table shipped in the package."""
     table, source, lines = _read(path)
     registry = registry if registry is not None else ValueSetRegistry.shipped()
@@ -246,6 +269,8 @@ def load_rules(path: str | Path | None = None, registry: ValueSetRegistry | None
     if problems:
         raise RulesError(source, problems)
     ruleset = RuleSet(table, source, registry)
+    if concept_maps is not None:
+        ruleset.concept_maps = concept_maps
     for name, spec in table.measurements.items():
         ruleset.measurements[name] = CompiledMeasurement(
             name,

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..conceptmaps import CodeMapping
 
 Code = tuple[str, str]
 """A (system, code) pair. System is normalised (see ``normalise_system``)."""
@@ -116,6 +119,8 @@ class EncounterRecord(ResourceRecord):
     location_ref: str | None = None
     service_provider_ref: str | None = None
     discharge_codes: frozenset[Code] = frozenset()
+    mapped: tuple[CodeMapping, ...] = ()
+    """Codes a site ConceptMap added to ``type_codes`` (see ``conceptmaps.py``)."""
 
 
 @dataclass(slots=True)
@@ -135,6 +140,8 @@ class ObservationRecord(ResourceRecord):
     issued: When | None = None
     reason_codes: frozenset[Code] = frozenset()
     """QI-Core notDoneReason of a cancelled (not done) Observation."""
+    mapped: tuple[CodeMapping, ...] = ()
+    """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
 
     @property
     def number(self) -> float | None:
@@ -158,6 +165,8 @@ class ConditionRecord(ResourceRecord):
     abatement: When | None = None
     recorded: When | None = None
     encounter_ref: str | None = None
+    mapped: tuple[CodeMapping, ...] = ()
+    """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
 
 
 @dataclass(slots=True)
@@ -178,6 +187,8 @@ class EventRecord(ResourceRecord):
     supply: When | None = None
     """MedicationRequest: the days its supply covers (CQL CumulativeMedicationDuration
     medicationRequestPeriod)."""
+    mapped: tuple[CodeMapping, ...] = ()
+    """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
 
 
 @dataclass(slots=True)
