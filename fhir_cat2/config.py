@@ -16,7 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from .emit.claim import EmitDefaults
 from .errors import ConfigError, ConfigFileError, RulesError
@@ -91,6 +96,20 @@ class AppConfig(BaseSettings):
     write: WriteConfig = WriteConfig()
     log: LogConfig = LogConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_config merges the environment (through _Environment, from the environ it is given) over the
+        # file itself; pydantic-settings must not read os.environ a second time with its own JSON decoding
+        # (2.16 runs the sources on model_validate too, where '[claim]' is not JSON and failed the run).
+        return (init_settings,)
 
 
 class _Environment(EnvSettingsSource):

@@ -69,3 +69,12 @@ def test_yaml_syntax_errors_name_the_line_and_the_cli_exits_2(config_file, tmp_p
     assert problem.startswith(f"{config_file}:4: YAML syntax: ")
     code = main(["replay", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(config_file)])
     assert code == 2 and f"{config_file}:4: YAML syntax: " in capsys.readouterr().err
+
+
+def test_the_process_environment_is_read_once_through_our_source(monkeypatch, config_file):
+    """A YAML list in the real process environment (as schedulers set it) configures the run; it is not read a
+    second time by pydantic-settings' own JSON-only source, and an explicit environ ignores the process's."""
+    monkeypatch.setenv("FHIR_CAT2_RUN__EMIT", "[claim]")
+    assert load_config(None).run.emit == ["claim"]
+    assert load_config(config_file).run.emit == ["claim"]
+    assert load_config(None, {}).run.emit == ["claim", "measure-report"]
