@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,6 +418,21 @@ class Run:
                 ):
                     out.append(code.display_code)
         return out
+
+
+def one_patient(folder: Path) -> Path:
+    """An input folder holding one Bundle of a patient with one office visit."""
+    folder.mkdir(exist_ok=True)
+    (folder / "p.json").write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": patient()}, {"resource": encounter()}],
+            }
+        )
+    )
+    return folder
 
 
 def run_resources(

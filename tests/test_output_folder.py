@@ -3,31 +3,15 @@ message naming the folder and the setting (before: exit 70 "internal error" at t
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import pytest
 
 from fhir_cat2 import cli
 from fhir_cat2.cli import main
 
-from .conftest import encounter, patient
+from .conftest import one_patient
 from .test_sync_offline import BASE, sleeps  # noqa: F401
-
-
-def one_patient(folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    (folder / "p.json").write_text(
-        json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": patient()}, {"resource": encounter()}],
-            }
-        )
-    )
-    return folder
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file"])

@@ -3,32 +3,16 @@ path, a configuration error before any work (before: a FIFO made replay wait for
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from fhir_cat2.sources import files as input_files
 
-from .conftest import encounter, patient
-
-
-def one_patient(folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    (folder / "p.json").write_text(
-        json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": patient()}, {"resource": encounter()}],
-            }
-        )
-    )
-    return folder
+from .conftest import one_patient
 
 
 def test_a_fifo_in_the_input_folder_is_refused_at_once_with_its_path(tmp_path, capsys):

@@ -16,21 +16,7 @@ from fhir_cat2 import pipeline as pipeline_module
 from fhir_cat2.cli import main
 from fhir_cat2.sources import files as input_files
 
-from .conftest import encounter, patient
-
-
-def one_patient(folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    (folder / "p.json").write_text(
-        json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": patient()}, {"resource": encounter()}],
-            }
-        )
-    )
-    return folder
+from .conftest import one_patient, patient
 
 
 def test_an_input_file_with_an_io_error_is_named_counted_and_quarantined(tmp_path, capsys):
