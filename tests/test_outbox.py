@@ -16,7 +16,7 @@ import responses
 
 from fhir_cat2.emit.ids import MEASURE_REPORT_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, measure_report_key
 from fhir_cat2.fhir import FhirClient, RetryPolicy
-from fhir_cat2.sinks.server import ServerSink, refusal_reason
+from fhir_cat2.sinks.server import ServerSink, merge_lines, refusal_reason
 from fhir_cat2.state import Outbox, SyncState
 
 from .conftest import MemorySink
@@ -239,3 +239,80 @@ def test_the_outbox_keeps_json_the_next_run_reads_back(state):
     outbox_of(state).keep("Claim", "k", claim, "r")
     stored = state._db.execute("SELECT resource FROM outbox").fetchone()[0]
     assert json.loads(stored) == claim
+
+
+# ----------------------------------------------------------------- conflicts and billing-Claim lines (review)
+
+
+def billing_with_lines_of(*ours: dict) -> dict:
+    """A billing Claim (not ours) carrying our lines for each of ``ours``, as append mode left it."""
+    billing = {
+        "resourceType": "Claim",
+        "id": "bill-9",
+        "status": "active",
+        "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
+    }
+    for claim in ours:
+        billing = merge_lines(billing, claim, claim["identifier"][0]["value"])
+    return {**billing, "meta": {"versionId": "4"}}
+
+
+@responses.activate
+def test_a_conflict_on_a_line_withdrawal_is_kept_not_counted_done(state):
+    """A 412 on the billing Claim while taking our lines off it: before, the re-plan read *our* Claim, found
+    none and counted 'unchanged', so the lines stayed and the watermark moved."""
+    ours = our_claim("e9")
+    key = ours["identifier"][0]["value"]
+    responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claim of ours
+    responses.get(f"{BASE}/Claim", json=searchset([billing_with_lines_of(ours)]))  # Claim?encounter=
+    responses.put(f"{BASE}/Claim/bill-9", status=412, json={})  # the billing system changed it meanwhile
+    withdrawing, _ = sink(state, billing_claims="append")
+    withdrawing.expect([("Claim", key, "Encounter/e9")])
+    withdrawing.close()
+    [row] = state.pending_writes()
+    assert (row.key, row.resource, row.encounter) == (key, None, "Encounter/e9")
+    assert "unchanged" not in withdrawing.stats.to_json().get("Claim", {})
+
+
+@responses.activate
+def test_a_pending_line_withdrawal_stays_until_the_lines_are_looked_up(state):
+    """Re-sent: the separate-Claim withdrawal (nothing there) must not settle the row before the billing-Claim
+    look-up; that look-up refused, the row stays pending."""
+    ours = our_claim("e9")
+    key = ours["identifier"][0]["value"]
+    outbox_of(state, run_id="earlier").keep("Claim", key, None, "HTTP 503", encounter="Encounter/e9")
+    responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claim of ours
+    responses.get(f"{BASE}/Claim", status=400, json=REFUSED)  # Claim?encounter= refused
+    resending, _ = sink(state, billing_claims="append")
+    resending.resend_pending()
+    assert [(r.key, r.encounter) for r in state.pending_writes()] == [(key, "Encounter/e9")]
+
+
+@responses.activate
+def test_a_pending_line_withdrawal_is_done_after_the_mode_changed_to_separate(state):
+    ours = our_claim("e9")
+    key = ours["identifier"][0]["value"]
+    outbox_of(state, run_id="earlier").keep("Claim", key, None, "HTTP 503", encounter="Encounter/e9")
+    responses.get(f"{BASE}/Claim", json=searchset([]))
+    responses.get(f"{BASE}/Claim", json=searchset([billing_with_lines_of(ours)]))
+    put = responses.put(f"{BASE}/Claim/bill-9", status=200, json={})
+    resending, _ = sink(state, billing_claims="separate")
+    resending.resend_pending()
+    assert put.call_count == 1 and state.pending_writes() == []
+    assert [i["sequence"] for i in json.loads(put.calls[0].request.body)["item"]] == [1]
+
+
+@responses.activate
+def test_a_refused_re_read_after_a_conflict_keeps_the_write_instead_of_failing_the_run(state):
+    changed, other = our_claim("e1", "3074F"), our_claim("e2")
+    responses.get(f"{BASE}/Claim", json=searchset([on_server(our_claim("e1", "3075F"), "1")]))
+    responses.put(f"{BASE}/Claim/{other['id']}", status=201, json={})
+    responses.put(f"{BASE}/Claim/{changed['id']}", status=412, json={})
+    responses.get(f"{BASE}/Claim", status=400, json=REFUSED)  # the re-read after the 412 is refused
+    writing, _ = sink(state, bundle_type="single")
+    writing.write(other)
+    writing.write(changed)
+    writing.close()  # before: FatalServerError escaped close() and failed the run
+    [row] = state.pending_writes()
+    assert row.key == changed["identifier"][0]["value"] and row.resource == changed
+    assert writing.stats.to_json()["Claim"]["created"] == 1

@@ -243,10 +243,11 @@ class ServerSink:
                     self.write(row.resource)
             self.flush()
             withdrawals = [row for row in rows if row.resource is None]
-            self._withdraw(sorted((row.resource_type, row.key) for row in withdrawals))
             lines = sorted((row.encounter, row.key) for row in withdrawals if row.encounter is not None)
-            if lines and self.billing_claims == "append":
-                self._withdraw_lines([(encounter, key) for encounter, key in lines if encounter])
+            self._encounter_of.update((key, encounter) for encounter, key in lines)  # before _withdraw
+            self._withdraw(sorted((row.resource_type, row.key) for row in withdrawals))
+            if lines:  # even when billing_claims has changed since: the lines are still there
+                self._withdraw_lines(lines)
         finally:
             self._resending = False
         return len(rows)
@@ -434,7 +435,15 @@ class ServerSink:
             if not retry_conflict:
                 self._refuse_write(write, exc, "changed by someone else meanwhile")
                 return
-            retried = self._replan(write)
+            if write.encounter is not None:
+                # our lines on a billing Claim someone changed meanwhile: kept, looked up afresh next run
+                self._refuse_write(write, exc, "billing Claim changed by someone else meanwhile")
+                return
+            try:
+                retried = self._replan(write)
+            except FatalServerError as lookup:
+                self._refuse_write(write, lookup, "cannot re-read it after a conflict")
+                return
             if retried is None:
                 self._done(write.resource_type, write.key, "unchanged")
                 return
@@ -628,11 +637,19 @@ class ServerSink:
             for key in keys:
                 current = existing.get(key)
                 write = self._withdrawal(current) if current is not None else None
-                if write is None:
-                    self._settled(resource_type, key)  # nothing of ours to withdraw
-                else:
+                if write is not None:
                     writes.append(write)
+                elif not self._lines_to_withdraw(resource_type, key):
+                    self._settled(resource_type, key)  # nothing of ours to withdraw
         self._send(writes)
+
+    def _lines_to_withdraw(self, resource_type: str, key: str) -> bool:
+        """Whether our lines on a billing Claim go too for this key (_withdraw_lines settles it)."""
+        return (
+            resource_type == "Claim"
+            and key in self._encounter_of
+            and (self.billing_claims == "append" or self._resending)
+        )
 
     def _withdrawal(self, current: dict[str, Any]) -> Write | None:
         if not is_ours(current):
@@ -665,8 +682,9 @@ class ServerSink:
                         self.client.search("Claim", [("encounter", encounter_ref), ("_count", "50")])
                     )
                 except FatalServerError as exc:
+                    # rows already in the outbox stay there (untouched); the other encounters go on
                     log.warning("cannot look up billing Claims to withdraw our lines: %s", exc)
-                    return
+                    continue
                 except RetryableServerError as exc:
                     self._went_unavailable(exc)
             if self._unavailable is not None:
