@@ -22,7 +22,7 @@ from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import ObservationRecord, Src
 from fhir_cat2.sources.slim import plain_resolver
 
-from .conftest import CPT, ICD10, LOINC, ROOT, RXNORM, condition, encounter, patient, procedure
+from .conftest import CPT, ICD10, LOINC, ROOT, RXNORM, a1c, condition, encounter, patient, procedure
 
 NS = uuid.UUID("5b0c3b1e-6f1e-4c39-9a55-0c2f3b7a1d10")  # tools/make_fixtures.py
 MAPS = ROOT / "fixtures" / "concept-maps"
@@ -382,3 +382,37 @@ def test_a_mapped_visit_type_and_diagnosis_put_the_patient_in_cms122(tmp_path):
     mapped = json.loads((tmp_path / "mapped" / "run-report.json").read_text())
     assert mapped["measure_populations"]["CMS122"]["initial-population"] == 1
     assert mapped["unrecognised_codes"]["codes"] == 0
+
+
+def test_a_mapped_diagnosis_counts_but_the_claim_bills_what_was_documented(tmp_path):
+    """The ConceptMap's target (E11.9) puts the patient in the measures; the Claim's diagnosis stays the code
+    the clinician documented (before: the Claim listed only E11.9, as if it had been charted)."""
+    maps = write_map(tmp_path / "maps", two_groups((SITE, "DX-T2DM", ICD10, "E11.9")))
+    resources = [
+        patient("p1", birth="1970-02-02"),
+        encounter("e1", diagnoses=["c1"]),
+        condition("c1", "DX-T2DM", system=SITE),
+        a1c("o1", 6.5, "2025-03-04T09:10:00Z", eid="e1"),
+    ]
+    source = tmp_path / "in.json"
+    source.write_text(
+        json.dumps(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+        )
+    )
+    out = tmp_path / "out"
+    assert (
+        main(["replay", str(source), "--period", "2025", "--out", str(out), "--concept-maps", str(maps)]) == 0
+    )
+    report = json.loads((out / "run-report.json").read_text())
+    assert report["measure_populations"]["CMS122"]["initial-population"] == 1  # the map made it count
+    [claim] = [json.loads(line) for line in (out / "Claim.ndjson").read_text().splitlines()]
+    codings = [c for d in claim["diagnosis"] for c in d["diagnosisCodeableConcept"]["coding"]]
+    assert codings == [{"system": SITE, "code": "DX-T2DM"}]
+
+
+def test_a_bundle_whose_entry_is_not_a_list_is_a_configuration_error(tmp_path, capsys):
+    folder = write_map(tmp_path / "maps", {"resourceType": "Bundle", "entry": 5}, "bundle.json")
+    argv = ["replay", str(ROOT / "fixtures"), "--out", str(tmp_path / "o"), "--concept-maps", str(folder)]
+    assert main(argv) == 2  # before: a TypeError, exit 70
+    assert "Bundle.entry is not a list" in capsys.readouterr().err

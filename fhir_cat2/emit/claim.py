@@ -64,10 +64,14 @@ def _diagnoses(
     concepts: list[list[tuple[str, str]]] = []
     for ref in refs:
         condition = ctx.condition_by_ref.get(ref)
-        if condition is None or not condition.codes:
+        if condition is None:
             continue
-        icd = sorted(c for c in condition.codes if c[0] == ICD10CM)
-        codings = icd or sorted(condition.codes)
+        # what was documented: a code a site ConceptMap added counts for the measures, but is never billed
+        documented = condition.codes - {m.target for m in condition.mapped}
+        if not documented:
+            continue
+        icd = sorted(c for c in documented if c[0] == ICD10CM)
+        codings = icd or sorted(documented)
         if codings not in concepts:
             concepts.append(codings)
     if not concepts and billing is not None:
