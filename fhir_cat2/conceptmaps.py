@@ -241,7 +241,10 @@ def _resources(file: Path) -> Iterable[dict[str, Any]]:
     if not isinstance(data, dict):
         raise ConfigError(f"concept map file {file}: not a JSON object")
     if data.get("resourceType") == "Bundle":
-        items = [e.get("resource") for e in data.get("entry") or [] if isinstance(e, dict)]
+        entries = data.get("entry") or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"concept map file {file}: Bundle.entry is not a list")
+        items = [e.get("resource") for e in entries if isinstance(e, dict)]
         found = [i for i in items if isinstance(i, dict) and i.get("resourceType") == "ConceptMap"]
         if not found:
             raise ConfigError(f"concept map file {file}: the Bundle holds no ConceptMap")
