@@ -128,8 +128,9 @@ class RunStats:
     code of theirs is known: counted at ingest, sorted out by ``codes.unrecognised_codes``."""
     mapped: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     """(resource type, map, source, target): codes a site ConceptMap added, per record."""
-    encounter_years: Counter[int] = field(default_factory=Counter)
-    """Encounters by the years their period touches (the period-without-encounters warning)."""
+    encounter_spans: Counter[tuple[int, int]] = field(default_factory=Counter)
+    """Encounters by (first, last) year of their period (the period-without-encounters warning); spans, not
+    every year touched, so a placeholder end such as 9999-12-31 costs one count, not 8,000."""
     birth_years: Counter[int] = field(default_factory=Counter)
     """Patients by year of birth (the empty-initial-population warning)."""
     warnings: list[str] = field(default_factory=list)
@@ -146,7 +147,7 @@ class RunStats:
         self.files_unreadable += delta.files_unreadable
         self.unrecognised.update(delta.unrecognised)
         self.mapped.update(delta.mapped)
-        self.encounter_years.update(delta.encounter_years)
+        self.encounter_spans.update(delta.encounter_spans)
         self.birth_years.update(delta.birth_years)
 
 
@@ -351,8 +352,7 @@ class Pipeline:
                 year = record.when.start_day.year
                 if self._latest_encounter_year is None or year > self._latest_encounter_year:
                     self._latest_encounter_year = year
-                for touched in range(year, record.when.end_day.year + 1):
-                    self.stats.encounter_years[touched] += 1
+                self.stats.encounter_spans[year, record.when.end_day.year] += 1
             if record.type_codes.isdisjoint(self._known_whole["Encounter"]):
                 for system, code in record.type_codes:
                     self.stats.unrecognised[resource_type, system, code] += 1
@@ -484,7 +484,7 @@ class Pipeline:
         stats.unrecognised_codes = unrecognised_codes(
             stats.unrecognised, self.ruleset.known_codes(), self.ruleset.concept_maps
         )
-        warnings = period_warnings(period, stats.encounter_years, self.options.period_defaulted_on)
+        warnings = period_warnings(period, stats.encounter_spans, self.options.period_defaulted_on)
         if self.options.only_patient is None:
             warnings += population_warnings(
                 self.measures, self.ruleset.table.library, stats.populations, stats.birth_years, period

@@ -20,16 +20,17 @@ EARLY_MONTHS = 3
 
 def period_warnings(
     period: tuple[date, date],
-    encounter_years: Mapping[int, int],
+    encounter_spans: Mapping[tuple[int, int], int],
     defaulted_on: date | None,
     suggestion: str = "--period",
 ) -> list[str]:
     """A period with no encounter at all; a period defaulted to the current year early in that year."""
     warnings = []
     year = period[0].year
-    if not any(encounter_years.get(y) for y in range(period[0].year, period[1].year + 1)):
-        if encounter_years:
-            years = sorted(y for y, n in encounter_years.items() if n)
+    first, last = period[0].year, period[1].year
+    if not any(n and start <= last and end >= first for (start, end), n in encounter_spans.items()):
+        if encounter_spans:
+            years = sorted({start for (start, _), n in encounter_spans.items() if n})
             seen = f"{years[0]}" if len(years) == 1 else f"{years[0]}-{years[-1]}"
             warnings.append(
                 f"no encounter in the measurement period {year} (the input's encounters are in {seen}):"

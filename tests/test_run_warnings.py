@@ -86,7 +86,7 @@ def test_measure_age_ranges_come_from_the_initial_population():
 )
 def test_a_period_defaulted_to_the_current_year_warns_in_its_first_quarter(defaulted_on, warns):
     period = (date(2026, 1, 1), date(2026, 12, 31))
-    found = [w for w in period_warnings(period, {2026: 3}, defaulted_on) if "defaulted" in w]
+    found = [w for w in period_warnings(period, {(2026, 2026): 3}, defaulted_on) if "defaulted" in w]
     assert bool(found) is warns
     if warns:
         assert f"it is only {defaulted_on.isoformat()}" in found[0] and "--period 2025" in found[0]
@@ -112,3 +112,23 @@ def test_sync_without_a_period_in_january_warns(tmp_path, monkeypatch):
     assert any("defaulted to 2026, the current year, and it is only 2026-01-10" in w for w in warnings)
     assert any(w.startswith("no encounter in the measurement period 2026") for w in warnings)
     assert (tmp_path / "out" / "unrecognised-codes.csv").read_text().startswith("resource_type,element")
+
+
+def test_an_encounter_with_a_placeholder_end_counts_once_and_covers_the_period(tmp_path):
+    """EHRs write 9999-12-31 for 'no end': the span is counted once (before: one count per year touched,
+    ~8,000 per such encounter at ingest) and still covers the measurement period."""
+    from fhir_cat2.pipeline import Pipeline, RunOptions
+    from fhir_cat2.sources.files import iter_input_files, read_file
+
+    from .conftest import MemorySink
+
+    source = one_patient(
+        tmp_path, patient("p1"), encounter("e1", "2020-03-04T09:00:00Z", end="9999-12-31T00:00:00Z")
+    )
+    pipeline = Pipeline(load_rules(), RunOptions(period_year=2025), MemorySink())
+    pipeline.ingest(item for path in iter_input_files([str(source)]) for item in read_file(path))
+    assert dict(pipeline.stats.encounter_spans) == {(2020, 9999): 1}
+    assert period_warnings((date(2025, 1, 1), date(2025, 12, 31)), pipeline.stats.encounter_spans, None) == []
+    assert period_warnings((date(2019, 1, 1), date(2019, 12, 31)), {(2020, 9999): 1, (2020, 2020): 2}, None)[
+        0
+    ].startswith("no encounter in the measurement period 2019 (the input's encounters are in 2020)")
