@@ -98,6 +98,7 @@ def test_job_key_follows_what_a_run_derives_and_where_it_writes():
         job_key(replace(settings, write_to=B), rules, base),
     ]
     assert len({key, *different}) == 1 + len(different)
+
     edited = load_rules()
     edited.table = edited.table.model_copy(update={"code_rules": edited.table.code_rules[:-1]})
     assert job_key(settings, edited, base) != key
@@ -122,3 +123,33 @@ def test_example_configuration_loads():
     config = load_config(ROOT / "config.example.yaml", environ={})
     assert config.write.strategy == "update" and config.sync.overlap_minutes == 5
     assert config.server.retry.attempts == 6 and config.server.auth.type == "none"
+
+
+def test_a_concept_map_of_visit_types_starts_the_job_afresh(tmp_path):
+    """Encounter and Condition codes are in no relevant-codes set (kept whole), so a map that makes a local
+    visit type count must change the job key itself: else the old bookmarks hide the visits it now counts."""
+    import json
+
+    from fhir_cat2.conceptmaps import load_concept_maps
+    from fhir_cat2.pipeline import RunOptions
+    from fhir_cat2.rules.loader import load_rules
+    from fhir_cat2.sync import LiveSettings, job_key
+
+    visit_map = {
+        "resourceType": "ConceptMap",
+        "url": "http://example.org/cm/visits",
+        "status": "active",
+        "group": [
+            {
+                "source": "http://example.org/visit-types",
+                "target": "http://www.ama-assn.org/go/cpt",
+                "element": [{"code": "OFFICE", "target": [{"code": "99213", "equivalence": "equivalent"}]}],
+            }
+        ],
+    }
+    (tmp_path / "visits.json").write_text(json.dumps(visit_map))
+    settings = LiveSettings(base_url=A, state_path="s", out="o")
+    plain = job_key(settings, load_rules(), RunOptions())
+    mapped = job_key(settings, load_rules(concept_maps=load_concept_maps(tmp_path)), RunOptions())
+    assert plain != mapped
+    assert plain == job_key(settings, load_rules(concept_maps=load_concept_maps(None)), RunOptions())
