@@ -169,6 +169,18 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] 
             raise ConfigFileError([f"{source}:1: (top level): expected a mapping (section: keys)"])
         data = loaded or {}
         refuse_secrets_in_file(data, source)
+    unknown = sorted(
+        name
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX)
+        and "__" in name
+        and name[len(ENV_PREFIX) :].split("__")[0].lower() not in AppConfig.model_fields
+    )
+    if unknown:  # pydantic-settings skips a section it does not know: a typo would be silently ignored
+        sections = ", ".join(AppConfig.model_fields)
+        raise ConfigFileError(
+            [f"{name}: no such configuration section (sections: {sections})" for name in unknown]
+        )
     data = _merged(data, _Environment(environ)())
     try:
         return AppConfig.model_validate(data)

@@ -78,3 +78,15 @@ def test_the_process_environment_is_read_once_through_our_source(monkeypatch, co
     assert load_config(None).run.emit == ["claim"]
     assert load_config(config_file).run.emit == ["claim"]
     assert load_config(None, {}).run.emit == ["claim", "measure-report"]
+
+
+def test_a_misspelt_section_in_the_environment_is_refused_not_ignored():
+    """pydantic-settings skips a variable whose section is no field: FHIR_CAT2_SERVR__BASE_URL set the server
+    of nothing and config check said ready."""
+    with pytest.raises(ConfigFileError) as refused:
+        load_config(None, {"FHIR_CAT2_SERVR__BASE_URL": "https://fhir.example.org/fhir"})
+    [problem] = refused.value.problems
+    assert problem.startswith("FHIR_CAT2_SERVR__BASE_URL: no such configuration section")
+    assert "server" in problem
+    # variables of the same prefix without a section (the test suite's own) are not configuration
+    assert load_config(None, {"FHIR_CAT2_SHARED": "/x"}).run.program == "hedis"
