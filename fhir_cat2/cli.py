@@ -391,10 +391,12 @@ def cmd_codes_suggest(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write it ({exc.strerror})") from None
     elements = sum(len(group["element"]) for group in concept_map["group"])
-    print(
+    logs.console(
         f"fhir-cat2 codes suggest: {elements} codes of {len(rows)} in a draft ConceptMap at {out};"
         " fill in the targets, then load it with --concept-maps DIR",
-        file=sys.stderr,
+        event="summary",
+        codes=elements,
+        rows=len(rows),
     )
     return EXIT_OK
 

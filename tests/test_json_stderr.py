@@ -177,3 +177,12 @@ def test_text_mode_keeps_its_lines(tmp_path):
         "fhir-cat2 replay: refused (exit 2: usage or configuration error); nothing was done",
     ]
     assert not Path(tmp_path / "o").exists()
+
+
+def test_codes_suggest_speaks_json_too(tmp_path):
+    replayed = tmp_path / "replayed"
+    code, _ = run(["replay", str(ROOT / "fixtures"), "--out", str(replayed), "--log-format", "json"])
+    assert code == 0
+    suggest = ["codes", "suggest", str(replayed), "--out", str(tmp_path / "cm.json"), "--log-format", "json"]
+    code, records = run(suggest)
+    assert code == 0 and summary(records)["message"].startswith("fhir-cat2 codes suggest:")
