@@ -44,6 +44,19 @@ _TARGET_SYSTEMS = {
 procedures: several systems serve) a person names it."""
 
 
+def count_codes(concept: Any, unrecognised: Counter[tuple[str, str, str]], resource_type: str) -> None:
+    """Count the codes of a code element (a concept, or a list of them) as unrecognised: (resource type,
+    system as sent, code)."""
+    for each in concept if isinstance(concept, list) else [concept]:
+        codings = each.get("coding") if isinstance(each, dict) else None
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, dict):
+                code = coding.get("code")
+                if code and isinstance(code, str):
+                    system = coding.get("system")
+                    unrecognised[resource_type, system if isinstance(system, str) else "", code] += 1
+
+
 @dataclass(frozen=True, slots=True)
 class UnrecognisedCode:
     resource_type: str

@@ -25,7 +25,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from .codes import UnrecognisedCode, unrecognised_codes
+from .codes import UnrecognisedCode, count_codes, unrecognised_codes
 from .contexts import PatientContext
 from .emit.claim import EmitDefaults, build_claim
 from .emit.ids import TAG_CODE, TAG_SYSTEM
@@ -258,10 +258,11 @@ class Pipeline:
             screen = screens.get(resource_type, _DROPPED)
             if screen is _DROPPED:
                 continue  # no rule reads this type
-            if screen is not None and not _has_wanted_code(
-                resource.get(screen[0]), screen[1], unrecognised, resource_type
-            ):
-                continue  # no code any rule reads, under any system (counted as unrecognised)
+            if screen is not None:
+                concept = resource.get(screen[0])
+                if not _has_wanted_code(concept, screen[1]):
+                    count_codes(concept, unrecognised, resource_type)  # no second pass for the report
+                    continue  # no code any rule reads, under any system
             self._ingest_one(item, resource_type, screen)
 
     def _unreadable(self, item: Rejected) -> None:
@@ -328,7 +329,7 @@ class Pipeline:
                     ref = f"{resource_type}/{item.resource_id}"
                     self.quarantine(item.src, f"{ref}: {verdict}", ref)
                 else:  # a code value some rule reads, but under another (known) system
-                    _count_codes(concept, self.stats.unrecognised, resource_type)
+                    count_codes(concept, self.stats.unrecognised, resource_type)
                 return
         elif resource_type == "Claim" and _is_ours(resource):
             return
@@ -354,12 +355,10 @@ class Pipeline:
                     self._latest_encounter_year = year
                 self.stats.encounter_spans[year, record.when.end_day.year] += 1
             if record.type_codes.isdisjoint(self._known_whole["Encounter"]):
-                for system, code in record.type_codes:
-                    self.stats.unrecognised[resource_type, system, code] += 1
+                self.stats.unrecognised.update((resource_type, s, c) for s, c in record.type_codes)
         elif isinstance(record, ConditionRecord):
             if record.codes.isdisjoint(self._known_whole["Condition"]):
-                for system, code in record.codes:
-                    self.stats.unrecognised[resource_type, system, code] += 1
+                self.stats.unrecognised.update((resource_type, s, c) for s, c in record.codes)
         elif isinstance(record, PatientRecord) and record.birth_date is not None:
             self.stats.birth_years[record.birth_date.year] += 1
         if self.options.only_patient is not None and patient_id != self.options.only_patient:
@@ -973,15 +972,9 @@ def _list_or_none(codings: Any) -> list[Any]:
     return codings if isinstance(codings, list) else []  # not a list of codings: none a rule could read
 
 
-def _has_wanted_code(
-    concept: Any,
-    by_value: dict[str, set[str]],
-    unrecognised: Counter[tuple[str, str, str]],
-    resource_type: str,
-) -> bool:
+def _has_wanted_code(concept: Any, by_value: dict[str, set[str]]) -> bool:
     """Whether the code element may hold a code some rule reads (``Pipeline._relevance`` then decides): a
-    code no rule reads under any system, the common case, needs no closer look. When none may, its codes are
-    counted in ``unrecognised`` (no second pass over the data for the unrecognised-codes report)."""
+    code no rule reads under any system, the common case, needs no closer look."""
     if isinstance(concept, dict):
         codings = concept.get("coding")
         if isinstance(codings, list):
@@ -990,27 +983,8 @@ def _has_wanted_code(
                     code = coding.get("code")
                     if isinstance(code, str) and code in by_value:
                         return True
-            for coding in codings:
-                if isinstance(coding, dict):
-                    code = coding.get("code")
-                    if code and isinstance(code, str):
-                        system = coding.get("system")
-                        unrecognised[resource_type, system if isinstance(system, str) else "", code] += 1
         return False
     return isinstance(concept, list)  # CarePlan/Consent category, a list of concepts: _relevance reads it
-
-
-def _count_codes(concept: Any, unrecognised: Counter[tuple[str, str, str]], resource_type: str) -> None:
-    """Count the codes of a code element (a concept, or a list of them) as unrecognised."""
-    concepts = concept if isinstance(concept, list) else [concept]
-    for each in concepts:
-        if isinstance(each, dict):
-            for coding in _list_or_none(each.get("coding")):
-                if isinstance(coding, dict):
-                    code = coding.get("code")
-                    if code and isinstance(code, str):
-                        system = coding.get("system")
-                        unrecognised[resource_type, system if isinstance(system, str) else "", code] += 1
 
 
 def _is_ours(resource: dict[str, Any]) -> bool:
