@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -45,9 +46,10 @@ from .errors import (
     RulesError,
     ServerUnavailableError,
 )
+from .executors import forked
 from .explain import outcome_to_json, outcome_to_text
-from .pipeline import EMIT_KINDS, Pipeline, RunOptions, selected_measures
-from .report import build_run_report, summary_line
+from .pipeline import EMIT_KINDS, Pipeline, RunOptions, run_in_process, selected_measures
+from .report import summary_line
 from .rules.loader import RuleSet, load_rules
 from .rules.valuesets import ValueSetRegistry
 from .runs import (
@@ -63,6 +65,7 @@ from .runs import (
     RunTracker,
     Terminated,
 )
+from .sinks.base import NullSink
 from .sinks.files import NdjsonSink, check_output_dir
 from .sources.files import iter_input_files, plan_parts, read_file
 from .sources.values import parse_when
@@ -279,24 +282,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         pipeline.stats.files += len(files)
         parts = plan_parts(files)
         tracker.progress.reading(sum(part.size for part in parts))
-        stats = pipeline.replay(
-            parts,
-            workers=workers,
-            counted=tracker.progress.count,
-            resources_done=tracker.progress.add_resources,
-            bytes_done=tracker.progress.read_bytes,
-        )
-        period = pipeline.period()
+        if forked.worth_forking(parts, workers):
+            stats = forked.replay_forked(
+                pipeline,
+                parts,
+                workers,
+                resources_done=tracker.progress.add_resources,
+                bytes_done=tracker.progress.read_bytes,
+            )
+        else:
+            stats = run_in_process(
+                pipeline, parts, counted=tracker.progress.count, bytes_done=tracker.progress.read_bytes
+            )
     except BaseException:
         sink.abort()
         raise
     sink.close()
     write_csv(args.out, stats.unrecognised_codes)
-    report = build_run_report(
-        "replay", stats, options, period, defaults, rules_source=ruleset.source, maps=ruleset.concept_maps
-    )
-    tracker.report = report
-    tracker.summary = summary_line("replay", report)
+    tracker.report.job = pipeline.job()
+    tracker.summarise = partial(summary_line, "replay")
     if stats.quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
@@ -316,7 +320,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     options = replace(options, only_patient=patient_id, thorough=True)
     ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     files = list(iter_input_files(args.paths))
-    pipeline = Pipeline(ruleset, options, _NullSink(), defaults=config.defaults.emit_defaults())
+    pipeline = Pipeline(ruleset, options, NullSink(), defaults=config.defaults.emit_defaults())
     for path in files:
         pipeline.ingest(read_file(path))
     found = None
@@ -346,14 +350,6 @@ def cmd_live(args: argparse.Namespace) -> int:
     ruleset = load_ruleset(args.rules, args.valuesets, args.concept_maps)
     command = cmd_sync if args.command == "sync" else cmd_record
     return command(args, options, config, ruleset)
-
-
-class _NullSink:
-    def write(self, resource: dict[str, object]) -> None:
-        pass
-
-    def quarantine(self, entry: object) -> None:
-        pass
 
 
 def cmd_valuesets_fetch(args: argparse.Namespace) -> int:

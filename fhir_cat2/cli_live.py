@@ -99,11 +99,11 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
     mode = "dry-run" if settings.dry_run else "backfill" if settings.backfill else "sync"
     tracker.hold(settings.state_path, mode)  # before any request: a second run stops here with exit 5
     check_output_dir(settings.out, "--out / sync.out")  # now, not at the end after the run did its work
-    report, quarantined = run_sync(settings, config, ruleset, options, tracker)
-    tracker.summary = summary(report)
-    if report.get("writes_pending"):
+    report = run_sync(settings, config, ruleset, options, tracker)
+    tracker.summarise = summary
+    if report.writes_pending:
         return EXIT_WRITES_PENDING
-    if quarantined and not args.quarantine_exit_zero:
+    if report.quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
     return EXIT_OK
 
@@ -118,12 +118,13 @@ def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig,
     check_output_dir(settings.out, "--out")
     info = run_record(settings, config, ruleset, options)
     tracker = args._tracker
-    tracker.report = {"command": "record", **info}
-    tracker.summary = (
+    tracker.report.extra = info
+    summary = (
         f"fhir-cat2 record: {info['patients']} patients, {info['resources']} resources"
         f" in {info['pages']} pages"
         f" saved to {settings.out}; replay it with: fhir-cat2 replay {settings.out} --out DIR"
     )
+    tracker.summarise = lambda report: summary
     return EXIT_OK
 
 
@@ -142,12 +143,16 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     tracker.hold(settings.state_path, "outbox-retry")
     check_output_dir(settings.out, "--out / sync.out")
     report = run_outbox_retry(settings, config, tracker)
+    tracker.summarise = outbox_summary
+    return EXIT_WRITES_PENDING if report.writes_pending else EXIT_OK
+
+
+def outbox_summary(report: dict[str, Any]) -> str:
     written = "; ".join(
         f"{t}s: " + ", ".join(f"{n} {k}" for k, n in counts.items())
         for t, counts in report["write_back"].items()
     )
-    tracker.summary = (
+    return (
         f"fhir-cat2 outbox retry: {report['outbox_resent']} pending writes re-sent"
         f"{f' ({written})' if written else ''}; {report['writes_pending']} writes pending in the outbox"
     )
-    return EXIT_WRITES_PENDING if report["writes_pending"] else EXIT_OK

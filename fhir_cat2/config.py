@@ -53,15 +53,12 @@ class DefaultsConfig(_Section):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
     def emit_defaults(self) -> EmitDefaults:
-        defaults = EmitDefaults(currency=self.currency)
-        configured = set()
+        given: dict[str, Any] = {}
         for name in ("provider", "coverage", "reporter"):
             value: Reference | None = getattr(self, name)
             if value is not None and value.as_fhir():
-                setattr(defaults, name, value.as_fhir())
-                configured.add(name)
-        defaults.configured = frozenset(configured)
-        return defaults
+                given[name] = value.as_fhir()
+        return EmitDefaults(currency=self.currency, configured=frozenset(given), **given)
 
 
 class RunConfig(_Section):

@@ -23,6 +23,7 @@ The CLI maps families to exit codes (``fhir_cat2.cli.EXIT_*``); stages raise the
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "InputError",
     "LockHeldError",
     "PreconditionFailedError",
+    "QuarantineKind",
     "ResourceGoneError",
     "RetryableServerError",
     "RulesError",
@@ -79,8 +81,38 @@ class TlsVerificationError(ConfigError):
     diagnostics = ""
 
 
+class QuarantineKind(StrEnum):
+    """What sent an item to quarantine: data-free, for counting (see ``fhir_cat2.quarantine``)."""
+
+    INVALID_JSON = "invalid-json"
+    UNREADABLE_FILE = "unreadable-file"
+    UNREADABLE_CONTENT = "unreadable-content"
+    """A compressed file that is corrupt or cut short."""
+    NOT_FHIR = "not-fhir"
+    MALFORMED_RESOURCE = "malformed-resource"
+    MALFORMED_BUNDLE = "malformed-bundle"
+    NO_PATIENT_REFERENCE = "no-patient-reference"
+    UNKNOWN_CODE_SYSTEM = "unknown-code-system"
+    UNCONVERTIBLE_UNIT = "unconvertible-unit"
+    MISSING_UNIT = "missing-unit"
+    IMPLAUSIBLE_VALUE = "implausible-value"
+    VALUE_WITH_COMPARATOR = "value-with-comparator"
+    TEXT_VALUE = "text-value"
+    UNDATED_OBSERVATION = "undated-observation"
+    OUTPUT_VALIDATION = "output-validation"
+    EVALUATION_FAILED = "evaluation-failed"
+    """Evaluating a patient raised: a bug to report (the entry names the exception type only)."""
+    WRITE_BACK = "write-back"
+    """The write server refused a write, or could not take it."""
+
+
 class InputError(FhirCat2Error):
-    """One input item cannot be used; it goes to quarantine with this message as the reason."""
+    """One input item cannot be used; it goes to quarantine with this message as the reason and ``kind`` as
+    its category (set where the problem is found, never read out of the message)."""
+
+    def __init__(self, message: str, kind: QuarantineKind = QuarantineKind.MALFORMED_RESOURCE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class LockHeldError(FhirCat2Error):

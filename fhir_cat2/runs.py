@@ -20,10 +20,11 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -31,8 +32,14 @@ from . import logs, metrics
 from .errors import ConfigError
 from .lock import RunLock, new_holder
 from .progress import Progress
+from .report import LiveFacts, RunReport
 from .sinks.files import write_private
 from .state import SyncState, format_instant, parse_instant
+
+if TYPE_CHECKING:
+    from .fhir import FhirClient
+    from .sinks.base import Sink
+    from .stats import RunStats
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 1
@@ -97,19 +104,15 @@ class RunTracker:
     lock: RunLock | None = None
     mode: str | None = None
     server: str | None = None
-    report: dict[str, Any] | None = None
-    """The complete report of a run that finished its work."""
-    summary: str | None = None
-    """The command's own one-line summary of a completed run."""
-    stats: Any = None
-    clients: list[Any] = field(default_factory=list)
-    sink: Any = None
-    live: Any = None
-    watermarks_before: dict[str, str] | None = None
-    watermarks_after: dict[str, str] | None = None
+    report: RunReport = field(init=False)
+    """The run's report, filled in by the command as it goes (a run that stops early reports what it had)."""
+    summarise: Callable[[dict[str, Any]], str] | None = None
+    """The command's own one-line summary of a completed run, made from its report's JSON."""
+    clients: list[FhirClient] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         logs.set_run_id(self.run_id)
+        self.report = RunReport(self.command, run_id=self.run_id, started_at=self.started_at)
 
     # ---------------------------------------------------------------------------------- during the run
 
@@ -180,14 +183,26 @@ class RunTracker:
         finally:
             state.close()
 
-    def attach(self, **parts: Any) -> None:
-        """What a failed run can still report from: stats=RunStats, clients=[...], sink=..., live=LiveRun."""
-        for name, value in parts.items():
-            setattr(self, name, value)
-        if "stats" in parts:
-            self.progress.stats = parts["stats"]
-        if "sink" in parts:
-            parts["sink"].stats.observer = self.progress.wrote
+    def attach(
+        self,
+        *,
+        stats: RunStats | None = None,
+        clients: list[FhirClient] | None = None,
+        sink: Sink | None = None,
+        live: LiveFacts | None = None,
+    ) -> None:
+        """What the run has, as it gets it (a failed run still reports from it): the pipeline's statistics,
+        the FHIR clients (requests, retries), the write-back sink, the live server's facts."""
+        if stats is not None:
+            self.report.stats = stats
+            self.progress.stats = stats
+        if clients is not None:
+            self.clients = clients
+        if sink is not None:
+            self.report.sink = sink.stats
+            sink.stats.observer = self.progress.wrote
+        if live is not None:
+            self.report.live = live
 
     # ---------------------------------------------------------------------------------- at the end
 
@@ -200,8 +215,8 @@ class RunTracker:
             status = status_for(exit_code)
             report = self._final_report(exit_code, status, error, duration)
             summary = (
-                self.summary
-                if status == "completed" and self.summary
+                self.summarise(report)
+                if status == "completed" and self.summarise is not None
                 else self._failure_summary(exit_code, report)
             )
             if self.out_dir is not None and status != "locked":  # the holder owns the folder
@@ -252,67 +267,18 @@ class RunTracker:
     def _final_report(
         self, exit_code: int, status: str, error: str | None, duration: float
     ) -> dict[str, Any]:
-        report = dict(self.report) if self.report is not None else self._partial_report(duration)
-        report["run_id"] = self.run_id
-        report["status"] = status
-        report["exit_code"] = exit_code
-        report["exit_meaning"] = EXIT_MEANINGS.get(exit_code, "unknown")
-        report["started_at"] = self.started_at
-        report["finished_at"] = format_instant(datetime.now(UTC))
-        if self.mode is not None:
-            report["mode"] = self.mode
-        if error:
-            report["error"] = logs.redact(error)
-        if self.watermarks_before is not None:
-            after = self.watermarks_after if self.watermarks_after is not None else self.watermarks_before
-            report["watermark"] = {"before": self.watermarks_before, "after": after}
-        report.setdefault("duration_seconds", duration)
-        return report
-
-    def _partial_report(self, duration: float) -> dict[str, Any]:
-        """What a run that did not finish had done so far."""
-        report: dict[str, Any] = {"tool": "fhir-cat2", "command": self.command}
-        stats = self.stats
-        if stats is not None:
-            report.update(
-                {
-                    "files_read": stats.files,
-                    "files_unreadable": stats.files_unreadable,
-                    "resources_read": sum(stats.resources_read.values()),
-                    "resources_read_by_type": dict(sorted(stats.resources_read.items())),
-                    "patients": stats.patients,
-                    "codes_emitted": sum(stats.codes.values()),
-                    "codes": dict(sorted(stats.codes.items())),
-                    "written": dict(sorted(stats.written.items())),
-                    "quarantined": stats.quarantined,
-                    "quarantine_reasons": dict(sorted(stats.quarantine_reasons.items())),
-                }
-            )
-        else:
-            report.update({"resources_read": 0, "codes_emitted": 0, "quarantined": 0})
+        report = self.report
+        report.status = status
+        report.exit_code = exit_code
+        report.exit_meaning = EXIT_MEANINGS.get(exit_code, "unknown")
+        report.finished_at = format_instant(datetime.now(UTC))
+        report.mode = self.mode
+        report.error = logs.redact(error) if error else None
+        report.duration_seconds = duration
         if self.clients:
-            report["requests"] = sum(c.requests_sent for c in self.clients)
-            report["retries"] = sum(c.retries for c in self.clients)
-        if self.sink is not None and hasattr(self.sink, "stats"):
-            report["write_back"] = self.sink.stats.to_json()
-            report["quarantined"] = report.get("quarantined", 0) + self.sink.stats.failed
-            outbox = getattr(self.sink, "outbox", None)
-            if outbox is not None:
-                with contextlib.suppress(Exception):  # a report from a failed run: what can be had
-                    pending = outbox.counts()
-                    report["writes_pending"] = sum(pending.values())
-                    report["writes_pending_by_type"] = pending
-        live = self.live
-        if live is not None and hasattr(live, "scan"):
-            report["patients_affected"] = len(live.scan.patients)
-            report["changed_by_type"] = dict(sorted(live.scan.changed.items()))
-        if live is not None and hasattr(live, "source") and live.source.gaps:
-            report["capability_gaps"] = dict(live.source.gaps)
-        if self.server:
-            report["server"] = self.server
-        report["duration_seconds"] = duration
-        report["watermark_moved"] = False
-        return report
+            report.requests = sum(c.requests_sent for c in self.clients)
+            report.retries = sum(c.retries for c in self.clients)
+        return report.to_json()
 
     def _failure_summary(self, exit_code: int, report: dict[str, Any]) -> str:
         meaning = EXIT_MEANINGS.get(exit_code, "error")

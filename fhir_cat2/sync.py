@@ -29,14 +29,15 @@ import orjson
 
 from .codes import write_csv
 from .config import AppConfig
-from .emit.ids import claim_key, measure_report_key
+from .core import expected_reports
 from .errors import ConfigError
 from .fhir import FhirClient, SearchPage, origin
 from .pipeline import Pipeline, RunOptions
-from .report import build_run_report
+from .report import LiveFacts, RunReport
 from .rules.loader import RuleSet
 from .runs import RunTracker, watermark_text
 from .server_config import build_auth, build_client
+from .sinks.base import Sink
 from .sinks.files import NdjsonSink, ensure_private_dir, write_private
 from .sinks.server import ServerSink
 from .sources.files import InputItem, Rejected
@@ -93,6 +94,10 @@ class LiveRun:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanned: Callable[[int], None] | None = None
     """Told how many patients the change scan found, before their data is fetched (progress)."""
+    _facts: LiveFacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._facts = LiveFacts(_redact_url(self.settings.base_url))
 
     def connect(self) -> None:
         server = self.config.server
@@ -146,35 +151,17 @@ class LiveRun:
             len(self.scan.patients),
             sum(self.scan.changed.values()),
         )
+        self._facts.changed_by_type = dict(sorted(self.scan.changed.items()))
+        self._facts.patients_affected = len(self.scan.patients)
         if self.scanned is not None:
             self.scanned(len(self.scan.patients))
         yield from self.source.contexts(self.scan.patients)
 
-    def candidates(self, pipeline: Pipeline) -> Iterator[tuple[str, str, str | None]]:
-        """(type, business key, encounter) of all an earlier run may have written for this run's patients."""
-        year = pipeline.period()[0].year
-        program = self.options.program
-        if "claim" in self.options.emit:
-            for patient_id, encounters in self.source.encounters_by_patient.items():
-                for encounter_ref in encounters:
-                    yield "Claim", claim_key(patient_id, encounter_ref, program, year), encounter_ref
-        if "measure-report" in self.options.emit and self.options.report in ("individual", "both"):
-            reported = [m for m in pipeline.measures if m.url is not None]  # claims-only measures write none
-            for patient_id in self.scan.patients:
-                for measure in reported:
-                    assert measure.url is not None
-                    yield "MeasureReport", measure_report_key(patient_id, measure.url, year), None
-
-    def extra_report(self) -> dict[str, Any]:
-        return {
-            "server": _redact_url(self.settings.base_url),
-            "window": {t: {"since": s, "until": u} for t, (s, u) in sorted(self.windows.items())},
-            "changed_by_type": dict(sorted(self.scan.changed.items())) if hasattr(self, "scan") else {},
-            "patients_affected": len(self.scan.patients) if hasattr(self, "scan") else 0,
-            "capability_gaps": dict(self.source.gaps),
-            "requests": self.client.requests_sent,
-            "retries": self.client.retries,
-        }
+    def facts(self) -> LiveFacts:
+        """What this run learnt of the server, for the run report (kept up to date as the run goes)."""
+        self._facts.windows = dict(self.windows)
+        self._facts.capability_gaps = dict(self.source.gaps) if hasattr(self, "source") else {}
+        return self._facts
 
 
 def job_key(settings: LiveSettings, ruleset: RuleSet, options: RunOptions) -> str:
@@ -210,8 +197,8 @@ def run_sync(
     ruleset: RuleSet,
     options: RunOptions,
     tracker: RunTracker | None = None,
-) -> tuple[dict[str, Any], int]:
-    """A sync run. Returns (run report, items quarantined). With a tracker (the CLI), the run holds the state
+) -> RunReport:
+    """A sync run. Returns its report. With a tracker (the CLI), the run holds the state
     store's lock, is recorded there, and reports what it did even when it stops early."""
     job = job_key(settings, ruleset, options)  # before the period is defaulted: see job_key
     if options.period_year is None:
@@ -228,16 +215,22 @@ def run_sync(
     run.connect()
     run.source.observer = tracker.progress.page
     run.scanned = tracker.progress.scanned_patients
-    tracker.attach(clients=[run.client], live=run)
+    facts = run.facts()
+    facts.job, facts.dry_run, facts.backfill = job, settings.dry_run, settings.backfill
+    tracker.attach(clients=[run.client], live=facts)
+    report = tracker.report
+    report.watermark_moved = False
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
     )
     write_client: FhirClient | None = None
     files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
+    sink: Sink = files
     try:
         before = state.watermarks(settings.base_url, job)
-        tracker.watermarks_before = watermark_text(before)
+        report.watermark_before = watermark_text(before)
         until = run.plan_windows(state, job)
+        run.facts()
         state.update_run(
             run.run_id,
             server=tracker.server,
@@ -250,78 +243,48 @@ def run_sync(
             len(run.windows),
             "first run: everything" if not before and not settings.backfill else mode,
         )
-        if settings.dry_run:
-            sink: Any = files
-        else:
+        if not settings.dry_run:
             write_client = _write_client(settings, config, run.client)
             if write_client is not run.client:
                 tracker.clients.append(write_client)
-            sink = server_sink(
+            server = server_sink(
                 write_client, config, files, Outbox(state, write_client.base_url, job, run.run_id)
             )
-            tracker.attach(sink=sink)
-            sink.resend_pending()  # first: what earlier runs could not write
+            tracker.attach(sink=server)
+            server.resend_pending()  # first: what earlier runs could not write
+            sink = server
         pipeline = Pipeline(ruleset, options, sink, defaults=config.defaults.emit_defaults())
         pipeline.observer = tracker.progress.patient
         tracker.attach(stats=pipeline.stats)
         pipeline.ingest(tracker.progress.count(run.inputs()))
-        period = pipeline.period()
-        log.info("evaluating %d patients for measurement period %d", len(run.scan.patients), period[0].year)
-        if isinstance(sink, ServerSink):
-            sink.expect(run.candidates(pipeline))
+        work = pipeline.job()
+        report.job = work
+        log.info("evaluating %d patients for measurement period %d", len(run.scan.patients), work.year)
+        # a patient whose data is all gone from the server is evaluated nowhere: their reports are stale too
+        sink.expect(key for patient_id in run.scan.patients for key in expected_reports(patient_id, work))
         stats = pipeline.run()
-        if isinstance(sink, ServerSink):
-            tracker.progress.writing()
-            sink.close()
-        files.close()
+        tracker.progress.writing()
+        sink.close()
+        if sink is not files:
+            files.close()
     except BaseException:
         files.abort()
         run.client.close()
         if write_client is not None and write_client is not run.client:
             write_client.close()
         raise
-    extra = run.extra_report()
-    quarantined = stats.quarantined
-    if isinstance(sink, ServerSink):
-        extra["write_back"] = sink.stats.to_json()
-        extra["unchanged"] = {
-            t: c["unchanged"] for t, c in sink.stats.to_json().items() if c.get("unchanged")
-        }
-        extra["write_target"] = _redact_url(write_client.base_url if write_client else settings.base_url)
-        extra["requests"] += (
-            write_client.requests_sent if write_client and write_client is not run.client else 0
-        )
-        extra["retries"] += write_client.retries if write_client and write_client is not run.client else 0
-        quarantined += sink.stats.failed
-        pending = sink.outbox.counts() if sink.outbox is not None else {}
-        extra["writes_pending"] = sum(pending.values())
-        extra["writes_pending_by_type"] = pending
-        extra["outbox_resent"] = sink.stats.resent
+    run.facts()
+    written = sink.stats
+    if not settings.dry_run:
+        report.write_target = _redact_url(write_client.base_url if write_client else settings.base_url)
+        done = written.to_json().items()
         log.info(
             "write-back: %s",
-            "; ".join(
-                f"{t} " + ", ".join(f"{n} {k}" for k, n in c.items()) for t, c in sink.stats.to_json().items()
-            )
+            "; ".join(f"{t} " + ", ".join(f"{n} {k}" for k, n in c.items()) for t, c in done)
             or "nothing to write",
         )
-    extra["job"] = job
-    extra["dry_run"] = settings.dry_run
-    extra["backfill"] = settings.backfill
     write_csv(settings.out, stats.unrecognised_codes)
-    report = build_run_report(
-        "sync",
-        stats,
-        options,
-        period,
-        pipeline.defaults,
-        rules_source=ruleset.source,
-        extra=extra,
-        maps=ruleset.concept_maps,
-    )
-    report["quarantined"] = quarantined
-    if isinstance(sink, ServerSink) and sink.stats.failed:
-        report["quarantine_reasons"]["write-back"] = sink.stats.failed
-    unkept = sink.unkept if isinstance(sink, ServerSink) else 0
+    unkept = written.failed  # neither on the server nor in the outbox: the watermark must not move
     moved = not settings.backfill and not settings.dry_run and not unkept
     if unkept:
         log.warning("%d writes are neither on the server nor in the outbox: watermarks kept", unkept)
@@ -329,14 +292,12 @@ def run_sync(
         # Only now, with everything written or safely kept in the outbox, may the bookmarks move.
         state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id, job)
         log.info("watermarks moved to %s", format_until(until))
-    tracker.watermarks_after = watermark_text(state.watermarks(settings.base_url, job))
-    report["watermark_moved"] = moved
-    report["watermark"] = {"before": tracker.watermarks_before, "after": tracker.watermarks_after}
+    report.watermark_after = watermark_text(state.watermarks(settings.base_url, job))
+    report.watermark_moved = moved
     run.client.close()
     if write_client is not None and write_client is not run.client:
         write_client.close()
-    tracker.report = report
-    return report, quarantined
+    return report
 
 
 def server_sink(write_client: FhirClient, config: AppConfig, files: NdjsonSink, outbox: Outbox) -> ServerSink:
@@ -358,21 +319,22 @@ def server_sink(write_client: FhirClient, config: AppConfig, files: NdjsonSink, 
     )
 
 
-def run_outbox_retry(settings: LiveSettings, config: AppConfig, tracker: RunTracker) -> dict[str, Any]:
+def run_outbox_retry(settings: LiveSettings, config: AppConfig, tracker: RunTracker) -> RunReport:
     """``fhir-cat2 outbox retry``: re-send the outbox of the write target now, as the next sync would first.
     Holds the state store's lock like a sync. Returns the run report."""
     tracker.out_dir = Path(settings.out)
     state = tracker.state or tracker.hold(settings.state_path, "outbox-retry")
     source = build_client(settings.base_url, config.server, build_auth(config.server.auth, "server.auth"))
     write_client = _write_client(settings, config, source)
-    tracker.attach(clients=[write_client])
+    tracker.attach(clients=[write_client] if write_client is source else [write_client, source])
     target = write_client.base_url
-    tracker.server = _redact_url(target)
+    tracker.server = tracker.report.write_target = _redact_url(target)
+    tracker.report.command = "outbox retry"
     files = NdjsonSink(settings.out, ())
     try:
         sink = server_sink(write_client, config, files, Outbox(state, target, "", tracker.run_id))
         tracker.attach(sink=sink)
-        resent = sink.resend_pending()
+        sink.resend_pending()
         files.close()
     except BaseException:
         files.abort()
@@ -381,24 +343,10 @@ def run_outbox_retry(settings: LiveSettings, config: AppConfig, tracker: RunTrac
         source.close()
         if write_client is not source:
             write_client.close()
-    pending = state.pending_counts(target)
-    elsewhere = sum(state.pending_counts().values()) - sum(pending.values())
+    elsewhere = sum(state.pending_counts().values()) - sink.stats.writes_pending
     if elsewhere:
         log.warning("%d pending writes for other write targets were not re-sent", elsewhere)
-    report: dict[str, Any] = {
-        "tool": "fhir-cat2",
-        "command": "outbox retry",
-        "write_target": _redact_url(target),
-        "outbox_resent": resent,
-        "write_back": sink.stats.to_json(),
-        "writes_pending": sum(pending.values()),
-        "writes_pending_by_type": pending,
-        "quarantined": sink.stats.failed,
-        "requests": write_client.requests_sent + (source.requests_sent if write_client is not source else 0),
-        "retries": write_client.retries + (source.retries if write_client is not source else 0),
-    }
-    tracker.report = report
-    return report
+    return tracker.report
 
 
 def _write_client(settings: LiveSettings, config: AppConfig, source: FhirClient) -> FhirClient:

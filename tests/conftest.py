@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from fhir_cat2.pipeline import PatientOutcome, Pipeline, QuarantineEntry, RunOptions
+from fhir_cat2.pipeline import PatientOutcome, Pipeline, QuarantineEntry, QuarantineKind, RunOptions
 from fhir_cat2.rules.loader import RuleSet, load_rules
+from fhir_cat2.sinks.base import SinkStats
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import Src
 from fhir_cat2.sources.slim import plain_resolver
@@ -357,14 +358,31 @@ def a1c(
 
 @dataclass
 class MemorySink:
+    """A ``Sink`` (fhir_cat2.sinks.base) that keeps everything in memory."""
+
     resources: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[QuarantineEntry] = field(default_factory=list)
+    expected: list[tuple[str, str, str | None]] = field(default_factory=list)
+    stats: SinkStats = field(default_factory=SinkStats)
 
     def write(self, resource: dict[str, Any]) -> None:
         self.resources.append(resource)
 
+    def write_line(self, resource_type: str, line: bytes) -> None:
+        self.write(json.loads(line))
+
     def quarantine(self, entry: QuarantineEntry) -> None:
         self.quarantined.append(entry)
+
+    def quarantine_line(self, line: bytes) -> None:
+        data = json.loads(line)
+        self.quarantined.append(QuarantineEntry.from_json(data, QuarantineKind.MALFORMED_RESOURCE))
+
+    def expect(self, candidates) -> None:
+        self.expected.extend(candidates)
+
+    def close(self) -> None:
+        pass
 
     def of(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["resourceType"] == resource_type]

@@ -75,7 +75,10 @@ def test_insurance_from_coverage_and_defaults_reported(ruleset):
     run = run_resources([patient(), encounter(), bp_panel("bp", 120, 70), coverage], ruleset)
     claim = run.claims[0]
     assert claim["insurance"] == [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov1"}}]
-    assert run.pipeline.defaults.used["insurance"] == 0 and run.pipeline.defaults.used["provider"] == 1
+    assert (
+        run.pipeline.stats.defaults_used["insurance"] == 0
+        and run.pipeline.stats.defaults_used["provider"] == 1
+    )
 
 
 def test_insurance_and_provider_from_the_billing_claim_of_the_encounter(ruleset):

@@ -13,6 +13,7 @@ from fhir_cat2.cli import main
 from fhir_cat2.pipeline import Pipeline, RunOptions
 from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.rules.schema import CLAIMS_CATEGORIES
+from fhir_cat2.sinks.base import NullSink
 from fhir_cat2.sources.files import iter_input_files, read_file
 
 from .conftest import ROOT, shared_path
@@ -153,12 +154,8 @@ def test_mips_claims_run_emits_only_codes_cms_lists_for_the_measure(tmp_path, cm
     assert lines == emitted
 
 
-class _Discard:
-    def write(self, resource):
-        pass
-
-    def quarantine(self, entry):
-        pass
+class _Discard(NullSink):
+    pass
 
 
 def test_hedis_only_codes_never_reach_mips_claims(tmp_path, monkeypatch):

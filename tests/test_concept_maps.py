@@ -18,6 +18,7 @@ from fhir_cat2.cli import main
 from fhir_cat2.conceptmaps import ConceptMaps
 from fhir_cat2.pipeline import Pipeline, RunOptions
 from fhir_cat2.rules.loader import load_rules
+from fhir_cat2.sinks.base import NullSink
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import ObservationRecord, Src
 from fhir_cat2.sources.slim import plain_resolver
@@ -148,13 +149,8 @@ def test_config_terminology_refuses_unknown_keys(tmp_path, capsys):
 
 
 def ingest(maps: ConceptMaps, *resources: dict[str, Any]) -> Pipeline:
-    class Sink:
-        def write(self, resource: dict[str, Any]) -> None: ...
-
-        def quarantine(self, entry: Any) -> None: ...
-
     ruleset = load_rules(concept_maps=maps)
-    pipeline = Pipeline(ruleset, RunOptions(period_year=2025), Sink())
+    pipeline = Pipeline(ruleset, RunOptions(period_year=2025), NullSink())
     pipeline.ingest(
         InputItem(r, Src("test.json", f"entry[{i}]"), plain_resolver, r["id"])
         for i, r in enumerate(resources)

@@ -16,6 +16,7 @@ from fhir.resources.R4B.measurereport import MeasureReport
 from fhir_cat2.cli import main
 from fhir_cat2.pipeline import Pipeline, RunOptions
 from fhir_cat2.rules.loader import load_rules
+from fhir_cat2.sinks.base import NullSink
 from fhir_cat2.sources.files import iter_input_files, read_file
 
 from .conftest import shared_path
@@ -176,7 +177,7 @@ def test_mips_claims_over_pysynthea_years():
         ), year
 
 
-class _Discard:
+class _Discard(NullSink):
     def write(self, resource: dict[str, Any]) -> None:
         Claim.model_validate(resource)
 

@@ -10,6 +10,7 @@ import pytest
 
 from fhir_cat2 import pipeline as pipeline_module
 from fhir_cat2.cli import main
+from fhir_cat2.executors import forked, pool
 from fhir_cat2.sources import grouping
 
 from .conftest import ROOT
@@ -18,7 +19,7 @@ OUTPUTS = ("Claim.ndjson", "MeasureReport.ndjson", "quarantine.ndjson", "unrecog
 VOLATILE = {"duration_seconds", "started_at", "finished_at", "run_id"}
 """Run-report fields that differ between any two runs."""
 
-pytestmark = pytest.mark.skipif(not pipeline_module._can_fork(), reason="worker processes need fork")
+pytestmark = pytest.mark.skipif(not pool.can_fork(), reason="worker processes need fork")
 
 
 @pytest.fixture
@@ -27,8 +28,8 @@ def small_parts(monkeypatch):
     then make several map tasks, and reduce buckets of a few patients each)."""
     from fhir_cat2.sources import files
 
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_INGEST_BYTES", 0)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_TASK_BYTES", 6_000)
+    monkeypatch.setattr(forked, "MIN_INGEST_BYTES", 0)
+    monkeypatch.setattr(forked, "TASK_BYTES", 6_000)
     monkeypatch.setattr(files, "PART_BYTES", 3_000)
 
 
@@ -135,20 +136,24 @@ def _bundles_as_ndjson(folder, target):
 
 @pytest.mark.parametrize("layout", ["bundles", "ndjson"])
 def test_parallel_ingest_gives_the_same_bytes(tmp_path, data, small_parts, layout, monkeypatch):
-    taken = []  # map results that came back from worker processes
-    real_take = pipeline_module.Pipeline._take_map
-    monkeypatch.setattr(
-        pipeline_module.Pipeline,
-        "_take_map",
-        lambda self, result: taken.append(result.path) or real_take(self, result),
-    )
+    taken = tmp_path / "taken"  # a file per map task a worker process read
+    taken.mkdir()
+    real_task = forked.map_task
+
+    def recorded(state, parts, path):
+        (taken / f"{os.getpid()}-{os.path.basename(path)}").touch()
+        return real_task(state, parts, path)
+
+    monkeypatch.setattr(forked, "map_task", recorded)
     source = data if layout == "bundles" else _bundles_as_ndjson(data, tmp_path / "bulk")
     runs = {w: _replay(source, tmp_path / f"out-{w}", w) for w in ("1", "2", "3")}
     assert runs["1"]["Claim.ndjson"].count(b"\n") >= 5
     if layout == "ndjson":
         assert b"line " in runs["1"]["quarantine.ndjson"]  # the broken line, by its number in the whole file
     assert runs["1"] == runs["2"] == runs["3"]
-    assert len(taken) >= 4  # two runs with workers, each of several tasks read in worker processes
+    pids = {name.name.partition("-")[0] for name in taken.iterdir()}
+    assert len(list(taken.iterdir())) >= 4  # two runs with workers, each of several tasks
+    assert str(os.getpid()) not in pids  # read in worker processes, not here
 
 
 def _items(iterable):
@@ -178,12 +183,21 @@ def test_ndjson_parts_read_as_the_whole_file(tmp_path, data, part_bytes):
     assert any(entry[0] == "rejected" and " line " in entry[1] for entry in whole)
 
 
-def _failing_task(*args):
-    raise RuntimeError("this worker died")
-
-
-@pytest.mark.parametrize("task", ["_map_task", "_reduce_task"])
-def test_a_failed_worker_task_is_done_here(tmp_path, data, small_parts, monkeypatch, task):
+@pytest.mark.parametrize("how", ["raises", "dies"])
+@pytest.mark.parametrize("task", ["map_task", "reduce_task"])
+def test_a_failed_worker_task_is_done_here(tmp_path, data, small_parts, monkeypatch, caplog, task, how):
+    """A task that raises in a worker, or whose worker process dies, is done in the parent: same bytes."""
     single = _replay(data, tmp_path / "out-1", "1")
-    monkeypatch.setattr(pipeline_module, task, _failing_task)
+    parent, real = os.getpid(), getattr(forked, task)
+
+    def failing(state, *args):
+        if os.getpid() != parent:
+            if how == "dies":
+                os._exit(3)
+            raise RuntimeError("this worker failed")
+        return real(state, *args)
+
+    monkeypatch.setattr(forked, task, failing)
     assert _replay(data, tmp_path / "out-2", "2") == single
+    said = "worker died" if how == "dies" else "RuntimeError"
+    assert any(said in record.getMessage() for record in caplog.records)

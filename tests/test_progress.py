@@ -21,7 +21,7 @@ from fhir_cat2 import logs
 from fhir_cat2.fhir import SearchPage
 from fhir_cat2.pipeline import RunStats
 from fhir_cat2.progress import REFRESH_SECONDS, Progress
-from fhir_cat2.sinks.server import WriteStats
+from fhir_cat2.sinks.base import SinkStats as WriteStats
 from fhir_cat2.sources.files import iter_input_files
 
 from .conftest import ROOT

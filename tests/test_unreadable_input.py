@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_cat2 import pipeline as pipeline_module
 from fhir_cat2.cli import main
+from fhir_cat2.executors import forked
 from fhir_cat2.sources import files as input_files
 
 from .conftest import one_patient, patient
@@ -70,8 +70,8 @@ def test_a_file_without_read_permission_is_named_and_counted(tmp_path, capsys):
 
 
 def test_unreadable_files_are_counted_by_forked_workers_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "PARALLEL_MIN_INGEST_BYTES", 0)
-    monkeypatch.setattr(pipeline_module, "PARALLEL_TASK_BYTES", 100)
+    monkeypatch.setattr(forked, "MIN_INGEST_BYTES", 0)
+    monkeypatch.setattr(forked, "TASK_BYTES", 100)
     folder = one_patient(tmp_path / "in")
     (folder / "Patient.ndjson").write_text("".join(json.dumps(patient(f"p{n}")) + "\n" for n in range(20)))
     (folder / "broken.json").symlink_to("/proc/self/mem")

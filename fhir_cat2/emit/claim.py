@@ -13,7 +13,7 @@ from typing import Any
 from fhir.resources.R4B.claim import Claim
 
 from ..contexts import PatientContext
-from ..errors import InputError
+from ..errors import InputError, QuarantineKind
 from ..findings import QualityCode
 from ..sources.records import ClaimRecord, EncounterRecord
 from ..terminology import CPT, ICD10CM
@@ -25,9 +25,12 @@ PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
 MAX_DIAGNOSIS_POINTERS = 4  # an 837P service line carries at most four diagnosis pointers
 
 
-@dataclass
+@dataclass(frozen=True)
 class EmitDefaults:
-    """Required elements the input may not document, and what to write instead (from configuration)."""
+    """Required elements the input may not document, and what to write instead (from configuration).
+
+    Immutable and shared by every patient of a run (and every worker): how often a default was used is
+    counted by the caller, in a counter of its own (``use``), never in here."""
 
     provider: dict[str, Any] = field(default_factory=lambda: {"display": "rendering provider not documented"})
     coverage: dict[str, Any] = field(default_factory=lambda: {"display": "coverage not documented"})
@@ -35,11 +38,10 @@ class EmitDefaults:
     currency: str = "USD"
     configured: frozenset[str] = frozenset()
     """Which of provider, coverage, reporter came from configuration rather than built-in text."""
-    used: Counter[str] = field(default_factory=Counter)
-    """How often each default had to be used: reported in the run report."""
 
-    def use(self, name: str) -> dict[str, Any]:
-        self.used[name] += 1
+    def use(self, name: str, used: Counter[str]) -> dict[str, Any]:
+        """A copy of default ``name``, counted in ``used`` (reported in the run report)."""
+        used[name] += 1
         value: dict[str, Any] = getattr(self, name)
         return dict(value)
 
@@ -88,7 +90,7 @@ def _diagnoses(
 
 
 def _insurance(
-    ctx: PatientContext, billing: ClaimRecord | None, defaults: EmitDefaults
+    ctx: PatientContext, billing: ClaimRecord | None, defaults: EmitDefaults, used: Counter[str]
 ) -> list[dict[str, Any]]:
     if billing is not None and billing.insurance:
         entries = sorted(billing.insurance)
@@ -110,7 +112,7 @@ def _insurance(
             {"sequence": index, "focal": index == 1, "coverage": {"reference": c.ref}}
             for index, c in enumerate(coverages, start=1)
         ]
-    return [{"sequence": 1, "focal": True, "coverage": defaults.use("coverage")}]
+    return [{"sequence": 1, "focal": True, "coverage": defaults.use("coverage", used)}]
 
 
 def _reference(text: str) -> dict[str, str]:
@@ -125,8 +127,10 @@ def build_claim(
     program: str,
     year: int,
     defaults: EmitDefaults,
+    used: Counter[str],
 ) -> dict[str, Any]:
-    """The Claim for one encounter, validated with fhir.resources R4B. Raises InputError if invalid."""
+    """The Claim for one encounter, validated with fhir.resources R4B. Raises InputError if invalid. The
+    defaults it has to use are counted in ``used``."""
     assert encounter.when is not None and codes
     billing = _billing_claim(ctx, encounter)
     key = claim_key(ctx.patient_id, encounter.ref, program, year)
@@ -134,7 +138,7 @@ def build_claim(
     if provider_ref:
         provider: dict[str, Any] = {"reference": provider_ref}
     else:
-        provider = defaults.use("provider")
+        provider = defaults.use("provider", used)
     diagnoses = _diagnoses(ctx, encounter, billing)
     pointers = [d["sequence"] for d in diagnoses[:MAX_DIAGNOSIS_POINTERS]]
     served = encounter.when.start_day.isoformat()
@@ -168,7 +172,7 @@ def build_claim(
         "created": served,
         "provider": provider,
         "priority": {"coding": [{"system": PRIORITY_SYSTEM, "code": "normal"}]},
-        "insurance": _insurance(ctx, billing, defaults),
+        "insurance": _insurance(ctx, billing, defaults, used),
         "item": items,
         "total": _money(defaults.currency),
     }
@@ -187,4 +191,6 @@ def validate(model: Any, resource: dict[str, Any]) -> None:
     assert MODELS[resource["resourceType"]] is model
     problem = problem_of(resource)
     if problem is not None:
-        raise InputError(f"{resource['resourceType']}/{resource.get('id')} {problem}")
+        raise InputError(
+            f"{resource['resourceType']}/{resource.get('id')} {problem}", QuarantineKind.OUTPUT_VALIDATION
+        )

@@ -11,6 +11,7 @@ every patient and the proportion score numerator / (denominator - exclusions - e
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -78,7 +79,12 @@ def _population_entry(code: str, population_id: str, count: int) -> dict[str, An
 
 
 def _common(
-    measure: MeasureDef, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults
+    measure: MeasureDef,
+    *,
+    period: tuple[date, date],
+    report_date: str,
+    defaults: EmitDefaults,
+    used: Counter[str],
 ) -> dict[str, Any]:
     return {
         "extension": [
@@ -90,7 +96,7 @@ def _common(
         "status": "complete",
         "measure": measure_canonical(measure),
         "date": report_date,
-        "reporter": defaults.use("reporter"),
+        "reporter": defaults.use("reporter", used),
         "period": {"start": period[0].isoformat(), "end": period[1].isoformat()},
         "improvementNotation": {
             "coding": [
@@ -124,6 +130,7 @@ def build_individual_report(
     period: tuple[date, date],
     report_date: str,
     defaults: EmitDefaults,
+    used: Counter[str],
 ) -> dict[str, Any]:
     assert measure.url is not None, "claims-only measures have no MeasureReport"
     key = measure_report_key(result.patient_id, measure.url, period[0].year)
@@ -132,7 +139,7 @@ def build_individual_report(
         "id": resource_id(key),
         "meta": {"profile": [INDIVIDUAL_PROFILE], "tag": [{"system": TAG_SYSTEM, "code": TAG_CODE}]},
         "identifier": [{"system": MEASURE_REPORT_IDENTIFIER_SYSTEM, "value": key}],
-        **_common(measure, period=period, report_date=report_date, defaults=defaults),
+        **_common(measure, period=period, report_date=report_date, defaults=defaults, used=used),
         "type": "individual",
         "subject": {"reference": f"Patient/{result.patient_id}"},
         "group": [_group(group, report_date) for group in result.groups],
@@ -187,7 +194,12 @@ def _codes(group: GroupResult) -> list[str]:
 
 
 def build_summary_report(
-    tally: SummaryTally, *, period: tuple[date, date], report_date: str, defaults: EmitDefaults
+    tally: SummaryTally,
+    *,
+    period: tuple[date, date],
+    report_date: str,
+    defaults: EmitDefaults,
+    used: Counter[str],
 ) -> dict[str, Any]:
     measure = tally.measure
     assert measure.url is not None
@@ -213,7 +225,7 @@ def build_summary_report(
         "id": resource_id(key),
         "meta": {"profile": [SUMMARY_PROFILE], "tag": [{"system": TAG_SYSTEM, "code": TAG_CODE}]},
         "identifier": [{"system": MEASURE_REPORT_IDENTIFIER_SYSTEM, "value": key}],
-        **_common(measure, period=period, report_date=report_date, defaults=defaults),
+        **_common(measure, period=period, report_date=report_date, defaults=defaults, used=used),
         "type": "summary",
         "group": groups,
     }

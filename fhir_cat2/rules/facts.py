@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ..contexts import PatientContext
+from ..errors import QuarantineKind
 from ..sources.records import EncounterRecord, ObservationRecord, QuantityValue, Src
 from .loader import CompiledMeasurement, RuleSet
 
@@ -49,6 +50,7 @@ class Problem:
     ref: str
     src: Src
     reason: str
+    kind: QuarantineKind
 
 
 @dataclass
@@ -84,8 +86,8 @@ class Readings:
 
 def _convert(
     quantity: QuantityValue, compiled: CompiledMeasurement, obs: ObservationRecord
-) -> tuple[float | None, str, str | None]:
-    """(value in target unit, raw text, problem)."""
+) -> tuple[float | None, str, tuple[str, QuarantineKind] | None]:
+    """(value in target unit, raw text, problem and its kind)."""
     spec = compiled.spec
     unit = quantity.unit if quantity.unit else spec.missing_unit
     raw = f"{quantity.value:g} {quantity.unit}" if quantity.unit else f"{quantity.value:g}"
@@ -93,30 +95,42 @@ def _convert(
         return (
             None,
             raw,
-            f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}",
+            (
+                f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}",
+                QuarantineKind.MISSING_UNIT,
+            ),
         )
     conversion = spec.units.get(unit)
     if conversion is None:
         return (
             None,
             raw,
-            f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}' "
-            f"(known: {sorted(spec.units)})",
+            (
+                f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}'"
+                f" (known: {sorted(spec.units)})",
+                QuarantineKind.UNCONVERTIBLE_UNIT,
+            ),
         )
     if quantity.comparator:
         return (
             None,
             raw,
-            f"{compiled.name} value has comparator '{quantity.comparator}'; "
-            "a distinct numeric result is needed",
+            (
+                f"{compiled.name} value has comparator '{quantity.comparator}';"
+                " a distinct numeric result is needed",
+                QuarantineKind.VALUE_WITH_COMPARATOR,
+            ),
         )
     value = round(quantity.value * conversion.factor + conversion.offset, 6)
     if spec.plausible and not spec.plausible.min <= value <= spec.plausible.max:
         return (
             None,
             raw,
-            f"{compiled.name} value {value:g} {spec.unit} is outside the plausible range"
-            f" {spec.plausible.min:g}-{spec.plausible.max:g}",
+            (
+                f"{compiled.name} value {value:g} {spec.unit} is outside the plausible range"
+                f" {spec.plausible.min:g}-{spec.plausible.max:g}",
+                QuarantineKind.IMPLAUSIBLE_VALUE,
+            ),
         )
     return value, raw, None
 
@@ -155,7 +169,10 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
             if obs.when is None:
                 out.problems.append(
                     Problem(
-                        obs.ref, obs.src, f"{compiled.name}: Observation has no effective[x]; cannot date it"
+                        obs.ref,
+                        obs.src,
+                        f"{compiled.name}: Observation has no effective[x]; cannot date it",
+                        QuarantineKind.UNDATED_OBSERVATION,
                     )
                 )
                 continue
@@ -204,14 +221,15 @@ def _reading(
     if quantity is not None and not absent:
         value, raw, problem = _convert(quantity, compiled, obs)
         if problem is not None:
+            reason, kind = problem
             if (
                 quantity.comparator
             ):  # a range or threshold: documented, but no distinct result (CQL: no value)
-                problem += "; counted as a result without a usable value"
-                out.problems.append(Problem(obs.ref, obs.src, problem))
+                reason += "; counted as a result without a usable value"
+                out.problems.append(Problem(obs.ref, obs.src, reason, kind))
                 value = None
             else:
-                out.problems.append(Problem(obs.ref, obs.src, problem))
+                out.problems.append(Problem(obs.ref, obs.src, reason, kind))
                 return None
     elif not absent and not via_panel and obs.value_string is not None:
         out.problems.append(
@@ -220,6 +238,7 @@ def _reading(
                 obs.src,
                 f"{compiled.name} value is text, not a quantity: cannot band it;"
                 " counted as a result without a usable value",
+                QuarantineKind.TEXT_VALUE,
             )
         )
         raw = obs.value_string[:40]

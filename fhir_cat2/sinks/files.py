@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import orjson
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    from ..pipeline import QuarantineEntry
+from ..quarantine import QuarantineEntry
+from .base import SinkStats
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -54,7 +54,8 @@ def check_output_dir(path: str | os.PathLike[str], setting: str) -> Path:
 
 
 class NdjsonSink:
-    """Writes ``DIR/<ResourceType>.ndjson`` and ``DIR/quarantine.ndjson``; files appear only on close()."""
+    """Writes ``DIR/<ResourceType>.ndjson`` and ``DIR/quarantine.ndjson``; files appear only on close().
+    A ``Sink`` (``fhir_cat2.sinks.base``)."""
 
     def __init__(
         self, out_dir: str | os.PathLike[str], kinds: tuple[str, ...] = ("Claim", "MeasureReport")
@@ -63,6 +64,7 @@ class NdjsonSink:
         ensure_private_dir(self.out_dir)
         self._handles: dict[str, IO[bytes]] = {}
         self._final: dict[str, Path] = {}
+        self._stats = SinkStats()
         for name in (*kinds, "quarantine"):
             self._open(name)
 
@@ -73,24 +75,32 @@ class NdjsonSink:
         self._final[name] = final
         return handle
 
+    @property
+    def stats(self) -> SinkStats:
+        return self._stats
+
     def write(self, resource: dict[str, Any]) -> None:
         name = resource["resourceType"]
         handle = self._handles.get(name) or self._open(name)
         handle.write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
+        self._stats.add(name, "written")
 
-    def write_raw(self, resource_type: str, line: bytes) -> None:
-        """A resource already serialised (by a worker process), without its newline."""
+    def write_line(self, resource_type: str, line: bytes) -> None:
         handle = self._handles.get(resource_type) or self._open(resource_type)
         handle.write(line)
         handle.write(b"\n")
+        self._stats.add(resource_type, "written")
 
-    def quarantine_raw(self, line: bytes) -> None:
+    def quarantine_line(self, line: bytes) -> None:
         handle = self._handles["quarantine"]
         handle.write(line)
         handle.write(b"\n")
 
     def quarantine(self, entry: QuarantineEntry) -> None:
         self._handles["quarantine"].write(orjson.dumps(entry.to_json(), option=orjson.OPT_APPEND_NEWLINE))
+
+    def expect(self, candidates: Iterable[tuple[str, str, str | None]]) -> None:
+        """Files hold this run's output only: nothing of earlier runs to withdraw."""
 
     def close(self) -> None:
         for name, handle in self._handles.items():

@@ -36,11 +36,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+import orjson
 
 from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM, resource_id
 from ..errors import (
@@ -53,10 +54,11 @@ from ..errors import (
     outcome_summary,
 )
 from ..fhir import FhirClient
-from ..pipeline import QuarantineEntry
+from ..quarantine import QuarantineEntry, QuarantineKind
 from ..sources.records import Src
 from ..sources.server import is_ours
 from ..state import Outbox
+from .base import SinkStats
 
 log = logging.getLogger("fhir_cat2.sinks.server")
 
@@ -128,31 +130,6 @@ class Write:
         return headers
 
 
-@dataclass
-class WriteStats:
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
-    failed: int = 0
-    """Writes neither on the server nor kept in the outbox (quarantined only)."""
-    pending: int = 0
-    """Writes kept in the outbox."""
-    resent: int = 0
-    """Outbox rows re-sent at the start of the run."""
-    bundles: int = 0
-    observer: Callable[[str, int], None] | None = field(default=None, repr=False, compare=False)
-    """Told (outcome, n) as writes are done (progress on a terminal)."""
-
-    def add(self, resource_type: str, outcome: str, n: int = 1) -> None:
-        self.counts.setdefault(resource_type, Counter())[outcome] += n
-        if self.observer is not None:
-            self.observer(outcome, n)
-
-    def total(self, outcome: str) -> int:
-        return sum(c[outcome] for c in self.counts.values())
-
-    def to_json(self) -> dict[str, Any]:
-        return {t: dict(sorted(c.items())) for t, c in sorted(self.counts.items())}
-
-
 class ServerSink:
     def __init__(
         self,
@@ -175,7 +152,7 @@ class ServerSink:
         self.bundle_type = bundle_type
         self.billing_claims = billing_claims
         self.withdraw_stale = withdraw_stale
-        self.stats = WriteStats()
+        self.stats = SinkStats()
         self._buffer: list[dict[str, Any]] = []
         self._desired: set[tuple[str, str]] = set()
         self._candidates: set[tuple[str, str]] = set()
@@ -195,8 +172,14 @@ class ServerSink:
         if len(self._buffer) >= self.bundle_size:
             self.flush()
 
+    def write_line(self, resource_type: str, line: bytes) -> None:
+        self.write(orjson.loads(line))
+
     def quarantine(self, entry: QuarantineEntry) -> None:
         self.quarantine_sink.quarantine(entry)
+
+    def quarantine_line(self, line: bytes) -> None:
+        self.quarantine_sink.quarantine_line(line)
 
     def expect(self, candidates: Iterable[tuple[str, str, str | None]]) -> None:
         """(type, business key, encounter reference) of everything earlier runs may have written for the
@@ -207,10 +190,19 @@ class ServerSink:
                 self._encounter_of[key] = encounter_ref
 
     def close(self) -> None:
-        """Write what is buffered, then withdraw what the data no longer supports."""
+        """Write what is buffered, then withdraw what the data no longer supports; then count what the
+        outbox of the write target holds."""
         self.flush()
-        if not self.withdraw_stale:
-            return
+        if self.withdraw_stale:
+            self._withdraw_stale()
+        self._count_pending()
+
+    def _count_pending(self) -> None:
+        """What the outbox of the write target holds now (the run report, exit 6)."""
+        if self.outbox is not None:
+            self.stats.pending_by_type = self.outbox.counts()
+
+    def _withdraw_stale(self) -> None:
         self._withdraw(sorted(self._candidates - self._desired))
         if self.billing_claims == "append":
             stale_lines = sorted(
@@ -250,6 +242,7 @@ class ServerSink:
                 self._withdraw_lines(lines)
         finally:
             self._resending = False
+            self._count_pending()
         return len(rows)
 
     # ------------------------------------------------------------------------------ writing
@@ -532,7 +525,10 @@ class ServerSink:
         )
         self.quarantine_sink.quarantine(
             QuarantineEntry(
-                Src("write-back", ref), f"{ref}: write-back refused, kept in the outbox: {text}", ref
+                QuarantineKind.WRITE_BACK,
+                Src("write-back", ref),
+                f"{ref}: write-back refused, kept in the outbox: {text}",
+                ref,
             )
         )
         self._keep(resource_type, key, desired, reason, exc.diagnostics, encounter)
@@ -577,7 +573,9 @@ class ServerSink:
         ref = where if "/" in where else f"{resource_type}/{where}"
         log.warning("write-back of %s failed; the reason is in quarantine.ndjson", ref)
         self.quarantine_sink.quarantine(
-            QuarantineEntry(Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref)
+            QuarantineEntry(
+                QuarantineKind.WRITE_BACK, Src("write-back", ref), f"{ref}: write-back failed: {reason}", ref
+            )
         )
 
     # ------------------------------------------------------------------------------ reading

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import ConfigError
+from ..errors import ConfigError, QuarantineKind
 from .records import Src
 from .slim import content_id
 from .values import Resolver, plain_resolver
@@ -60,6 +60,7 @@ class _BundleEntry(InputItem):
 class Rejected:
     """An input that could not be used at all; it goes to quarantine."""
 
+    kind: QuarantineKind
     src: Src
     reason: str
     ref: str | None = None
@@ -134,7 +135,9 @@ def unreadable(src: Src, exc: OSError) -> Rejected:
     else:
         advice = "check the file, then run again"
     cause = exc.strerror or type(exc).__name__
-    return Rejected(src, f"input file unreadable ({cause}): {advice}", unreadable=True)
+    return Rejected(
+        QuarantineKind.UNREADABLE_FILE, src, f"input file unreadable ({cause}): {advice}", unreadable=True
+    )
 
 
 def is_input_file(name: str) -> bool:
@@ -165,7 +168,7 @@ def read_file(path: Path) -> Iterator[InputItem | Rejected]:
     try:
         data = _read_bytes(path)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        yield Rejected(Src(name, ""), f"cannot read file: {exc}")
+        yield Rejected(QuarantineKind.UNREADABLE_CONTENT, Src(name, ""), f"cannot read file: {exc}")
         return
     except OSError as exc:
         yield unreadable(Src(name, ""), exc)
@@ -176,7 +179,7 @@ def read_file(path: Path) -> Iterator[InputItem | Rejected]:
         if data.count(b"\n") > 1 and data.lstrip().startswith(b"{"):
             yield from _read_ndjson(name, data)  # NDJSON saved under a .json name
             return
-        yield Rejected(Src(name, ""), f"not valid JSON: {exc}")
+        yield Rejected(QuarantineKind.INVALID_JSON, Src(name, ""), f"not valid JSON: {exc}")
         return
     yield from _read_document(document, Src(name, ""), plain_resolver, depth=0)
 
@@ -191,7 +194,7 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
                 yield from _ndjson_line(name, number, line)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         where = f"after line {number}" if number else ""
-        yield Rejected(Src(name, where), f"cannot read file: {exc}")
+        yield Rejected(QuarantineKind.UNREADABLE_CONTENT, Src(name, where), f"cannot read file: {exc}")
     except OSError as exc:
         yield unreadable(Src(name, f"after line {number}" if number else ""), exc)
 
@@ -208,7 +211,7 @@ def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Re
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        yield Rejected(src, f"not valid JSON: {exc}")
+        yield Rejected(QuarantineKind.INVALID_JSON, src, f"not valid JSON: {exc}")
         return
     yield from _read_document(document, src, plain_resolver, depth=0)
 
@@ -216,12 +219,14 @@ def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Re
 def _read_document(document: Any, src: Src, resolve: Resolver, depth: int) -> Iterator[InputItem | Rejected]:
     if not isinstance(document, dict):
         yield Rejected(
-            src, f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}"
+            QuarantineKind.NOT_FHIR,
+            src,
+            f"expected a FHIR resource (a JSON object), found a JSON {type(document).__name__}",
         )
         return
     resource_type = document.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
-        yield Rejected(src, "JSON object has no resourceType: not a FHIR resource")
+        yield Rejected(QuarantineKind.NOT_FHIR, src, "JSON object has no resourceType: not a FHIR resource")
         return
     if resource_type == "Bundle":
         yield from _read_bundle(document, src, depth)
@@ -248,7 +253,7 @@ def _entry_id(resource: dict[str, Any], full_url: str | None) -> str:
 def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[InputItem | Rejected]:
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
-        yield Rejected(src, "Bundle.entry is not a list")
+        yield Rejected(QuarantineKind.MALFORMED_BUNDLE, src, "Bundle.entry is not a list")
         return
     file = src.file
     prefix = f"{src.position}." if src.position else ""
@@ -283,12 +288,20 @@ def _read_bundle(bundle: dict[str, Any], src: Src, depth: int) -> Iterator[Input
             continue  # e.g. a DELETE in a transaction or a history entry without a body
         resource_type = resource.get("resourceType")
         if not isinstance(resource_type, str):
-            yield Rejected(Src(file, f"{prefix}entry[{index}]"), "Bundle entry resource has no resourceType")
+            yield Rejected(
+                QuarantineKind.NOT_FHIR,
+                Src(file, f"{prefix}entry[{index}]"),
+                "Bundle entry resource has no resourceType",
+            )
             continue
         if resource_type == "Bundle":
             entry_src = Src(file, f"{prefix}entry[{index}]")
             if depth >= MAX_BUNDLE_DEPTH:
-                yield Rejected(entry_src, f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels")
+                yield Rejected(
+                    QuarantineKind.MALFORMED_BUNDLE,
+                    entry_src,
+                    f"Bundle nested deeper than {MAX_BUNDLE_DEPTH} levels",
+                )
                 continue
             yield from _read_bundle(resource, entry_src, depth + 1)
             continue

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..emit.ids import TAG_CODE, TAG_SYSTEM
-from ..errors import FatalServerError
+from ..errors import FatalServerError, QuarantineKind
 from ..fhir import FhirClient, SearchPage, next_link
 from .files import InputItem, Rejected
 from .records import Src
@@ -270,12 +270,14 @@ class ServerSource:
     def _item(self, entry: dict[str, Any], src: Src) -> Iterator[InputItem | Rejected]:
         resource = entry.get("resource")
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            yield Rejected(src, "search entry without a FHIR resource")
+            yield Rejected(QuarantineKind.NOT_FHIR, src, "search entry without a FHIR resource")
             return
         resource_id = resource.get("id")
         resource_type = resource["resourceType"]
         if not isinstance(resource_id, str) or not resource_id:
-            yield Rejected(src, f"{resource_type} returned by the server has no id")
+            yield Rejected(
+                QuarantineKind.MALFORMED_RESOURCE, src, f"{resource_type} returned by the server has no id"
+            )
             return
         if resource_type == "Encounter":
             patient_id = patient_of(resource)

@@ -429,7 +429,7 @@ def validated_record(
     try:
         return _BUILDERS[resource_type](model, base, resolve)
     except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise InputError(f"{name}: {exc}", exc.kind) from None
 
 
 def _build_patient(m: Any, base: dict[str, Any], resolve: Resolver) -> PatientRecord:

@@ -1,0 +1,126 @@
+"""A run's job: what to evaluate and how, prepared once, immutable, and picklable (sent to forked workers and
+to Spark executors as it is).
+
+``RunOptions`` are what the user asked for (flags over configuration); a ``Job`` adds what follows from the
+options and the input: the rules with their value sets resolved, the measures selected, the measurement
+period (which for replay may follow the data), the date written on reports, and the emit defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .emit.claim import EmitDefaults
+from .errors import ConfigError
+from .measures.engine import MeasureEvaluator
+from .rules.loader import RuleSet
+from .rules.schema import MeasureDef
+
+EMIT_KINDS = ("claim", "measure-report")
+PROGRAMS = ("hedis", "mips-claims")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    program: str = "hedis"
+    period_year: int | None = None
+    emit: frozenset[str] = frozenset(EMIT_KINDS)
+    now: str | None = None
+    measures: tuple[str, ...] | None = None
+    """Only these measure ids (None: every measure of the rules table)."""
+    only_patient: str | None = None
+    """Keep only this patient's records (explain)."""
+    thorough: bool = False
+    """Judge every sub-criterion for the explanation trail (explain) instead of stopping at the decision."""
+    report: str = "individual"
+    """MeasureReports to write: individual (one per patient in an initial population), summary (one per
+    measure), or both."""
+    period_defaulted_on: date | None = None
+    """The day ``period_year`` was defaulted to the current year on (sync without --period): None when it
+    was given, or follows the data (replay)."""
+
+
+def selected_measures(ruleset: RuleSet, options: RunOptions) -> tuple[MeasureDef, ...]:
+    """The measures a run evaluates; refuses unknown measures and programs (a configuration error)."""
+    if options.program not in PROGRAMS:
+        raise ConfigError(f"unknown program '{options.program}' (hedis or mips-claims)")
+    measures = ruleset.table.measures
+    if options.measures is not None:
+        unknown = set(options.measures) - {m.id for m in measures}
+        if unknown:
+            raise ConfigError(f"unknown measure(s): {', '.join(sorted(unknown))}")
+        measures = tuple(m for m in measures if m.id in options.measures)
+    return measures
+
+
+def year_period(year: int) -> tuple[date, date]:
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything ``core.evaluate_patient`` needs besides a patient's records. Build it with ``prepare_job``.
+
+    Pickled, it carries the rules and options only: the measure evaluator (whose memo of prepared criteria
+    is keyed by object identity, meaningless in another process) is made afresh on unpickling."""
+
+    ruleset: RuleSet
+    options: RunOptions
+    measures: tuple[MeasureDef, ...]
+    period: tuple[date, date]
+    report_date: str
+    defaults: EmitDefaults
+    evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        evaluator = MeasureEvaluator(self.ruleset, *self.period, thorough=self.options.thorough)
+        object.__setattr__(self, "evaluator", evaluator)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["evaluator"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
+    @property
+    def year(self) -> int:
+        return self.period[0].year
+
+    @property
+    def reported_measures(self) -> tuple[MeasureDef, ...]:
+        """The measures that write MeasureReports (claims-only measures write none)."""
+        return tuple(m for m in self.measures if m.url is not None)
+
+    def emits(self, kind: str) -> bool:
+        return kind in self.options.emit
+
+    @property
+    def individual_reports(self) -> bool:
+        return self.emits("measure-report") and self.options.report in ("individual", "both")
+
+    @property
+    def summary_reports(self) -> bool:
+        return self.emits("measure-report") and self.options.report in ("summary", "both")
+
+
+def prepare_job(
+    ruleset: RuleSet,
+    options: RunOptions,
+    period: tuple[date, date],
+    defaults: EmitDefaults | None = None,
+) -> Job:
+    """The job of a run, once its period is known. Refuses unknown measures and programs."""
+    return Job(
+        ruleset=ruleset,
+        options=options,
+        measures=selected_measures(ruleset, options),
+        period=period,
+        report_date=options.now or period[1].isoformat(),
+        defaults=defaults if defaults is not None else EmitDefaults(),
+    )
