@@ -157,9 +157,6 @@ class ServerSource:
         self.declared: dict[str, set[str]] = {}
         self.gaps: dict[str, str] = {}
         """What the CapabilityStatement lacks, by resource type: read once per run, reported once per run."""
-        self.encounters_by_patient: dict[str, set[str]] = {}
-        """Every Encounter fetched, by patient: the visits whose Claims may exist from earlier runs."""
-        self.patients_seen: set[str] = set()
         self.context_pages = 0
 
     def plan(self, capabilities: dict[str, Any]) -> list[str]:
@@ -279,12 +276,6 @@ class ServerSource:
                 QuarantineKind.MALFORMED_RESOURCE, src, f"{resource_type} returned by the server has no id"
             )
             return
-        if resource_type == "Encounter":
-            patient_id = patient_of(resource)
-            if patient_id:
-                self.encounters_by_patient.setdefault(patient_id, set()).add(f"Encounter/{resource_id}")
-        elif resource_type == "Patient":
-            self.patients_seen.add(resource_id)
         yield InputItem(resource, src, plain_resolver, resource_id)
 
 
