@@ -26,7 +26,6 @@ from .sources.records import (
     ObservationRecord,
     PatientRecord,
     ResourceRecord,
-    Src,
 )
 from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
 from .stats import RunStats
@@ -286,4 +285,4 @@ def _is_ours(resource: dict[str, Any]) -> bool:
     )
 
 
-__all__ = ["Ingest", "Items", "Screen", "Src"]
+__all__ = ["Ingest", "Items", "Screen"]

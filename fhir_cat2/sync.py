@@ -118,6 +118,7 @@ class LiveRun:
         """Fetch the CapabilityStatement, fix ``until`` and each type's window. Returns until."""
         capabilities = self.client.capabilities()
         self.source.plan(capabilities)
+        self._facts.capability_gaps = dict(self.source.gaps)
         self._report_gaps(state, job)
         if not self.source.types:
             raise ConfigError("the server lists none of the resource types fhir-cat2 reads")
@@ -134,6 +135,7 @@ class LiveRun:
             else:
                 since = state.window(self.settings.base_url, resource_type, until, overlap, job).since
             self.windows[resource_type] = (format_instant(since) if since else None, format_until(until))
+        self._facts.windows = dict(self.windows)
         return until
 
     def _report_gaps(self, state: SyncState | None, job: str) -> None:
@@ -159,8 +161,6 @@ class LiveRun:
 
     def facts(self) -> LiveFacts:
         """What this run learnt of the server, for the run report (kept up to date as the run goes)."""
-        self._facts.windows = dict(self.windows)
-        self._facts.capability_gaps = dict(self.source.gaps) if hasattr(self, "source") else {}
         return self._facts
 
 
@@ -230,7 +230,6 @@ def run_sync(
         before = state.watermarks(settings.base_url, job)
         report.watermark_before = watermark_text(before)
         until = run.plan_windows(state, job)
-        run.facts()
         state.update_run(
             run.run_id,
             server=tracker.server,
@@ -273,7 +272,6 @@ def run_sync(
         if write_client is not None and write_client is not run.client:
             write_client.close()
         raise
-    run.facts()
     written = sink.stats
     if not settings.dry_run:
         report.write_target = _redact_url(write_client.base_url if write_client else settings.base_url)
