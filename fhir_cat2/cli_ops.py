@@ -8,6 +8,7 @@ import argparse
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import orjson
 
 from . import logs
 from .config import AppConfig
+from .lock import RunLock, new_holder
 from .metrics import check_writable
 from .progress import Progress, wanted
 from .runs import RunTracker, Terminated
@@ -253,14 +255,20 @@ def cmd_outbox(args: argparse.Namespace, load_config: Callable[[str | None], App
     from .errors import ConfigError
 
     path = args.state or load_config(args.config).sync.state
+    if args.action == "drop":
+        if bool(args.ids) == bool(args.all):
+            raise ConfigError("outbox drop needs entry ids (see outbox list) or --all")
+        # under the runs' lock: a sync re-sending the outbox meanwhile would keep a dropped write again
+        with RunLock(path, new_holder(uuid.uuid4().hex, "fhir-cat2 outbox drop")):
+            state = SyncState(path, create=False)
+            try:
+                dropped = state.drop_pending(None if args.all else list(args.ids))
+                print(f"{dropped} pending writes dropped from the outbox; {_pending_total(state)} left")
+            finally:
+                state.close()
+        return 0
     state = SyncState(path, create=False)
     try:
-        if args.action == "drop":
-            if bool(args.ids) == bool(args.all):
-                raise ConfigError("outbox drop needs entry ids (see outbox list) or --all")
-            dropped = state.drop_pending(None if args.all else list(args.ids))
-            print(f"{dropped} pending writes dropped from the outbox; {_pending_total(state)} left")
-            return 0
         rows = state.pending_writes()
     finally:
         state.close()

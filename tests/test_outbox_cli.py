@@ -161,3 +161,20 @@ def test_a_dry_run_never_touches_the_outbox(tmp_path):
     state = SyncState(tmp_path / "state.sqlite")
     assert state.pending_writes() == before
     state.close()
+
+
+def test_outbox_drop_waits_for_no_run_it_refuses_while_one_holds_the_lock(tmp_path, capsys):
+    """A sync re-sending the outbox would keep a write again that drop just removed: drop takes the runs'
+    lock, and while a run holds it, drop changes nothing and exits 5 naming the holder."""
+    from fhir_cat2.lock import RunLock, new_holder
+
+    assert sync(tmp_path) == 6
+    state_path = tmp_path / "state.sqlite"
+    pending = report(tmp_path)["writes_pending"]
+    with RunLock(state_path, new_holder("a" * 32, "fhir-cat2 sync")):
+        assert outbox(tmp_path, "drop", "--all") == 5
+        assert "another run holds the lock" in capsys.readouterr().err
+        state = SyncState(state_path)
+        assert len(state.pending_writes()) == pending
+        state.close()
+    assert outbox(tmp_path, "drop", "--all") == 0
