@@ -16,7 +16,8 @@ import responses
 
 from fhir_cat2.emit.ids import MEASURE_REPORT_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, measure_report_key
 from fhir_cat2.fhir import FhirClient, RetryPolicy
-from fhir_cat2.sinks.server import ServerSink, merge_lines, refusal_reason
+from fhir_cat2.sinks.planner import merge_lines
+from fhir_cat2.sinks.server import ServerSink, refusal_reason
 from fhir_cat2.state import Outbox, SyncState
 
 from .conftest import MemorySink
@@ -253,7 +254,7 @@ def billing_with_lines_of(*ours: dict) -> dict:
         "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
     }
     for claim in ours:
-        billing = merge_lines(billing, claim, claim["identifier"][0]["value"])
+        billing = merge_lines(billing, [claim])
     return {**billing, "meta": {"versionId": "4"}}
 
 

@@ -13,7 +13,8 @@ import responses
 
 from fhir_cat2.emit.ids import CLAIM_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, claim_key, resource_id
 from fhir_cat2.fhir import FhirClient, RetryPolicy
-from fhir_cat2.sinks.server import LINE_EXTENSION, ServerSink, merge_lines
+from fhir_cat2.sinks.planner import LINE_EXTENSION, merge_lines
+from fhir_cat2.sinks.server import ServerSink
 
 from .conftest import MemorySink
 
@@ -269,7 +270,7 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
     }
     ours = our_claim("e1", "3074F")
     key = ours["identifier"][0]["value"]
-    merged = merge_lines(billing, ours, key)
+    merged = merge_lines(billing, [ours])
     assert [i["sequence"] for i in merged["item"]] == [1, 2]
     line = merged["item"][1]
     assert line["diagnosisSequence"] == [2]  # I10 is the billing Claim's second diagnosis
@@ -278,9 +279,9 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
         and line["extension"][0]["valueIdentifier"]["value"] == key
     )
     assert len(merged["diagnosis"]) == 2
-    again = merge_lines(merged, ours, key)
+    again = merge_lines(merged, [ours])
     assert again == merged  # a rerun replaces our lines, never duplicates them
-    updated = merge_lines(merged, our_claim("e1", "3075F"), key)
+    updated = merge_lines(merged, [our_claim("e1", "3075F")])
     assert [i["productOrService"]["coding"][0]["code"] for i in updated["item"]] == ["99214", "3075F"]
 
 
@@ -315,7 +316,7 @@ def test_append_mode_removes_our_lines_from_an_encounter_that_lost_its_codes():
         "status": "active",
         "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
     }
-    billing = {**merge_lines(billing, lost, key), "meta": {"versionId": "4"}}
+    billing = {**merge_lines(billing, [lost]), "meta": {"versionId": "4"}}
     assert len(billing["item"]) == 2
     responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claim of ours to withdraw
     responses.get(f"{BASE}/Claim", json=searchset([billing]))  # Claim?encounter=Encounter/e9

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fhir_cat2.cli import main
-from fhir_cat2.sinks.server import LINE_EXTENSION, comparable
+from fhir_cat2.sinks.planner import LINE_EXTENSION, comparable
 from tests.support.sekmet_server import SekmetServer
 
 from ..conftest import shared_path
