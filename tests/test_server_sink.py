@@ -368,3 +368,106 @@ def test_batch_entries_stand_alone():
     assert s.stats.to_json() == {"Claim": {"created": 1, "failed": 1}}
     (entry,) = quarantine.quarantined
     assert entry.ref == f"Claim/{refused['id']}" and "sequence must be unique" in entry.reason
+
+
+def program_claim(program: str, code: str) -> dict:
+    """One of our Claims for encounter e1 under ``program``, related to the billing Claim bill-1."""
+    key = claim_key("p1", "Encounter/e1", program, 2025)
+    return {
+        **our_claim("e1", code),
+        "id": resource_id(key),
+        "identifier": [{"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}],
+        "related": [{"claim": {"reference": "Claim/bill-1"}}],
+    }
+
+
+def billing_claim(version: str, *codes: str) -> dict:
+    return {
+        "resourceType": "Claim",
+        "id": "bill-1",
+        "meta": {"versionId": version},
+        "status": "active",
+        "item": [
+            {"sequence": n, "productOrService": {"coding": [{"code": code}]}}
+            for n, code in enumerate(codes, start=1)
+        ],
+    }
+
+
+def our_line_keys(claim: dict) -> set[str]:
+    return {
+        e["valueIdentifier"]["value"]
+        for i in claim["item"]
+        for e in i.get("extension", [])
+        if e["url"] == LINE_EXTENSION
+    }
+
+
+@responses.activate
+def test_two_of_our_claims_for_one_billing_claim_are_appended_in_one_write():
+    """Before: two PUTs of bill-1 with the same If-Match in one transaction (a real server answers 412 to
+    the second, whose re-merge then dropped the first Claim's lines)."""
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("7", "99214"))
+    put = responses.put(f"{BASE}/Claim/bill-1", json={})
+    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    s, quarantine = sink(billing_claims="append")
+    s.write(hedis)
+    s.write(mips)
+    s.close()
+    assert bundles_sent() == [] and put.call_count == 1
+    request = put.calls[0].request
+    assert request.headers["If-Match"] == 'W/"7"'
+    keys = {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert our_line_keys(json.loads(request.body)) == keys
+    assert s.stats.to_json() == {"Claim": {"appended": 2}} and quarantine.quarantined == []
+
+
+@responses.activate
+def test_a_412_on_a_merged_append_re_merges_both_claims_onto_the_new_version():
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("7", "99214"))
+    responses.put(f"{BASE}/Claim/bill-1", status=412, json={})
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("8", "99214", "99215"))  # billed meanwhile
+    responses.put(f"{BASE}/Claim/bill-1", json={})
+    s, quarantine = sink(billing_claims="append", bundle_type="single")
+    s.write(hedis)
+    s.write(mips)
+    s.close()
+    puts = [c.request for c in responses.calls if c.request.method == "PUT"]
+    assert [p.headers["If-Match"] for p in puts] == ['W/"7"', 'W/"8"']
+    retried = json.loads(puts[1].body)
+    assert [i["productOrService"]["coding"][0]["code"] for i in retried["item"][:2]] == ["99214", "99215"]
+    assert our_line_keys(retried) == {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert s.stats.to_json() == {"Claim": {"appended": 2}} and quarantine.quarantined == []
+
+
+@responses.activate
+def test_a_key_written_twice_in_one_batch_is_one_write_of_its_last_state():
+    first, last = our_claim("e1", "3074F"), our_claim("e1", "3075F")
+    responses.get(f"{BASE}/Claim", json=searchset([]))
+    put = responses.put(f"{BASE}/Claim/{last['id']}", status=201, json={})
+    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    s, _ = sink()
+    s.write(first)
+    s.write(last)
+    s.close()
+    assert bundles_sent() == [] and put.call_count == 1
+    assert json.loads(put.calls[0].request.body) == last
+    assert s.stats.to_json() == {"Claim": {"created": 1}}
+
+
+@responses.activate
+def test_appending_one_programs_claim_keeps_the_lines_another_program_appended():
+    """Before: every line of ours was taken off before appending, so a mips-claims run wiped the lines a
+    hedis run had put on the same billing Claim (and the next hedis run wiped the mips ones)."""
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    billing = {**merge_lines(billing_claim("3", "99214"), [hedis]), "meta": {"versionId": "3"}}
+    responses.get(f"{BASE}/Claim/bill-1", json=billing)
+    put = responses.put(f"{BASE}/Claim/bill-1", json={})
+    s, _ = sink(billing_claims="append")
+    s.write(mips)
+    s.close()
+    body = json.loads(put.calls[0].request.body)
+    assert our_line_keys(body) == {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert [i["sequence"] for i in body["item"]] == [1, 2, 3]
