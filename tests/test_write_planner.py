@@ -325,3 +325,38 @@ def test_applying_the_plan_gives_the_desired_content_and_planning_again_writes_n
     assert {k for _, k in planned.unchanged} | {w.key for w in planned.writes} == set(last)
     again = plan(desired, after, strategy=strategy)
     assert again.writes == [] and {k for _, k in again.unchanged} == set(last)
+
+
+PROGRAMS = ("hedis", "mips", "p3")
+
+
+def claim_with_lines(program: str, codes: list[str]) -> dict[str, Any]:
+    claim = program_claim(program)
+    line = claim["item"][0]
+    claim["item"] = [
+        {**line, "sequence": n, "productOrService": {"coding": [{"code": code}]}}
+        for n, code in enumerate(codes, start=1)
+    ]
+    return claim
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.dictionaries(
+        st.sampled_from(PROGRAMS), st.lists(st.sampled_from(CODES), min_size=1, max_size=3), min_size=1
+    ),
+    batches=st.randoms(use_true_random=False),
+)
+def test_our_lines_on_a_billing_claim_do_not_depend_on_how_the_claims_were_batched(lines, batches):
+    claims = [claim_with_lines(program, codes) for program, codes in lines.items()]
+    together = merge_lines(billing_claim(), claims)
+    split = billing_claim()
+    order = list(claims)
+    batches.shuffle(order)
+    while order:
+        size = batches.randint(1, len(order))
+        write = append(split, order[:size])
+        assert write is not None and write.resource is not None  # each batch brings new lines
+        split, order = {**write.resource, "meta": {"versionId": "9"}}, order[size:]
+    assert comparable(split) == comparable(together)
+    assert append(split, claims) is None  # a rerun of all of them: nothing to write
