@@ -16,7 +16,8 @@ import responses
 
 from fhir_cat2.emit.ids import MEASURE_REPORT_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, measure_report_key
 from fhir_cat2.fhir import FhirClient, RetryPolicy
-from fhir_cat2.sinks.server import ServerSink, merge_lines, refusal_reason
+from fhir_cat2.sinks.planner import merge_lines
+from fhir_cat2.sinks.server import ServerSink, refusal_reason
 from fhir_cat2.state import Outbox, SyncState
 
 from .conftest import MemorySink
@@ -253,7 +254,7 @@ def billing_with_lines_of(*ours: dict) -> dict:
         "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
     }
     for claim in ours:
-        billing = merge_lines(billing, claim, claim["identifier"][0]["value"])
+        billing = merge_lines(billing, [claim])
     return {**billing, "meta": {"versionId": "4"}}
 
 
@@ -316,3 +317,42 @@ def test_a_refused_re_read_after_a_conflict_keeps_the_write_instead_of_failing_t
     [row] = state.pending_writes()
     assert row.key == changed["identifier"][0]["value"] and row.resource == changed
     assert writing.stats.to_json()["Claim"]["created"] == 1
+
+
+@responses.activate
+def test_a_conflict_on_a_line_withdrawal_keeps_every_key_whose_lines_it_carried(state):
+    """Before: the write named only the first key found on the billing Claim; the other was counted as
+    having no line left, so after the 412 only one key was kept and the other's lines stayed for good."""
+    first, second = our_claim("e9"), {**our_claim("e9"), "identifier": [{**our_claim("e9")["identifier"][0]}]}
+    second["identifier"][0]["value"] = "another-key-of-ours"
+    keys = {c["identifier"][0]["value"] for c in (first, second)}
+    responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claims of ours
+    responses.get(f"{BASE}/Claim", json=searchset([billing_with_lines_of(first, second)]))
+    put = responses.put(f"{BASE}/Claim/bill-9", status=412, json={})
+    withdrawing, _ = sink(state, billing_claims="append")
+    withdrawing.expect([("Claim", key, "Encounter/e9") for key in sorted(keys)])
+    withdrawing.close()
+    assert put.call_count == 1  # one write takes both keys' lines off
+    assert {(r.key, r.resource, r.encounter) for r in state.pending_writes()} == {
+        (key, None, "Encounter/e9") for key in keys
+    }
+
+
+@responses.activate
+def test_a_refused_append_keeps_each_of_our_claims_merged_into_it(state):
+    hedis, mips = (
+        {**our_claim("e1", code), "related": [{"claim": {"reference": "Claim/bill-1"}}]}
+        for code in ("3074F", "G8752")
+    )
+    mips["identifier"] = [{**mips["identifier"][0], "value": "mips-key"}]
+    responses.get(f"{BASE}/Claim/bill-1", json={**billing_with_lines_of(), "id": "bill-1"})
+    responses.put(f"{BASE}/Claim/bill-1", status=422, json=REFUSED)
+    s, quarantine = sink(state, billing_claims="append")
+    s.write(hedis)
+    s.write(mips)
+    s.close()
+    rows = {r.key: r.resource for r in state.pending_writes()}
+    assert rows == {c["identifier"][0]["value"]: c for c in (hedis, mips)}
+    assert s.stats.to_json() == {"Claim": {"pending": 2}} and s.unkept == 0
+    (entry,) = quarantine.quarantined  # one refusal, one quarantine entry
+    assert entry.ref == "Claim/bill-1"

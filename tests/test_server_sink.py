@@ -13,7 +13,8 @@ import responses
 
 from fhir_cat2.emit.ids import CLAIM_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, claim_key, resource_id
 from fhir_cat2.fhir import FhirClient, RetryPolicy
-from fhir_cat2.sinks.server import LINE_EXTENSION, ServerSink, merge_lines
+from fhir_cat2.sinks.planner import LINE_EXTENSION, merge_lines
+from fhir_cat2.sinks.server import ServerSink
 
 from .conftest import MemorySink
 
@@ -269,7 +270,7 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
     }
     ours = our_claim("e1", "3074F")
     key = ours["identifier"][0]["value"]
-    merged = merge_lines(billing, ours, key)
+    merged = merge_lines(billing, [ours])
     assert [i["sequence"] for i in merged["item"]] == [1, 2]
     line = merged["item"][1]
     assert line["diagnosisSequence"] == [2]  # I10 is the billing Claim's second diagnosis
@@ -278,9 +279,9 @@ def test_merge_lines_is_idempotent_and_maps_diagnosis_pointers():
         and line["extension"][0]["valueIdentifier"]["value"] == key
     )
     assert len(merged["diagnosis"]) == 2
-    again = merge_lines(merged, ours, key)
+    again = merge_lines(merged, [ours])
     assert again == merged  # a rerun replaces our lines, never duplicates them
-    updated = merge_lines(merged, our_claim("e1", "3075F"), key)
+    updated = merge_lines(merged, [our_claim("e1", "3075F")])
     assert [i["productOrService"]["coding"][0]["code"] for i in updated["item"]] == ["99214", "3075F"]
 
 
@@ -315,7 +316,7 @@ def test_append_mode_removes_our_lines_from_an_encounter_that_lost_its_codes():
         "status": "active",
         "item": [{"sequence": 1, "productOrService": {"coding": [{"code": "99214"}]}}],
     }
-    billing = {**merge_lines(billing, lost, key), "meta": {"versionId": "4"}}
+    billing = {**merge_lines(billing, [lost]), "meta": {"versionId": "4"}}
     assert len(billing["item"]) == 2
     responses.get(f"{BASE}/Claim", json=searchset([]))  # no separate Claim of ours to withdraw
     responses.get(f"{BASE}/Claim", json=searchset([billing]))  # Claim?encounter=Encounter/e9
@@ -367,3 +368,106 @@ def test_batch_entries_stand_alone():
     assert s.stats.to_json() == {"Claim": {"created": 1, "failed": 1}}
     (entry,) = quarantine.quarantined
     assert entry.ref == f"Claim/{refused['id']}" and "sequence must be unique" in entry.reason
+
+
+def program_claim(program: str, code: str) -> dict:
+    """One of our Claims for encounter e1 under ``program``, related to the billing Claim bill-1."""
+    key = claim_key("p1", "Encounter/e1", program, 2025)
+    return {
+        **our_claim("e1", code),
+        "id": resource_id(key),
+        "identifier": [{"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}],
+        "related": [{"claim": {"reference": "Claim/bill-1"}}],
+    }
+
+
+def billing_claim(version: str, *codes: str) -> dict:
+    return {
+        "resourceType": "Claim",
+        "id": "bill-1",
+        "meta": {"versionId": version},
+        "status": "active",
+        "item": [
+            {"sequence": n, "productOrService": {"coding": [{"code": code}]}}
+            for n, code in enumerate(codes, start=1)
+        ],
+    }
+
+
+def our_line_keys(claim: dict) -> set[str]:
+    return {
+        e["valueIdentifier"]["value"]
+        for i in claim["item"]
+        for e in i.get("extension", [])
+        if e["url"] == LINE_EXTENSION
+    }
+
+
+@responses.activate
+def test_two_of_our_claims_for_one_billing_claim_are_appended_in_one_write():
+    """Before: two PUTs of bill-1 with the same If-Match in one transaction (a real server answers 412 to
+    the second, whose re-merge then dropped the first Claim's lines)."""
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("7", "99214"))
+    put = responses.put(f"{BASE}/Claim/bill-1", json={})
+    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    s, quarantine = sink(billing_claims="append")
+    s.write(hedis)
+    s.write(mips)
+    s.close()
+    assert bundles_sent() == [] and put.call_count == 1
+    request = put.calls[0].request
+    assert request.headers["If-Match"] == 'W/"7"'
+    keys = {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert our_line_keys(json.loads(request.body)) == keys
+    assert s.stats.to_json() == {"Claim": {"appended": 2}} and quarantine.quarantined == []
+
+
+@responses.activate
+def test_a_412_on_a_merged_append_re_merges_both_claims_onto_the_new_version():
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("7", "99214"))
+    responses.put(f"{BASE}/Claim/bill-1", status=412, json={})
+    responses.get(f"{BASE}/Claim/bill-1", json=billing_claim("8", "99214", "99215"))  # billed meanwhile
+    responses.put(f"{BASE}/Claim/bill-1", json={})
+    s, quarantine = sink(billing_claims="append", bundle_type="single")
+    s.write(hedis)
+    s.write(mips)
+    s.close()
+    puts = [c.request for c in responses.calls if c.request.method == "PUT"]
+    assert [p.headers["If-Match"] for p in puts] == ['W/"7"', 'W/"8"']
+    retried = json.loads(puts[1].body)
+    assert [i["productOrService"]["coding"][0]["code"] for i in retried["item"][:2]] == ["99214", "99215"]
+    assert our_line_keys(retried) == {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert s.stats.to_json() == {"Claim": {"appended": 2}} and quarantine.quarantined == []
+
+
+@responses.activate
+def test_a_key_written_twice_in_one_batch_is_one_write_of_its_last_state():
+    first, last = our_claim("e1", "3074F"), our_claim("e1", "3075F")
+    responses.get(f"{BASE}/Claim", json=searchset([]))
+    put = responses.put(f"{BASE}/Claim/{last['id']}", status=201, json={})
+    responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+    s, _ = sink()
+    s.write(first)
+    s.write(last)
+    s.close()
+    assert bundles_sent() == [] and put.call_count == 1
+    assert json.loads(put.calls[0].request.body) == last
+    assert s.stats.to_json() == {"Claim": {"created": 1}}
+
+
+@responses.activate
+def test_appending_one_programs_claim_keeps_the_lines_another_program_appended():
+    """Before: every line of ours was taken off before appending, so a mips-claims run wiped the lines a
+    hedis run had put on the same billing Claim (and the next hedis run wiped the mips ones)."""
+    hedis, mips = program_claim("hedis", "3074F"), program_claim("mips", "G8752")
+    billing = {**merge_lines(billing_claim("3", "99214"), [hedis]), "meta": {"versionId": "3"}}
+    responses.get(f"{BASE}/Claim/bill-1", json=billing)
+    put = responses.put(f"{BASE}/Claim/bill-1", json={})
+    s, _ = sink(billing_claims="append")
+    s.write(mips)
+    s.close()
+    body = json.loads(put.calls[0].request.body)
+    assert our_line_keys(body) == {c["identifier"][0]["value"] for c in (hedis, mips)}
+    assert [i["sequence"] for i in body["item"]] == [1, 2, 3]

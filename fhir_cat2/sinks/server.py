@@ -1,5 +1,9 @@
 """Idempotent write-back of Claims and MeasureReports to a FHIR server.
 
+The sink reads the server's current copies, sends writes and keeps what does not get through; *which*
+writes to send (desired + current -> writes) is decided by the pure functions of ``planner.py``, the same
+ones for a first write, a re-plan after a 412 and a re-send from the outbox.
+
 Every resource we emit has a deterministic id (``cat2-<hash>``) and a business identifier (``urn:fhir-cat2:
 claim|<key>``), both derived from patient, encounter or measure, program and period. Strategies:
 
@@ -28,22 +32,21 @@ state of the run for the same key replaces the row, and a delivered one leaves i
 
 ``billing_claims: append`` adds our $0.00 lines to the billing Claim of the encounter instead of writing a
 separate Claim: our lines carry an extension naming our business identifier, so a rerun replaces exactly
-them (``If-Match`` on the billing Claim's version) and never duplicates them.
+them (``If-Match`` on the billing Claim's version) and never duplicates them. All of our Claims for one
+billing Claim in a batch go in one write (two writes would race on the same version).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 
-from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM, resource_id
+from ..emit.ids import resource_id
 from ..errors import (
     AuthError,
     FatalServerError,
@@ -56,78 +59,14 @@ from ..errors import (
 from ..fhir import FhirClient
 from ..quarantine import QuarantineEntry, QuarantineKind
 from ..sources.records import Src
-from ..sources.server import is_ours
 from ..state import Outbox
+from . import planner
 from .base import SinkStats
+from .planner import Write, business_key, identifier_token
 
 log = logging.getLogger("fhir_cat2.sinks.server")
 
-IDENTIFIER_SYSTEMS = {"Claim": CLAIM_IDENTIFIER_SYSTEM, "MeasureReport": MEASURE_REPORT_IDENTIFIER_SYSTEM}
-LINE_EXTENSION = "urn:fhir-cat2:quality-data-line"
-"""Marks the lines we appended to a billing Claim; valueIdentifier is our Claim's business identifier."""
-IGNORED_ELEMENTS = ("id", "meta", "text")
 READ_CHUNK = 50  # ids per existence look-up (keeps URLs short)
-
-
-def comparable(resource: dict[str, Any]) -> dict[str, Any]:
-    """Content that decides whether a write is needed: everything but id, meta and narrative."""
-    return {k: v for k, v in resource.items() if k not in IGNORED_ELEMENTS}
-
-
-def business_key(resource: dict[str, Any]) -> str | None:
-    system = IDENTIFIER_SYSTEMS.get(resource.get("resourceType", ""))
-    for identifier in resource.get("identifier") or []:
-        if isinstance(identifier, dict) and identifier.get("system") == system:
-            value = identifier.get("value")
-            return value if isinstance(value, str) else None
-    return None
-
-
-def version_of(resource: dict[str, Any]) -> str | None:
-    version = (resource.get("meta") or {}).get("versionId")
-    return str(version) if version is not None else None
-
-
-@dataclass
-class Write:
-    method: str
-    url: str
-    resource_type: str
-    key: str
-    outcome: str
-    """created | updated | withdrawn"""
-    resource: dict[str, Any] | None = None
-    if_match: str | None = None
-    if_none_exist: str | None = None
-    source: dict[str, Any] | None = None
-    """append mode: our own Claim whose lines are merged into the billing Claim (for a re-merge after 412)."""
-    desired: dict[str, Any] | None = None
-    """What the server should hold for the key (kept in the outbox if this write does not get through);
-    None for a withdrawal."""
-    encounter: str | None = None
-    """append mode, withdrawing our lines: the encounter of the billing Claim."""
-
-    def entry(self) -> dict[str, Any]:
-        request: dict[str, Any] = {"method": self.method, "url": self.url}
-        if self.if_match:
-            request["ifMatch"] = self.if_match
-        if self.if_none_exist:
-            request["ifNoneExist"] = self.if_none_exist
-        entry: dict[str, Any] = {"request": request}
-        if self.resource is not None:
-            entry["fullUrl"] = (
-                f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.resource_type + '/' + self.key)}"
-            )
-            entry["resource"] = self.resource
-        return entry
-
-    def headers(self) -> dict[str, str]:
-        headers = {"Prefer": "return=minimal"}
-        if self.if_match:
-            headers["If-Match"] = self.if_match
-        if self.if_none_exist:
-            headers["If-None-Exist"] = self.if_none_exist
-        return headers
 
 
 class ServerSink:
@@ -248,41 +187,33 @@ class ServerSink:
     # ------------------------------------------------------------------------------ writing
 
     def flush(self) -> None:
-        desired, self._buffer = self._buffer, []
-        if desired:
-            self._send(self._plan_writes(desired))
+        batch, self._buffer = self._buffer, []
+        if batch:
+            self._send(self._plan_writes(batch))
 
-    def _plan_writes(self, desired: list[dict[str, Any]]) -> list[Write]:
-        """The writes that bring the server's copies to ``desired`` (reads the current copies)."""
+    def _plan_writes(self, batch: list[dict[str, Any]]) -> list[Write]:
+        """Read the current copies of ``batch`` and plan the writes that bring them there (planner.py)."""
+        wanted, refused = planner.latest(batch)
+        for resource in refused:
+            self._fail(
+                resource["resourceType"], resource.get("id", "?"), "emitted without a business identifier"
+            )
         writes: list[Write] = []
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for resource in desired:
-            resource_type = resource["resourceType"]
-            if business_key(resource) is None:
-                self._fail(resource_type, resource.get("id", "?"), "emitted without a business identifier")
-                continue
+        separate: dict[str, list[dict[str, Any]]] = {}
+        to_billing: dict[str, list[dict[str, Any]]] = {}
+        for (resource_type, _), resource in wanted.items():
             if self._unavailable is not None:
                 self._keep_resource(resource, self._unavailable)
                 continue
-            if (
-                self.billing_claims == "append"
-                and resource["resourceType"] == "Claim"
-                and resource.get("related")
-            ):
-                try:
-                    handled, appended = self._append_to_billing(resource)
-                except RetryableServerError as exc:
-                    self._went_unavailable(exc)
-                    self._keep_resource(resource, self._unavailable or "")
-                    continue
-                if handled:
-                    if not self._resending:
-                        self._appended.add(business_key(resource) or "")
-                    if appended is not None:
-                        writes.append(appended)
-                    continue
-            by_type.setdefault(resource_type, []).append(resource)
-        for resource_type, resources in by_type.items():
+            billing = planner.billing_id(resource) if self.billing_claims == "append" else None
+            if billing is not None and resource_type == "Claim":
+                to_billing.setdefault(billing, []).append(resource)
+            else:
+                separate.setdefault(resource_type, []).append(resource)
+        for billing, ours in to_billing.items():
+            if not self._append_to_billing(billing, ours, writes):
+                separate.setdefault("Claim", []).extend(ours)
+        for resource_type, resources in separate.items():
             keys = [business_key(r) or "" for r in resources]
             if not self._resending:
                 self._desired.update((resource_type, key) for key in keys)
@@ -302,55 +233,39 @@ class ServerSink:
                 for resource in resources:
                     self._keep_resource(resource, self._unavailable or "")
                 continue
-            for resource, key in zip(resources, keys, strict=True):
-                write = self._plan(resource, existing.get(key))
-                if write is None:
-                    self._done(resource_type, key, "unchanged")
-                else:
-                    writes.append(write)
+            planned = planner.plan(resources, existing, strategy=self.strategy)
+            for resource_type_, key in planned.unchanged:
+                self._done(resource_type_, key, "unchanged")
+            writes.extend(planned.writes)
         return writes
 
-    def _plan(self, desired: dict[str, Any], current: dict[str, Any] | None) -> Write | None:
-        resource_type = desired["resourceType"]
-        key = business_key(desired) or ""
-        if current is None:
-            if self.strategy == "update":
-                return Write(
-                    "PUT",
-                    f"{resource_type}/{desired['id']}",
-                    resource_type,
-                    key,
-                    "created",
-                    desired,
-                    desired=desired,
-                )
-            body = {k: v for k, v in desired.items() if k != "id"}
-            system = IDENTIFIER_SYSTEMS[resource_type]
-            return Write(
-                "POST",
-                resource_type,
-                resource_type,
-                key,
-                "created",
-                body,
-                if_none_exist=f"identifier={_escape(system)}|{_escape(key)}",
-                desired=desired,
+    def _append_to_billing(self, billing_id: str, ours: list[dict[str, Any]], writes: list[Write]) -> bool:
+        """Plan the one write that puts the lines of ``ours`` on their billing Claim (into ``writes``);
+        False when there is no such billing Claim (separate Claims are written instead)."""
+        try:
+            billing = self.client.read("Claim", billing_id).body
+        except ResourceGoneError:
+            log.warning(
+                "billing Claim/%s not found on the write server; writing a separate Claim", billing_id
             )
-        if comparable(current) == comparable(desired):
-            return None
-        server_id = current["id"]
-        body = {**desired, "id": server_id}
-        version = version_of(current)
-        return Write(
-            "PUT",
-            f"{resource_type}/{server_id}",
-            resource_type,
-            key,
-            "updated",
-            body,
-            if_match=f'W/"{version}"' if version else None,
-            desired=desired,
-        )
+            return False
+        except RetryableServerError as exc:
+            self._went_unavailable(exc)
+            for resource in ours:
+                self._keep_resource(resource, self._unavailable or "")
+            return True
+        if not isinstance(billing, dict):
+            return False
+        keys = [business_key(c) or "" for c in ours]
+        if not self._resending:
+            self._appended.update(keys)
+        write = planner.append(billing, ours)
+        if write is None:
+            for key in keys:
+                self._done("Claim", key, "unchanged")
+        else:
+            writes.append(write)
+        return True
 
     def _send(self, writes: list[Write]) -> None:
         for start in range(0, len(writes), self.bundle_size):
@@ -438,37 +353,44 @@ class ServerSink:
                 self._refuse_write(write, lookup, "cannot re-read it after a conflict")
                 return
             if retried is None:
-                self._done(write.resource_type, write.key, "unchanged")
+                self._delivered(write, "unchanged")
                 return
             self._deliver(retried, retry_conflict=False)
             return
         except ResourceGoneError as exc:
             if write.method == "DELETE":  # already gone: withdrawn all the same
-                self._done(write.resource_type, write.key, write.outcome)
+                self._delivered(write)
             else:
                 self._refuse_write(write, exc)
             return
         except FatalServerError as exc:
             self._refuse_write(write, exc)
             return
-        self._done(write.resource_type, write.key, write.outcome)
+        self._delivered(write)
 
     def _replan(self, write: Write) -> Write | None:
-        """After a 412: read the current version again and decide afresh."""
+        """After a 412: read the current copy again and plan afresh, with the same planner."""
         if write.outcome == "appended":
-            return self._append_write_from_server(write)
+            try:
+                billing = self.client.read("Claim", write.url.partition("/")[2]).body
+            except ResourceGoneError:
+                return None
+            ours = [c for c in write.desired.values() if c is not None]
+            return planner.append(billing, ours) if isinstance(billing, dict) else None
         current = self._read_existing(write.resource_type, [write.key]).get(write.key)
         if write.outcome == "withdrawn":
-            return self._withdrawal(current) if current is not None else None
-        assert write.resource is not None
-        desired = write.desired if write.desired is not None else {**write.resource}
-        if self.strategy == "update" and current is None:
-            return Write(
-                "PUT", write.url, write.resource_type, write.key, "created", desired, desired=desired
-            )
-        return self._plan(desired, current)
+            return planner.withdrawal(current) if current is not None else None
+        desired = write.desired[write.key]
+        assert desired is not None
+        existing = {write.key: current} if current is not None else {}
+        return next(iter(planner.plan([desired], existing, strategy=self.strategy).writes), None)
 
     # ------------------------------------------------------------------------------ outcomes
+
+    def _delivered(self, write: Write, outcome: str | None = None) -> None:
+        """The server holds what ``write`` wants for each of its keys."""
+        for key in write.keys:
+            self._done(write.resource_type, key, outcome or write.outcome)
 
     def _done(self, resource_type: str, key: str, outcome: str) -> None:
         """The server holds what we want for the key (written, unchanged or withdrawn)."""
@@ -495,28 +417,28 @@ class ServerSink:
 
     def _refuse_write(self, write: Write, exc: ServerError, what: str = "") -> None:
         ref = write.url if "/" in write.url else f"{write.resource_type}/{write.key}"
-        self._refused(write.resource_type, write.key, write.desired, ref, exc, what, write.encounter)
+        self._refused(write.resource_type, write.desired, ref, exc, what, write.encounter)
 
     def _refuse_resource(self, resource: dict[str, Any], exc: ServerError, what: str = "") -> None:
         resource_type = resource["resourceType"]
         ref = f"{resource_type}/{resource.get('id', '?')}"
-        self._refused(resource_type, business_key(resource) or "", resource, ref, exc, what)
+        self._refused(resource_type, {business_key(resource) or "": resource}, ref, exc, what)
 
     def _refused(
         self,
         resource_type: str,
-        key: str,
-        desired: dict[str, Any] | None,
+        wanted: Mapping[str, dict[str, Any] | None],
         ref: str,
         exc: ServerError,
         what: str = "",
         encounter: str | None = None,
     ) -> None:
-        """The server refused a write: quarantine.ndjson gets its words, the outbox keeps the write."""
+        """The server refused a write: quarantine.ndjson gets its words, the outbox keeps the desired state
+        of each key it was for."""
         reason = refusal_reason(exc, what)
         text = f"{reason}; server diagnostics: {exc.diagnostics}" if exc.diagnostics else reason
         if self.outbox is None:
-            self._fail(resource_type, ref, text)
+            self._fail(resource_type, ref, text, len(wanted))
             return
         # only the reference and the status in the log: server diagnostics may echo data
         status = f"HTTP {exc.status}" if exc.status else "refused"
@@ -531,10 +453,12 @@ class ServerSink:
                 ref,
             )
         )
-        self._keep(resource_type, key, desired, reason, exc.diagnostics, encounter)
+        for key, desired in wanted.items():
+            self._keep(resource_type, key, desired, reason, exc.diagnostics, encounter)
 
     def _keep_write(self, write: Write, reason: str) -> None:
-        self._keep(write.resource_type, write.key, write.desired, reason, "", write.encounter)
+        for key, desired in write.desired.items():
+            self._keep(write.resource_type, key, desired, reason, "", write.encounter)
 
     def _keep_resource(self, resource: dict[str, Any], reason: str) -> None:
         self._keep(resource["resourceType"], business_key(resource) or "", resource, reason)
@@ -549,7 +473,9 @@ class ServerSink:
         encounter: str | None = None,
     ) -> None:
         """Keep a write that did not get through in the outbox (newest desired state per key wins)."""
-        if desired is None and (resource_type, key) in self._kept_desired | self._desired:
+        if desired is None and (
+            (resource_type, key) in self._kept_desired or (resource_type, key) in self._desired
+        ):
             return  # this run wants the key written: that, not a withdrawal, is what must be kept
         if self.outbox is None:
             self._fail(resource_type, f"{resource_type}/{key}", f"not written: {reason}")
@@ -566,10 +492,10 @@ class ServerSink:
         if desired is not None and not self._resending:
             self._kept_desired.add((resource_type, key))
 
-    def _fail(self, resource_type: str, where: str, reason: str) -> None:
-        """Neither written nor kept: quarantined only."""
-        self.stats.failed += 1
-        self.stats.add(resource_type, "failed")
+    def _fail(self, resource_type: str, where: str, reason: str, n: int = 1) -> None:
+        """Neither written nor kept (``n`` keys): quarantined only."""
+        self.stats.failed += n
+        self.stats.add(resource_type, "failed", n)
         ref = where if "/" in where else f"{resource_type}/{where}"
         log.warning("write-back of %s failed; the reason is in quarantine.ndjson", ref)
         self.quarantine_sink.quarantine(
@@ -583,13 +509,12 @@ class ServerSink:
     def _read_existing(self, resource_type: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         """Current server copies, by business key."""
         found: dict[str, dict[str, Any]] = {}
-        system = IDENTIFIER_SYSTEMS[resource_type]
         for start in range(0, len(keys), READ_CHUNK):
             chunk = keys[start : start + READ_CHUNK]
             if self.strategy == "update":
                 params = [("_id", ",".join(resource_id(k) for k in chunk))]
             else:
-                params = [("identifier", ",".join(f"{_escape(system)}|{_escape(k)}" for k in chunk))]
+                params = [("identifier", ",".join(identifier_token(resource_type, k) for k in chunk))]
             params.append(("_count", str(max(len(chunk) * 2, 10))))
             for resource in self.client.search(resource_type, params):
                 if resource.get("resourceType") != resource_type:
@@ -599,10 +524,9 @@ class ServerSink:
                     continue
                 if key in found:
                     log.warning(
-                        "%s: more than one resource carries identifier %s|%s; updating %s/%s",
+                        "%s: more than one resource carries identifier %s; updating %s/%s",
                         resource_type,
-                        system,
-                        key,
+                        identifier_token(resource_type, key),
                         resource_type,
                         found[key].get("id"),
                     )
@@ -634,7 +558,7 @@ class ServerSink:
                 continue
             for key in keys:
                 current = existing.get(key)
-                write = self._withdrawal(current) if current is not None else None
+                write = planner.withdrawal(current) if current is not None else None
                 if write is not None:
                     writes.append(write)
                 elif not self._lines_to_withdraw(resource_type, key):
@@ -647,24 +571,6 @@ class ServerSink:
             resource_type == "Claim"
             and key in self._encounter_of
             and (self.billing_claims == "append" or self._resending)
-        )
-
-    def _withdrawal(self, current: dict[str, Any]) -> Write | None:
-        if not is_ours(current):
-            return None  # never touch what we did not write
-        resource_type = current["resourceType"]
-        key = business_key(current) or ""
-        url = f"{resource_type}/{current['id']}"
-        if resource_type == "MeasureReport":
-            return Write("DELETE", url, resource_type, key, "withdrawn")
-        if current.get("status") == "cancelled":
-            return None
-        body = {k: v for k, v in current.items() if k != "meta"}
-        body["meta"] = {"tag": (current.get("meta") or {}).get("tag") or []}
-        body["status"] = "cancelled"
-        version = version_of(current)
-        return Write(
-            "PUT", url, resource_type, key, "withdrawn", body, if_match=f'W/"{version}"' if version else None
         )
 
     def _withdraw_lines(self, stale: list[tuple[str, str]]) -> None:
@@ -689,93 +595,12 @@ class ServerSink:
                 for key in sorted(keys):
                     self._keep("Claim", key, None, self._unavailable, encounter=encounter_ref)
                 continue
-            found: set[str] = set()
-            for billing in claims:
-                if billing.get("resourceType") != "Claim" or is_ours(billing):
-                    continue
-                kept = [i for i in billing.get("item") or [] if _line_key(i) not in keys]
-                if len(kept) == len(billing.get("item") or []):
-                    continue
-                body = {**billing, "item": kept}
-                body.pop("meta", None)
-                version = version_of(billing)
-                key = next(_line_key(i) for i in billing["item"] if _line_key(i) in keys) or ""
-                found.add(key)
-                writes.append(
-                    Write(
-                        "PUT",
-                        f"Claim/{billing['id']}",
-                        "Claim",
-                        key,
-                        "withdrawn",
-                        body,
-                        if_match=f'W/"{version}"' if version else None,
-                        encounter=encounter_ref,
-                    )
-                )
+            planned = planner.line_withdrawals(claims, keys, encounter_ref)
+            writes.extend(planned)
+            found = {key for write in planned for key in write.keys}
             for key in keys - found:
                 self._settled("Claim", key)  # no line of ours left for it
         self._send(writes)
-
-    # ------------------------------------------------------------------------------ billing append
-
-    def _append_to_billing(self, ours: dict[str, Any]) -> tuple[bool, Write | None]:
-        """(handled, write): the write that puts our lines on the encounter's billing Claim (None if nothing
-        changes); handled is False when there is no billing Claim (a separate Claim is written)."""
-        billing_ref = ours["related"][0]["claim"].get("reference", "")
-        kind, _, billing_id = billing_ref.partition("/")
-        if kind != "Claim" or not billing_id:
-            return False, None
-        key = business_key(ours) or ""
-        try:
-            billing = self.client.read("Claim", billing_id).body
-        except ResourceGoneError:
-            log.warning("billing %s not found on the write server; writing a separate Claim", billing_ref)
-            return False, None
-        if not isinstance(billing, dict):
-            return False, None
-        merged = merge_lines(billing, ours, key)
-        if comparable(merged) == comparable(billing):
-            self._done("Claim", key, "unchanged")
-            return True, None
-        version = version_of(billing)
-        return True, Write(
-            "PUT",
-            f"Claim/{billing_id}",
-            "Claim",
-            key,
-            "appended",
-            merged,
-            if_match=f'W/"{version}"' if version else None,
-            source=ours,
-            desired=ours,
-        )
-
-    def _append_write_from_server(self, write: Write) -> Write | None:
-        assert write.resource is not None
-        billing_id = write.url.partition("/")[2]
-        ours = write.source
-        try:
-            billing = self.client.read("Claim", billing_id).body
-        except ResourceGoneError:
-            return None
-        if ours is None or not isinstance(billing, dict):
-            return None
-        merged = merge_lines(billing, ours, write.key)
-        if comparable(merged) == comparable(billing):
-            return None
-        version = version_of(billing)
-        return Write(
-            "PUT",
-            write.url,
-            "Claim",
-            write.key,
-            "appended",
-            merged,
-            if_match=f'W/"{version}"' if version else None,
-            source=ours,
-            desired=ours,
-        )
 
 
 def refusal_reason(exc: ServerError, what: str = "") -> str:
@@ -794,82 +619,9 @@ def refusal_reason(exc: ServerError, what: str = "") -> str:
     return ": ".join(parts) or "refused"
 
 
-def merge_lines(billing: dict[str, Any], ours: dict[str, Any], key: str) -> dict[str, Any]:
-    """The billing Claim with our earlier lines removed and our current lines appended (diagnosis pointers
-    mapped onto the billing Claim's diagnosis list, adding a diagnosis only when it has none that matches)."""
-    merged = {k: v for k, v in billing.items() if k != "meta"}
-    if billing.get("meta"):
-        merged["meta"] = billing["meta"]
-    items = [dict(i) for i in billing.get("item") or [] if not _is_our_line(i)]
-    diagnoses = [dict(d) for d in billing.get("diagnosis") or []]
-    pointer_map: dict[int, int] = {}
-    for diagnosis in ours.get("diagnosis") or []:
-        codings = [
-            (c.get("system"), c.get("code"))
-            for c in (diagnosis.get("diagnosisCodeableConcept") or {}).get("coding") or []
-        ]
-        match = None
-        for existing in diagnoses:
-            existing_codings = {
-                (c.get("system"), c.get("code"))
-                for c in (existing.get("diagnosisCodeableConcept") or {}).get("coding") or []
-            }
-            if existing_codings & set(codings):
-                match = existing.get("sequence")
-                break
-        if match is None:
-            match = max((d.get("sequence") or 0 for d in diagnoses), default=0) + 1
-            diagnoses.append(
-                {"sequence": match, "diagnosisCodeableConcept": diagnosis["diagnosisCodeableConcept"]}
-            )
-        pointer_map[diagnosis["sequence"]] = match
-    next_sequence = max((i.get("sequence") or 0 for i in items), default=0) + 1
-    for offset, line in enumerate(ours.get("item") or []):
-        new_line = {k: v for k, v in line.items() if k not in ("sequence", "diagnosisSequence")}
-        new_line = {
-            "extension": [
-                {"url": LINE_EXTENSION, "valueIdentifier": {"system": CLAIM_IDENTIFIER_SYSTEM, "value": key}}
-            ],
-            "sequence": next_sequence + offset,
-            **(
-                {"diagnosisSequence": [pointer_map[p] for p in line["diagnosisSequence"] if p in pointer_map]}
-                if line.get("diagnosisSequence")
-                else {}
-            ),
-            **new_line,
-        }
-        items.append(new_line)
-    merged["item"] = items
-    if diagnoses:
-        merged["diagnosis"] = diagnoses
-    return merged
-
-
-def _line_key(item: Any) -> str | None:
-    """The business identifier our extension puts on a line we appended (None: not our line)."""
-    if not isinstance(item, dict):
-        return None
-    for extension in item.get("extension") or []:
-        if isinstance(extension, dict) and extension.get("url") == LINE_EXTENSION:
-            value = (extension.get("valueIdentifier") or {}).get("value")
-            return value if isinstance(value, str) else None
-    return None
-
-
-def _is_our_line(item: Any) -> bool:
-    if not isinstance(item, dict):
-        return False
-    return any(isinstance(e, dict) and e.get("url") == LINE_EXTENSION for e in item.get("extension") or [])
-
-
 def _entry_status(entry: Any) -> int:
     text = str(((entry or {}).get("response") or {}).get("status") or "200")
     try:
         return int(text.split()[0])
     except ValueError:
         return 200
-
-
-def _escape(value: str) -> str:
-    """Escape a token search value (FHIR search: \\ , $ |)."""
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("$", "\\$").replace("|", "\\|")

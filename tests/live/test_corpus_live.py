@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from fhir_cat2.cli import main
-from fhir_cat2.sinks.server import LINE_EXTENSION, comparable
+from fhir_cat2.emit.ids import claim_key
+from fhir_cat2.sinks.planner import LINE_EXTENSION, comparable
 from tests.support.sekmet_server import SekmetServer
 
 from ..conftest import shared_path
@@ -156,6 +157,40 @@ def test_append_mode_takes_our_lines_back_when_an_encounter_loses_its_codes(
     )
     again = _sync(corpus_server, tmp_path, "lines")
     assert "withdrawn" not in again["write_back"]["Claim"]
+
+
+def test_append_mode_keeps_each_programs_lines_on_a_shared_billing_claim(
+    corpus_server, tmp_path, monkeypatch
+):
+    """hedis and mips-claims runs append to the same billing Claims: each run replaces only its own lines,
+    so both sets stay and reruns write nothing (before, each run took every line of ours off first, so the
+    two programs wiped each other's lines on every run)."""
+    monkeypatch.setenv("FHIR_CAT2_WRITE__BILLING_CLAIMS", "append")
+    monkeypatch.setenv("FHIR_CAT2_RUN__EMIT", "[claim]")
+    _sync(corpus_server, tmp_path, "hedis")
+    monkeypatch.setenv("FHIR_CAT2_RUN__PROGRAM", "mips-claims")
+    mips = _sync(corpus_server, tmp_path, "mips")
+    assert mips["write_back"]["Claim"].get("appended", 0) > 10
+    programs_on = [_line_programs(c) for c in corpus_server.search_all("Claim")]
+    assert sum(1 for p in programs_on if p == {"hedis", "mips-claims"}) > 10
+    assert set(_sync(corpus_server, tmp_path, "mips")["write_back"]["Claim"]) == {"unchanged"}
+    monkeypatch.setenv("FHIR_CAT2_RUN__PROGRAM", "hedis")
+    assert set(_sync(corpus_server, tmp_path, "hedis")["write_back"]["Claim"]) == {"unchanged"}
+
+
+def _line_programs(claim: dict[str, Any]) -> set[str]:
+    """The programs whose lines of ours a billing Claim carries (our Claim's key is derived from patient,
+    encounter, program and period)."""
+    patient = claim["patient"]["reference"].rpartition("/")[2]
+    return {
+        program
+        for item in claim.get("item", [])
+        for extension in item.get("extension", [])
+        if extension.get("url") == LINE_EXTENSION
+        for encounter in item.get("encounter", [])
+        for program in ("hedis", "mips-claims")
+        if claim_key(patient, encounter["reference"], program, 2020) == extension["valueIdentifier"]["value"]
+    }
 
 
 def test_a_debug_sync_of_the_corpus_logs_no_patient_data(corpus, corpus_server, tmp_path, caplog, capsys):

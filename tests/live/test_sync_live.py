@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fhir_cat2.cli import main
-from fhir_cat2.sinks.server import comparable
+from fhir_cat2.sinks.planner import comparable
 from fhir_cat2.state import SyncState
 
 from ..conftest import ROOT
