@@ -167,6 +167,13 @@ def test_kick_off_without_a_status_url_is_an_error():
         bulk().kick_off("system")
 
 
+@responses.activate
+def test_a_status_url_on_another_origin_is_refused():
+    responses.get(f"{BASE}/$export", status=202, headers={"Content-Location": f"{STORAGE}/status/1"})
+    with pytest.raises(BulkExportError, match="another origin"):
+        bulk().kick_off("system")
+
+
 # ------------------------------------------------------------------------------------------- polling
 
 
@@ -432,6 +439,15 @@ def test_a_file_that_keeps_breaking_ends_the_download(sleeps):
         responses.get(url, body=io.BufferedReader(ResettingBody(data, 10)))
     with pytest.raises(ServerUnavailableError, match="broke mid-file 4 times"):
         list(bulk().download(one_file_manifest(url, False)))
+
+
+@responses.activate
+def test_a_429_on_a_file_is_retried_after_its_retry_after(sleeps):
+    url = f"{BASE}/files/Observation.ndjson"
+    responses.get(url, status=429, headers={"Retry-After": "3"})
+    responses.get(url, body=ndjson(obs(1)))
+    assert ids(bulk().download(one_file_manifest(url, False))) == ["o1"]
+    assert sleeps == [3.0]
 
 
 @responses.activate

@@ -34,9 +34,11 @@ Our choices:
   redirect: a 307 to storage (Oracle Health) is followed without it.
 * Downloads: up to ``concurrency`` files at once, each on its own thread and session, read in chunks and cut
   into lines (never a whole file in memory; gzip by Content-Encoding, or a gzip body, is inflated as it
-  streams); items are handed to the consumer through a bounded queue *while other files still download*
-  (a full queue pauses the downloads). Each line becomes a ``files.InputItem`` or a ``files.Rejected`` with
-  ``Src(<the file URL's path>, "line N")``: a bad line is quarantined, never the file. Error-file lines
+  streams); lines go to the consumer in batches through a bounded queue *while other files still download*
+  (a full queue pauses the downloads) and are parsed on the consumer's thread, so the download threads only
+  wait on sockets and do not compete for the GIL. Each line becomes a ``files.InputItem`` or a
+  ``files.Rejected`` with ``Src(<the file URL's path>, "line N")``: a bad line is quarantined, never the
+  file. Error-file lines
   become ``Rejected`` of kind ``export-error``; deleted-file entries become ``Deletion`` items.
 * A connection broken mid-file restarts that file from its beginning and skips the lines already handed on
   (nothing duplicated), within the retry policy's attempts; a file that stays broken, or that is gone
@@ -99,8 +101,11 @@ Level = Literal["system", "patient", "group"]
 FileKind = Literal["output", "error", "deleted"]
 
 DEFAULT_CONCURRENCY = 4
-QUEUE_ITEMS = 2000
-"""Items waiting for the consumer, at most: past it the downloads wait (memory stays bounded)."""
+BATCH_LINES = 200
+"""Lines a download hands on at once (one queue operation per batch, not per line); they are parsed on
+the consumer's thread, so the download threads only wait on sockets (no fight for the GIL)."""
+QUEUE_BATCHES = 16
+"""Batches waiting for the consumer, at most: past it the downloads wait (memory stays bounded)."""
 CHUNK_BYTES = 64 * 1024
 PROGRESS_CHARS = 80
 _URLISH = re.compile(r"\S*://\S*|\S*[?&]\S*=\S*")
@@ -318,9 +323,15 @@ class BulkExport:
                 + ("" if location else " without a Content-Location")
                 + ", not 202 Accepted with a status URL: does it support $export at this level?"
             )
+        status_url = urljoin(self.client.base_url + "/", location)
+        if origin(status_url) != self.client.origin:
+            raise BulkExportError(
+                f"{label}: the server's status URL is on another origin than the server; refusing to poll"
+                " it (the access token would go with each poll)"
+            )
         job = ExportJob(
             level=level,
-            status_url=urljoin(self.client.base_url + "/", location),
+            status_url=status_url,
             requested_at=requested_at,
             group=group,
             types=tuple(types),
@@ -446,7 +457,7 @@ class BulkExport:
         todo: queue.SimpleQueue[ManifestFile] = queue.SimpleQueue()
         for file in files:
             todo.put(file)
-        out: queue.Queue[_Message] = queue.Queue(maxsize=QUEUE_ITEMS)
+        out: queue.Queue[_Message] = queue.Queue(maxsize=QUEUE_BATCHES)
         stop = threading.Event()
         workers = [
             threading.Thread(
@@ -469,7 +480,8 @@ class BulkExport:
                 elif isinstance(message, _Failed):
                     raise message.error
                 else:
-                    yield message
+                    for number, line in message.lines:
+                        yield from _parse_line(message.file, number, line)
         finally:
             stop.set()
             while any(worker.is_alive() for worker in workers):
@@ -490,20 +502,26 @@ class BulkExport:
                     file = todo.get_nowait()
                 except queue.Empty:
                     break
-                for item in self._file_items(file, requires_token, stop):
-                    if not _put(out, item, stop):
-                        return
+                batch: list[tuple[int, bytes]] = []
+                for numbered_line in self._file_lines(file, requires_token, stop):
+                    batch.append(numbered_line)
+                    if len(batch) >= BATCH_LINES:
+                        if not _put(out, _Batch(file, batch), stop):
+                            return
+                        batch = []
+                if batch and not _put(out, _Batch(file, batch), stop):
+                    return
                 _put(out, _FileDone(file), stop)
         except Exception as exc:  # handed to the consumer's thread, which raises it
             _put(out, _Failed(exc), stop)
         finally:
             _put(out, _WorkerEnd(), stop)
 
-    def _file_items(
+    def _file_lines(
         self, file: ManifestFile, requires_token: bool, stop: threading.Event
-    ) -> Iterator[BulkItem]:
-        """The items of one file; a connection broken mid-file starts it again, skipping the lines already
-        handed on."""
+    ) -> Iterator[tuple[int, bytes]]:
+        """The numbered lines of one file; a connection broken mid-file starts it again, skipping the lines
+        already handed on."""
         authenticate = requires_token and origin(file.url) == self.client.origin
         policy = self.client.retry
         label = f"bulk export file {file.label}"
@@ -516,7 +534,7 @@ class BulkExport:
                         continue
                     if stop.is_set():
                         return
-                    yield from _parse_line(file, number, line)
+                    yield number, line
                     handed_on = number
                 return
             except _BrokenStream as exc:
@@ -657,6 +675,12 @@ class _BrokenStream(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class _Batch:
+    file: ManifestFile
+    lines: list[tuple[int, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
 class _FileDone:
     file: ManifestFile
 
@@ -671,7 +695,7 @@ class _Failed:
     error: Exception
 
 
-_Message = BulkItem | _FileDone | _WorkerEnd | _Failed
+_Message = _Batch | _FileDone | _WorkerEnd | _Failed
 
 
 def _put(out: queue.Queue[_Message], message: _Message, stop: threading.Event) -> bool:
