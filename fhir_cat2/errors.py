@@ -12,7 +12,13 @@
         ├── AuthError                   401/403 or a token endpoint refused us (exit 3)
         ├── RetryableServerError        429, 5xx, connection error, read timeout: retry with backoff
         │   └── ServerUnavailableError  still failing after the retry budget, or https:// to a plain-HTTP
-        │                               port (exit 4, raised at once: retrying will not help)
+        │       │                       port (exit 4, raised at once: retrying will not help)
+        │       └── BulkExportError     a Bulk Data export the server would not give us (exit 4): kick-off
+        │           │                   refused (its OperationOutcome summarised), export failed, a file
+        │           │                   that stayed unreadable, a manifest that is no manifest
+        │           ├── BulkExportTimeout  still running after the configured wait (exit 4; the next run
+        │           │                   resumes polling the same export)
+        │           └── BulkExportExpired  the status URL or a file is gone (404/410): kick off again
         ├── ResourceGoneError           404/410
         ├── PreconditionFailedError     412 (If-Match lost a race, or an ambiguous conditional write)
         └── FatalServerError            any other 4xx: fail at once, do not retry
@@ -28,6 +34,9 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "BulkExportError",
+    "BulkExportExpired",
+    "BulkExportTimeout",
     "ConfigError",
     "ConfigFileError",
     "FatalServerError",
@@ -104,6 +113,8 @@ class QuarantineKind(StrEnum):
     """Evaluating a patient raised: a bug to report (the entry names the exception type only)."""
     WRITE_BACK = "write-back"
     """The write server refused a write, or could not take it."""
+    EXPORT_ERROR = "export-error"
+    """A Bulk Data export's error file reported something the server could not export."""
 
 
 class InputError(FhirCat2Error):
@@ -211,3 +222,16 @@ class PreconditionFailedError(ServerError):
 
 class FatalServerError(ServerError):
     """A 4xx that retrying will not fix."""
+
+
+class BulkExportError(ServerUnavailableError):
+    """A Bulk Data export could not be had from the server."""
+
+
+class BulkExportTimeout(BulkExportError):
+    """The export was still running when the configured wait ran out; the server may still finish it, and a
+    run that resumes from its status URL picks it up."""
+
+
+class BulkExportExpired(BulkExportError):
+    """The export's status URL or one of its files is gone (404/410): expired or deleted on the server."""

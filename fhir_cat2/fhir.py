@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import orjson
@@ -57,6 +58,8 @@ logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "fhir-cat2"
+MAX_REDIRECTS = 5
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -322,12 +325,20 @@ class FhirClient:
         self.first_date: str | None = None
         """The Date header of the first response: the server's clock at the start of the run."""
         self._capabilities: dict[str, Any] | None = None
+        self._owner_thread = threading.get_ident()
+        self._thread_local = threading.local()
+        self._thread_sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
         bind = getattr(auth, "bind", None)
         if callable(bind):
             bind(self)
 
     def close(self) -> None:
         self.session.close()
+        with self._sessions_lock:
+            for session in self._thread_sessions:
+                session.close()
+            self._thread_sessions.clear()
 
     # ------------------------------------------------------------------------------------------ core
 
@@ -361,6 +372,23 @@ class FhirClient:
                 f" not the server's origin {_origin_text(self.base_url)}"
             )
         label = what or f"{method} {path_only(url)}"
+        return self._with_retries(
+            label,
+            self._send_once,
+            method,
+            url,
+            params,
+            json_body,
+            form,
+            headers,
+            authenticate,
+            label,
+            require_json,
+        )
+
+    def _with_retries(self, label: str, send: Callable[..., _T], *args: Any) -> _T:
+        """``send(*args)`` under the retry policy: RetryableServerError retried with backoff (Retry-After
+        honoured, capped); after the budget a ServerUnavailableError."""
         policy = self.retry
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -383,18 +411,7 @@ class FhirClient:
             reraise=True,
         )
         try:
-            return retrying(
-                self._send_once,
-                method,
-                url,
-                params,
-                json_body,
-                form,
-                headers,
-                authenticate,
-                label,
-                require_json,
-            )
+            return retrying(send, *args)
         except ServerUnavailableError:
             raise
         except RetryableServerError as exc:
@@ -642,6 +659,91 @@ class FhirClient:
         answer is not JSON."""
         headers = {"Accept": "application/json"}
         return self._request_elsewhere("GET", url, headers=headers, what=what, require_json=False).body
+
+    def open_stream(
+        self, url: str, *, authenticate: bool, what: str, accept: str = "application/fhir+ndjson"
+    ) -> requests.Response:
+        """GET a file as a stream (Bulk Data output): a 200 response whose body the caller reads in chunks
+        and closes. Opening it is retried like any request (429/5xx/connection errors, Retry-After).
+
+        Credentials go with the first hop only, and only when ``authenticate`` and the URL is on the server's
+        origin; a redirect (Oracle Health answers file requests with a 307 to storage) is followed without
+        them, to wherever it points (plain http:// only to this machine unless allowed). Each thread gets its
+        own ``requests.Session`` (see ``thread_session``), so files download concurrently."""
+        refuse_insecure(url, what, self.allow_insecure_http)
+        if authenticate and origin(url) != self.origin:
+            raise FatalServerError(
+                f"refusing to send credentials to {_origin_text(url)}:"
+                f" not the server's origin {_origin_text(self.base_url)}"
+            )
+        return self._with_retries(what, self._open_once, url, authenticate, what, accept)
+
+    def thread_session(self) -> requests.Session:
+        """The calling thread's session: the client's own on the thread that made the client, a session of
+        the same configuration on any other (a Session is not meant to be shared between threads)."""
+        if threading.get_ident() == self._owner_thread:
+            return self.session
+        session: requests.Session | None = getattr(self._thread_local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=2, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update(self.session.headers)
+            self._thread_local.session = session
+            with self._sessions_lock:
+                self._thread_sessions.append(session)
+        return session
+
+    def _open_once(self, url: str, authenticate: bool, label: str, accept: str) -> requests.Response:
+        session = self.thread_session()
+        send_auth = authenticate
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._get_streaming(session, url, send_auth, label, accept)
+            if response.status_code == 401 and send_auth and hasattr(self.auth, "invalidate"):
+                response.close()
+                log.info("%s: 401; fetching a new token and trying once more", label)
+                self.auth.invalidate()  # type: ignore[union-attr]
+                response = self._get_streaming(session, url, send_auth, label, accept)
+            location = response.headers.get("Location")
+            if response.status_code in (301, 302, 303, 307, 308) and location:
+                response.close()
+                url = urljoin(url, location)
+                refuse_insecure(url, f"{label} (redirect)", self.allow_insecure_http)
+                send_auth = False  # a redirect target (storage) never gets the server's token
+                log.debug("%s: redirected to %s (without credentials)", label, _origin_text(url))
+                continue
+            if response.status_code >= 300:
+                try:
+                    self._handle(response, label)  # raises the error of its status, with its outcome
+                finally:
+                    response.close()
+                raise FatalServerError(f"{label}: unexpected HTTP {response.status_code}")
+            return response
+        raise FatalServerError(f"{label}: more than {MAX_REDIRECTS} redirects")
+
+    def _get_streaming(
+        self, session: requests.Session, url: str, authenticate: bool, label: str, accept: str
+    ) -> requests.Response:
+        started = time.monotonic()
+        self.requests_sent += 1
+        try:
+            response = session.get(
+                url,
+                headers={"Accept": accept},
+                auth=self.auth if authenticate else None,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+                allow_redirects=False,
+                verify=self.verify,
+                cert=self.cert,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(label, url, exc, self._setting_for(url)) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetryableServerError(f"{label}: {_transport_text(exc, url)}") from None
+        log.debug("%s -> %d in %.2fs", label, response.status_code, time.monotonic() - started)
+        return response
 
     def _request_elsewhere(
         self,

@@ -191,7 +191,7 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
-                yield from _ndjson_line(name, number, line)
+                yield from ndjson_line(name, number, line)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         where = f"after line {number}" if number else ""
         yield Rejected(QuarantineKind.UNREADABLE_CONTENT, Src(name, where), f"cannot read file: {exc}")
@@ -201,10 +201,11 @@ def _stream_ndjson(path: Path, name: str) -> Iterator[InputItem | Rejected]:
 
 def _read_ndjson(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
     for number, line in enumerate(data.split(b"\n"), start=1):
-        yield from _ndjson_line(name, number, line)
+        yield from ndjson_line(name, number, line)
 
 
-def _ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Rejected]:
+def ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Rejected]:
+    """One NDJSON line as input (nothing for a blank line): a resource, or a ``Rejected`` for that line."""
     if not line.strip():
         return
     src = Src(name, f"line {number}")
@@ -394,6 +395,6 @@ def read_part(part: InputPart) -> Iterator[InputItem | Rejected]:
                     break
                 position += len(line)
                 number += 1
-                yield from _ndjson_line(name, number, line)
+                yield from ndjson_line(name, number, line)
     except OSError as exc:
         yield unreadable(Src(name, f"after line {number}" if number else ""), exc)
