@@ -9,6 +9,8 @@ import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+import pytest
+
 from fhir_cat2.sources.files import InputItem, Rejected, is_input_file, iter_input_files, read_file
 from fhir_cat2.spark_input import (
     DOCUMENT_GLOB,
@@ -20,7 +22,7 @@ from fhir_cat2.spark_input import (
     replay_order_key,
 )
 
-from ..conftest import encounter, patient
+from ..conftest import encounter, patient, shared_path
 from .conftest import SPARK_MARKS
 
 PID = "11111111-1111-1111-1111-111111111111"
@@ -226,3 +228,16 @@ class TestWithSpark:
         # Spark's listing skips names starting with _ or .
         assert {f"{tmp_path}/_hidden.ndjson line 1", f"{tmp_path}/.hidden.ndjson line 1"} <= replayed.keys()
         assert not any("hidden" in src for src in read)
+
+
+@pytest.mark.corpus
+class TestCorpusWithSpark:
+    pytestmark = SPARK_MARKS
+
+    def test_the_shared_corpus_reads_as_replay_reads_it(self, spark):
+        # bulk-export NDJSON (plain and gzip), Bundles, single resources, several inputs
+        names = ("bulk-10-patients", "generated-carebundle", "us-core-examples")
+        inputs = [str(shared_path("corpus", name)) for name in names]
+        expected = _replay(inputs)
+        assert len(expected) > 5_000
+        assert _spark(spark, inputs) == expected
