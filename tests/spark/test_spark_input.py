@@ -77,7 +77,7 @@ def _seen(items) -> list[tuple[str, str]]:
     found = []
     for item in items:
         if isinstance(item, Rejected):
-            found.append((str(item.src), f"rejected: {item.reason}"))
+            found.append((str(item.src), f"rejected ({item.kind.value}): {item.reason}"))
             continue
         assert isinstance(item, InputItem)
         subject = (item.resource.get("subject") or {}).get("reference")
@@ -146,7 +146,7 @@ def test_items_of_rows_is_replays_reader():
     rows = [("f.ndjson", 0, 3, _line(patient("p1"))), ("f.ndjson", 0, 4, b"  "), ("d.json", 1, 0, b"[]")]
     assert _seen(items_of_rows(rows)) == [
         ("f.ndjson line 3", "Patient/p1"),
-        ("d.json", "rejected: expected a FHIR resource (a JSON object), found a JSON list"),
+        ("d.json", "rejected (not-fhir): expected a FHIR resource (a JSON object), found a JSON list"),
     ]
 
 
