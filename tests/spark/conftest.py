@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +49,13 @@ def skip_or_fail_without_spark() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One SparkSession for the whole run: local[2], 4 shuffle partitions, no UI, UTC, temp dirs."""
+    """One SparkSession for the Spark tests: local[2], 4 shuffle partitions, no UI, UTC, temp dirs.
+
+    Package scope, not session: it is stopped, and its Java gateway shut down, as soon as the Spark tests
+    are done. py4j's finalizer thread polls with ``time.sleep(1)`` for as long as the gateway lives, and
+    the tests that record ``time.sleep`` calls (retry waits) would record its calls too."""
     skip_or_fail_without_spark()
     from pyspark.sql import SparkSession
 
@@ -76,3 +81,30 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    _shut_down_gateway()
+
+
+def _shut_down_gateway() -> None:
+    """End the JVM and py4j's threads (``SparkSession.stop`` keeps the gateway for a next session)."""
+    import threading
+
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    jvm = getattr(gateway, "proc", None)  # the JVM PySpark started; it exits when its stdin closes
+    if jvm is not None:
+        if jvm.stdin is not None:
+            jvm.stdin.close()
+        try:
+            jvm.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            jvm.kill()
+            jvm.wait()
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "FinalizerWorker":
+            thread.join(timeout=5)  # it sees the shutdown after its current one-second sleep
