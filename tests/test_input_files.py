@@ -135,3 +135,13 @@ def test_truncated_gzip_keeps_the_lines_before_the_damage(tmp_path):
     assert isinstance(items[-1], Rejected) and "cannot read file" in items[-1].reason
     kept = [i for i in items if isinstance(i, InputItem)]
     assert kept and kept[0].resource_id == "p0"
+
+
+def test_a_bad_lines_reason_does_not_depend_on_its_line_end(tmp_path):
+    for end in (b"\n", b"\r\n", b""):
+        # the reason of a bad line is the same whichever reader read it (Spark hands lines over without
+        # their end)
+        (tmp_path / "f.ndjson").write_bytes(b'{"resourceType": "Obs' + end)
+        [rejected] = read_file(tmp_path / "f.ndjson")
+        assert isinstance(rejected, Rejected)
+        assert rejected.reason == "not valid JSON: unexpected end of data: line 1 column 22 (char 21)"

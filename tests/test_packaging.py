@@ -54,3 +54,16 @@ def test_ci_runs_exactly_the_readmes_test_command_with_linters_pinned():
     }
     for tool in ("ruff", "mypy", "types-PyYAML", "types-requests"):
         assert str(pins[tool]).startswith("=="), tool
+
+
+def test_spark_is_its_own_extra_and_ci_installs_it_with_java():
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert not any(Requirement(r).name == "pyspark" for r in extras["test"])  # `.[test]` stays Spark-free
+    spark = {Requirement(r).name: Requirement(r).specifier for r in extras["spark"]}
+    assert spark["pyspark"].contains("3.5.0") and spark["pyspark"].contains("4.0.5")
+    assert not spark["pyspark"].contains("4.1.0")
+    assert spark["pandas"].contains("2.0.0") and spark["pyarrow"].contains("11.0.0")
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "'.[test,spark]'" in script and "export FHIR_CAT2_REQUIRE_SPARK=1" in script
+    assert "openjdk-17-jre-headless" in script
+    assert "spark" in " ".join(PYPROJECT["tool"]["pytest"]["ini_options"]["markers"])

@@ -173,6 +173,13 @@ def read_file(path: Path) -> Iterator[InputItem | Rejected]:
     except OSError as exc:
         yield unreadable(Src(name, ""), exc)
         return
+    yield from read_document_bytes(name, data)
+
+
+def read_document_bytes(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
+    """Resources of one whole (decompressed) JSON file named ``name``: a resource, a Bundle (its entries,
+    ``urn:uuid`` references resolved within it) or NDJSON saved under a .json name. Shared by ``read_file``
+    and the Spark reader, so both read a file the same way."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -205,9 +212,13 @@ def _read_ndjson(name: str, data: bytes) -> Iterator[InputItem | Rejected]:
 
 
 def ndjson_line(name: str, number: int, line: bytes) -> Iterator[InputItem | Rejected]:
-    """One NDJSON line as input (nothing for a blank line): a resource, or a ``Rejected`` for that line."""
+    """Resources of line ``number`` (1-based, blank lines counted) of the NDJSON file ``name``: none for a
+    blank line. Shared by every reader of NDJSON (whole files, parts, bulk downloads, Spark)."""
     if not line.strip():
         return
+    # without its line end (``\n`` or ``\r\n``), as Spark's line reader hands it over: a bad line's
+    # JSON error position is then the same whichever reader read it
+    line = line.removesuffix(b"\n").removesuffix(b"\r")
     src = Src(name, f"line {number}")
     try:
         document = orjson.loads(line)
