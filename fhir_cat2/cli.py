@@ -12,6 +12,7 @@ import argparse
 import gc
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from .cli_ops import (
 from .codes import write_csv
 from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
+from .emit.claim import EmitDefaults
 from .errors import (
     AuthError,
     ConfigError,
@@ -197,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes reading input and evaluating patients (default: CPUs, at most 8; 1: none)",
     )
+    replay.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine (--workers); spark: Apache Spark (pip install 'fhir-cat2[spark]')",
+    )
+    replay.add_argument(
+        "--spark-master",
+        default="local[*]",
+        metavar="URL",
+        help="with --engine spark: local[N] or a cluster's master URL (default local[*])",
+    )
     _add_run_options(replay)
 
     explain = sub.add_parser("explain", help="why a patient earned (or missed) each code and population")
@@ -269,6 +283,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         tracker.hold(args.state, "replay")
     check_output_dir(args.out, "--out")  # after the lock: a refused second run leaves the folder alone
     defaults = config.defaults.emit_defaults()
+    if args.engine == "spark":
+        return _replay_on_spark(args, tracker, ruleset, options, defaults)
     kinds = tuple(
         k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
     )
@@ -300,6 +316,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
     sink.close()
     write_csv(args.out, stats.unrecognised_codes)
     tracker.report.job = pipeline.job()
+    tracker.summarise = partial(summary_line, "replay")
+    if stats.quarantined and not args.quarantine_exit_zero:
+        return EXIT_QUARANTINED
+    return EXIT_OK
+
+
+def _replay_on_spark(
+    args: argparse.Namespace,
+    tracker: RunTracker,
+    ruleset: RuleSet,
+    options: RunOptions,
+    defaults: EmitDefaults,
+) -> int:
+    """``replay --engine spark``: the Spark executor writes part files into a scratch folder inside --out,
+    merged there into the files replay writes (byte for byte those of ``--workers 1``)."""
+    try:
+        from . import spark as engine
+    except ImportError as exc:
+        raise ConfigError(f"--engine spark needs PySpark: pip install 'fhir-cat2[spark]' ({exc})") from None
+    out = Path(args.out)
+    tracker.out_dir = out
+    parts = out / ".spark-parts"
+    log.info("replay on Spark (%s) into %s", args.spark_master, args.out)
+    session = engine.local_session(args.spark_master)
+    try:
+        result = engine.replay(session, list(args.paths), str(parts), ruleset, options, defaults)
+    finally:
+        session.stop()
+    emitted = tuple(
+        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
+    )
+    engine.merge_outputs(parts, out, (*emitted, "quarantine"))
+    shutil.rmtree(parts, ignore_errors=True)
+    stats = result.stats
+    tracker.attach(stats=stats)
+    write_csv(args.out, stats.unrecognised_codes)
+    tracker.report.job = result.job
+    tracker.report.extra = {"engine": "spark", "spark": result.facts()}
     tracker.summarise = partial(summary_line, "replay")
     if stats.quarantined and not args.quarantine_exit_zero:
         return EXIT_QUARANTINED
