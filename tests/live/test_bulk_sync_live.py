@@ -11,15 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from fhir_cat2.cli import main
 from fhir_cat2.fhir import FhirClient
 from fhir_cat2.runs import EXIT_EXPORT_TIMEOUT, EXIT_INTERRUPTED
-from fhir_cat2.sources.bulk import BulkExport
+from fhir_cat2.sources.bulk import BulkExport, Deletion
+from fhir_cat2.sources.records import Src
 from fhir_cat2.state import SyncState
 from tests.support.fault_proxy import FaultProxy
 
@@ -269,3 +272,27 @@ def test_a_run_killed_while_polling_resumes_the_export_without_a_second_kick_off
     assert code == 0
     assert report["bulk_export"]["resumed"] is True and kick_offs(proxy) == 0
     assert_server_equals_replay(fresh, replayed)
+
+
+def test_a_deleted_encounter_in_a_since_export_withdraws_our_claim_for_it(fresh, tmp_path, monkeypatch):
+    assert sync(fresh, tmp_path, "--source", "bulk")[0] == 0
+    claims = fixture_writebacks(fresh)["Claim"]
+    claim = next(c for c in claims.values() if c["status"] == "active")
+    encounter = claim["item"][0]["encounter"][0]["reference"]
+    response = requests.delete(f"{fresh.base_url}/{encounter}", timeout=30)
+    assert response.status_code in (200, 204), response.text[:300]
+    original = BulkExport.download
+
+    def with_deletion(self: BulkExport, manifest: Any, **kwargs: Any) -> Iterator[Any]:
+        yield from original(self, manifest, **kwargs)
+        yield Deletion(encounter, Src("/deleted.ndjson", "line 1 entry[0]"))  # sekmet lists no deletions
+
+    monkeypatch.setattr(BulkExport, "download", with_deletion)
+    code, report = sync(fresh, tmp_path, "--source", "bulk")
+    assert code == 0
+    assert report["bulk_export"]["deleted"] == {"Encounter": 1}
+    assert report["patients_affected"] == 1
+    assert report["write_back"]["Claim"].get("withdrawn") == 1
+    after = fixture_writebacks(fresh)["Claim"]
+    assert after[claim["id"]]["status"] == "cancelled"
+    assert all(after[i]["meta"] == c["meta"] for i, c in claims.items() if i != claim["id"])
