@@ -191,6 +191,7 @@ class LiveRun:
             "resumed": bulk.resumed,
             "transaction_time": format_instant(bulk.transaction_time) if bulk.transaction_time else None,
             "files_done": len(job.files_done) if job else 0,
+            "files_reused": bulk.files_reused,
             "deleted": dict(sorted(bulk.deleted.items())),
         }
 
@@ -253,6 +254,7 @@ def run_sync(
     if run.bulk is not None:
         run.bulk.state = state
         run.bulk.note_key = f"bulk_export {settings.base_url} {job}"
+        run.bulk.cache_dir = Path(f"{settings.state_path}.bulk") / job
         run.bulk.on_phase = lambda name: tracker.progress.phase(name)
         run.bulk.exporter.on_progress = lambda text: tracker.progress.phase("export", label=text)
     facts = run.facts()

@@ -24,28 +24,34 @@ One run:
 6. ``error`` files (OperationOutcome NDJSON) become quarantine entries (kind ``export-error``) in
    ``quarantine.ndjson`` and the run report, as do bad lines (with file path and line number).
 
-Files done are recorded in the ``ExportJob`` for the record, but a resumed run downloads every file again:
-what the pipeline read from a file is not kept between runs, and evaluating a patient on part of their
-files would write wrong results. Ctrl-C or SIGTERM sends ``DELETE`` to the status URL (cancel) and forgets
-the export unless ``source.bulk.keep_export`` (``--keep-export``): then the next run resumes it.
+No file is downloaded twice: the resources of each output file are kept, as they stream, in a private
+folder beside the state file (``<state>.bulk/<job>/``, created 0700 under the process's umask 077), and a
+file counts as done (``files_done``) once its copy is complete. A resumed run reads the done files from
+there and downloads only the others, so every patient is still evaluated on all of their data. The folder
+is removed when the run completes, or the export is cancelled or replaced. (Error and deleted files are
+small and downloaded again.) Ctrl-C or SIGTERM sends ``DELETE`` to the status URL (cancel) and forgets the
+export unless ``source.bulk.keep_export`` (``--keep-export``): then the next run resumes it.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import orjson
 
 from ..emit.ids import TAG_CODE, TAG_SYSTEM
 from ..errors import BulkExportExpired, ResourceGoneError
+from ..sinks.files import ensure_private_dir
 from ..sinks.planner import business_key
 from ..state import SyncState, parse_instant
-from .bulk import BulkExport, Deletion, ExportJob, Level, Manifest
-from .files import InputItem, Rejected
+from .bulk import BulkExport, Deletion, ExportJob, Level, Manifest, ManifestFile
+from .files import InputItem, Rejected, ndjson_line
 from .server import ChangeScan, ServerSource, is_ours, patient_of
 
 log = logging.getLogger("fhir_cat2.sources.bulk_source")
@@ -65,6 +71,7 @@ class BulkSource:
         state: SyncState | None = None,
         note_key: str = "",
         on_phase: Callable[[str], None] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.exporter = exporter
         self.search = search
@@ -82,6 +89,9 @@ class BulkSource:
         self.candidates: list[tuple[str, str, str | None]] = []
         """Our Claims for deleted Encounters: (type, business key, encounter) for ``Sink.expect``."""
         self.job: ExportJob | None = None
+        self.cache_dir = cache_dir
+        """Where the output files' resources are kept until the run completes (None: nowhere)."""
+        self.files_reused = 0
 
     # ------------------------------------------------------------------------------------- the run
 
@@ -103,6 +113,7 @@ class BulkSource:
         """The run completed: the export is used up; the next run starts a new one."""
         if self.state is not None:
             self.state.forget_note(self.note_key)
+        self._drop_cache()
 
     # ------------------------------------------------------------------------------------ export
 
@@ -118,6 +129,7 @@ class BulkSource:
             except BulkExportExpired:
                 log.warning("the bulk export an earlier run started has expired; kicking off again")
                 self.resumed = False
+        self._drop_cache()  # an earlier export's files
         job = self.exporter.kick_off(self.level, group=self.group, types=types, since=since)
         self.job = job
         self._remember(job)
@@ -165,6 +177,11 @@ class BulkSource:
             log.warning("could not cancel the bulk export on the server: %s", type(exc).__name__)
         if self.state is not None:
             self.state.forget_note(self.note_key)
+        self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        if self.cache_dir is not None and self.cache_dir.exists():
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def _phase(self, name: str) -> None:
         if self.on_phase is not None:
@@ -173,15 +190,59 @@ class BulkSource:
     # ----------------------------------------------------------------------------------- reading
 
     def _downloaded(self, manifest: Manifest) -> Iterator[InputItem | Rejected | Deletion]:
+        """The manifest's items: output files an earlier run completed from their kept copies, the others
+        downloaded (and kept, as they stream)."""
         job = self.job
         assert job is not None
+        cache = self.cache_dir
+        kept = {
+            file.key: cache / f"{file.key}.ndjson"
+            for file in manifest.output
+            if cache is not None and file.key in job.files_done and (cache / f"{file.key}.ndjson").is_file()
+        }
+        if kept:
+            log.info("bulk export: %d files read from the copies an earlier run kept", len(kept))
+        for file in manifest.output:
+            if file.key in kept:
+                self.files_reused += 1
+                with kept[file.key].open("rb") as lines:
+                    for number, line in enumerate(lines, 1):
+                        yield from ndjson_line(file.label, number, line.rstrip(b"\n"))
+        copies: dict[str, tuple[Path, BinaryIO]] = {}
+        by_label = {file.label: file for file in manifest.output}
 
-        def file_done(file: Any) -> None:
+        def copy_of(label: str) -> BinaryIO | None:
+            if cache is None or label not in by_label:
+                return None
+            key = by_label[label].key
+            if key not in copies:
+                ensure_private_dir(cache)
+                part = cache / f"{key}.part"
+                copies[key] = (part, part.open("wb"))
+            return copies[key][1]
+
+        def file_done(file: ManifestFile) -> None:
+            if cache is not None and file.kind == "output":
+                part, handle = copies.pop(file.key, (cache / f"{file.key}.part", None))
+                if handle is None:  # a file without a resource
+                    ensure_private_dir(cache)
+                    part.touch()
+                else:
+                    handle.close()
+                part.replace(cache / f"{file.key}.ndjson")
             job.mark_done(file)
             self._remember(job)
 
-        # every file, even those an earlier run finished: see the module docstring
-        yield from self.exporter.download(manifest, on_file_done=file_done)
+        try:
+            for item in self.exporter.download(manifest, done=kept, on_file_done=file_done):
+                if isinstance(item, InputItem):
+                    handle = copy_of(item.src.file)
+                    if handle is not None:
+                        handle.write(orjson.dumps(item.resource) + b"\n")
+                yield item
+        finally:
+            for _, handle in copies.values():
+                handle.close()
 
     def _full(self, manifest: Manifest) -> Iterator[InputItem | Rejected]:
         for item in self._downloaded(manifest):

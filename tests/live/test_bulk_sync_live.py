@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -296,3 +297,39 @@ def test_a_deleted_encounter_in_a_since_export_withdraws_our_claim_for_it(fresh,
     after = fixture_writebacks(fresh)["Claim"]
     assert after[claim["id"]]["status"] == "cancelled"
     assert all(after[i]["meta"] == c["meta"] for i, c in claims.items() if i != claim["id"])
+
+
+FILES = r"^/fhir/bulk-files/"
+
+
+@needs_plain_http
+def test_a_run_killed_mid_download_resumes_without_a_kick_off_or_a_file_downloaded_twice(
+    proxy, fresh, replayed, tmp_path
+):
+    proxy.add("delay", method="GET", path=FILES, seconds=60, after=1)  # the second file hangs
+    args = ["sync", "--base-url", proxy.base_url, "--state", str(tmp_path / "state.sqlite")]
+    args += ["--out", str(tmp_path / "killed"), "--source", "bulk", *RUN]
+    env = {**os.environ, **FAST, "FHIR_CAT2_SOURCE__BULK__CONCURRENCY": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "fhir_cat2", *args], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (noted_export(tmp_path) or {}).get("files_done"):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    first = next(s.target for s in proxy.seen if re.search(FILES, s.target))
+    assert kick_offs(proxy) == 1
+    proxy.clear()
+
+    code, report = sync(proxy, tmp_path, "--source", "bulk")
+    assert code == 0
+    assert report["bulk_export"]["resumed"] is True and kick_offs(proxy) == 0
+    downloaded = [s.target for s in proxy.seen if re.search(FILES, s.target)]
+    assert downloaded and first not in downloaded
+    assert report["bulk_export"]["files_reused"] == 1
+    assert_server_equals_replay(fresh, replayed)
+    assert not (tmp_path / "state.sqlite.bulk").exists() or not any(
+        (tmp_path / "state.sqlite.bulk").rglob("*")
+    )
