@@ -186,7 +186,7 @@ def test_an_earlier_export_expired_or_for_something_else_is_not_resumed(tmp_path
     state = SyncState(str(tmp_path / "state.sqlite"))
     noted(state, **changes)
     exporter = FakeExporter([])
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="fhir_cat2"):
         list(source(exporter, FakeSearch(), state).items(None))
     assert len(exporter.kicked) == 1 and exporter.polled == ["http://fhir.test/status/1"]
     assert "kicking off" in caplog.text
@@ -197,7 +197,7 @@ def test_an_export_gone_from_the_server_when_resumed_is_kicked_off_again_and_say
     state = SyncState(str(tmp_path / "state.sqlite"))
     noted(state)
     exporter = FakeExporter([], expired_status=True)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="fhir_cat2"):
         bulk = source(exporter, FakeSearch(), state)
         list(bulk.items(None))
     assert len(exporter.kicked) == 1 and bulk.resumed is False
