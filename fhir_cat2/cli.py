@@ -41,6 +41,7 @@ from .config import AppConfig, load_config
 from .emit.claim import EmitDefaults
 from .errors import (
     AuthError,
+    BulkExportTimeout,
     ConfigError,
     FhirCat2Error,
     InputError,
@@ -57,6 +58,7 @@ from .rules.valuesets import ValueSetRegistry
 from .runs import (
     EXIT_AUTH,
     EXIT_CONFIG,
+    EXIT_EXPORT_TIMEOUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -557,6 +559,9 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
     except AuthError as exc:
         _fail(EXIT_AUTH, f"fhir-cat2: authentication refused: {exc}")
         return EXIT_AUTH, f"authentication refused: {exc}"
+    except BulkExportTimeout as exc:
+        _fail(EXIT_EXPORT_TIMEOUT, f"fhir-cat2: {exc}")
+        return EXIT_EXPORT_TIMEOUT, str(exc)
     except ServerUnavailableError as exc:
         _fail(EXIT_UNAVAILABLE, f"fhir-cat2: server unavailable: {exc}")
         return EXIT_UNAVAILABLE, f"server unavailable: {exc}"

@@ -32,6 +32,22 @@ def add_live_commands(
     sync.add_argument(
         "--write-to", metavar="URL", help="FHIR base URL for the write-back (default: the source)"
     )
+    sync.add_argument(
+        "--source",
+        choices=("search", "bulk"),
+        help="how to read the server: search (change scan, then patient searches; default) or bulk"
+        " (FHIR Bulk Data $export) (config source.mode)",
+    )
+    sync.add_argument(
+        "--group", metavar="ID", help="bulk: export the members of Group/ID (config source.group)"
+    )
+    sync.add_argument(
+        "--keep-export",
+        action="store_true",
+        default=None,
+        help="bulk: on Ctrl-C or SIGTERM leave the export running (resumed by the next run) instead of"
+        " cancelling it (config source.bulk.keep_export)",
+    )
     # as run_sync defaults it: not guessed from the data, which a sync reads only the changes of
     add_run_options(sync, period_default="the current year in UTC, or the year of --until")
 
@@ -85,6 +101,9 @@ def resolve_live(args: argparse.Namespace, config: AppConfig) -> LiveSettings:
         until=until,
         dry_run=bool(getattr(args, "dry_run", False)),
         write_to=write_to,
+        source=getattr(args, "source", None) or config.source.mode,
+        group=getattr(args, "group", None) or config.source.group,
+        keep_export=bool(getattr(args, "keep_export", None) or config.source.bulk.keep_export),
     )
 
 

@@ -27,7 +27,7 @@ from .emit.claim import EmitDefaults
 from .errors import ConfigError, ConfigFileError, RulesError
 from .ops_config import LogConfig, MetricsConfig
 from .rules.yamlsource import LineMap, Path_, load_yaml, validation_problems
-from .server_config import ServerConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
+from .server_config import ServerConfig, SourceConfig, SyncConfig, WriteConfig, refuse_secrets_in_file
 
 ENV_PREFIX = "FHIR_CAT2_"
 
@@ -90,6 +90,7 @@ class AppConfig(BaseSettings):
     defaults: DefaultsConfig = DefaultsConfig()
     server: ServerConfig = ServerConfig()
     sync: SyncConfig = SyncConfig()
+    source: SourceConfig = SourceConfig()
     write: WriteConfig = WriteConfig()
     log: LogConfig = LogConfig()
     metrics: MetricsConfig = MetricsConfig()

@@ -413,6 +413,12 @@ def _network_checks(plan: Plan, findings: Findings, dry_run: bool) -> None:
     except _Stop:
         findings.not_verified(f"{plan.source.label}: the other checks, until the problem above is fixed")
         return
+    if plan.config.source.mode == "bulk":
+        try:
+            _bulk_export(plan.source, plan.config, capabilities, findings)
+        except _Stop:
+            findings.not_verified(f"{plan.source.label}: the other checks, until the problem above is fixed")
+            return
     if dry_run:
         findings.ok("write: not checked (--dry-run: sync --dry-run writes nothing to a server)")
         return
@@ -433,6 +439,78 @@ def _network_checks(plan: Plan, findings: Findings, dry_run: bool) -> None:
             _write_permission(target, resource_type, strategy, plan.config.write.withdraw_stale, findings)
     except _Stop:
         findings.not_verified(f"{target.label}: the other write checks, until the problem above is fixed")
+
+
+def export_levels(capabilities: dict[str, Any]) -> set[str]:
+    """The Bulk Data export levels a CapabilityStatement lists: ``export`` at system level, on Patient, on
+    Group (by name, or by the OperationDefinition it points to)."""
+
+    def exports(operations: Any) -> bool:
+        return any(
+            isinstance(o, dict)
+            and (o.get("name") in ("export", "$export") or str(o.get("definition", "")).endswith("export"))
+            for o in operations or []
+        )
+
+    levels: set[str] = set()
+    for rest in capabilities.get("rest") or []:
+        if not isinstance(rest, dict):
+            continue
+        if exports(rest.get("operation")):
+            levels.add("system")
+        for resource in rest.get("resource") or []:
+            if (
+                isinstance(resource, dict)
+                and resource.get("type") in ("Patient", "Group")
+                and exports(resource.get("operation"))
+            ):
+                levels.add(str(resource["type"]).lower())
+    return levels
+
+
+def _bulk_export(target: Target, config: AppConfig, capabilities: dict[str, Any], findings: Findings) -> None:
+    """sync --source bulk: the CapabilityStatement lists $export at the level, and an authenticated kick-off
+    is accepted (then cancelled at once)."""
+    from .sources.bulk import BulkExport
+
+    group = config.source.group
+    level = config.source.bulk.level or ("group" if group else "system")
+    label = target.label
+    if level == "group" and not group:
+        findings.problem(
+            f"{label}: source.bulk.level group needs source.group (the Group id)", check="$export"
+        )
+        raise _Stop
+    where = {"system": "[base]/$export", "patient": "Patient/$export", "group": f"Group/{group}/$export"}[
+        level
+    ]
+    if level in export_levels(capabilities):
+        findings.ok(f"{label}: the CapabilityStatement lists $export at {level} level", "$export capability")
+    else:
+        findings.warning(
+            f"{label}: the CapabilityStatement does not list $export at {level} level ({where});"
+            " trying a kick-off all the same",
+            "$export capability",
+        )
+    exporter = BulkExport(target.client)
+    check = "$export kick-off"
+    try:
+        job = exporter.kick_off(level, group=group, types=["Patient"])
+    except AuthError as exc:
+        _auth_problem(target, label, check, "export", "data", exc, findings)
+        raise _Stop from None
+    except ServerUnavailableError as exc:
+        findings.problem(f"{label}: {exc}", EXIT_UNAVAILABLE, check)
+        raise _Stop from None
+    except ServerError as exc:
+        findings.problem(f"{label}: {exc}", check=check)
+        raise _Stop from None
+    try:
+        exporter.cancel(job.status_url)
+        cancelled = "cancelled"
+    except ServerError as exc:
+        cancelled = f"not cancelled ({type(exc).__name__}: it expires on the server)"
+    findings.ok(f"{label}: an authenticated {where} kick-off is accepted (a test export, {cancelled})", check)
 
 
 def _connect(target: Target, findings: Findings) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@
         │       └── BulkExportError     a Bulk Data export the server would not give us (exit 4): kick-off
         │           │                   refused (its OperationOutcome summarised), export failed, a file
         │           │                   that stayed unreadable, a manifest that is no manifest
-        │           ├── BulkExportTimeout  still running after the configured wait (exit 4; the next run
+        │           ├── BulkExportTimeout  still running after the configured wait (exit 7; the next run
         │           │                   resumes polling the same export)
         │           └── BulkExportExpired  the status URL or a file is gone (404/410): kick off again
         ├── ResourceGoneError           404/410

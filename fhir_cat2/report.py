@@ -30,6 +30,9 @@ class LiveFacts:
     job: str | None = None
     dry_run: bool = False
     backfill: bool = False
+    source: str = "search"
+    bulk: dict[str, Any] | None = None
+    """``--source bulk``: level, resumed, incremental, transaction time, files, deleted per type."""
 
 
 @dataclass
@@ -122,6 +125,9 @@ class RunReport:
                 report["job"] = live.job
             report["dry_run"] = live.dry_run
             report["backfill"] = live.backfill
+            report["source"] = live.source
+            if live.bulk is not None:
+                report["bulk_export"] = live.bulk
         if self.requests is not None:
             report["requests"] = self.requests
             report["retries"] = self.retries or 0

@@ -48,6 +48,7 @@ EXIT_AUTH = 3
 EXIT_UNAVAILABLE = 4
 EXIT_LOCKED = 5
 EXIT_WRITES_PENDING = 6
+EXIT_EXPORT_TIMEOUT = 7
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -60,6 +61,7 @@ EXIT_MEANINGS = {
     EXIT_UNAVAILABLE: "server unavailable after the retry budget",
     EXIT_LOCKED: "another run holds the lock",
     EXIT_WRITES_PENDING: "completed; writes pending in the outbox",
+    EXIT_EXPORT_TIMEOUT: "bulk export still running after the wait limit (the next run resumes it)",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
     EXIT_TERMINATED: "terminated (SIGTERM)",

@@ -110,6 +110,38 @@ class SyncConfig(_Section):
     """Run records kept in the state file (the newest; older ones are deleted)."""
 
 
+class BulkConfig(_Section):
+    """``source.bulk``: how ``sync --source bulk`` asks for and reads a Bulk Data export."""
+
+    level: Literal["system", "patient", "group"] | None = None
+    """Export level; omitted: ``group`` when ``source.group`` is set, else ``system``."""
+    max_wait_minutes: float = Field(default=360.0, gt=0)
+    """Give up polling after this long (exit 7); the export goes on, and the next run resumes it."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """The first wait between status polls when the server sends no Retry-After (it doubles, to 60s)."""
+    concurrency: int = Field(default=4, ge=1, le=32)
+    """Export files downloaded at once."""
+    file_hosts: list[str] = Field(default_factory=list)
+    """Base URLs other than the server's that export files may come from (e.g. the EHR's storage)."""
+    keep_export: bool = False
+    """On Ctrl-C or SIGTERM, leave the export running on the server (default: cancel it)."""
+
+    @field_validator("file_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [_http_url(v) or v for v in value]
+
+
+class SourceConfig(_Section):
+    """``source``: how ``sync`` reads the server (``search``: change scan plus per-patient searches;
+    ``bulk``: FHIR Bulk Data ``$export``)."""
+
+    mode: Literal["search", "bulk"] = "search"
+    group: str | None = None
+    """The Group whose members a Group-level export reads (flag --group)."""
+    bulk: BulkConfig = BulkConfig()
+
+
 class WriteConfig(_Section):
     base_url: str | None = None
     auth: AuthConfig | None = None

@@ -343,6 +343,9 @@ class SyncState:
     def note(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("note:" + key, value))
 
+    def forget_note(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key=?", ("note:" + key,))
+
     def prune_runs(self, keep: int) -> int:
         """Keep the newest ``keep`` run records (reports add up over years of runs every few minutes)."""
         cursor = self._db.execute(

@@ -35,11 +35,13 @@ from .fhir import FhirClient, SearchPage, origin
 from .pipeline import Pipeline, RunOptions
 from .report import LiveFacts, RunReport
 from .rules.loader import RuleSet
-from .runs import RunTracker, watermark_text
+from .runs import RunTracker, Terminated, watermark_text
 from .server_config import build_auth, build_client
 from .sinks.base import Sink
 from .sinks.files import NdjsonSink, ensure_private_dir, write_private
 from .sinks.server import ServerSink
+from .sources.bulk import BulkExport, PollPolicy
+from .sources.bulk_source import BulkSource
 from .sources.files import InputItem, Rejected
 from .sources.server import ChangeScan, ServerSource, default_types, report_gaps, server_interactions
 from .state import Outbox, SyncState, format_instant, format_until, parse_instant
@@ -58,6 +60,10 @@ class LiveSettings:
     until: datetime | None = None
     dry_run: bool = False
     write_to: str | None = None
+    source: str = "search"
+    """``search`` (change scan, then patient searches) or ``bulk`` (``$export``)."""
+    group: str | None = None
+    keep_export: bool = False
 
     @property
     def backfill(self) -> bool:
@@ -94,6 +100,8 @@ class LiveRun:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanned: Callable[[int], None] | None = None
     """Told how many patients the change scan found, before their data is fetched (progress)."""
+    bulk: BulkSource | None = None
+    """``--source bulk``: the export the run reads (its search source fetches contexts when incremental)."""
     _facts: LiveFacts = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +121,9 @@ class LiveRun:
             patient_batch=self.config.sync.patient_batch,
             scan_paging=self.config.sync.scan_paging,
         )
+        if self.settings.source == "bulk":
+            self.bulk = bulk_source(self.client, self.source, self.config, self.settings)
+            self._facts.source = "bulk"
 
     def plan_windows(self, state: SyncState | None, job: str = "") -> datetime:
         """Fetch the CapabilityStatement, fix ``until`` and each type's window. Returns until."""
@@ -126,7 +137,8 @@ class LiveRun:
         local_now = datetime.now(UTC)
         if self.settings.until is None and until > local_now + timedelta(minutes=5):
             log.warning("the server's clock is ahead of ours by %s", until - local_now)
-        overlap = timedelta(minutes=self.config.sync.overlap_minutes)
+        # an export's _since is the last manifest's transactionTime, the server's own consistent point
+        overlap = timedelta(0) if self.bulk else timedelta(minutes=self.config.sync.overlap_minutes)
         for resource_type in self.source.types:
             if self.settings.since is not None:
                 since: datetime | None = self.settings.since
@@ -147,6 +159,9 @@ class LiveRun:
             state.note(key, gaps)
 
     def inputs(self) -> Iterator[InputItem | Rejected]:
+        if self.bulk is not None:
+            yield from self._bulk_inputs()
+            return
         self.scan = self.source.scan(self.windows)
         log.info(
             "%d patients affected by %d changed resources",
@@ -158,6 +173,27 @@ class LiveRun:
         if self.scanned is not None:
             self.scanned(len(self.scan.patients))
         yield from self.source.contexts(self.scan.patients)
+
+    def _bulk_inputs(self) -> Iterator[InputItem | Rejected]:
+        bulk = self.bulk
+        assert bulk is not None
+        self.scan = bulk.scan
+        sinces = [since for since, _ in self.windows.values()]
+        since = None if not sinces or None in sinces else min(s for s in sinces if s)
+        yield from bulk.items(since)
+        self._facts.changed_by_type = dict(sorted(self.scan.changed.items()))
+        self._facts.patients_affected = len(self.scan.patients)
+        job = bulk.job
+        self._facts.bulk = {
+            "level": bulk.level,
+            "incremental": since is not None,
+            "since": since,
+            "resumed": bulk.resumed,
+            "transaction_time": format_instant(bulk.transaction_time) if bulk.transaction_time else None,
+            "files_done": len(job.files_done) if job else 0,
+            "files_reused": bulk.files_reused,
+            "deleted": dict(sorted(bulk.deleted.items())),
+        }
 
     def facts(self) -> LiveFacts:
         """What this run learnt of the server, for the run report (kept up to date as the run goes)."""
@@ -215,6 +251,12 @@ def run_sync(
     run.connect()
     run.source.observer = tracker.progress.page
     run.scanned = tracker.progress.scanned_patients
+    if run.bulk is not None:
+        run.bulk.state = state
+        run.bulk.note_key = f"bulk_export {settings.base_url} {job}"
+        run.bulk.cache_dir = Path(f"{settings.state_path}.bulk") / job
+        run.bulk.on_phase = lambda name: tracker.progress.phase(name)
+        run.bulk.exporter.on_progress = lambda text: tracker.progress.phase("export", label=text)
     facts = run.facts()
     facts.job, facts.dry_run, facts.backfill = job, settings.dry_run, settings.backfill
     tracker.attach(clients=[run.client], live=facts)
@@ -256,6 +298,12 @@ def run_sync(
         pipeline.observer = tracker.progress.patient
         tracker.attach(stats=pipeline.stats)
         pipeline.ingest(tracker.progress.count(run.inputs()))
+        if run.bulk is not None and run.bulk.transaction_time is not None:
+            until = run.bulk.transaction_time  # the export's own point in time: the watermark to be
+            state.update_run(run.run_id, until=format_until(until))
+            for resource_type, (since_text, _) in run.windows.items():
+                run.windows[resource_type] = (since_text, format_until(until))
+            sink.expect(run.bulk.candidates)
         work = pipeline.job()
         report.job = work
         log.info("evaluating %d patients for measurement period %d", len(run.scan.patients), work.year)
@@ -266,12 +314,16 @@ def run_sync(
         sink.close()
         if sink is not files:
             files.close()
-    except BaseException:
+    except BaseException as exc:
+        if run.bulk is not None and isinstance(exc, KeyboardInterrupt | Terminated):
+            run.bulk.interrupted()
         files.abort()
         run.client.close()
         if write_client is not None and write_client is not run.client:
             write_client.close()
         raise
+    if run.bulk is not None:
+        run.bulk.finished()
     written = sink.stats
     if not settings.dry_run:
         report.write_target = _redact_url(write_client.base_url if write_client else settings.base_url)
@@ -296,6 +348,32 @@ def run_sync(
     if write_client is not None and write_client is not run.client:
         write_client.close()
     return report
+
+
+def bulk_source(
+    client: FhirClient, search: ServerSource, config: AppConfig, settings: LiveSettings
+) -> BulkSource:
+    """The export source as configured (``source.bulk.*``), over the run's client and search source."""
+    cfg = config.source.bulk
+    group = settings.group
+    level = cfg.level or ("group" if group else "system")
+    if level == "group" and not group:
+        raise ConfigError("source.bulk.level group needs a Group id (--group ID or source.group)")
+    if settings.until is not None:
+        raise ConfigError("--until cannot be used with --source bulk: an export ends at the server's now")
+    exporter = BulkExport(
+        client,
+        poll=PollPolicy(first_wait=cfg.poll_seconds, max_wait=cfg.max_wait_minutes * 60.0),
+        concurrency=cfg.concurrency,
+        file_hosts=cfg.file_hosts,
+    )
+    return BulkSource(
+        exporter,
+        search,
+        level=level,
+        group=group if level == "group" else None,
+        keep_export=settings.keep_export,
+    )
 
 
 def server_sink(write_client: FhirClient, config: AppConfig, files: NdjsonSink, outbox: Outbox) -> ServerSink:
@@ -380,6 +458,7 @@ def run_record(
         name = f"{counter['pages']:06d}-{resource_type}.json"
         write_private(pages_dir / name, orjson.dumps(page.bundle, option=orjson.OPT_INDENT_2) + b"\n")
 
+    settings = replace(settings, source="search")  # a recording is of search pages, which replay reads
     run = LiveRun("record", settings, config, ruleset, options)
     run.connect()
     run.source.observer = save

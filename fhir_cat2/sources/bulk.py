@@ -23,7 +23,7 @@ Our choices:
   kick-off, the status URL and a file are retried by its usual policy (Retry-After honoured).
 * Polling honours ``Retry-After`` (at least ``PollPolicy.first_wait`` seconds, so a server saying 0 cannot
   make us spin); without one the wait doubles from ``first_wait`` up to ``max_interval``. After ``max_wait``
-  in all, ``BulkExportTimeout`` (exit 4): the export keeps running on the server, and polling its status
+  in all, ``BulkExportTimeout`` (exit 7): the export keeps running on the server, and polling its status
   URL again (``ExportJob``) picks it up. ``X-Progress`` is server text: it goes to the callback and the log
   with anything URL-like replaced and cut to ``PROGRESS_CHARS``.
 * A status URL that answers 404/410 is ``BulkExportExpired`` (kick off a new export); a kick-off refused with

@@ -164,3 +164,27 @@ def test_a_token_that_can_write_passes_as_json(server, tmp_path, capsys, monkeyp
     assert all(results[f"search {t}"] == "ok" for t in CORE_TYPES)
     assert results["$validate Claim"] == results["write permission Claim"] == "ok"
     assert results["write permission MeasureReport"] == "ok"
+
+
+def test_bulk_mode_checks_export_is_listed_and_an_authenticated_kick_off_is_accepted(
+    server, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("TEST_FHIR_PASSWORD", PASSWORD)
+    monkeypatch.setenv("FHIR_CAT2_SOURCE__MODE", "bulk")
+    code, out = config_check(server, tmp_path, capsys, basic(PASSWORD), "--dry-run")
+    assert code == 0, out
+    assert "ok: server: the CapabilityStatement lists $export at system level" in out
+    assert (
+        "ok: server: an authenticated [base]/$export kick-off is accepted (a test export, cancelled)" in out
+    )
+
+
+def test_bulk_mode_at_group_level_without_a_group_is_a_configuration_problem(
+    server, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("TEST_FHIR_PASSWORD", PASSWORD)
+    monkeypatch.setenv("FHIR_CAT2_SOURCE__MODE", "bulk")
+    monkeypatch.setenv("FHIR_CAT2_SOURCE__BULK__LEVEL", "group")
+    code, out = config_check(server, tmp_path, capsys, basic(PASSWORD), "--dry-run")
+    assert code == 2, out
+    assert "problem: server: source.bulk.level group needs source.group (the Group id)" in out
