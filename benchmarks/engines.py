@@ -9,12 +9,13 @@ Run by hand with the project's interpreter (it is not a test), Spark installed (
 
 It writes a seeded synthetic corpus (``benchmarks/replay.py``'s generator, bulk NDJSON: one file per resource
 type, all patients mixed), then runs each engine as a child process of its own, the engines interleaved over
-``--rounds`` so a machine whose speed drifts affects them alike. For every run: wall and CPU seconds, and
-the peak resident memory of the driver (the ``fhir-cat2`` process), of its worker processes (forked workers,
-or Spark's JVM and Python workers), sampled from ``/proc`` every 100 ms (a peak shorter than that can be
-missed), and the sum over the process tree at its highest. Outputs are compared byte for byte with the
-one-process run (Spark's after the documented merge, ``cat part-*``). For Spark it also reports patients
-per core-second of the evaluation stage (from the run report), the figure to size a cluster with.
+``--rounds`` so a machine whose speed drifts affects them alike. For every run, sampled from ``/proc``
+every 100 ms: wall time; CPU seconds summed over the process tree (Spark's JVM, never reaped, included; a
+process that lives less than 100 ms is missed); the peak resident memory of the driver (the ``fhir-cat2``
+process), of its largest worker process (a forked worker, or Spark's JVM or a Python worker), and of the
+whole tree at its highest. Outputs are compared byte for byte with the first engine's (Spark's after the
+documented merge, ``cat part-*``). For Spark it also reports patients per core-second of the evaluation
+stage (from the run report), the figure to size a cluster with.
 
 ``--against-commit REV`` also times replay of that commit (checked out into a temporary worktree and run from
 its source tree with this interpreter), for "the refactor must not slow replay".
@@ -75,10 +76,21 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (``/proc/PID/stat`` fields 14 and 15)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def run(command: list[str], log: Path, env: dict[str, str] | None = None) -> Sample:
     """Run one engine as a child; sample its process tree's memory while it runs (CPU: see main)."""
     sample = Sample()
     peaks: dict[int, float] = {}
+    cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree (the JVM is never reaped)
     with log.open("wb") as out:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -89,11 +101,14 @@ def run(command: list[str], log: Path, env: dict[str, str] | None = None) -> Sam
                 tree.append(pid)
                 stack += _children(pid)
             sizes = {pid: _rss_mb(pid) for pid in tree}
+            for pid in tree:
+                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_seconds(pid))
             for pid, size in sizes.items():
                 peaks[pid] = max(peaks.get(pid, 0.0), size)
             sample.tree_mb = max(sample.tree_mb, sum(sizes.values()))
             time.sleep(0.1)
         sample.wall = time.perf_counter() - started
+    sample.cpu = sum(cpu.values())
     sample.exit_code = child.returncode
     sample.driver_mb = peaks.get(child.pid, 0.0)
     sample.workers_mb = max((size for pid, size in peaks.items() if pid != child.pid), default=0.0)
@@ -161,15 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         for engine in engines:
             name, _, commit = engine.partition("@")
             out = work / f"out-{engine}-{round_}"
-            before = os.times()
             sample = run(
                 engine_command(name, corpus, out, args.period),
                 work / f"{engine}-{round_}.log",
                 old_env if commit else env,
-            )
-            after = os.times()
-            sample.cpu = (after.children_user + after.children_system) - (
-                before.children_user + before.children_system
             )
             if sample.exit_code != 0:
                 raise SystemExit(f"{engine} failed ({sample.exit_code}): see {work}/{engine}-{round_}.log")
