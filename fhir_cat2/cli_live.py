@@ -34,12 +34,14 @@ def add_live_commands(
     )
     sync.add_argument(
         "--source",
-        choices=("search", "bulk"),
-        help="how to read the server: search (change scan, then patient searches; default) or bulk"
-        " (FHIR Bulk Data $export) (config source.mode)",
+        choices=("search", "bulk", "patients"),
+        help="how to read the server: search (change scan, then patient searches; default), bulk"
+        " (FHIR Bulk Data $export), or patients (one patient at a time) (config source.mode)",
     )
     sync.add_argument(
-        "--group", metavar="ID", help="bulk: export the members of Group/ID (config source.group)"
+        "--group",
+        metavar="ID",
+        help="bulk: export the members of Group/ID; patients: read them (config source.group)",
     )
     sync.add_argument(
         "--keep-export",
@@ -47,6 +49,11 @@ def add_live_commands(
         default=None,
         help="bulk: on Ctrl-C or SIGTERM leave the export running (resumed by the next run) instead of"
         " cancelling it (config source.bulk.keep_export)",
+    )
+    sync.add_argument(
+        "--patients-file",
+        metavar="FILE",
+        help="patients mode: patient ids, one a line, instead of a Group (config source.patients_file)",
     )
     # as run_sync defaults it: not guessed from the data, which a sync reads only the changes of
     add_run_options(sync, period_default="the current year in UTC, or the year of --until")
@@ -112,6 +119,7 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
     from .sinks.files import check_output_dir
     from .sync import run_sync, summary
 
+    config = resolve_source(args, config)
     settings = resolve_live(args, config)
     selected_measures(ruleset, options)
     tracker = args._tracker
@@ -127,10 +135,33 @@ def cmd_sync(args: argparse.Namespace, options: RunOptions, config: AppConfig, r
     return EXIT_OK
 
 
+def resolve_source(args: argparse.Namespace, config: AppConfig) -> AppConfig:
+    """``--source``, ``--group`` and ``--patients-file`` over ``source.*``; refuses what cannot run."""
+    update: dict[str, Any] = {}
+    for flag, key in (("source", "mode"), ("group", "group"), ("patients_file", "patients_file")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            update[key] = value
+    source = config.source.model_copy(update=update)
+    if source.mode == "patients":
+        if bool(source.group) == bool(source.patients_file):
+            raise ConfigError(
+                "patients mode reads the members of a Group or a file of patient ids: give one of"
+                " --group ID (source.group) or --patients-file FILE (source.patients_file)"
+            )
+    elif source.patients_file:
+        raise ConfigError("--patients-file needs --source patients (source.mode: patients)")
+    elif source.group and source.mode == "search":
+        raise ConfigError("--group needs --source patients or --source bulk (source.mode)")
+    return config.model_copy(update={"source": source})
+
+
 def cmd_record(args: argparse.Namespace, options: RunOptions, config: AppConfig, ruleset: RuleSet) -> int:
     from .sinks.files import check_output_dir
     from .sync import run_record
 
+    if config.source.mode != "search":
+        raise ConfigError("record reads with system-wide searches only (source.mode: search)")
     settings = resolve_live(args, config)
     if not args.out:
         raise ConfigError("record needs --out DIR")

@@ -251,6 +251,8 @@ def _static_checks(config: AppConfig, findings: Findings) -> Plan | None:
         _permissions("sync.state", str(state), findings)
     if config.metrics.file:
         _writable("metrics.file", Path(config.metrics.file).expanduser().parent, findings)
+    if config.source.mode == "patients":
+        _population(config, findings)
     if sum(findings.problems.values()) > before:
         return None
     from .sources.server import default_types
@@ -408,8 +410,11 @@ def _network_checks(plan: Plan, findings: Findings, dry_run: bool) -> None:
     supported = supported_types(capabilities)
     read_types = [t for t in plan.read_types if not supported or t in supported]
     try:
-        for resource_type in read_types:
-            _count_search(plan.source, resource_type, findings, "read")
+        if plan.config.source.mode == "patients":
+            _patient_searches(plan.source, capabilities, read_types, plan.config, findings)
+        else:
+            for resource_type in read_types:
+                _count_search(plan.source, resource_type, findings, "read")
     except _Stop:
         findings.not_verified(f"{plan.source.label}: the other checks, until the problem above is fixed")
         return
@@ -600,6 +605,108 @@ def _count_search(target: Target, resource_type: str, findings: Findings, purpos
     total = body.get("total") if isinstance(body, dict) else None
     count = f": {total} on the server" if isinstance(total, int) else ""
     findings.ok(f"{label}: {check} with the credentials{count}", check)
+
+
+def _population(config: AppConfig, findings: Findings) -> list[str] | None:
+    """patients mode, offline: a Group or a readable file of ids (exactly one). None after a problem."""
+    from .sources.patients import read_patients_file
+
+    source = config.source
+    if bool(source.group) == bool(source.patients_file):
+        findings.problem(
+            "source.mode patients reads the members of a Group or a file of patient ids: set one of"
+            " source.group or source.patients_file",
+            check="population",
+        )
+        return None
+    if source.patients_file:
+        try:
+            ids = read_patients_file(source.patients_file)
+        except ConfigError as exc:
+            findings.problem(str(exc), check="population")
+            return None
+        findings.ok(f"source.patients_file: {len(ids)} patients in {source.patients_file}", "population")
+        return ids
+    return []
+
+
+def _patient_searches(
+    target: Target,
+    capabilities: dict[str, Any],
+    read_types: list[str],
+    config: AppConfig,
+    findings: Findings,
+) -> None:
+    """patients mode: the population (the Group's members, read from the server), then each read type
+    searched for one of its patients, as sync searches: never without a patient."""
+    from .sources.patients import group_members, lists_everything, read_patients_file
+    from .sources.server import patient_param, supported_types
+
+    label, client = target.label, target.client
+    group = config.source.group
+    if not group:
+        ids = read_patients_file(str(config.source.patients_file))  # checked before: see _static_checks
+    else:
+        check = "read Group"
+        try:
+            members = group_members(client, group)
+        except AuthError as exc:
+            _auth_problem(target, label, check, "read", "Group", exc, findings)
+            raise _Stop from None
+        except ServerUnavailableError as exc:
+            findings.problem(f"{label}: {exc}", EXIT_UNAVAILABLE, check)
+            raise _Stop from None
+        except (ServerError, ConfigError) as exc:
+            findings.problem(f"{label}: {exc}", check=check)
+            raise _Stop from None
+        skipped = f"; {sum(members.skipped.values())} other members left out" if members.skipped else ""
+        findings.ok(
+            f"{label}: Group/{group}: {len(members.patients)} patients in {members.pages} page(s){skipped}",
+            check,
+        )
+        ids = members.patients
+    if not ids:
+        findings.problem(f"{label}: the population has no patient: nothing to search for", check="population")
+        raise _Stop
+    everything = config.source.patients.everything
+    listed = lists_everything(capabilities)
+    if everything == "always" and not listed:
+        findings.warning(
+            f"{label}: source.patients.everything is always, but Patient/$everything is not listed"
+        )
+    uses = everything == "always" or (everything == "auto" and listed)
+    findings.ok(
+        f"{label}: patients are read with {'Patient/$everything' if uses else 'one search per type'}"
+        f" (source.patients.everything: {everything})",
+        "everything",
+    )
+    supported = supported_types(capabilities)
+    headers = {"Prefer": "handling=strict"} if client.strict_search else None
+    for resource_type in read_types:
+        param = patient_param(resource_type, supported.get(resource_type, set()))
+        check = f"search {resource_type}"
+        if param is None:
+            findings.warning(f"{label}: {resource_type} has no patient search parameter: not read", check)
+            continue
+        value = ids[0] if param == "_id" else f"Patient/{ids[0]}"
+        try:
+            client.request(
+                "GET",
+                resource_type,
+                params=[(param, value), ("_count", "1")],
+                headers=headers,
+                what=f"search {resource_type} for one patient",
+            )
+        except AuthError as exc:
+            _auth_problem(target, label, check, "read", resource_type, exc, findings)
+            continue
+        except ServerUnavailableError as exc:
+            findings.problem(f"{label}: {exc}", EXIT_UNAVAILABLE, check)
+            raise _Stop from None
+        except ServerError as exc:
+            findings.problem(f"{label}: {exc} (or leave it out of sync.resource_types)", check=check)
+            continue
+        findings.ok(f"{label}: {check} for one patient ({param}=) with the credentials", check)
 
 
 def _validate(target: Target, resource_type: str, capabilities: dict[str, Any], findings: Findings) -> None:

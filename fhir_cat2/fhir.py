@@ -322,6 +322,8 @@ class FhirClient:
         self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": USER_AGENT})
         self.requests_sent = 0
         self.retries = 0
+        self._counts_lock = threading.Lock()
+        """Requests are counted from several threads (patients mode, bulk downloads): ``+=`` is not atomic."""
         self.first_date: str | None = None
         """The Date header of the first response: the server's clock at the start of the run."""
         self._capabilities: dict[str, Any] | None = None
@@ -392,7 +394,8 @@ class FhirClient:
         policy = self.retry
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.retries += 1
+            with self._counts_lock:
+                self.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
             log.warning("%s failed (%s); retry %d in %.1fs", label, _short(exc), state.attempt_number, delay)
@@ -459,9 +462,11 @@ class FhirClient:
         elif form is not None:
             data = dict(form)
         started = time.monotonic()
-        self.requests_sent += 1
+        with self._counts_lock:
+            self.requests_sent += 1
         try:
-            response = self.session.request(
+            # one Session per thread: patients mode fetches several patients at once
+            response = self.thread_session().request(
                 method,
                 url,
                 params=params,
@@ -529,17 +534,23 @@ class FhirClient:
             self._capabilities = body
         return self._capabilities
 
-    def server_time(self, probe_type: str = "Patient") -> datetime | None:
+    def server_time(
+        self, probe_type: str | None = "Patient", probe_params: list[tuple[str, str]] | None = None
+    ) -> datetime | None:
         """The server's clock now: ``Bundle.meta.lastUpdated`` of a count-only search (milliseconds on most
-        servers), else the Date header of the first response (whole seconds, and some servers cache it)."""
+        servers), else the Date header of the first response (whole seconds, and some servers cache it).
+        ``probe_params`` narrow the search (``_id``: servers that refuse searches without a patient);
+        ``probe_type`` None: the Date header only."""
+        response: FhirResponse | None = None
         try:
-            response: FhirResponse | None = self.request(
-                "GET",
-                probe_type,
-                params=[("_summary", "count")],
-                what=f"search {probe_type} (clock)",
-                headers={"Prefer": "handling=strict"} if self.strict_search else None,
-            )
+            if probe_type is not None:
+                response = self.request(
+                    "GET",
+                    probe_type,
+                    params=[*(probe_params or []), ("_summary", "count")],
+                    what=f"search {probe_type} (clock)",
+                    headers={"Prefer": "handling=strict"} if self.strict_search else None,
+                )
         except (FatalServerError, ResourceGoneError):
             response = None  # no _summary=count here: fall back to the Date header
         body = response.body if response is not None else None
@@ -563,12 +574,25 @@ class FhirClient:
         return self.request("GET", f"{resource_type}/{resource_id}")
 
     def search_pages(
-        self, resource_type: str, params: list[tuple[str, str]], *, max_pages: int | None = None
+        self,
+        resource_type: str,
+        params: list[tuple[str, str]],
+        *,
+        max_pages: int | None = None,
+        label: str | None = None,
     ) -> Iterator[SearchPage]:
-        """Lazily walk a search, page by page, following next links as given."""
+        """Lazily walk a search, page by page, following next links as given. ``resource_type`` is the path
+        searched (``Patient/{id}/$everything`` too); ``label`` names it in logs instead (no ids)."""
         headers = {"Prefer": "handling=strict"} if self.strict_search else None
-        label = f"search {resource_type}"
+        label = label or f"search {resource_type}"
         response = self.request("GET", resource_type, params=params, headers=headers, what=f"{label} page 1")
+        yield from self.pages_from(response, label, max_pages=max_pages)
+
+    def pages_from(
+        self, response: FhirResponse, label: str, *, max_pages: int | None = None
+    ) -> Iterator[SearchPage]:
+        """The pages of a Bundle already fetched and those its next links lead to (on this server only)."""
+        headers = {"Prefer": "handling=strict"} if self.strict_search else None
         number = 1
         while True:
             bundle = response.body
@@ -726,7 +750,8 @@ class FhirClient:
         self, session: requests.Session, url: str, authenticate: bool, label: str, accept: str
     ) -> requests.Response:
         started = time.monotonic()
-        self.requests_sent += 1
+        with self._counts_lock:
+            self.requests_sent += 1
         try:
             response = session.get(
                 url,

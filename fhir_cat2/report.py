@@ -33,6 +33,8 @@ class LiveFacts:
     source: str = "search"
     bulk: dict[str, Any] | None = None
     """``--source bulk``: level, resumed, incremental, transaction time, files, deleted per type."""
+    patients: dict[str, int] | None = None
+    """patients mode: members, new, checked, fetched, resumed (counts only: ids are never reported)."""
 
 
 @dataclass
@@ -128,6 +130,8 @@ class RunReport:
             report["source"] = live.source
             if live.bulk is not None:
                 report["bulk_export"] = live.bulk
+            if live.patients is not None:
+                report["patients"] = dict(live.patients)
         if self.requests is not None:
             report["requests"] = self.requests
             report["retries"] = self.retries or 0

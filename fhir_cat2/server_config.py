@@ -132,14 +132,28 @@ class BulkConfig(_Section):
         return [_http_url(v) or v for v in value]
 
 
+class PatientsSourceConfig(_Section):
+    """``source.mode: patients``: one patient at a time, for EHRs whose searches require ``patient``."""
+
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Patients fetched at the same time (one thread and one HTTP session each)."""
+    everything: Literal["auto", "always", "never"] = "auto"
+    """``Patient/{id}/$everything`` for a patient's whole record: where the CapabilityStatement lists it
+    (auto), always, or never (one search per resource type)."""
+
+
 class SourceConfig(_Section):
     """``source``: how ``sync`` reads the server (``search``: change scan plus per-patient searches;
-    ``bulk``: FHIR Bulk Data ``$export``)."""
+    ``bulk``: FHIR Bulk Data ``$export``; ``patients``: one patient at a time, for EHRs whose searches
+    require ``patient``)."""
 
-    mode: Literal["search", "bulk"] = "search"
+    mode: Literal["search", "bulk", "patients"] = "search"
     group: str | None = None
-    """The Group whose members a Group-level export reads (flag --group)."""
+    """The Group whose members a Group-level export reads, or patients mode reads (flag --group)."""
+    patients_file: str | None = None
+    """patients mode: a file of patient ids, one a line, instead of a Group (flag --patients-file)."""
     bulk: BulkConfig = BulkConfig()
+    patients: PatientsSourceConfig = PatientsSourceConfig()
 
 
 class WriteConfig(_Section):

@@ -72,6 +72,18 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+# patients mode: the patients an unfinished run has read, so a rerun does not fetch them again. An extra
+# table: older fhir-cat2 versions, which never read it, open the file as before (no schema version bump).
+_PATIENT_SPOOL_TABLE = """
+CREATE TABLE IF NOT EXISTS patient_spool (
+    server TEXT NOT NULL,
+    job TEXT NOT NULL,
+    patient TEXT NOT NULL,
+    record BLOB,                       -- the patient's resources as NDJSON; NULL: nothing changed
+    PRIMARY KEY (server, job, patient)
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {watermark}
@@ -95,7 +107,7 @@ CREATE TABLE IF NOT EXISTS lock (
 );
 {outbox}
 """.replace("{watermark}", _WATERMARK_TABLE.strip())
-_SCHEMA = _SCHEMA.replace("{outbox}", _OUTBOX_TABLE.strip())
+_SCHEMA = _SCHEMA.replace("{outbox}", _OUTBOX_TABLE.strip()) + _PATIENT_SPOOL_TABLE
 
 
 def format_instant(when: datetime) -> str:
@@ -345,6 +357,26 @@ class SyncState:
 
     def forget_note(self, key: str) -> None:
         self._db.execute("DELETE FROM meta WHERE key=?", ("note:" + key,))
+
+    def spooled_patients(self, server: str, job: str) -> set[str]:
+        """patients mode: the patients an unfinished run of this job has read."""
+        rows = self._db.execute("SELECT patient FROM patient_spool WHERE server=? AND job=?", (server, job))
+        return {str(patient) for (patient,) in rows}
+
+    def spooled_record(self, server: str, job: str, patient: str) -> bytes | None:
+        """What an unfinished run read of a patient (NDJSON); None: nothing had changed (or not read)."""
+        row = self._db.execute(
+            "SELECT record FROM patient_spool WHERE server=? AND job=? AND patient=?", (server, job, patient)
+        ).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def spool_patient(self, server: str, job: str, patient: str, record: bytes | None) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO patient_spool VALUES (?, ?, ?, ?)", (server, job, patient, record)
+        )
+
+    def clear_spool(self, server: str, job: str) -> None:
+        self._db.execute("DELETE FROM patient_spool WHERE server=? AND job=?", (server, job))
 
     def prune_runs(self, keep: int) -> int:
         """Keep the newest ``keep`` run records (reports add up over years of runs every few minutes)."""

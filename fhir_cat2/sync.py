@@ -43,6 +43,7 @@ from .sinks.server import ServerSink
 from .sources.bulk import BulkExport, PollPolicy
 from .sources.bulk_source import BulkSource
 from .sources.files import InputItem, Rejected
+from .sources.patients import PatientFetch, PatientSource, group_members, read_patients_file
 from .sources.server import ChangeScan, ServerSource, default_types, report_gaps, server_interactions
 from .state import Outbox, SyncState, format_instant, format_until, parse_instant
 
@@ -61,7 +62,8 @@ class LiveSettings:
     dry_run: bool = False
     write_to: str | None = None
     source: str = "search"
-    """``search`` (change scan, then patient searches) or ``bulk`` (``$export``)."""
+    """``search`` (change scan, then patient searches), ``bulk`` (``$export``) or ``patients`` (one patient
+    at a time: the members of ``group`` or ``config.source.patients_file``)."""
     group: str | None = None
     keep_export: bool = False
 
@@ -103,6 +105,10 @@ class LiveRun:
     bulk: BulkSource | None = None
     """``--source bulk``: the export the run reads (its search source fetches contexts when incremental)."""
     _facts: LiveFacts = field(init=False)
+    members: list[str] = field(default_factory=list)
+    """patients mode: the population (Group members or the file's ids)."""
+    spooled: set[str] = field(default_factory=set)
+    """patients mode: patients an interrupted run of this job already read (kept in the state file)."""
 
     def __post_init__(self) -> None:
         self._facts = LiveFacts(_redact_url(self.settings.base_url))
@@ -114,6 +120,19 @@ class LiveRun:
             log.warning("credentials will travel over plain HTTP to another machine (allow_insecure_http)")
         self.client = build_client(self.settings.base_url, server, auth)
         types = self.config.sync.resource_types or default_types(self.ruleset.relevant_codes())
+        if self.settings.source == "patients":
+            self._facts.source = "patients"
+            patients = self.config.source.patients
+            self.source = PatientSource(
+                self.client,
+                list(types),
+                page_size=server.page_size,
+                concurrency=patients.concurrency,
+                everything=patients.everything,
+            )
+            if self.config.source.patients_file:  # a bad line refuses the run before any request
+                self.members = read_patients_file(self.config.source.patients_file)
+            return
         self.source = ServerSource(
             self.client,
             list(types),
@@ -133,7 +152,23 @@ class LiveRun:
         self._report_gaps(state, job)
         if not self.source.types:
             raise ConfigError("the server lists none of the resource types fhir-cat2 reads")
-        until = self.settings.until or self.client.server_time(self.source.types[0]) or datetime.now(UTC)
+        patients = isinstance(self.source, PatientSource)
+        resumed = self._interrupted(state, job) if patients and not self.settings.backfill else None
+        if resumed is not None:
+            self.members = self._population()
+            until = parse_instant(resumed["until"])  # the interrupted run's: its patients were read up to it
+        elif patients:
+            # no search without a patient: the clock from a count search for one member (milliseconds),
+            # else the Date header of the responses so far
+            self.members = self._population()
+            probe = [("_id", self.members[0])] if self.members else None
+            until = (
+                self.settings.until
+                or self.client.server_time("Patient" if probe else None, probe)
+                or datetime.now(UTC)
+            )
+        else:
+            until = self.settings.until or self.client.server_time(self.source.types[0]) or datetime.now(UTC)
         local_now = datetime.now(UTC)
         if self.settings.until is None and until > local_now + timedelta(minutes=5):
             log.warning("the server's clock is ahead of ours by %s", until - local_now)
@@ -148,7 +183,115 @@ class LiveRun:
                 since = state.window(self.settings.base_url, resource_type, until, overlap, job).since
             self.windows[resource_type] = (format_instant(since) if since else None, format_until(until))
         self._facts.windows = dict(self.windows)
+        if patients and state is not None:
+            self._start_spool(state, job, resumed)
         return until
+
+    # ------------------------------------------------------------------------------- patients mode
+
+    def _spool_key(self, job: str) -> str:
+        return f"patients_run {self.settings.base_url} {job}"
+
+    def _interrupted(self, state: SyncState | None, job: str) -> dict[str, Any] | None:
+        """The until and windows of an unfinished patients run of this job, if one left patients read."""
+        text = state.noted(self._spool_key(job)) if state is not None else None
+        return orjson.loads(text) if text else None
+
+    def _start_spool(self, state: SyncState, job: str, resumed: dict[str, Any] | None) -> None:
+        """Resume an unfinished run's spool when this run reads the same windows; else start a new one."""
+        windows = {t: list(w) for t, w in sorted(self.windows.items())}
+        if resumed is not None and resumed.get("windows") == windows:
+            self.spooled = state.spooled_patients(self.settings.base_url, job)
+            log.info("resuming an interrupted run: %d patients already read", len(self.spooled))
+            return
+        if resumed is not None:
+            log.info("an interrupted run read other windows: its patients are read again")
+        state.clear_spool(self.settings.base_url, job)
+        until = next(iter(self.windows.values()))[1]
+        state.note(self._spool_key(job), orjson.dumps({"until": until, "windows": windows}).decode())
+        self.spooled = set()
+
+    def finish_spool(self, state: SyncState, job: str, moved: bool) -> None:
+        """The run completed: its spool is spent; when the watermarks moved, its members are the known ones
+        (a member the next run does not find here is read whole)."""
+        if not isinstance(self.source, PatientSource):
+            return
+        state.clear_spool(self.settings.base_url, job)
+        state.note(self._spool_key(job), "")
+        if moved:
+            state.note(self._members_key(job), orjson.dumps(self.members).decode())
+
+    def _members_key(self, job: str) -> str:
+        return f"patients_members {self.settings.base_url} {job}"
+
+    def _population(self) -> list[str]:
+        population = self.config.source
+        if population.patients_file:
+            log.info("%d patients in %s", len(self.members), population.patients_file)
+            return self.members  # read by connect
+        group = self.settings.group or population.group
+        if not group:
+            raise ConfigError("patients mode needs --group ID (source.group) or source.patients_file")
+        members = group_members(self.client, group)
+        for why, n in sorted(members.skipped.items()):
+            log.warning("Group %s: %d members left out (%s)", group, n, why)
+        log.info("Group %s: %d patients in %d pages", group, len(members.patients), members.pages)
+        return members.patients
+
+    def _patient_inputs(self, state: SyncState | None, job: str) -> Iterator[InputItem | Rejected]:
+        source = self.source
+        assert isinstance(source, PatientSource)
+        known: set[str] = set()
+        if state is not None and not self.settings.backfill:
+            known = set(orjson.loads(state.noted(self._members_key(job)) or "[]"))
+        incremental = any(since for since, _ in self.windows.values())
+        work = [
+            (p, self.windows if incremental and p in known else None)
+            for p in self.members
+            if p not in self.spooled
+        ]
+        facts = {
+            "members": len(self.members),
+            "new": sum(1 for p in self.members if p not in known) if incremental else len(self.members),
+            "resumed": sum(1 for p in self.members if p in self.spooled),
+            "checked": sum(1 for _, w in work if w is not None),
+            "fetched": 0,
+        }
+        self._facts.patients = facts
+        log.info(
+            "%d patients: %d read whole (new or first run), %d checked for changes, %d read by an"
+            " interrupted run",
+            facts["members"],
+            sum(1 for _, w in work if w is None),
+            facts["checked"],
+            facts["resumed"],
+        )
+        self.scan = ChangeScan()
+        if self.scanned is not None:
+            self.scanned(len(self.members))
+        where = f"{_redact_url(self.settings.base_url)} patient record"
+        fetched = source.fetch_in_order(work)
+        for patient_id in self.members:
+            if patient_id in self.spooled:  # read by the interrupted run: from the state file, one at a time
+                assert state is not None
+                record = state.spooled_record(self.settings.base_url, job, patient_id)
+                resources = None if record is None else [orjson.loads(x) for x in record.splitlines()]
+            else:
+                result = next(fetched)
+                assert result.patient_id == patient_id
+                self.scan.changed.update(result.changed)
+                resources = result.resources
+                if state is not None:  # read: a rerun after a kill does not fetch this patient again
+                    record = None if resources is None else b"\n".join(orjson.dumps(r) for r in resources)
+                    state.spool_patient(self.settings.base_url, job, patient_id, record)
+                facts["fetched"] += resources is not None
+            if resources is None:
+                continue
+            self.scan.patients.add(patient_id)
+            yield from source.items(PatientFetch(patient_id, resources=resources), where)
+        self._facts.changed_by_type = dict(sorted((t, n) for t, n in self.scan.changed.items() if n))
+        self._facts.patients_affected = len(self.scan.patients)
+        log.info("%d patients read whole", len(self.scan.patients))
 
     def _report_gaps(self, state: SyncState | None, job: str) -> None:
         """Capability gaps repeat on every run against the same server: warned about once, then INFO."""
@@ -158,9 +301,12 @@ class LiveRun:
         if state is not None:
             state.note(key, gaps)
 
-    def inputs(self) -> Iterator[InputItem | Rejected]:
+    def inputs(self, state: SyncState | None = None, job: str = "") -> Iterator[InputItem | Rejected]:
         if self.bulk is not None:
             yield from self._bulk_inputs()
+            return
+        if isinstance(self.source, PatientSource):
+            yield from self._patient_inputs(state, job)
             return
         self.scan = self.source.scan(self.windows)
         log.info(
@@ -297,7 +443,7 @@ def run_sync(
         pipeline = Pipeline(ruleset, options, sink, defaults=config.defaults.emit_defaults())
         pipeline.observer = tracker.progress.patient
         tracker.attach(stats=pipeline.stats)
-        pipeline.ingest(tracker.progress.count(run.inputs()))
+        pipeline.ingest(tracker.progress.count(run.inputs(state, job)))
         if run.bulk is not None and run.bulk.transaction_time is not None:
             until = run.bulk.transaction_time  # the export's own point in time: the watermark to be
             state.update_run(run.run_id, until=format_until(until))
@@ -342,6 +488,7 @@ def run_sync(
         # Only now, with everything written or safely kept in the outbox, may the bookmarks move.
         state.commit_watermarks(settings.base_url, {t: until for t in run.source.types}, run.run_id, job)
         log.info("watermarks moved to %s", format_until(until))
+    run.finish_spool(state, job, moved)
     report.watermark_after = watermark_text(state.watermarks(settings.base_url, job))
     report.watermark_moved = moved
     run.client.close()
