@@ -131,7 +131,7 @@ class RunReport:
             if live.bulk is not None:
                 report["bulk_export"] = live.bulk
             if live.patients is not None:
-                report["patients"] = dict(live.patients)
+                report["patient_reads"] = dict(live.patients)
         if self.requests is not None:
             report["requests"] = self.requests
             report["retries"] = self.retries or 0

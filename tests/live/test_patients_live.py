@@ -90,7 +90,7 @@ def test_patients_mode_writes_what_search_mode_writes_and_a_rerun_writes_nothing
     code, report = patients_sync(fresh, tmp_path / "patients")
     assert code == 0, capsys.readouterr().err
     members = len(fixture_patient_ids())
-    assert report["patients"] == {
+    assert report["patient_reads"] == {
         "members": members,
         "new": members,
         "resumed": 0,
@@ -106,7 +106,7 @@ def test_patients_mode_writes_what_search_mode_writes_and_a_rerun_writes_nothing
     code, again = patients_sync(fresh, tmp_path / "patients")
     assert code == 0
     # every patient checked for changes, none changed: nothing read whole, nothing to write
-    assert again["patients"]["checked"] == members and again["patients"]["fetched"] == 0
+    assert again["patient_reads"]["checked"] == members and again["patient_reads"]["fetched"] == 0
     assert again["write_back"] == {} and again["patients_affected"] == 0
 
     fresh.delete_ours()  # the same patients through search mode, from nothing
@@ -144,7 +144,7 @@ def test_an_amended_observation_rereads_and_reevaluates_only_its_patient(
     assert code == 0
     assert [p for p, whole in fetched if whole] == [owner]  # the others were only checked for changes
     assert sorted(p for p, _ in fetched) == sorted(fixture_patient_ids())
-    assert report["patients_affected"] == 1 and report["patients"]["fetched"] == 1
+    assert report["patients_affected"] == 1 and report["patient_reads"]["fetched"] == 1
     assert report["changed_by_type"] == {"Observation": 1}
     assert report["write_back"]["Claim"].get("updated") == 1  # its other Claim is unchanged
     assert report["write_back"]["Claim"].get("created", 0) == 0
@@ -203,8 +203,8 @@ def test_a_run_killed_half_way_resumes_without_reading_its_patients_again(
     assert code == 0
     assert not done & {p for p, _ in fetched}  # not fetched again
     assert done | {p for p, _ in fetched} == fixture_patient_ids()
-    assert report["patients"]["resumed"] == len(done)
-    assert report["patients"]["fetched"] == len(fixture_patient_ids()) - len(done)
+    assert report["patient_reads"]["resumed"] == len(done)
+    assert report["patient_reads"]["fetched"] == len(fixture_patient_ids()) - len(done)
     assert report["watermark_moved"] is True
     assert_server_equals_replay(fresh, replayed)
     state = SyncState(state_path)
