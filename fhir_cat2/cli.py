@@ -51,6 +51,7 @@ from .errors import (
 )
 from .executors import forked
 from .explain import outcome_to_json, outcome_to_text
+from .job import emitted_types
 from .pipeline import EMIT_KINDS, Pipeline, RunOptions, run_in_process, selected_measures
 from .report import summary_line
 from .rules.loader import RuleSet, load_rules
@@ -287,10 +288,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     defaults = config.defaults.emit_defaults()
     if args.engine == "spark":
         return _replay_on_spark(args, tracker, ruleset, options, defaults)
-    kinds = tuple(
-        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
-    )
-    sink = NdjsonSink(args.out, kinds)
+    sink = NdjsonSink(args.out, emitted_types(options.emit))
     tracker.out_dir = Path(args.out)
     pipeline = Pipeline(ruleset, options, sink, defaults=defaults)
     pipeline.observer = tracker.progress.patient
@@ -346,10 +344,7 @@ def _replay_on_spark(
         result = engine.replay(session, list(args.paths), str(parts), ruleset, options, defaults)
     finally:
         session.stop()
-    emitted = tuple(
-        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
-    )
-    engine.merge_outputs(parts, out, (*emitted, "quarantine"))
+    engine.merge_outputs(parts, out, (*emitted_types(options.emit), "quarantine"))
     shutil.rmtree(parts, ignore_errors=True)
     stats = result.stats
     tracker.attach(stats=stats)

@@ -42,6 +42,7 @@ from .errors import (
     ServerUnavailableError,
 )
 from .fhir import FhirClient, RetryPolicy, origin, refuse_insecure
+from .job import emitted_types
 from .logs import redact
 from .runs import EXIT_AUTH, EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 from .server_config import AuthConfig, build_auth, build_client, tls_options
@@ -260,9 +261,7 @@ def _static_checks(config: AppConfig, findings: Findings) -> Plan | None:
     read_types = list(
         config.sync.resource_types or (default_types(ruleset.relevant_codes()) if ruleset else [])
     )
-    write_types = [
-        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in config.run.emit
-    ]
+    write_types = list(emitted_types(config.run.emit))
     plan = Plan(None, None, read_types, write_types, config)
     if not server.base_url:
         return plan

@@ -8,6 +8,7 @@ period (which for replay may follow the data), the date written on reports, and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -19,6 +20,14 @@ from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 
 EMIT_KINDS = ("claim", "measure-report")
+RESOURCE_OF_KIND = {"claim": "Claim", "measure-report": "MeasureReport"}
+
+
+def emitted_types(emit: Iterable[str]) -> tuple[str, ...]:
+    """The resource types the emit kinds write (Claim, MeasureReport), in that order."""
+    return tuple(RESOURCE_OF_KIND[kind] for kind in EMIT_KINDS if kind in emit)
+
+
 PROGRAMS = ("hedis", "mips-claims")
 
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from .core import evaluate_patient, quarantine_line, resource_line
 from .emit.claim import EmitDefaults
 from .ingest import Ingest, Screen
-from .job import Job, RunOptions, prepare_job, selected_measures
+from .job import Job, RunOptions, emitted_types, prepare_job, selected_measures
 from .quarantine import QuarantineEntry
 from .rules.loader import RuleSet
 from .sources.records import ResourceRecord
@@ -158,8 +158,8 @@ def _execute(
                 partitions += 1
                 core_seconds += seconds
             summaries = [resource_line(report) for report in stats.summary_reports(job)]
-            kinds = [k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if job.emits(e)]
-            _write_outputs(spark, out, ingested, evaluated, summaries, (*kinds, "quarantine"))
+            outputs = (*emitted_types(job.options.emit), "quarantine")
+            _write_outputs(spark, out, ingested, evaluated, summaries, outputs)
         finally:
             evaluated.unpersist()
     finally:

@@ -32,6 +32,7 @@ from .config import AppConfig
 from .core import expected_reports
 from .errors import ConfigError
 from .fhir import FhirClient, SearchPage, origin
+from .job import emitted_types
 from .pipeline import Pipeline, RunOptions
 from .report import LiveFacts, RunReport
 from .rules.loader import RuleSet
@@ -408,9 +409,7 @@ def run_sync(
     tracker.attach(clients=[run.client], live=facts)
     report = tracker.report
     report.watermark_moved = False
-    kinds = tuple(
-        k for k, e in (("Claim", "claim"), ("MeasureReport", "measure-report")) if e in options.emit
-    )
+    kinds = emitted_types(options.emit)
     write_client: FhirClient | None = None
     files = NdjsonSink(settings.out, kinds if settings.dry_run else ())
     sink: Sink = files
