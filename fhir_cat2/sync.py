@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -469,6 +470,9 @@ def run_sync(
         raise
     if run.bulk is not None:
         run.bulk.finished()
+        bulk_facts = run.facts().bulk
+        if bulk_facts is not None:
+            bulk_facts["seconds"] = run.bulk.timings(written=time.monotonic())
     written = sink.stats
     if not settings.dry_run:
         report.write_target = _redact_url(write_client.base_url if write_client else settings.base_url)

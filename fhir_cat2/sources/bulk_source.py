@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -92,18 +93,37 @@ class BulkSource:
         self.cache_dir = cache_dir
         """Where the output files' resources are kept until the run completes (None: nowhere)."""
         self.files_reused = 0
+        self.marks: dict[str, float] = {}
+        """Monotonic instants of the run's phases: ``started``, ``manifest`` (the export is complete) and
+        ``last_byte`` (every file read), for the run report's timings."""
 
     # ------------------------------------------------------------------------------------- the run
 
     def items(self, since: str | None) -> Iterator[InputItem | Rejected]:
         """The run's pipeline input; ``since`` (an instant) makes it an incremental run."""
+        self.marks["started"] = time.monotonic()
         manifest = self._manifest(since)
+        self.marks["manifest"] = time.monotonic()
         self.transaction_time = parse_instant(manifest.transaction_time)
         self._phase("download")
         if since is None:
             yield from self._full(manifest)
         else:
             yield from self._incremental(manifest)
+        self.marks["last_byte"] = time.monotonic()
+
+    def timings(self, written: float) -> dict[str, float]:
+        """Seconds spent exporting (kick-off or resume to manifest), downloading (manifest to last byte)
+        and after the last byte until ``written`` (the last output written): how much of the evaluation
+        the downloads did not hide."""
+        marks = self.marks
+        if not {"started", "manifest", "last_byte"} <= marks.keys():
+            return {}
+        return {
+            "export": round(marks["manifest"] - marks["started"], 3),
+            "download": round(marks["last_byte"] - marks["manifest"], 3),
+            "after_last_byte": round(written - marks["last_byte"], 3),
+        }
 
     def interrupted(self) -> None:
         """Ctrl-C or SIGTERM: cancel the export on the server unless it is to be kept."""

@@ -78,6 +78,9 @@ def test_a_system_bulk_sync_writes_what_search_and_replay_write_and_a_rerun_writ
     claims, reports = len(replayed["Claim"]), len(replayed["MeasureReport"])
     assert report["source"] == "bulk" and report["bulk_export"]["level"] == "system"
     assert report["bulk_export"]["incremental"] is False and report["bulk_export"]["resumed"] is False
+    seconds = report["bulk_export"]["seconds"]
+    assert set(seconds) == {"export", "download", "after_last_byte"} and min(seconds.values()) >= 0
+    assert sum(seconds.values()) <= report["duration_seconds"]
     assert report["write_back"]["Claim"]["created"] == claims
     assert report["write_back"]["MeasureReport"]["created"] == reports
     assert report["watermark_moved"] is True
