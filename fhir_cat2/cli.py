@@ -38,6 +38,7 @@ from .cli_ops import (
 from .codes import write_csv
 from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
+from .deviations import parse as parse_deviations
 from .emit.claim import EmitDefaults
 from .errors import (
     AuthError,
@@ -146,6 +147,14 @@ def _add_run_options(
         default=None,
         help="exit 0 instead of 1 when the run completed but quarantined items",
     )
+    parser.add_argument(
+        "--deviation",
+        action="append",
+        dest="deviations",
+        metavar="NAME",
+        help="turn on a named deviation from the published measure logic (repeatable or comma-separated;"
+        " 'all'; config logic.deviations; names in the README)",
+    )
     _add_rules_options(parser)
 
 
@@ -161,6 +170,12 @@ def _now(text: str | None) -> str | None:
     return text
 
 
+def _deviations(args: argparse.Namespace, config: AppConfig) -> frozenset[str]:
+    if args.deviations:
+        return parse_deviations([n for text in args.deviations for n in text.split(",")], "--deviation")
+    return parse_deviations(config.logic.deviations)
+
+
 def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
     """Merge flags over the configuration file over built-in defaults; refuse bad values before any work."""
     config = load_config(args.config)
@@ -173,6 +188,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunOptions, AppConfig]:
         now=_now(args.now),
         measures=tuple(args.measures) if args.measures else (tuple(run.measures) if run.measures else None),
         report=args.report or run.report,
+        deviations=_deviations(args, config),
     )
     args.rules = args.rules or run.rules
     args.valuesets = args.valuesets or run.valuesets
@@ -386,11 +402,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         data = outcome_to_json(found, ruleset, measures)
         data["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
         data["program"] = options.program
+        data["deviations"] = sorted(options.deviations)
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(
             f"Measurement period {period[0].isoformat()}..{period[1].isoformat()}, program {options.program}"
         )
+        on = ", ".join(sorted(options.deviations))
+        logic = (
+            f"Deviations from the published measure logic: {on}"
+            if on
+            else "Measures follow the published logic"
+        )
+        if options.program == "hedis":
+            logic += "; CPT II code rules read with every deviation on"
+        print(logic)
         sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full))
     return EXIT_OK
 

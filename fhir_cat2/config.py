@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -23,6 +23,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .deviations import parse as parse_deviations
 from .emit.claim import EmitDefaults
 from .errors import ConfigError, ConfigFileError, RulesError
 from .ops_config import LogConfig, MetricsConfig
@@ -75,6 +76,20 @@ class RunConfig(_Section):
     """Processes that evaluate patients in replay (default: the machine's CPUs, at most 8)."""
 
 
+class LogicConfig(_Section):
+    deviations: list[str] = []
+    """Named deviations from the published measure logic to turn on (``fhir_cat2.deviations``; ``all``)."""
+
+    @field_validator("deviations")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        try:
+            parse_deviations(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("logic.deviations: ")) from None
+        return value
+
+
 class TerminologyConfig(_Section):
     concept_maps: str | None = None
     """Folder of FHIR R4 ConceptMaps mapping local codes to standard ones; --concept-maps overrides."""
@@ -86,6 +101,7 @@ class AppConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     run: RunConfig = RunConfig()
+    logic: LogicConfig = LogicConfig()
     terminology: TerminologyConfig = TerminologyConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     server: ServerConfig = ServerConfig()

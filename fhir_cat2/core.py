@@ -71,17 +71,22 @@ def assess(patient_id: str, records: Iterable[ResourceRecord], job: Job) -> Pati
     """Pure: one patient in, readings, measure results and quality codes out (no resources built)."""
     ctx = PatientContext.build(patient_id, records)
     ruleset, evaluator = job.ruleset, job.evaluator
-    readings = extract_readings(ctx, ruleset)
+    readings = extract_readings(ctx, ruleset, job.options.deviations)
     results = {m.id: evaluator.evaluate(m, ctx, readings) for m in job.measures}
     program = job.options.program
+    code_readings = readings
+    if job.code_evaluator is not evaluator:  # hedis: the code rules' own reading, every deviation on
+        code_readings = extract_readings(ctx, ruleset, job.code_deviations)
+        known = set(readings.problems)  # what either reading could not use goes to quarantine, once
+        readings.problems.extend(p for p in code_readings.problems if p not in known)
     codes = evaluate_code_rules(
         ctx,
-        readings,
+        code_readings,
         ruleset,
         program=program,
         period=job.period,
         measure_results=results,
-        evaluator=evaluator,
+        evaluator=job.code_evaluator,
     )
     if program == "mips-claims":
         codes += claims_codes(ctx, readings, ruleset, evaluator, job.measures, results, job.period)

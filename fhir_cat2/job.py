@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from .deviations import ALL as DEVIATIONS_ALL
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
 from .measures.engine import MeasureEvaluator
@@ -49,6 +50,9 @@ class RunOptions:
     period_defaulted_on: date | None = None
     """The day ``period_year`` was defaulted to the current year on (sync without --period): None when it
     was given, or follows the data (replay)."""
+    deviations: frozenset[str] = frozenset()
+    """Named deviations from the published measure logic that are on (``fhir_cat2.deviations``): none by
+    default, so MeasureReports and claims codes follow the measures as written."""
 
 
 def selected_measures(ruleset: RuleSet, options: RunOptions) -> tuple[MeasureDef, ...]:
@@ -82,15 +86,31 @@ class Job:
     report_date: str
     defaults: EmitDefaults
     evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
+    """Measures and claims codes: the published logic with the run's deviations."""
+    code_evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
+    """The CPT II code rules of program hedis: their own reading, every deviation on (else ``evaluator``)."""
 
     def __post_init__(self) -> None:
-        evaluator = MeasureEvaluator(self.ruleset, *self.period, thorough=self.options.thorough)
+        options = self.options
+        evaluator = MeasureEvaluator(
+            self.ruleset, *self.period, thorough=options.thorough, deviations=options.deviations
+        )
         object.__setattr__(self, "evaluator", evaluator)
+        if self.code_deviations != options.deviations:
+            evaluator = MeasureEvaluator(
+                self.ruleset, *self.period, thorough=options.thorough, deviations=self.code_deviations
+            )
+        object.__setattr__(self, "code_evaluator", evaluator)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["evaluator"]
+        del state["evaluator"], state["code_evaluator"]
         return state
+
+    @property
+    def code_deviations(self) -> frozenset[str]:
+        """The deviations the code rules read with: all for program hedis, else the run's."""
+        return DEVIATIONS_ALL if self.options.program == "hedis" else self.options.deviations
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():

@@ -81,6 +81,7 @@ class RunReport:
             report["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
             report["program"] = job.options.program
             report["emit"] = sorted(job.options.emit)
+            report["deviations"] = sorted(job.options.deviations)  # from the published measure logic
             report["rules"] = job.ruleset.source
         stats = self.stats
         if stats is not None:

@@ -101,7 +101,9 @@ def condition(
         "subject": {"reference": f"Patient/{pid}"},
     }
     if status:
-        resource["clinicalStatus"] = {"coding": [{"code": status}]}
+        resource["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+        }
     if onset:
         resource["onsetDateTime"] = onset
     if abatement:
@@ -462,10 +464,14 @@ def run_resources(
     budget: int | None = None,
     report: str = "individual",
     measures: tuple[str, ...] | None = None,
+    deviations: frozenset[str] = frozenset(),
 ) -> Run:
-    """Ingest resources (as loose inputs), evaluate and emit everything into memory."""
+    """Ingest resources (as loose inputs), evaluate and emit everything into memory (measures by the
+    published logic unless ``deviations`` turns some on)."""
     sink = MemorySink()
-    options = RunOptions(program=program, period_year=period, report=report, measures=measures)
+    options = RunOptions(
+        program=program, period_year=period, report=report, measures=measures, deviations=deviations
+    )
     kwargs = {} if budget is None else {"budget": budget}
     items = []
     for index, resource in enumerate(resources):

@@ -63,7 +63,7 @@ def headline(text: str, measure: str) -> list[str]:
             "Hospice encounter: 1 matching Encounter overlaps 2025-01-01..2025-12-31",
         ),
         ("a1c-poor", "CMS122", "MET", "lowest hba1c 9.4 % is > 9"),
-        ("a1c-mmol", "CMS122", "NOT MET", "hba1c 7.457 % (documented 58 mmol/mol) on 2025-04-01"),
+        ("a1c-mmol", "CMS122", "NOT MET", "hba1c 5.8 % (documented 58 mmol/mol) on 2025-04-01"),
         ("a1c-palliative", "CMS122", "EXCLUDED", "Palliative care diagnosis: 1 matching Condition overlaps"),
     ],
 )

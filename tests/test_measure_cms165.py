@@ -141,11 +141,14 @@ def test_resolved_hypertension_before_the_period_does_not_qualify(ruleset):
 
 
 def test_refuted_hypertension_does_not_qualify(ruleset):
-    """Safety rule (a labelled deviation: the CQL reads no verificationStatus): refuted diagnoses do not
-    count."""
+    """Deviation ignore-refuted-conditions (the CQL reads no verificationStatus): refuted diagnoses do not
+    count; by the published logic (the default) they do."""
     htn = condition("htn", "I10")
     htn["verificationStatus"] = {"coding": [{"code": "refuted"}]}
-    assert members(run_resources([patient(), htn, encounter()], ruleset))["initial-population"] is False
+    on = frozenset({"ignore-refuted-conditions"})
+    resources = [patient(), htn, encounter()]
+    assert members(run_resources(resources, ruleset, deviations=on))["initial-population"] is False
+    assert members(run_resources(resources, ruleset))["initial-population"] is True
 
 
 # ----------------------------------------------------------------------------------------------- exclusions

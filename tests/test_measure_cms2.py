@@ -150,10 +150,13 @@ def test_later_positive_screen_supersedes_an_earlier_negative(ruleset):
     ],
 )
 def test_phq_totals_are_read_as_screens_at_their_cut_offs(ruleset, code, value, kind, met):
-    """Labelled deviation: PHQ-9 total >= 10 and PHQ-2 total >= 3 are positive; below is negative; the total
-    may arrive as valueQuantity, valueInteger or valueString."""
+    """Deviation phq-totals: PHQ-9 total >= 10 and PHQ-2 total >= 3 are positive; below is negative; the total
+    may arrive as valueQuantity, valueInteger or valueString. By the published logic (the default) a total
+    is no screening at all."""
     total = coded_obs("scr", code, "2025-03-04T09:05:00Z", value=value, value_kind=kind, category="survey")
-    assert members(run_resources([*visit(), total], ruleset))["numerator"] is met
+    on = frozenset({"phq-totals"})
+    assert members(run_resources([*visit(), total], ruleset, deviations=on))["numerator"] is met
+    assert members(run_resources([*visit(), total], ruleset))["numerator"] is False
 
 
 def test_bipolar_on_the_problem_list_excludes(ruleset):

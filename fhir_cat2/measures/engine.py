@@ -172,9 +172,18 @@ class _Node:
 
 class MeasureEvaluator:
     def __init__(
-        self, ruleset: RuleSet, period_start: date, period_end: date, *, thorough: bool = True
+        self,
+        ruleset: RuleSet,
+        period_start: date,
+        period_end: date,
+        *,
+        thorough: bool = True,
+        deviations: frozenset[str] = frozenset(),
     ) -> None:
         self.ruleset = ruleset
+        self.deviations = deviations
+        """Named deviations from the published logic that are on (``fhir_cat2.deviations``); none by
+        default."""
         self.period_start = period_start
         self.period_end = period_end
         self.thorough = thorough
@@ -418,7 +427,7 @@ class MeasureEvaluator:
         """The static requirement of ``criterion``; None when it cannot be told cheaply."""
         if criterion.exists is not None:
             spec = criterion.exists
-            codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+            codes = self.codes_of(spec)
             if codes:
                 return self._shared_need(_Need("exists", resource=spec.resource, codes=codes))
         elif criterion.use is not None:
@@ -434,6 +443,14 @@ class MeasureEvaluator:
         # all-of and any-of are never cut short here: a child judged before the impossible one may still
         # contribute evidence (evaluatedResource); their impossible leaves are cut instead.
         return None
+
+    def codes_of(self, spec: ExistsCriterion) -> frozenset[Code]:
+        """The codes an exists criterion matches: its own and those of the deviations that are on."""
+        codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+        for name, adds in spec.deviations.items():
+            if name in self.deviations:
+                codes = codes | self.ruleset.resolve_codes(adds.codes, adds.valuesets)
+        return codes
 
     def _shared_need(self, need: _Need) -> _Need:
         """One object per distinct requirement, so that each is looked up in a record once."""
@@ -456,7 +473,7 @@ class MeasureEvaluator:
             return []
         if criterion.exists is not None:
             spec = criterion.exists
-            codes = self.ruleset.resolve_codes(spec.codes, spec.valuesets)
+            codes = self.codes_of(spec)
             return [self._shared_need(_Need("exists", resource=spec.resource, codes=codes))] if codes else []
         if criterion.use is not None and node.child is not None:
             return self._required(node.child, depth + 1)
@@ -608,7 +625,7 @@ class MeasureEvaluator:
         words of a trail); trails of ``then``/``where``."""
         plan = self._plans.get(id(spec))
         if plan is None:
-            plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset)
+            plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset, self.codes_of(spec))
         misses: list[tuple[_Why, int]] = []
         pool = facts.pool(spec.resource, plan.codes)
         if not pool:
@@ -745,8 +762,12 @@ class MeasureEvaluator:
             plan.discharge_codes,
         )
         status = _status_of(record)
-        if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
-            return f"verification status {record.verification_status}"
+        if (
+            isinstance(record, ConditionRecord)
+            and record.verification_status in _CONDITION_NOT_VALID
+            and "ignore-refuted-conditions" in self.deviations
+        ):
+            return f"verification status {record.verification_status} (deviation ignore-refuted-conditions)"
         not_done = _is_not_done(record)
         if spec.not_done != not_done:
             return "documents that it was not done" if not_done else "does not document 'not done'"
@@ -1037,10 +1058,10 @@ class _ExistsPlan:
         "window_key",
     )
 
-    def __init__(self, spec: ExistsCriterion, ruleset: RuleSet) -> None:
+    def __init__(self, spec: ExistsCriterion, ruleset: RuleSet, codes: frozenset[Code]) -> None:
         resolve = ruleset.resolve_codes
         self.spec = spec  # the plan is found by the spec's id: keep the spec alive with it
-        self.codes = resolve(spec.codes, spec.valuesets)
+        self.codes = codes
         self.reason_codes = (
             resolve(spec.reason_codes, spec.reason_valuesets)
             if spec.reason_codes or spec.reason_valuesets

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from ..contexts import PatientContext
 from ..errors import QuarantineKind
-from ..sources.records import EncounterRecord, ObservationRecord, QuantityValue, Src
+from ..sources.records import Code, EncounterRecord, ObservationRecord, QuantityValue, Src
 from .loader import CompiledMeasurement, RuleSet
 
 
@@ -34,13 +34,17 @@ class Reading:
     mapped: str = ""
     """How a site ConceptMap made the Observation's code count for the measurement ('' when its documented
     code did)."""
+    deviation: str = ""
+    """The deviation it counts through (its code, panel or unit conversion), '' when the spec's own."""
 
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g} {self.unit}"
         if self.value is not None and self.raw and not self.raw.endswith(f" {self.unit}"):
             shown += f" (documented {self.raw})"
         note = f"{self.measurement} {shown} on {self.day.isoformat()}"
-        return f"{note}; code {self.mapped}" if self.mapped else note
+        if self.mapped:
+            note += f"; code {self.mapped}"
+        return f"{note}; counted through deviation {self.deviation}" if self.deviation else note
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +100,19 @@ def _convert(
             None,
             raw,
             (
-                f"{compiled.name} value {quantity.value:g} has no unit; expected one of {sorted(spec.units)}",
+                f"{compiled.name} value {quantity.value:g} has no unit;"
+                f" expected one of {sorted(compiled.units)}",
                 QuarantineKind.MISSING_UNIT,
             ),
         )
-    conversion = spec.units.get(unit)
+    conversion = compiled.units.get(unit)
     if conversion is None:
         return (
             None,
             raw,
             (
                 f"{compiled.name} unit '{unit}' cannot be converted to '{spec.unit}'"
-                f" (known: {sorted(spec.units)})",
+                f" (known: {sorted(compiled.units)})",
                 QuarantineKind.UNCONVERTIBLE_UNIT,
             ),
         )
@@ -149,16 +154,20 @@ def _counts(obs: ObservationRecord, compiled: CompiledMeasurement) -> str | None
     return None
 
 
-def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
+def extract_readings(
+    ctx: PatientContext, ruleset: RuleSet, deviations: frozenset[str] = frozenset()
+) -> Readings:
+    """The patient's readings as the measurements read them with these deviations on (default: none, the
+    published logic). A reading that counts only through a deviation carries its name."""
     out = Readings()
-    seen: set[tuple[str, str, float | None]] = set()
-    compiled_all = list(ruleset.measurements.values())
+    seen: dict[tuple[str, str, float | None], int] = {}
+    compiled_all = list(ruleset.measurements_for(deviations).values())
     read = frozenset().union(*(c.codes | c.panels for c in compiled_all))  # codes any measurement reads
     for obs in ctx.observations:
         if obs.codes.isdisjoint(read):
             continue
         for compiled in compiled_all:
-            standalone = not obs.codes.isdisjoint(compiled.codes)
+            standalone = compiled.standalone and not obs.codes.isdisjoint(compiled.codes)
             panel = not standalone and not obs.codes.isdisjoint(compiled.panels)
             if not standalone and not panel:
                 continue
@@ -190,16 +199,26 @@ def extract_readings(ctx: PatientContext, ruleset: RuleSet) -> Readings:
             instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
             stamp = instant_text or obs.when.start_day.isoformat()
             mapped = _mapped_for(obs, compiled) if obs.mapped else ""
+            if standalone:
+                deviation = compiled.standalone_via or _via(obs.codes & compiled.codes, compiled.via)
+            else:
+                deviation = _via(obs.codes & compiled.panels, compiled.via)
             for quantity, absent in values:
-                reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text, mapped)
+                reading = _reading(
+                    obs, compiled, quantity, absent, panel, out, instant_text, mapped, deviation
+                )
                 if reading is None:
                     continue
                 key = (compiled.name, stamp, reading.value)
+                items = out.by_measurement.setdefault(compiled.name, [])
                 if key in seen:
-                    # the same reading sent twice: as a panel component and as a standalone Observation
+                    # the same reading sent twice (a panel component and a standalone Observation): the one
+                    # that counts without a deviation is kept
+                    if items[seen[key]].deviation and not reading.deviation:
+                        items[seen[key]] = reading
                     continue
-                seen.add(key)
-                out.by_measurement.setdefault(compiled.name, []).append(reading)
+                seen[key] = len(items)
+                items.append(reading)
     for readings in out.by_measurement.values():
         readings.sort(key=_reading_order)
     return out
@@ -214,6 +233,7 @@ def _reading(
     out: Readings,
     instant_text: str,
     mapped: str = "",
+    deviation: str = "",
 ) -> Reading | None:
     assert obs.when is not None
     value: float | None = None
@@ -255,7 +275,22 @@ def _reading(
         obs.when.end_instant or obs.when.instant,
         instant_text,
         mapped,
+        deviation
+        or (compiled.unit_via.get(quantity.unit or "", "") if value is not None and quantity else ""),
     )
+
+
+def _unit_via(compiled: CompiledMeasurement, quantity: QuantityValue | None) -> str:
+    """The deviation whose unit conversion gave the value ('' for the table's own or none)."""
+    if quantity is None or not compiled.unit_via:
+        return ""
+    return compiled.unit_via.get(quantity.unit or compiled.spec.missing_unit or "", "")
+
+
+def _via(matched: frozenset[Code], via: dict[Code, str]) -> str:
+    """The deviation through which these matched codes count: '' when one of them counts by itself."""
+    names = {via.get(code, "") for code in matched}
+    return "" if not names or "" in names else min(names)
 
 
 def _mapped_for(obs: ObservationRecord, compiled: CompiledMeasurement) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..conceptmaps import ConceptMaps
+from ..deviations import ALL as DEVIATIONS_ALL
 from ..errors import RulesError
 from ..sources.records import Code
 from .schema import (
@@ -24,6 +25,7 @@ from .schema import (
     MeasureDef,
     Measurement,
     RulesTable,
+    UnitConversion,
     parse_code_ref,
 )
 from .timing import DateExpr
@@ -35,10 +37,55 @@ DEFAULT_RULES = "rules.yaml"
 
 @dataclass(frozen=True, slots=True)
 class CompiledMeasurement:
+    """A measurement with its codes resolved, for one set of deviations (see ``fhir_cat2.deviations``)."""
+
     name: str
     spec: Measurement
     codes: frozenset[Code]
     panels: frozenset[Code]
+    units: dict[str, UnitConversion] = field(default_factory=dict)
+    standalone: bool = True
+    """Whether Observations coded with ``codes`` count by themselves (else only panel components do)."""
+    standalone_via: str = ""
+    """The deviation that lets them count ('' when the measurement's own definition does)."""
+    via: dict[Code, str] = field(default_factory=dict)
+    """Codes and panels that count only through a deviation: the deviation's name."""
+    unit_via: dict[str, str] = field(default_factory=dict)
+    """Units converted as a deviation says: the deviation's name."""
+
+
+def compile_measurement(
+    ruleset: RuleSet, name: str, spec: Measurement, deviations: frozenset[str]
+) -> CompiledMeasurement:
+    """The measurement as read with these deviations on: their codes, panels and conversions added."""
+    excluded = frozenset(parse_code_ref(text) for text in spec.exclude_codes)
+    codes = set(ruleset.resolve_codes(spec.codes, spec.valuesets) - excluded)
+    panels = {parse_code_ref(text) for text in spec.component_of}
+    units = dict(spec.units)
+    standalone, standalone_via = spec.standalone, ""
+    via: dict[Code, str] = {}
+    unit_via: dict[str, str] = {}
+    for deviation, adds in sorted(spec.deviations.items()):
+        if deviation not in deviations:
+            continue
+        if adds.standalone and not standalone:
+            standalone, standalone_via = True, deviation
+        for text in adds.codes:
+            code = parse_code_ref(text)
+            if code not in codes:
+                codes.add(code)
+                via[code] = deviation
+        for text in adds.component_of:
+            code = parse_code_ref(text)
+            if code not in panels:
+                panels.add(code)
+                via[code] = deviation
+        for unit, conversion in adds.units.items():
+            units[unit] = conversion
+            unit_via[unit] = deviation
+    return CompiledMeasurement(
+        name, spec, frozenset(codes), frozenset(panels), units, standalone, standalone_via, via, unit_via
+    )
 
 
 @dataclass(repr=False)
@@ -49,6 +96,8 @@ class RuleSet:
     source: str
     registry: ValueSetRegistry
     measurements: dict[str, CompiledMeasurement] = field(default_factory=dict)
+    """Every measurement as read with every deviation on: what ingest must keep."""
+    _by_deviations: dict[frozenset[str], dict[str, CompiledMeasurement]] = field(default_factory=dict)
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
     _relevant: dict[str, frozenset[Code]] | None = None
     _known: dict[str, frozenset[Code]] | None = None
@@ -68,6 +117,17 @@ class RuleSet:
             cached = frozenset(found)
             self._code_cache[key] = cached
         return cached
+
+    def measurements_for(self, deviations: frozenset[str]) -> dict[str, CompiledMeasurement]:
+        """Every measurement as read with these deviations on (compiled once per set)."""
+        found = self._by_deviations.get(deviations)
+        if found is None:
+            found = {
+                name: compile_measurement(self, name, spec, deviations)
+                for name, spec in self.table.measurements.items()
+            }
+            self._by_deviations[deviations] = found
+        return found
 
     def code_rules(self, program: str, year: int) -> list[CodeRule]:
         return [r for r in self.table.code_rules if program in r.programs and year in r.years]
@@ -100,9 +160,10 @@ class RuleSet:
         for compiled in self.measurements.values():
             wanted["Observation"].update(compiled.codes, compiled.panels)
         for exists in iter_exists_all(self.table):
-            wanted.setdefault(exists.resource, set()).update(
-                self.resolve_codes(exists.codes, exists.valuesets)
-            )
+            codes = wanted.setdefault(exists.resource, set())
+            codes.update(self.resolve_codes(exists.codes, exists.valuesets))
+            for adds in exists.deviations.values():  # kept, whether or not the run turns them on
+                codes.update(self.resolve_codes(adds.codes, adds.valuesets))
             if exists.diagnosis_valuesets:  # an Encounter's diagnoses are Conditions
                 wanted.setdefault("Condition", set()).update(
                     self.resolve_codes((), exists.diagnosis_valuesets)
@@ -271,14 +332,7 @@ def load_rules(
     ruleset = RuleSet(table, source, registry)
     if concept_maps is not None:
         ruleset.concept_maps = concept_maps
-    for name, spec in table.measurements.items():
-        ruleset.measurements[name] = CompiledMeasurement(
-            name,
-            spec,
-            ruleset.resolve_codes(spec.codes, spec.valuesets)
-            - frozenset(parse_code_ref(text) for text in spec.exclude_codes),
-            frozenset(parse_code_ref(text) for text in spec.component_of),
-        )
+    ruleset.measurements = ruleset.measurements_for(DEVIATIONS_ALL)
     return ruleset
 
 

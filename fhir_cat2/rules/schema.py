@@ -166,6 +166,49 @@ ObservationStatus = Literal[
 ]
 
 
+def _check_deviation_names(value: dict[str, Any]) -> dict[str, Any]:
+    from ..deviations import DEVIATIONS
+
+    unknown = sorted(set(value) - set(DEVIATIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown deviation(s) {', '.join(unknown)} (known: {', '.join(sorted(DEVIATIONS))})"
+        )
+    return value
+
+
+class MeasurementDeviation(_Model):
+    """What a named deviation adds to a measurement (see ``fhir_cat2.deviations``): standalone codes,
+    standalone Observations of its codes, panels, or unit conversions (which replace the table's conversion
+    of that unit)."""
+
+    codes: tuple[str, ...] = ()
+    standalone: bool = False
+    component_of: tuple[str, ...] = ()
+    units: dict[str, UnitConversion] = Field(default_factory=dict)
+
+    @field_validator("codes", "component_of")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            parse_code_ref(text)
+        return value
+
+
+class CriterionDeviation(_Model):
+    """What a named deviation adds to an exists criterion: codes it matches too."""
+
+    codes: tuple[str, ...] = ()
+    valuesets: tuple[str, ...] = ()
+
+    @field_validator("codes")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            parse_code_ref(text)
+        return value
+
+
 class Measurement(CodeSet):
     """A numeric clinical fact read from Observations (standalone, or as a component of a panel)."""
 
@@ -173,6 +216,9 @@ class Measurement(CodeSet):
     exclude_codes: tuple[str, ...] = ()
     """Codes of the value sets that are not this measurement (e.g. an LDL goal in the LDL value set)."""
     component_of: tuple[str, ...] = ()
+    standalone: bool = True
+    """Read from Observations coded with ``codes`` themselves; false: only as a component of a
+    ``component_of`` panel."""
     statuses: tuple[ObservationStatus, ...] = ("final", "amended", "corrected")
     categories: tuple[str, ...] = ()
     category_required: bool = False
@@ -180,6 +226,8 @@ class Measurement(CodeSet):
     units: dict[str, UnitConversion]
     missing_unit: str | None = None
     plausible: Plausible | None = None
+    deviations: dict[str, MeasurementDeviation] = Field(default_factory=dict)
+    """Per named deviation, the codes, panels or unit conversions it adds (off unless the run turns it on)."""
     source: str
 
     @field_validator("component_of", "exclude_codes")
@@ -188,6 +236,11 @@ class Measurement(CodeSet):
         for text in value:
             parse_code_ref(text)
         return value
+
+    @field_validator("deviations")
+    @classmethod
+    def _check_deviations(cls, value: dict[str, MeasurementDeviation]) -> dict[str, MeasurementDeviation]:
+        return _check_deviation_names(value)
 
     @model_validator(mode="after")
     def _check_units(self) -> Measurement:
@@ -406,9 +459,16 @@ class ExistsCriterion(_Model):
     latest_by: Literal["start", "end"] = "end"
     min_count: int = Field(default=1, ge=1)
     min_distinct_days: int = Field(default=1, ge=1)
+    deviations: dict[str, CriterionDeviation] = Field(default_factory=dict)
+    """Per named deviation, the codes it matches too (off unless the run turns it on)."""
     label: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("deviations")
+    @classmethod
+    def _check_deviations(cls, value: dict[str, CriterionDeviation]) -> dict[str, CriterionDeviation]:
+        return _check_deviation_names(value)
 
     @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
     @classmethod
