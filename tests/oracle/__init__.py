@@ -1,0 +1,1 @@
+"""Generated patients cross-checked with the reference engine (see ``cases``)."""
