@@ -13,18 +13,18 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from ..contexts import PatientContext
+from ..criteria.spans import span
 from ..findings import GroupResult, MeasureResult, QualityCode, Trail
 from ..rules.engine import (
     MAX_CODE_EVIDENCE,
     encounter_in_period,
-    encounter_span,
     trail_because,
     unique_evidence,
 )
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
-from ..rules.timing import Scope
+from ..rules.timing import Scope, Span
 from .engine import Facts, MeasureEvaluator
 
 OUTCOME_CATEGORY = {"met": "met", "not-met": "not_met", "excluded": "exclusion", "exception": "exception"}
@@ -73,7 +73,7 @@ def claims_codes(
             if groups is None:
                 continue
             seen: set[tuple[str, tuple[str, ...]]] = set()
-            scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)}, day)
+            scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)}, day)
             facts = evaluator.facts(ctx, readings, day)
             for g_index, group, entry in entries:
                 if entry is None:

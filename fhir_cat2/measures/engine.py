@@ -13,14 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..contexts import PatientContext
+from ..criteria.spans import span
 from ..findings import EpisodeResult, Evidence, GroupResult, MeasureResult, PopulationResult, Trail
 from ..rules.facts import Reading, Readings
-
-if TYPE_CHECKING:
-    from ..conceptmaps import CodeMapping
 from ..rules.loader import RuleSet, free_anchors
 from ..rules.schema import (
     POPULATION_ORDER,
@@ -49,7 +47,6 @@ _UNSEEN: Any = object()
 _Why = str | Callable[[], str]
 """Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
-_CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
 
 def age_on(birth: date, day: date) -> int:
@@ -96,10 +93,10 @@ class Facts:
 
     def span(self, record: ResourceRecord, timing_of: str = "default") -> Span | None:
         if timing_of != "default":
-            return _span(record, timing_of)
+            return span(record, timing_of)
         found = self.spans.get(id(record), _UNSEEN)
         if found is _UNSEEN:
-            found = self.spans[id(record)] = _span(record)
+            found = self.spans[id(record)] = span(record)
         return found  # type: ignore[no-any-return]
 
 
@@ -744,21 +741,22 @@ class MeasureEvaluator:
             plan.diagnosis_codes,
             plan.discharge_codes,
         )
-        status = _status_of(record)
+        status = record.status_code
         if isinstance(record, ConditionRecord) and record.verification_status in _CONDITION_NOT_VALID:
             return f"verification status {record.verification_status}"
-        not_done = _is_not_done(record)
+        not_done = record.not_done
         if spec.not_done != not_done:
             return "documents that it was not done" if not_done else "does not document 'not done'"
         if spec.statuses and status not in spec.statuses:
             return f"status {status or '(none)'}"
         if spec.exclude_statuses and status in spec.exclude_statuses:
             return f"status {status}"
-        if spec.categories and _categories_of(record).isdisjoint(spec.categories):
-            cats = sorted(_categories_of(record))
+        if spec.categories and record.category_codes.isdisjoint(spec.categories):
+            cats = sorted(record.category_codes)
             return f"category {', '.join(cats) if cats else '(none)'} (needs {', '.join(spec.categories)})"
-        if spec.intents and getattr(record, "intent", None) not in spec.intents:
-            return f"intent {getattr(record, 'intent', None) or '(none)'}"
+        intent = record.intent if isinstance(record, EventRecord) else None
+        if spec.intents and intent not in spec.intents:
+            return f"intent {intent or '(none)'}"
         if (
             not spec.not_done
             and spec.exclude_do_not_perform
@@ -766,9 +764,9 @@ class MeasureEvaluator:
             and record.do_not_perform
         ):
             return "marked do-not-perform"
-        if spec.value_present and not (isinstance(record, ObservationRecord) and _has_value(record)):
+        if spec.value_present and not (isinstance(record, ObservationRecord) and record.has_value):
             return "has no value"
-        if reason_codes is not None and _reasons_of(record).isdisjoint(reason_codes):
+        if reason_codes is not None and record.reasons.isdisjoint(reason_codes):
             return "reason not in the listed reasons"
         if isinstance(record, EncounterRecord):
             if spec.classes and record.class_code not in spec.classes:
@@ -789,10 +787,10 @@ class MeasureEvaluator:
         if spec.value_codes or spec.value_valuesets:
             wanted = self.ruleset.resolve_codes(spec.value_codes, spec.value_valuesets)
             if record.value_codes.isdisjoint(wanted):
-                shown = ",".join(sorted(c for _, c in record.value_codes)) or _shown_value(record)
+                shown = ",".join(sorted(c for _, c in record.value_codes)) or record.shown_value
                 return f"value {shown} not among the listed answers"
         if spec.value_tests and not any(self._value_test(record, test) for test in spec.value_tests):
-            return f"value {_shown_value(record)} passes none of the value tests"
+            return f"value {record.shown_value} passes none of the value tests"
         return None
 
     def _value_test(self, record: ObservationRecord, test: ValueTest) -> bool:
@@ -1260,7 +1258,7 @@ def _does_not_hold(trail: Trail) -> str:
 
 
 def _distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
-    return {(_span(r, timing_of) or Span(None, None)).end for r in records}
+    return {(span(r, timing_of) or Span(None, None)).end for r in records}
 
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
@@ -1277,92 +1275,6 @@ def _time_key(reading: Reading) -> tuple[date, str, str]:
 
 def _lowest_key(reading: Reading) -> tuple[float | None, str, str]:
     return (reading.value, reading.instant_text, reading.observation)
-
-
-def _codes_of(record: ResourceRecord) -> frozenset[Code]:
-    if isinstance(record, EncounterRecord):
-        return record.type_codes
-    return getattr(record, "codes", frozenset())
-
-
-def _categories_of(record: ResourceRecord) -> frozenset[str]:
-    return getattr(record, "categories", frozenset())
-
-
-def _status_of(record: ResourceRecord) -> str | None:
-    if isinstance(record, ConditionRecord):
-        return record.clinical_status
-    return getattr(record, "status", None) or None
-
-
-def _reasons_of(record: ResourceRecord) -> frozenset[Code]:
-    return getattr(record, "reason_codes", frozenset())
-
-
-def _is_not_done(record: ResourceRecord) -> bool:
-    """QI-Core negation: ObservationCancelled, ProcedureNotDone, ImmunizationNotDone, *NotRequested."""
-    if isinstance(record, ObservationRecord):
-        return record.status == "cancelled"
-    if isinstance(record, EventRecord):
-        return record.status == "not-done" or record.do_not_perform
-    return False
-
-
-def _has_value(record: ObservationRecord) -> bool:
-    if record.absent:
-        return False
-    return bool(
-        record.quantity is not None
-        or record.value_codes
-        or record.value_int is not None
-        or record.value_string
-        or record.value_bool is not None
-    )
-
-
-def _shown_value(record: ObservationRecord) -> str:
-    if record.value_codes:
-        return ",".join(sorted(c for _, c in record.value_codes))
-    number = record.number
-    if number is not None:
-        return f"{number:g}"
-    if record.value_string:
-        return repr(record.value_string[:20])
-    return "(none)"
-
-
-def _span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
-    """When the resource applies, as the measure logic reads it; None when it has no usable date.
-
-    Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
-    abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
-    of which only its first day is certain.
-    """
-    if isinstance(record, ConditionRecord):
-        onset = record.onset
-        start = onset.start_day if onset else None
-        start_instant = onset.instant if onset else None
-        if record.abatement is not None:
-            return Span(start, record.abatement.end_day, start_instant, record.abatement.end_instant)
-        if record.clinical_status in _CONDITION_ACTIVE:
-            return Span(start, None, start_instant, None)
-        if start is None:
-            return None
-        return Span(start, start, start_instant, start_instant)
-    when = None
-    if timing_of == "issued":
-        when = getattr(record, "issued", None)
-    elif timing_of == "supply":
-        when = getattr(record, "supply", None)
-    elif timing_of == "authored":
-        when = getattr(record, "authored", None)
-    else:
-        when = getattr(record, "when", None)
-    if when is None:
-        return None
-    if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
-        return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
-    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
 
 
 def _timing_ok(
@@ -1403,13 +1315,13 @@ def _timing_ok(
 
 
 def _latest_key(record: ResourceRecord, spec: ExistsCriterion) -> tuple[str, str, str]:
-    span = _span(record, spec.timing_of)
-    if span is None:
+    applies = span(record, spec.timing_of)
+    if applies is None:
         return ("", "", record.ref)
     if spec.latest_by == "start":
-        day, instant = span.start, span.start_instant
+        day, instant = applies.start, applies.start_instant
     else:
-        day, instant = span.end, span.end_instant
+        day, instant = applies.end, applies.end_instant
     return (day.isoformat() if day else "", instant.isoformat() if instant else "", record.ref)
 
 
@@ -1422,18 +1334,18 @@ def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozense
 
 
 def _describe(record: ResourceRecord, timing_of: str = "default") -> str:
-    span = _span(record, timing_of)
+    applies = span(record, timing_of)
     when = ""
-    if span is not None:
-        when = span.start.isoformat() if span.start else "(start unknown)"
-        if span.end is None:
+    if applies is not None:
+        when = applies.start.isoformat() if applies.start else "(start unknown)"
+        if applies.end is None:
             when += "..(ongoing)"
-        elif span.end != span.start:
-            when += f"..{span.end.isoformat()}"
-    mapped: tuple[CodeMapping, ...] = getattr(record, "mapped", ())
-    codes = sorted(_codes_of(record) - {m.target for m in mapped})  # as documented, mapped codes told apart
+        elif applies.end != applies.start:
+            when += f"..{applies.end.isoformat()}"
+    mapped = record.mappings
+    codes = sorted(record.primary_codes - {m.target for m in mapped})  # as documented: mapped codes apart
     code = codes[0][1] if codes else "?"
-    status = _status_of(record) or ""
+    status = record.status_code or ""
     parts = [f"code {code}"]
     parts.extend(f"code {mapping.describe()}" for mapping in mapped)
     if status:
@@ -1442,9 +1354,9 @@ def _describe(record: ResourceRecord, timing_of: str = "default") -> str:
         parts.append(f"class {record.class_code}")
     if when:
         parts.append(when)
-    if isinstance(record, ObservationRecord) and _has_value(record):
-        parts.append("value " + _shown_value(record))
-    reasons = _reasons_of(record)
+    if isinstance(record, ObservationRecord) and record.has_value:
+        parts.append("value " + record.shown_value)
+    reasons = record.reasons
     if reasons:
         parts.append("reason " + ",".join(sorted(c for _, c in reasons)))
     return ", ".join(parts)

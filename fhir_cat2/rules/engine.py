@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ..contexts import PatientContext
+from ..criteria.spans import span
 from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
@@ -27,13 +28,6 @@ MAX_CODE_EVIDENCE = 10
 
 def encounter_in_period(encounter: EncounterRecord, start: date, end: date) -> bool:
     return encounter.when is not None and start <= encounter.when.start_day <= end
-
-
-def encounter_span(encounter: EncounterRecord) -> Span:
-    when = encounter.when
-    if when is None:
-        return Span(None, None)
-    return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # None: end time not documented
 
 
 def evaluate_code_rules(
@@ -70,7 +64,7 @@ def evaluate_code_rules(
             continue
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
-        scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
+        scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)})
         # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
         picks: dict[tuple[str, str, str], Reading | None] = {}
         ref = encounter.ref
