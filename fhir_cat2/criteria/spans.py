@@ -4,6 +4,8 @@ properties of the records (``sources/records.py``)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from ..rules.timing import Span
 from ..sources.records import ConditionRecord, EncounterRecord, ResourceRecord
 
@@ -34,3 +36,8 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
     if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
         return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
     return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
+
+
+def distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
+    """The days the records end on (``min_distinct_days``)."""
+    return {(span(r, timing_of) or Span(None, None)).end for r in records}

@@ -8,7 +8,6 @@ Encounter-based measures (CMS22) judge every episode encounter on its own, with 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,7 +15,27 @@ from functools import partial
 from typing import Any
 
 from ..contexts import PatientContext
-from ..criteria.spans import span
+from ..criteria.spans import distinct_end_days, span
+from ..criteria.words import (
+    Why,
+    age_note,
+    age_words,
+    all_words,
+    any_words,
+    describe,
+    describe_not,
+    does_not_hold,
+    exists_words,
+    last_words,
+    lowest_words,
+    no_common_day_words,
+    no_reading_words,
+    not_words,
+    population_words,
+    readings_words,
+    relabelled,
+    unknown_window_words,
+)
 from ..findings import EpisodeResult, Evidence, GroupResult, MeasureResult, PopulationResult, Trail
 from ..rules.facts import Reading, Readings
 from ..rules.loader import RuleSet, free_anchors
@@ -44,8 +63,6 @@ from ..sources.records import (
 
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
-_Why = str | Callable[[], str]
-"""Why a record did not match: the words, or a function that writes them."""
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
 
 
@@ -508,7 +525,7 @@ class MeasureEvaluator:
                 met = False
                 if not self.thorough:
                     break
-        return Trail.later(_all_words, (node.criterion.label, children), met, (), children)
+        return Trail.later(all_words, (node.criterion.label, children), met, (), children)
 
     def _judge_any(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         children = []
@@ -520,18 +537,18 @@ class MeasureEvaluator:
                 met = True
                 if not self.thorough:
                     break
-        return Trail.later(_any_words, (node.criterion.label, children), met, (), children)
+        return Trail.later(any_words, (node.criterion.label, children), met, (), children)
 
     def _judge_not(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.child is not None
         child = self._judge(node.child, facts, scope, members)
-        return Trail.later(_not_words, (node.criterion.label, child), not child.met, (), [child])
+        return Trail.later(not_words, (node.criterion.label, child), not child.met, (), [child])
 
     def _judge_population(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         population = node.criterion.population
         assert population is not None
         member = members.get(population, False)
-        return Trail.later(_population_words, (node.criterion.label, population, member), member)
+        return Trail.later(population_words, (node.criterion.label, population, member), member)
 
     def _judge_age(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.age is not None
@@ -565,7 +582,7 @@ class MeasureEvaluator:
         same = label == shared.label if shared.label is not None else label == trail.label
         if same:
             return trail
-        return Trail.later(_relabelled, (label, trail), trail.met, trail.evidence, trail.children)
+        return Trail.later(relabelled, (label, trail), trail.met, trail.evidence, trail.children)
 
     def _judge_readings(self, node: _Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.readings is not None
@@ -580,9 +597,9 @@ class MeasureEvaluator:
         patient = ctx.patient
         if patient is None or patient.birth_date is None:
             why = "no Patient resource in the input" if patient is None else "Patient has no birthDate"
-            return Trail.later(_age_words, (spec, label, f"age unknown: {why}"), False)
+            return Trail.later(age_words, (spec, label, f"age unknown: {why}"), False)
         if at is None:
-            return Trail.later(_age_words, (spec, label, f"{spec.at.text} is not known"), False)
+            return Trail.later(age_words, (spec, label, f"{spec.at.text} is not known"), False)
         birth = patient.birth_date
         age = age_on(birth, at)
         if spec.equals is not None:
@@ -590,23 +607,23 @@ class MeasureEvaluator:
         else:
             met = (spec.min is None or age >= spec.min) and (spec.max is None or age <= spec.max)
         return Trail.later(
-            _age_words,
+            age_words,
             (spec, label, None, age, at, birth),
             met,
-            (Evidence.later(f"Patient/{ctx.patient_id}", _age_note, age, at),),
+            (Evidence.later(f"Patient/{ctx.patient_id}", age_note, age, at),),
         )
 
     # ------------------------------------------------------------------------------------------ exists
 
     def _matching(
         self, spec: ExistsCriterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
-    ) -> tuple[list[ResourceRecord], list[tuple[_Why, int]], list[Trail]]:
+    ) -> tuple[list[ResourceRecord], list[tuple[Why, int]], list[Trail]]:
         """Records passing every test of ``spec``; why the others failed (reason, how many: read only in the
         words of a trail); trails of ``then``/``where``."""
         plan = self._plans.get(id(spec))
         if plan is None:
             plan = self._plans[id(spec)] = _ExistsPlan(spec, self.ruleset)
-        misses: list[tuple[_Why, int]] = []
+        misses: list[tuple[Why, int]] = []
         pool = facts.pool(spec.resource, plan.codes)
         if not pool:
             return [], misses, []
@@ -626,7 +643,7 @@ class MeasureEvaluator:
         held: list[Trail] = []
         failed: list[Trail] = []
         for position, record in enumerate(pool):
-            why: _Why | None = None
+            why: Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = spans[position]
                 if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
@@ -643,13 +660,13 @@ class MeasureEvaluator:
                         or resolved is None
                         or not _timing_ok(relation[0], resolved, span, test.precision)
                     ):
-                        why = partial(self._describe_not, relation, scope)
+                        why = partial(describe_not, relation, scope)
                         break
             if why is None and spec.where is not None:
                 trail = self.criterion(spec.where, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = partial(_does_not_hold, trail)
+                    why = partial(does_not_hold, trail)
             if why is not None:
                 misses.append((why, 1))
                 continue
@@ -667,7 +684,7 @@ class MeasureEvaluator:
                 trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
-                    why = partial(_does_not_hold, trail)
+                    why = partial(does_not_hold, trail)
             if why is not None:
                 misses.append((why, 1))
                 continue
@@ -684,49 +701,13 @@ class MeasureEvaluator:
         matched, misses, trails = self._matching(spec, facts, scope, members)
         about = (spec, label, scope, matched, misses)  # what the words are written from
         if not matched:
-            return Trail.later(self._exists_words, about, False, (), trails[:1])
+            return Trail.later(exists_words, about, False, (), trails[:1])
         timing_of = spec.timing_of
-        evidence = tuple(Evidence.later(r.ref, _describe, r, timing_of) for r in matched[:MAX_EVIDENCE])
+        evidence = tuple(Evidence.later(r.ref, describe, r, timing_of) for r in matched[:MAX_EVIDENCE])
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
-            met = len(_distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
-        return Trail.later(self._exists_words, about, met, evidence, trails[:1])
-
-    def _exists_words(
-        self,
-        spec: ExistsCriterion,
-        label: str | None,
-        scope: Scope,
-        matched: list[ResourceRecord],
-        misses: list[tuple[_Why, int]],
-    ) -> tuple[str, str]:
-        title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
-        where = f" {self._describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
-        days = _distinct_end_days(matched, spec.timing_of)
-        need = max(spec.min_count, 1)
-        if len(matched) >= need and len(days) >= spec.min_distinct_days:
-            noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
-            because = f"{len(matched)} matching {noun}{where}"
-            if spec.latest_only:
-                because = f"the latest matching {spec.resource}{where} passes"
-            return title, because
-        if matched:
-            if len(matched) < need:
-                because = f"{len(matched)} matching {spec.resource}{where}; {need} needed"
-            else:
-                because = (
-                    f"{len(matched)} matching {spec.resource}{where} on {len(days)} day(s);"
-                    f" {spec.min_distinct_days} different days needed"
-                )
-            return title, because
-        because = f"no matching {spec.resource}{where}"
-        if misses:
-            counted: Counter[str] = Counter()
-            for why, n in misses:
-                counted[why if isinstance(why, str) else why()] += n
-            shown = "; ".join(f"{n} {why}" for why, n in counted.most_common(4))
-            because += f" (with a matching code: {shown})"
-        return title, because
+            met = len(distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
+        return Trail.later(exists_words, about, met, evidence, trails[:1])
 
     def _filter(
         self,
@@ -826,22 +807,6 @@ class MeasureEvaluator:
             scope.windows[key] = found
         return found
 
-    def _describe_not(self, timing: tuple[str, Window | DateExpr], scope: Scope) -> str:
-        return f"not {self._describe_timing(timing, scope)}"
-
-    def _describe_timing(self, timing: tuple[str, Window | DateExpr] | None, scope: Scope) -> str:
-        if timing is None:
-            return ""
-        relation, value = timing
-        words = relation.replace("_", " ")
-        if isinstance(value, DateExpr):
-            day = value.resolve(scope)
-            return f"{words.replace(' by', ' on or before')} {day.isoformat() if day else value.text}"
-        low, high = value.resolve(scope)
-        shown_low = low.isoformat() if low else value.start.text
-        shown_high = high.isoformat() if high else value.end.text
-        return f"{words} {shown_low}..{shown_high}"
-
     # ------------------------------------------------------------------------------------------ readings
 
     def _window_days(self, window: Window, scope: Scope) -> tuple[date, date] | None:
@@ -853,13 +818,13 @@ class MeasureEvaluator:
     def _readings(self, spec: ReadingsCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         days = self._window_days(spec.within, scope)
         if days is None:
-            return Trail.later(_readings_words, (spec, label, None, [], []), False)
+            return Trail.later(readings_words, (spec, label, None, [], []), False)
         between = facts.readings.between(spec.measurement, days[0], days[1])
         band = spec.band
         found = [r for r in between if r.value is not None and (band is None or band.contains(r.value))]
         evidence = tuple(Evidence.later(r.observation, r.describe) for r in found[:MAX_EVIDENCE])
         about = (spec, label, days, found, between)
-        return Trail.later(_readings_words, about, len(found) >= spec.min_count, evidence)
+        return Trail.later(readings_words, about, len(found) >= spec.min_count, evidence)
 
     def _latest_day(self, spec: LatestDayCriterion, label: str | None, facts: Facts, scope: Scope) -> Trail:
         # Many criteria read the same readings and differ only in the test (CMS22: normal, elevated, ...):
@@ -886,12 +851,12 @@ class MeasureEvaluator:
             chosen = facts.memo[key] = (days, choice)
         days, choice = chosen
         if days is None or choice is None:
-            return Trail.later(_unknown_window_words, (spec, label), spec.if_none)
+            return Trail.later(unknown_window_words, (spec, label), spec.if_none)
         if spec.pick == "last":
             return self._last_reading(spec, label, choice, days)
         if choice.day is None:
             about = (spec, label, *days)
-            return Trail.later(_no_common_day_words, about, spec.if_none, tuple(choice.skipped))
+            return Trail.later(no_common_day_words, about, spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -912,7 +877,7 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         return Trail.later(
-            _lowest_words,
+            lowest_words,
             (spec, label, choice.day, picks),
             met,
             tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence),
@@ -999,7 +964,7 @@ class MeasureEvaluator:
     ) -> Trail:
         last = choice.last
         if last is None:
-            return Trail.later(_no_reading_words, (spec, label, days), spec.if_none, tuple(choice.skipped))
+            return Trail.later(no_reading_words, (spec, label, days), spec.if_none, tuple(choice.skipped))
         evidence: list[Evidence] = []
         picks: list[tuple[str, Reading | None, bool]] = []
         met = True
@@ -1017,7 +982,7 @@ class MeasureEvaluator:
             picks.append((name, picked, ok))
             met = met and ok
         all_shown = tuple(evidence + choice.skipped) if choice.skipped else tuple(evidence)
-        return Trail.later(_last_words, (spec, label, last, picks), met, all_shown)
+        return Trail.later(last_words, (spec, label, last, picks), met, all_shown)
 
 
 class _ExistsPlan:
@@ -1100,148 +1065,6 @@ def _reads_populations(
     return any(_reads_populations(child, library, seen) for child in children)
 
 
-def _joined(children: list[Trail], word: str) -> str:
-    text = word.join(c.label for c in children)
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-# The words of a trail, written when something reads them (see Trail.later): each returns (label, because).
-
-
-def _all_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
-    failed = [c.label for c in children if not c.met]
-    because = "not met: " + "; ".join(failed) if failed else "all hold"
-    return label or _joined(children, " and "), because
-
-
-def _any_words(label: str | None, children: list[Trail]) -> tuple[str, str]:
-    held = [c.label for c in children if c.met]
-    because = "holds: " + "; ".join(held) if held else "none holds"
-    return label or _joined(children, " or "), because
-
-
-def _not_words(label: str | None, child: Trail) -> tuple[str, str]:
-    because = f"'{child.label}' {'holds' if child.met else 'does not hold'}"
-    return label or f"not: {child.label}", because
-
-
-def _population_words(label: str | None, population: str, member: bool) -> tuple[str, str]:
-    return label or f"in {population}", f"{'in' if member else 'not in'} {population}"
-
-
-def _relabelled(label: str, trail: Trail) -> tuple[str, str]:
-    return label, trail.because
-
-
-def _age_words(
-    spec: AgeCriterion,
-    label: str | None,
-    unknown: str | None,
-    age: int = 0,
-    at: date | None = None,
-    birth: date | None = None,
-) -> tuple[str, str]:
-    """``unknown``: why the age could not be judged; else the age on the day ``at``."""
-    if spec.equals is not None:
-        bounds = f"exactly {spec.equals}"
-    elif spec.max is None:
-        bounds = f"{spec.min or 0} or older"
-    elif spec.min is None:
-        bounds = f"{spec.max} or younger"
-    else:
-        bounds = f"{spec.min}-{spec.max}"
-    title = label or f"age {bounds} at {spec.at.text}"
-    if unknown is not None:
-        return title, unknown
-    assert at is not None and birth is not None
-    return title, f"age {age} on {at.isoformat()} (born {birth.isoformat()})"
-
-
-def _age_note(age: int, at: date) -> str:
-    return f"age {age} on {at.isoformat()}"
-
-
-def _readings_words(
-    spec: ReadingsCriterion,
-    label: str | None,
-    days: tuple[date, date] | None,
-    found: list[Reading],
-    between: list[Reading],
-) -> tuple[str, str]:
-    title = (
-        label
-        or spec.label
-        or f"a {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "")
-    )
-    if days is None:
-        return title, f"window {spec.within.describe()} is not known"
-    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-    if len(found) >= spec.min_count:
-        return title, f"{len(found)} reading(s) in {shown}"
-    others = [r for r in between if r.value is not None]
-    because = (
-        f"no {spec.measurement} reading" + (f" {spec.band.describe()}" if spec.band else "") + f" in {shown}"
-    )
-    if others:
-        because += " (readings: " + ", ".join(f"{r.value:g} on {r.day.isoformat()}" for r in others[:5]) + ")"
-    return title, because
-
-
-def _latest_title(spec: LatestDayCriterion, label: str | None) -> str:
-    return label or spec.label or f"latest day with {' and '.join(spec.measurements)}"
-
-
-def _unknown_window_words(spec: LatestDayCriterion, label: str | None) -> tuple[str, str]:
-    return _latest_title(spec, label), f"window {spec.within.describe()} is not known"
-
-
-def _no_common_day_words(
-    spec: LatestDayCriterion, label: str | None, start: date, end: date
-) -> tuple[str, str]:
-    because = (
-        f"no day in {start.isoformat()}..{end.isoformat()} has "
-        + " and ".join(spec.measurements)
-        + (" (counted as met)" if spec.if_none else "")
-    )
-    return _latest_title(spec, label), because
-
-
-def _lowest_words(
-    spec: LatestDayCriterion, label: str | None, latest: date, picks: list[tuple[str, Reading | None, bool]]
-) -> tuple[str, str]:
-    results = []
-    for name, picked, ok in picks:
-        if picked is None:
-            results.append(f"{name} has a result without a usable value")
-        else:
-            shown = f"{picked.value:g} {picked.unit} {'is' if ok else 'is not'} {spec.test[name].describe()}"
-            results.append(f"lowest {name} {shown}")
-    return _latest_title(spec, label), f"most recent day {latest.isoformat()}: " + "; ".join(results)
-
-
-def _no_reading_words(
-    spec: LatestDayCriterion, label: str | None, days: tuple[date, date]
-) -> tuple[str, str]:
-    shown = f"{days[0].isoformat()}..{days[1].isoformat()}"
-    return _latest_title(spec, label), f"no {' or '.join(spec.measurements)} reading in {shown}"
-
-
-def _last_words(
-    spec: LatestDayCriterion, label: str | None, last: Reading, picks: list[tuple[str, Reading | None, bool]]
-) -> tuple[str, str]:
-    results = []
-    for name, picked, ok in picks:
-        if picked is None:
-            results.append(f"{name} not in the last reading")
-        else:
-            results.append(
-                f"{name} {picked.value:g} {picked.unit} {'is' if ok else 'is not'} "
-                f"{spec.test[name].describe()}"
-            )
-    when = last.instant.isoformat() if last.instant else last.day.isoformat()
-    return _latest_title(spec, label), f"last reading {when}: " + "; ".join(results)
-
-
 def _add_references(trail: Trail, references: set[str]) -> None:
     """Add the references (Type/id) of every evidence of ``trail`` and its sub-trails."""
     pending = [trail]
@@ -1251,14 +1074,6 @@ def _add_references(trail: Trail, references: set[str]) -> None:
             if "/" in evidence.ref:
                 references.add(evidence.ref)
         pending.extend(current.children)
-
-
-def _does_not_hold(trail: Trail) -> str:
-    return f"'{trail.label}' does not hold"
-
-
-def _distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
-    return {(span(r, timing_of) or Span(None, None)).end for r in records}
 
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
@@ -1331,32 +1146,3 @@ def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozense
         if condition is not None and not condition.codes.isdisjoint(codes):
             return True
     return False
-
-
-def _describe(record: ResourceRecord, timing_of: str = "default") -> str:
-    applies = span(record, timing_of)
-    when = ""
-    if applies is not None:
-        when = applies.start.isoformat() if applies.start else "(start unknown)"
-        if applies.end is None:
-            when += "..(ongoing)"
-        elif applies.end != applies.start:
-            when += f"..{applies.end.isoformat()}"
-    mapped = record.mappings
-    codes = sorted(record.primary_codes - {m.target for m in mapped})  # as documented: mapped codes apart
-    code = codes[0][1] if codes else "?"
-    status = record.status_code or ""
-    parts = [f"code {code}"]
-    parts.extend(f"code {mapping.describe()}" for mapping in mapped)
-    if status:
-        parts.append(f"status {status}")
-    if isinstance(record, EncounterRecord) and record.class_code:
-        parts.append(f"class {record.class_code}")
-    if when:
-        parts.append(when)
-    if isinstance(record, ObservationRecord) and record.has_value:
-        parts.append("value " + record.shown_value)
-    reasons = record.reasons
-    if reasons:
-        parts.append("reason " + ",".join(sorted(c for _, c in reasons)))
-    return ", ".join(parts)
