@@ -81,7 +81,7 @@ def assess(patient_id: str, records: Iterable[ResourceRecord], job: Job) -> Pati
         program=program,
         period=job.period,
         measure_results=results,
-        evaluator=evaluator,
+        criteria=evaluator.criteria,
     )
     if program == "mips-claims":
         codes += claims_codes(ctx, readings, ruleset, evaluator, job.measures, results, job.period)
