@@ -15,7 +15,7 @@ from typing import Any
 
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
-from .measures.engine import MeasureEvaluator
+from .measures.evaluate import MeasureEvaluator
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 

@@ -27,7 +27,7 @@ from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
 from ..rules.timing import Scope, Span
-from .engine import MeasureEvaluator
+from .evaluate import MeasureEvaluator
 
 OUTCOME_CATEGORY = {"met": "met", "not-met": "not_met", "excluded": "exclusion", "exception": "exception"}
 _DECIDING_POPULATION = {
