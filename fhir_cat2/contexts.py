@@ -116,7 +116,7 @@ class PatientContext:
             index = {}
             for position, record in enumerate(self.resources(resource_type)):
                 self._position[id(record)] = position
-                for code in _record_codes(record):
+                for code in record.primary_codes:
                     index.setdefault(code, []).append(record)
             self._by_code[resource_type] = index
         return index
@@ -129,12 +129,6 @@ class PatientContext:
         if resource_type == "Condition":
             return list(self.conditions)
         return list(self.events.get(resource_type, ()))
-
-
-def _record_codes(record: ResourceRecord) -> frozenset[Code]:
-    if isinstance(record, EncounterRecord):
-        return record.type_codes
-    return getattr(record, "codes", frozenset())
 
 
 def _known_by(when: When | None, day: date) -> bool:

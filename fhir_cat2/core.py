@@ -75,7 +75,7 @@ def assess(patient_id: str, records: Iterable[ResourceRecord], job: Job) -> Pati
     results = {m.id: evaluator.evaluate(m, ctx, readings) for m in job.measures}
     program = job.options.program
     code_readings = readings
-    if job.code_evaluator is not evaluator:  # hedis: the code rules' own reading, every deviation on
+    if job.code_criteria is not evaluator.criteria:  # hedis: the code rules' own reading, every deviation on
         code_readings = extract_readings(ctx, ruleset, job.code_deviations)
         known = set(readings.problems)  # what either reading could not use goes to quarantine, once
         readings.problems.extend(p for p in code_readings.problems if p not in known)
@@ -86,7 +86,7 @@ def assess(patient_id: str, records: Iterable[ResourceRecord], job: Job) -> Pati
         program=program,
         period=job.period,
         measure_results=results,
-        evaluator=job.code_evaluator,
+        criteria=job.code_criteria,
     )
     if program == "mips-claims":
         codes += claims_codes(ctx, readings, ruleset, evaluator, job.measures, results, job.period)

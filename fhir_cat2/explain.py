@@ -13,6 +13,7 @@ from .conceptmaps import CodeMapping
 from .findings import GroupResult, MeasureResult, PopulationResult, Trail
 from .pipeline import PatientOutcome
 from .rules.loader import RuleSet
+from .sources.records import ResourceRecord
 
 _MARK = {True: "[x]", False: "[ ]"}
 _HEADLINE = {
@@ -215,11 +216,11 @@ def outcome_to_text(
 def _mapped(outcome: PatientOutcome) -> list[tuple[str, CodeMapping]]:
     """(record reference, mapping) of every code a site ConceptMap added to this patient's records."""
     ctx = outcome.ctx
-    records: list[Any] = [*ctx.encounters, *ctx.observations, *ctx.conditions]
+    records: list[ResourceRecord] = [*ctx.encounters, *ctx.observations, *ctx.conditions]
     for events in ctx.events.values():
         records.extend(events)
     return sorted(
-        ((record.ref, mapping) for record in records for mapping in getattr(record, "mapped", ())),
+        ((record.ref, mapping) for record in records for mapping in record.mappings),
         key=lambda pair: (pair[0], pair[1]),
     )
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from .criteria.judge import Criteria
 from .deviations import ALL as DEVIATIONS_ALL
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
-from .measures.engine import MeasureEvaluator
+from .measures.evaluate import MeasureEvaluator
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 
@@ -87,8 +88,9 @@ class Job:
     defaults: EmitDefaults
     evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
     """Measures and claims codes: the published logic with the run's deviations."""
-    code_evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
-    """The CPT II code rules of program hedis: their own reading, every deviation on (else ``evaluator``)."""
+    code_criteria: Criteria = field(init=False, repr=False, compare=False)
+    """What the code rules judge with: for program hedis their own reading, every deviation on; else the
+    measures' criteria (claims report the measure)."""
 
     def __post_init__(self) -> None:
         options = self.options
@@ -96,15 +98,14 @@ class Job:
             self.ruleset, *self.period, thorough=options.thorough, deviations=options.deviations
         )
         object.__setattr__(self, "evaluator", evaluator)
+        criteria = evaluator.criteria
         if self.code_deviations != options.deviations:
-            evaluator = MeasureEvaluator(
-                self.ruleset, *self.period, thorough=options.thorough, deviations=self.code_deviations
-            )
-        object.__setattr__(self, "code_evaluator", evaluator)
+            criteria = Criteria(self.ruleset, thorough=options.thorough, deviations=self.code_deviations)
+        object.__setattr__(self, "code_criteria", criteria)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["evaluator"], state["code_evaluator"]
+        del state["evaluator"], state["code_criteria"]
         return state
 
     @property

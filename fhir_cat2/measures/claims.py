@@ -13,19 +13,21 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from ..contexts import PatientContext
+from ..criteria.facts import Facts
+from ..criteria.judge import Criteria
+from ..criteria.spans import span
 from ..findings import GroupResult, MeasureResult, QualityCode, Trail
 from ..rules.engine import (
     MAX_CODE_EVIDENCE,
     encounter_in_period,
-    encounter_span,
     trail_because,
     unique_evidence,
 )
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import ClaimsOption, MeasureDef, code_system_of
-from ..rules.timing import Scope
-from .engine import Facts, MeasureEvaluator
+from ..rules.timing import Scope, Span
+from .evaluate import MeasureEvaluator
 
 OUTCOME_CATEGORY = {"met": "met", "not-met": "not_met", "excluded": "exclusion", "exception": "exception"}
 _DECIDING_POPULATION = {
@@ -46,6 +48,7 @@ def claims_codes(
     period: tuple[date, date],
 ) -> list[QualityCode]:
     year = period[0].year
+    criteria = evaluator.criteria
     skip_statuses = set(ruleset.table.encounter_statuses_without_codes)
     out: list[QualityCode] = []
     for measure in measures:
@@ -73,8 +76,8 @@ def claims_codes(
             if groups is None:
                 continue
             seen: set[tuple[str, tuple[str, ...]]] = set()
-            scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)}, day)
-            facts = evaluator.facts(ctx, readings, day)
+            scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)}, day)
+            facts = criteria.facts(ctx, readings, day)
             for g_index, group, entry in entries:
                 if entry is None:
                     continue
@@ -82,9 +85,9 @@ def claims_codes(
                 category = OUTCOME_CATEGORY.get(outcome)
                 if category is None:
                     continue
-                if entry.eligible is not None and not evaluator.criterion(entry.eligible, facts, scope).met:
+                if entry.eligible is not None and not criteria.criterion(entry.eligible, facts, scope).met:
                     continue
-                chosen = _choose(entry.options(category), evaluator, facts, scope)
+                chosen = _choose(entry.options(category), criteria, facts, scope)
                 if chosen is None:
                     continue
                 option, trail = chosen
@@ -139,12 +142,12 @@ def _population_trail(group: GroupResult, code: str) -> Trail | None:
 
 
 def _choose(
-    options: tuple[ClaimsOption, ...], evaluator: MeasureEvaluator, facts: Facts, scope: Scope
+    options: tuple[ClaimsOption, ...], criteria: Criteria, facts: Facts, scope: Scope
 ) -> tuple[ClaimsOption, Trail | None] | None:
     for option in options:
         if option.when is None:
             return option, None
-        trail = evaluator.criterion(option.when, facts, scope)
+        trail = criteria.criterion(option.when, facts, scope)
         if trail.met:
             return option, trail
     return None

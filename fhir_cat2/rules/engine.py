@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING
 
 from ..contexts import PatientContext
+from ..criteria.judge import Criteria
+from ..criteria.spans import span
 from ..findings import Evidence, MeasureResult, QualityCode, Trail
 from ..sources.records import EncounterRecord
 from .facts import Reading, Readings, encounter_readings, pick_latest_day
@@ -19,21 +20,11 @@ from .loader import RuleSet
 from .schema import CodeRule
 from .timing import Scope, Span
 
-if TYPE_CHECKING:
-    from ..measures.engine import MeasureEvaluator
-
 MAX_CODE_EVIDENCE = 10
 
 
 def encounter_in_period(encounter: EncounterRecord, start: date, end: date) -> bool:
     return encounter.when is not None and start <= encounter.when.start_day <= end
-
-
-def encounter_span(encounter: EncounterRecord) -> Span:
-    when = encounter.when
-    if when is None:
-        return Span(None, None)
-    return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # None: end time not documented
 
 
 def evaluate_code_rules(
@@ -44,16 +35,16 @@ def evaluate_code_rules(
     program: str,
     period: tuple[date, date],
     measure_results: Mapping[str, MeasureResult],
-    evaluator: MeasureEvaluator | None = None,
+    criteria: Criteria | None = None,
 ) -> list[QualityCode]:
-    """Quality codes for each encounter of the patient in the period, in encounter then rule order."""
+    """Quality codes for each encounter of the patient in the period, in encounter then rule order.
+
+    ``criteria``: the run's, whose memo the measures filled (else made here when a rule has a criterion)."""
     rules = ruleset.code_rules(program, period[0].year)
     if not rules:
         return []
-    if evaluator is None and any(rule.when is not None for rule in rules):
-        from ..measures.engine import MeasureEvaluator
-
-        evaluator = MeasureEvaluator(ruleset, *period)
+    if criteria is None and any(rule.when is not None for rule in rules):
+        criteria = Criteria(ruleset)
     skip_statuses = set(ruleset.table.encounter_statuses_without_codes)
     per_encounter: dict[str, dict[str, list[Reading]]] = {}
     every = [reading for items in readings.by_measurement.values() for reading in items]
@@ -61,16 +52,16 @@ def evaluate_code_rules(
         for reading in at_encounter:  # in each measurement's order
             per_encounter.setdefault(encounter_ref, {}).setdefault(reading.measurement, []).append(reading)
     out: list[QualityCode] = []
-    facts = evaluator.facts(ctx, readings) if evaluator is not None else None
+    facts = criteria.facts(ctx, readings) if criteria is not None else None
     # A criterion rule whose required resources the patient has none of cannot fire on any encounter.
-    if evaluator is not None and facts is not None:
-        rules = [rule for rule in rules if rule.when is None or evaluator.possible(rule.when, facts)]
+    if criteria is not None and facts is not None:
+        rules = [rule for rule in rules if rule.when is None or criteria.possible(rule.when, facts)]
     for encounter in ctx.encounters:
         if encounter.status in skip_statuses or not encounter_in_period(encounter, *period):
             continue
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
-        scope = Scope(period[0], period[1], {"encounter": encounter_span(encounter)})
+        scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)})
         # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
         picks: dict[tuple[str, str, str], Reading | None] = {}
         ref = encounter.ref
@@ -78,8 +69,8 @@ def evaluate_code_rules(
             if rule.measure is not None and not _eligible(rule.measure, ref, measure_results):
                 continue
             if rule.when is not None:
-                assert evaluator is not None and facts is not None
-                trail = evaluator.criterion(rule.when, facts, scope)
+                assert criteria is not None and facts is not None
+                trail = criteria.criterion(rule.when, facts, scope)
                 if trail.met:
                     evidence = tuple(unique_evidence(trail.all_evidence())[:MAX_CODE_EVIDENCE])
                     out.append(_code(rule, encounter, trail_because(trail), evidence, trail))

@@ -1,7 +1,8 @@
 """The rules table as pydantic models: measurements, code rules and measure definitions.
 
 A rules table is data (YAML). This module only says what a valid one looks like; ``loader.py`` reads it
-and reports problems by file, line and field; ``engine.py`` and ``fhir_cat2.measures`` evaluate it.
+and reports problems by file, line and field; ``fhir_cat2.criteria`` judges its criteria, for the code
+rules (``engine.py``) and the measures (``fhir_cat2.measures``).
 Every number from a spec (bands, windows, ages) lives in the table, next to the ``source`` it came from.
 """
 

@@ -97,6 +97,44 @@ class ResourceRecord:
     def ref(self) -> str:
         return f"{self.resource_type}/{self.id}"
 
+    # What criteria read, defined once per record type (the types that have the field override these).
+
+    @property
+    def primary_codes(self) -> frozenset[Code]:
+        """The codes a criterion's value sets are matched against (QI-Core's primary code path): an
+        Encounter's type, else the resource's code."""
+        return frozenset()
+
+    @property
+    def category_codes(self) -> frozenset[str]:
+        return frozenset()
+
+    @property
+    def status_code(self) -> str | None:
+        """The status a criterion tests: a Condition's clinical status, else ``status``; None when not
+        documented."""
+        return None
+
+    @property
+    def reasons(self) -> frozenset[Code]:
+        """Why it was (not) done: reasonCode, statusReason, notDoneReason."""
+        return frozenset()
+
+    @property
+    def not_done(self) -> bool:
+        """QI-Core negation: ObservationCancelled, ProcedureNotDone, ImmunizationNotDone, *NotRequested."""
+        return False
+
+    @property
+    def mappings(self) -> tuple[CodeMapping, ...]:
+        """Codes a site ConceptMap added to ``primary_codes`` (see ``conceptmaps.py``)."""
+        return ()
+
+    def time_of(self, timing_of: str = "default") -> When | None:
+        """The documented time a criterion's ``timing_of`` reads ("default": effective, performed, the
+        period...; "issued", "supply", "authored"); None when there is none such."""
+        return None
+
 
 @dataclass(slots=True)
 class PatientRecord(ResourceRecord):
@@ -121,6 +159,21 @@ class EncounterRecord(ResourceRecord):
     discharge_codes: frozenset[Code] = frozenset()
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``type_codes`` (see ``conceptmaps.py``)."""
+
+    @property
+    def primary_codes(self) -> frozenset[Code]:
+        return self.type_codes
+
+    @property
+    def status_code(self) -> str | None:
+        return self.status or None
+
+    @property
+    def mappings(self) -> tuple[CodeMapping, ...]:
+        return self.mapped
+
+    def time_of(self, timing_of: str = "default") -> When | None:
+        return self.when if timing_of == "default" else None
 
 
 @dataclass(slots=True)
@@ -154,6 +207,60 @@ class ObservationRecord(ResourceRecord):
             return number_in_text(self.value_string)
         return None
 
+    @property
+    def has_value(self) -> bool:
+        """Whether a value is documented (of any type; not one given as absent)."""
+        if self.absent:
+            return False
+        return bool(
+            self.quantity is not None
+            or self.value_codes
+            or self.value_int is not None
+            or self.value_string
+            or self.value_bool is not None
+        )
+
+    @property
+    def shown_value(self) -> str:
+        """The value as an explanation shows it: its codes, its number, or the start of its text."""
+        if self.value_codes:
+            return ",".join(sorted(c for _, c in self.value_codes))
+        number = self.number
+        if number is not None:
+            return f"{number:g}"
+        if self.value_string:
+            return repr(self.value_string[:20])
+        return "(none)"
+
+    @property
+    def primary_codes(self) -> frozenset[Code]:
+        return self.codes
+
+    @property
+    def category_codes(self) -> frozenset[str]:
+        return self.categories
+
+    @property
+    def status_code(self) -> str | None:
+        return self.status or None
+
+    @property
+    def reasons(self) -> frozenset[Code]:
+        return self.reason_codes
+
+    @property
+    def not_done(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def mappings(self) -> tuple[CodeMapping, ...]:
+        return self.mapped
+
+    def time_of(self, timing_of: str = "default") -> When | None:
+        if timing_of == "issued":
+            return self.issued
+        return self.when if timing_of == "default" else None
+
 
 @dataclass(slots=True)
 class ConditionRecord(ResourceRecord):
@@ -167,6 +274,22 @@ class ConditionRecord(ResourceRecord):
     encounter_ref: str | None = None
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+
+    @property
+    def primary_codes(self) -> frozenset[Code]:
+        return self.codes
+
+    @property
+    def category_codes(self) -> frozenset[str]:
+        return self.categories
+
+    @property
+    def status_code(self) -> str | None:
+        return self.clinical_status
+
+    @property
+    def mappings(self) -> tuple[CodeMapping, ...]:
+        return self.mapped
 
 
 @dataclass(slots=True)
@@ -189,6 +312,37 @@ class EventRecord(ResourceRecord):
     medicationRequestPeriod)."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+
+    @property
+    def primary_codes(self) -> frozenset[Code]:
+        return self.codes
+
+    @property
+    def category_codes(self) -> frozenset[str]:
+        return self.categories
+
+    @property
+    def status_code(self) -> str | None:
+        return self.status or None
+
+    @property
+    def reasons(self) -> frozenset[Code]:
+        return self.reason_codes
+
+    @property
+    def not_done(self) -> bool:
+        return self.status == "not-done" or self.do_not_perform
+
+    @property
+    def mappings(self) -> tuple[CodeMapping, ...]:
+        return self.mapped
+
+    def time_of(self, timing_of: str = "default") -> When | None:
+        if timing_of == "supply":
+            return self.supply
+        if timing_of == "authored":
+            return self.authored
+        return self.when if timing_of == "default" else None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,43 @@
+"""When a record applies, as criteria read it: the one field accessor that needs more than a record (which
+time a criterion's ``timing_of`` reads, and QI-Core's prevalence interval for a Condition). The others are
+properties of the records (``sources/records.py``)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..rules.timing import Span
+from ..sources.records import ConditionRecord, EncounterRecord, ResourceRecord
+
+CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+
+
+def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
+    """When the resource applies, as the measure logic reads it; None when it has no usable date.
+
+    Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
+    abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
+    of which only its first day is certain.
+    """
+    if isinstance(record, ConditionRecord):
+        onset = record.onset
+        start = onset.start_day if onset else None
+        start_instant = onset.instant if onset else None
+        if record.abatement is not None:
+            return Span(start, record.abatement.end_day, start_instant, record.abatement.end_instant)
+        if record.clinical_status in CONDITION_ACTIVE:
+            return Span(start, None, start_instant, None)
+        if start is None:
+            return None
+        return Span(start, start, start_instant, start_instant)
+    when = record.time_of(timing_of)
+    if when is None:
+        return None
+    if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
+        return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
+    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
+
+
+def distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:
+    """The days the records end on (``min_distinct_days``)."""
+    return {(span(r, timing_of) or Span(None, None)).end for r in records}

@@ -1,0 +1,194 @@
+"""Measures on top of the criteria core: the populations of a measure definition, for one patient.
+
+Pure: a patient context and readings in, population memberships with their explanation trail out.
+Proportion semantics: denominator within initial population; exclusions within denominator; numerator
+counts only when not excluded; exceptions only for denominator members neither excluded nor in numerator.
+Encounter-based measures (CMS22) judge every episode encounter on its own, with ``encounter`` bound to it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..contexts import PatientContext
+from ..criteria.facts import Facts
+from ..criteria.judge import Criteria
+from ..findings import EpisodeResult, GroupResult, MeasureResult, PopulationResult, Trail
+from ..rules.facts import Readings
+from ..rules.loader import RuleSet
+from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
+from ..rules.timing import Scope, Span
+from ..sources.records import EncounterRecord
+
+
+class MeasureEvaluator:
+    """The measures of a rules table for one period, evaluated per patient on the run's criteria."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        period_start: date,
+        period_end: date,
+        *,
+        thorough: bool = True,
+        deviations: frozenset[str] = frozenset(),
+    ) -> None:
+        self.ruleset = ruleset
+        self.period_start = period_start
+        self.period_end = period_end
+        self.criteria = Criteria(ruleset, thorough=thorough, deviations=deviations)
+        """The criteria the populations are judged with (shared with the code rules: so is the memo)."""
+
+    def evaluate(
+        self,
+        measure: MeasureDef,
+        ctx: PatientContext,
+        readings: Readings,
+        *,
+        as_of: date | None = None,
+        denominators_from: MeasureResult | None = None,
+    ) -> MeasureResult:
+        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day.
+
+        ``denominators_from``: take initial-population and denominator membership from this (full-period)
+        result and judge only exclusions, numerator and exceptions as of the day: a claim reports the
+        patient's status at the visit for a measure the patient belongs to in that year.
+        """
+        scope = Scope(self.period_start, self.period_end, {}, as_of)
+        facts = self.criteria.facts(ctx, readings, as_of)
+        if measure.basis == "encounter":
+            return self._evaluate_episodes(measure, facts, scope, denominators_from)
+        groups: list[GroupResult] = []
+        qualifying: set[str] = set()
+        evaluated: set[str] = set()
+        for index, group in enumerate(measure.groups):
+            fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
+            result = self._group(group, facts, scope, fixed)
+            groups.append(result)
+            in_population = result.member("initial-population")
+            for population in result.populations:
+                qualifies = population.code == "initial-population" and population.member
+                if population.trail is None or not (qualifies or in_population):
+                    continue
+                refs: set[str] = set()
+                _add_references(population.trail, refs)
+                if qualifies:
+                    qualifying.update(r for r in refs if r.startswith("Encounter/"))
+                if in_population:
+                    evaluated |= refs
+        return MeasureResult(
+            measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying)
+        )
+
+    def _evaluate_episodes(
+        self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
+    ) -> MeasureResult:
+        assert measure.episode is not None
+        known = {e.encounter_ref: e for e in (denominators_from.episodes or [])} if denominators_from else {}
+        episodes: list[EpisodeResult] = []
+        evaluated: set[str] = set()
+        qualifying: set[str] = set()
+        for record in self.criteria.matching(measure.episode, facts, scope)[0]:
+            assert isinstance(record, EncounterRecord) and record.when is not None
+            episode_scope = scope.bind("encounter", facts.span(record) or Span(None, None))
+            before = known.get(record.ref)
+            groups = [
+                self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
+                for i, group in enumerate(measure.groups)
+            ]
+            episodes.append(EpisodeResult(record.ref, record.when.start_day, groups))
+            if any(g.member("initial-population") for g in groups):
+                qualifying.add(record.ref)
+                evaluated.add(record.ref)
+                for judged in groups:
+                    for population in judged.populations:
+                        if population.trail is not None:
+                            _add_references(population.trail, evaluated)
+        totals: list[GroupResult] = []
+        for g_index, group in enumerate(measure.groups):
+            populations = []
+            for code in POPULATION_ORDER:
+                population = group.populations.get(code)  # type: ignore[call-overload]
+                if population is None:
+                    continue
+                count = sum(1 for e in episodes if e.groups[g_index].member(code))  # few episodes
+                populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
+            totals.append(GroupResult(group.id, populations))
+        return MeasureResult(
+            measure.id,
+            facts.ctx.patient_id,
+            totals,
+            tuple(sorted(evaluated)),
+            frozenset(qualifying),
+            episodes,
+        )
+
+    def _group(
+        self,
+        group: MeasureGroup,
+        facts: Facts,
+        scope: Scope,
+        fixed: dict[str, PopulationResult] | None = None,
+    ) -> GroupResult:
+        members: dict[str, bool] = {}
+        results: list[PopulationResult] = []
+        for code in POPULATION_ORDER:
+            population = group.populations.get(code)  # type: ignore[call-overload]
+            if population is None:
+                continue
+            if fixed is not None and code in fixed:
+                members[code] = fixed[code].member
+                results.append(fixed[code])
+                continue
+            gate, note = self._gate(code, members)
+            if gate is None:
+                results.append(PopulationResult(code, population.id, False, None, note))
+                members[code] = False
+                continue
+            trail = self.criteria.criterion(population.criteria, facts, scope, members)
+            member = trail.met and gate
+            members[code] = member
+            results.append(PopulationResult(code, population.id, member, trail, note if trail.met else ""))
+        return GroupResult(group.id, results)
+
+    @staticmethod
+    def _gate(code: str, members: dict[str, bool]) -> tuple[bool | None, str]:
+        """(None: do not evaluate | membership allowed, note)."""
+        if code == "initial-population":
+            return True, ""
+        if code == "denominator":
+            return (
+                (True, "") if members.get("initial-population") else (None, "not in the initial population")
+            )
+        if not members.get("denominator"):
+            return None, "not in the denominator"
+        if code == "denominator-exclusion":
+            return True, ""
+        if code == "numerator":
+            if members.get("denominator-exclusion"):
+                return False, "criteria met, but the patient is excluded from the denominator"
+            return True, ""
+        if code == "numerator-exclusion":
+            return (True, "") if members.get("numerator") else (None, "not in the numerator")
+        if code == "denominator-exception":
+            if members.get("denominator-exclusion"):
+                return None, "excluded from the denominator"
+            if members.get("numerator"):
+                return None, "already in the numerator"
+            return True, ""
+        return True, ""
+
+
+def _add_references(trail: Trail, references: set[str]) -> None:
+    """Add the references (Type/id) of every evidence of ``trail`` and its sub-trails."""
+    pending = [trail]
+    while pending:
+        current = pending.pop()
+        for evidence in current.evidence:
+            if "/" in evidence.ref:
+                references.add(evidence.ref)
+        pending.extend(current.children)
+
+
+def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
+    return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
