@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -30,7 +33,7 @@ from .schema import (
 )
 from .timing import DateExpr
 from .valuesets import ValueSetRegistry
-from .yamlsource import LineMap, field_name, load_yaml, validation_problems
+from .yamlsource import LineMap, Path_, field_name, load_yaml, validation_problems
 
 DEFAULT_RULES = "rules.yaml"
 
@@ -273,16 +276,42 @@ def exists_free_anchors(
     return found
 
 
-def _pydantic_problems(exc: ValidationError, source: str, lines: LineMap) -> list[str]:
-    return validation_problems(exc, lambda loc: f"{source}:{lines.line_of(loc)}")
+PART_KEYS = ("library", "code_rules", "measures")
+"""What an included file may hold."""
 
 
-def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
+class TableSources:
+    """Where each part of a table read from several files came from: ``where(path)`` is 'file:line'."""
+
+    def __init__(self, source: str, lines: LineMap) -> None:
+        self.source, self.lines = source, lines
+        self._parts: dict[tuple[str, str | int], tuple[str, LineMap, str | int]] = {}
+        """(section, name or combined index) -> (file, its lines, name or index in that file)."""
+
+    def add(self, section: str, key: str | int, source: str, lines: LineMap, own: str | int) -> None:
+        self._parts[(section, key)] = (source, lines, own)
+
+    def where(self, path: Path_) -> str:
+        if len(path) >= 2 and isinstance(path[0], str):
+            part = self._parts.get((path[0], path[1]))
+            if part is not None:
+                source, lines, own = part
+                return f"{source}:{lines.line_of((path[0], own, *path[2:]))}"
+        return f"{self.source}:{self.lines.line_of(path)}"
+
+
+def _pydantic_problems(exc: ValidationError, sources: TableSources) -> list[str]:
+    return validation_problems(exc, sources.where)
+
+
+def _read(path: str | Path | None) -> tuple[RulesTable, str, TableSources]:
     if path is None:
         source = f"package:{DEFAULT_RULES}"
-        text = (resources.files("fhir_cat2") / "data" / DEFAULT_RULES).read_text(encoding="utf-8")
+        folder: Traversable = resources.files("fhir_cat2") / "data"
+        text = (folder / DEFAULT_RULES).read_text(encoding="utf-8")
     else:
         source = str(path)
+        folder = Path(path).parent
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -292,11 +321,102 @@ def _read(path: str | Path | None) -> tuple[RulesTable, str, LineMap]:
         raise RulesError(
             source, [f"{source}:1: (top level): expected a mapping with version, name, code_rules"]
         )
+    sources = TableSources(source, lines)
+    problems = _include(data, folder, source if path is not None else "package:", sources)
+    problems += _resolve_like(data, sources)
+    if problems:
+        raise RulesError(source, problems)
     try:
         table = RulesTable.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(source, _pydantic_problems(exc, source, lines)) from None
-    return table, source, lines
+        raise RulesError(source, _pydantic_problems(exc, sources)) from None
+    return table, source, sources
+
+
+def _include(data: dict[str, Any], folder: Traversable, prefix: str, sources: TableSources) -> list[str]:
+    """Join the files ``data['include']`` names into ``data`` (their library, code rules and measures)."""
+    patterns = data.get("include") or []
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        return [f"{sources.where(('include',))}: include: a list of file patterns"]
+    problems: list[str] = []
+    library_from: dict[str, str] = {name: sources.source for name in data.get("library") or {}}
+    for pattern in patterns:
+        found = _matching(folder, pattern)
+        if not found:
+            problems.append(f"{sources.where(('include',))}: include: no file matches '{pattern}'")
+        for relative, file in found:
+            part_source = f"package:{relative}" if prefix == "package:" else str(file)
+            try:
+                part, part_lines = load_yaml(file.read_text(encoding="utf-8"), part_source)
+            except OSError as exc:
+                problems.append(f"{part_source}: cannot read: {exc}")
+                continue
+            if not isinstance(part, dict) or set(part) - set(PART_KEYS):
+                extra = sorted(set(part) - set(PART_KEYS)) if isinstance(part, dict) else []
+                problems.append(
+                    f"{part_source}:1: (top level): an included file holds {', '.join(PART_KEYS)} only"
+                    + (f" (found {', '.join(map(str, extra))})" if extra else "")
+                )
+                continue
+            for name, criterion in (part.get("library") or {}).items():
+                if name in library_from:
+                    problems.append(
+                        f"{part_source}:{part_lines.line_of(('library', name))}: library.{name}: already"
+                        f" defined in {library_from[name]}"
+                    )
+                    continue
+                library_from[name] = part_source
+                data.setdefault("library", {})[name] = criterion
+                sources.add("library", name, part_source, part_lines, name)
+            for section in ("code_rules", "measures"):
+                items = data.setdefault(section, []) or []
+                data[section] = items
+                for index, item in enumerate(part.get(section) or []):
+                    sources.add(section, len(items), part_source, part_lines, index)
+                    items.append(item)
+    data.pop("include", None)
+    return problems
+
+
+def _resolve_like(data: dict[str, Any], sources: TableSources) -> list[str]:
+    """``exists: {like: NAME, ...}``: the exists of library criterion NAME, with the keys given here on top
+    (what a YAML merge key does within one file, across the files of a table)."""
+    library = data.get("library") or {}
+    problems: list[str] = []
+
+    def walk(value: Any, path: Path_) -> Any:
+        if isinstance(value, list):
+            return [walk(item, (*path, index)) for index, item in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        if path and path[-1] == "exists" and "like" in value:
+            name = value["like"]
+            base = library.get(name) if isinstance(name, str) else None
+            if not isinstance(base, dict) or not isinstance(base.get("exists"), dict):
+                problems.append(
+                    f"{sources.where((*path, 'like'))}: {field_name((*path, 'like'))}: '{name}' is not a"
+                    " library criterion that is an exists"
+                )
+                return value
+            value = {**base["exists"], **{k: v for k, v in value.items() if k != "like"}}
+        return {key: walk(item, (*path, key)) for key, item in value.items()}
+
+    for section in PART_KEYS:
+        if section in data:
+            data[section] = walk(data[section], (section,))
+    return problems
+
+
+def _matching(folder: Traversable, pattern: str) -> list[tuple[str, Traversable]]:
+    """(Path relative to ``folder``, file) of the files matching ``pattern`` ('measures/*.yaml'), by name."""
+    *dirs, name = pattern.split("/")
+    here = folder
+    for part in dirs:
+        here = here / part
+    if not here.is_dir():
+        return []
+    found = sorted((f.name, f) for f in here.iterdir() if f.is_file() and fnmatch(f.name, name))
+    return [("/".join([*dirs, file_name]), file) for file_name, file in found]
 
 
 def read_table(path: str | Path | None = None) -> RulesTable:
@@ -324,9 +444,9 @@ def load_rules(
     concept_maps: ConceptMaps | None = None,
 ) -> RuleSet:
     """Load and check a rules table; ``path`` None means the table shipped in the package."""
-    table, source, lines = _read(path)
+    table, source, sources = _read(path)
     registry = registry if registry is not None else ValueSetRegistry.shipped()
-    problems = _cross_check(table, registry, source, lines)
+    problems = _cross_check(table, registry, sources)
     if problems:
         raise RulesError(source, problems)
     ruleset = RuleSet(table, source, registry)
@@ -336,11 +456,11 @@ def load_rules(
     return ruleset
 
 
-def _cross_check(table: RulesTable, registry: ValueSetRegistry, source: str, lines: LineMap) -> list[str]:
+def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSources) -> list[str]:
     problems: list[str] = []
 
     def problem(loc: tuple[str | int, ...], message: str) -> None:
-        problems.append(f"{source}:{lines.line_of(loc)}: {field_name(loc)}: {message}")
+        problems.append(f"{sources.where(loc)}: {field_name(loc)}: {message}")
 
     def check_valuesets(loc: tuple[str | int, ...], refs: tuple[str, ...]) -> None:
         for index, ref in enumerate(refs):

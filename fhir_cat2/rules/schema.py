@@ -802,6 +802,10 @@ class MeasureDef(_Model):
 class RulesTable(_Model):
     version: Literal[1]
     name: str
+    include: tuple[str, ...] = ()
+    """Further files (globs relative to this file's folder) whose ``library``, ``code_rules`` and
+    ``measures`` join this table's: one file per measure. In any file, ``exists: {like: NAME, ...}`` starts
+    from the exists of library criterion NAME (a merge key that works across files)."""
     measurements: dict[str, Measurement] = {}
     library: dict[str, Criterion] = {}
     """Named criteria shared by measures (hospice, frailty...); a criterion refers to one with ``use``."""
