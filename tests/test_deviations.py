@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,7 @@ def test_refuted_conditions_count_unless_the_deviation_is_on(ruleset):
 
 def test_a_rules_table_naming_an_unknown_deviation_is_refused(tmp_path):
     text = (ROOT / "fhir_cat2" / "data" / "rules.yaml").read_text()
+    shutil.copytree(ROOT / "fhir_cat2" / "data" / "measures", tmp_path / "measures")
     bad = tmp_path / "rules.yaml"
     bad.write_text(
         text.replace("bp-separate-observations: {standalone: true}", "bp-loose: {standalone: true}", 1)

@@ -172,3 +172,19 @@ def test_encounter_without_an_end_time_is_judged_by_its_day(ruleset):
     dated = encounter("e1", "2025-03-04T09:00:00Z", end="2025-03-04")
     resources = [patient(birth="1980-06-01"), dated, bp("b", 112, 72, "2025-03-04T15:40:00Z")]
     assert members(run_resources(resources, ruleset))["numerator"] is True
+
+
+def test_first_hypertensive_reading_reads_blood_pressures_of_any_status(ruleset):
+    """'Encounter with First Hypertensive Reading...' retrieves the day's BPs with no status filter (its
+    other categories keep final/amended/corrected): a preliminary 135/85 with a 4-week rescreen and a
+    lifestyle recommendation meets it; a preliminary 110/70 is no normal reading."""
+    follow_up = [
+        request("ServiceRequest", "rs", "183617005", "2025-03-04T09:25:00Z"),
+        request("ServiceRequest", "ls", "313204009", "2025-03-04T09:25:00Z"),
+    ]
+    hypertensive = [*visit(), bp("b", 135, 85, status="preliminary"), *follow_up]
+    assert members(run_resources(hypertensive, ruleset))["numerator"] is True
+    normal = [*visit(), bp("b", 110, 70, status="preliminary")]
+    assert members(run_resources(normal, ruleset))["numerator"] is False
+    final_hypertensive_without_follow_up = [*visit(), bp("b", 135, 85)]
+    assert members(run_resources(final_hypertensive_without_follow_up, ruleset))["numerator"] is False

@@ -29,8 +29,6 @@ EXPLAINED = {
     " on 30 June compared with the window's exclusive end 2025-07-01T00:00:00.000 is uncertain (null), so the"
     " CQL does not count it; fhir-cat2 compares days (a dateTime onset that day counts in both)",
     "CMS165 cms165-onset-june-30 denominator": "as its initial population",
-    "CMS22 cms22-first-hypertensive-preliminary numerator": "the CQL's first-hypertensive"
-    " branch reads blood pressures of any status; fhir-cat2 applies final/amended/corrected to all",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

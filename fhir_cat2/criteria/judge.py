@@ -529,7 +529,7 @@ class Criteria:
         skipped: list[Evidence] = []
         usable: dict[str, list[Reading]] = {}
         for name in spec.measurements:
-            for reading in facts.readings.between(name, start, end):
+            for reading in facts.readings.between(name, start, end, spec.any_status):
                 if low_i is not None and high_i is not None:
                     at = reading.end_instant or reading.instant
                     if at is not None and not low_i <= at <= high_i:

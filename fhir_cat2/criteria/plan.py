@@ -190,7 +190,9 @@ class Plans:
                 return self._shared_need(Need("exists", resource=spec.resource, codes=codes))
         elif criterion.use is not None:
             return node.child.need if node.child is not None else None
-        elif criterion.latest_day is not None and not criterion.latest_day.if_none:
+        elif criterion.latest_day is not None and not (
+            criterion.latest_day.if_none or criterion.latest_day.any_status
+        ):
             # any one measurement's readings could appear as evidence, even on a day lacking the others
             parts = tuple(
                 self._shared_need(Need("readings", names=(n,))) for n in criterion.latest_day.measurements
@@ -245,7 +247,7 @@ class Plans:
         found = self._selections.get(id(spec))
         if found is None:
             within = spec.within
-            how: tuple[Any, ...] = (spec.pick, spec.measurements, spec.count_valueless)
+            how: tuple[Any, ...] = (spec.pick, spec.measurements, spec.count_valueless, spec.any_status)
             how += (spec.exclude_encounter_classes, spec.precision, within.start.text, within.end.text)
             selection = self._selections_by_how.setdefault(how, object())
             anchors = tuple(sorted({within.start.anchor, within.end.anchor} - {"period"}))

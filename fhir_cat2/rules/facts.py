@@ -63,20 +63,27 @@ class Readings:
     problems: list[Problem] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)
     """(observation ref, why) for Observations of a measurement that do not count (status, category)."""
-    _days: dict[str, list[date]] = field(default_factory=dict, repr=False)
+    any_status: dict[str, list[Reading]] = field(default_factory=dict)
+    """Readings of Observations of every status (those of the measurement's statuses too), for what the
+    published logic retrieves without a status filter (``latest_day.any_status``); only kept when some
+    Observation had another status, else ``by_measurement`` is the same."""
+    _days: dict[tuple[str, bool], list[date]] = field(default_factory=dict, repr=False)
 
     def of(self, measurement: str) -> list[Reading]:
         return self.by_measurement.get(measurement, [])
 
-    def between(self, measurement: str, first: date, last: date) -> list[Reading]:
-        """Readings of a measurement whose day lies in [first, last] (readings are kept sorted by day)."""
-        items = self.by_measurement.get(measurement)
+    def between(self, measurement: str, first: date, last: date, any_status: bool = False) -> list[Reading]:
+        """Readings of a measurement whose day lies in [first, last] (readings are kept sorted by day);
+        ``any_status``: of Observations of every status."""
+        source = self.any_status if any_status and measurement in self.any_status else self.by_measurement
+        items = source.get(measurement)
         if not items:
             return []
-        days = self._days.get(measurement)
+        key = (measurement, source is self.any_status)
+        days = self._days.get(key)
         if days is None:
             days = [r.day for r in items]
-            self._days[measurement] = days
+            self._days[key] = days
         return items[bisect_left(days, first) : bisect_right(days, last)]
 
     def as_of(self, day: date) -> Readings:
@@ -85,6 +92,7 @@ class Readings:
             {name: [r for r in items if r.day <= day] for name, items in self.by_measurement.items()},
             self.problems,
             self.ignored,
+            {name: [r for r in items if r.day <= day] for name, items in self.any_status.items()},
         )
 
 
@@ -140,11 +148,15 @@ def _convert(
     return value, raw, None
 
 
+def _status_note(obs: ObservationRecord, compiled: CompiledMeasurement) -> str | None:
+    """Why this Observation's status keeps it from counting for the measurement, or None."""
+    statuses = compiled.spec.statuses
+    return None if obs.status in statuses else f"status '{obs.status}' is not one of {list(statuses)}"
+
+
 def _counts(obs: ObservationRecord, compiled: CompiledMeasurement) -> str | None:
-    """Why this Observation does not count for the measurement, or None when it does."""
+    """Why this Observation does not count for the measurement whatever its status, or None."""
     spec = compiled.spec
-    if obs.status not in spec.statuses:
-        return f"status '{obs.status}' is not one of {list(spec.statuses)}"
     if spec.categories:
         if obs.categories:
             if not obs.categories.intersection(spec.categories):
@@ -160,6 +172,7 @@ def extract_readings(
     """The patient's readings as the measurements read them with these deviations on (default: none, the
     published logic). A reading that counts only through a deviation carries its name."""
     out = Readings()
+    others: list[tuple[ObservationRecord, CompiledMeasurement, bool, bool]] = []
     seen: dict[tuple[str, str, float | None], int] = {}
     compiled_all = list(ruleset.measurements_for(deviations).values())
     read = frozenset().union(*(c.codes | c.panels for c in compiled_all))  # codes any measurement reads
@@ -175,6 +188,12 @@ def extract_readings(
             if why_not is not None:
                 out.ignored.append((obs.ref, f"{compiled.name}: {why_not}"))
                 continue
+            status_note = _status_note(obs, compiled)
+            if status_note is not None:
+                out.ignored.append((obs.ref, f"{compiled.name}: {status_note}"))
+                if obs.when is not None:
+                    others.append((obs, compiled, standalone, panel))
+                continue
             if obs.when is None:
                 out.problems.append(
                     Problem(
@@ -185,32 +204,11 @@ def extract_readings(
                     )
                 )
                 continue
-            if standalone:
-                quantity = obs.quantity
-                if quantity is None and obs.value_int is not None:
-                    quantity = QuantityValue(float(obs.value_int), None)
-                values: list[tuple[QuantityValue | None, bool]] = [(quantity, obs.absent)]
-            else:
-                values = [
-                    (component.quantity, component.absent)
-                    for component in obs.components
-                    if not component.codes.isdisjoint(compiled.codes)
-                ]
             instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
             stamp = instant_text or obs.when.start_day.isoformat()
-            mapped = _mapped_for(obs, compiled) if obs.mapped else ""
-            if standalone:
-                deviation = compiled.standalone_via or _via(obs.codes & compiled.codes, compiled.via)
-            else:
-                deviation = _via(obs.codes & compiled.panels, compiled.via)
-            for quantity, absent in values:
-                reading = _reading(
-                    obs, compiled, quantity, absent, panel, out, instant_text, mapped, deviation
-                )
-                if reading is None:
-                    continue
+            items = out.by_measurement.setdefault(compiled.name, [])
+            for reading in _readings_of(obs, compiled, standalone, panel, out):
                 key = (compiled.name, stamp, reading.value)
-                items = out.by_measurement.setdefault(compiled.name, [])
                 if key in seen:
                     # the same reading sent twice (a panel component and a standalone Observation): the one
                     # that counts without a deviation is kept
@@ -219,9 +217,60 @@ def extract_readings(
                     continue
                 seen[key] = len(items)
                 items.append(reading)
+            if not items:
+                del out.by_measurement[compiled.name]
     for readings in out.by_measurement.values():
         readings.sort(key=_reading_order)
+    if others:
+        _add_any_status(out, others)
     return out
+
+
+def _readings_of(
+    obs: ObservationRecord, compiled: CompiledMeasurement, standalone: bool, panel: bool, out: Readings
+) -> list[Reading]:
+    """The readings of a dated Observation for a measurement (its value, or its panel's components);
+    problems go to ``out``."""
+    assert obs.when is not None
+    if standalone:
+        quantity = obs.quantity
+        if quantity is None and obs.value_int is not None:
+            quantity = QuantityValue(float(obs.value_int), None)
+        values: list[tuple[QuantityValue | None, bool]] = [(quantity, obs.absent)]
+    else:
+        values = [
+            (component.quantity, component.absent)
+            for component in obs.components
+            if not component.codes.isdisjoint(compiled.codes)
+        ]
+    instant_text = obs.when.instant.isoformat() if obs.when.instant else ""
+    mapped = _mapped_for(obs, compiled) if obs.mapped else ""
+    if standalone:
+        deviation = compiled.standalone_via or _via(obs.codes & compiled.codes, compiled.via)
+    else:
+        deviation = _via(obs.codes & compiled.panels, compiled.via)
+    found = []
+    for quantity, absent in values:
+        reading = _reading(obs, compiled, quantity, absent, panel, out, instant_text, mapped, deviation)
+        if reading is not None:
+            found.append(reading)
+    return found
+
+
+def _add_any_status(
+    out: Readings, others: list[tuple[ObservationRecord, CompiledMeasurement, bool, bool]]
+) -> None:
+    """``out.any_status``: the readings plus those of Observations of other statuses (their problems are
+    not quarantined: the Observation does not count for the measurement)."""
+    scratch = Readings()
+    extra: dict[str, list[Reading]] = {}
+    for obs, compiled, standalone, panel in others:
+        for reading in _readings_of(obs, compiled, standalone, panel, scratch):
+            extra.setdefault(compiled.name, []).append(reading)
+    for name, items in extra.items():
+        every = out.by_measurement.get(name, []) + items
+        every.sort(key=_reading_order)
+        out.any_status[name] = every
 
 
 def _reading(

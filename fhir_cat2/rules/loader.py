@@ -343,7 +343,10 @@ def _include(data: dict[str, Any], folder: Traversable, prefix: str, sources: Ta
     for pattern in patterns:
         found = _matching(folder, pattern)
         if not found:
-            problems.append(f"{sources.where(('include',))}: include: no file matches '{pattern}'")
+            problems.append(
+                f"{sources.where(('include',))}: include: no file matches '{pattern}' next to this file"
+                " (a copy of the shipped table needs its measures/ folder too)"
+            )
         for relative, file in found:
             part_source = f"package:{relative}" if prefix == "package:" else str(file)
             try:

@@ -531,6 +531,9 @@ class LatestDayCriterion(_Model):
     count_valueless: bool = False
     if_none: bool = False
     if_no_value: bool = False
+    any_status: bool = False
+    """Read Observations of every status, not only the measurement's statuses: for what the published
+    logic retrieves without a status filter (CMS22's first hypertensive reading)."""
     label: str | None = None
 
     @field_validator("within", mode="before")
