@@ -187,9 +187,19 @@ class PopulationResult:
 
 
 @dataclass
+class Stratum:
+    """One stratifier of a group: the population counts of the patient (or its episodes) within it."""
+
+    id: str
+    counts: dict[str, int]
+
+
+@dataclass
 class GroupResult:
     id: str
     populations: list[PopulationResult]
+    strata: tuple[Stratum, ...] = ()
+    """Per stratifier of the group, in its order (none when the group has no stratifiers)."""
 
     def member(self, code: str) -> bool:
         # A plain loop, faster than any(): called per episode and population in the measure engine's tally.

@@ -120,7 +120,37 @@ def _group(group: GroupResult, report_date: str) -> dict[str, Any]:
     score = proportion_score(counts)
     if score is not None:
         entry["measureScore"] = {"value": score}
+    if group.strata:
+        ids = [(p.code, p.id) for p in group.populations]
+        entry["stratifier"] = [_stratifier(stratum.id, ids, stratum.counts) for stratum in group.strata]
     return entry
+
+
+def _stratifier(
+    stratifier_id: str, populations: list[tuple[str, str]], counts: dict[str, int]
+) -> dict[str, Any]:
+    """A group's stratifier with its one stratum: the populations counted within it (as fqm-execution
+    writes them: the stratifier keeps the Measure's id; the stratum has no value, the stratifier being a
+    boolean expression)."""
+    stratum: dict[str, Any] = {
+        "population": [
+            _population_entry(code, population_id, counts.get(code, 0)) for code, population_id in populations
+        ]
+    }
+    score = proportion_score(counts)
+    if score is not None:
+        stratum["measureScore"] = {"value": score}
+    return {"id": stratifier_id, "stratum": [stratum]}
+
+
+def tally_counts(group: GroupResult) -> dict[str, int]:
+    """A group's counts as summary tallies add them up: per population code, and per stratifier
+    ('<stratifier id>|<code>')."""
+    counts = {p.code: p.tally for p in group.populations}
+    for stratum in group.strata:
+        for code, count in stratum.counts.items():
+            counts[f"{stratum.id}|{code}"] = count
+    return counts
 
 
 def build_individual_report(
@@ -179,18 +209,7 @@ class SummaryTally:
         self.patients += patients
 
     def add(self, result: MeasureResult) -> None:
-        if not self.counts:
-            self.counts = [dict.fromkeys(_codes(group), 0) for group in result.groups]
-        self.patients += 1
-        for index, group in enumerate(result.groups):
-            for population in group.populations:
-                self.counts[index][population.code] = (
-                    self.counts[index].get(population.code, 0) + population.tally
-                )
-
-
-def _codes(group: GroupResult) -> list[str]:
-    return [p.code for p in group.populations]
+        self.merge([tally_counts(group) for group in result.groups], 1)
 
 
 def build_summary_report(
@@ -219,6 +238,20 @@ def build_summary_report(
         score = proportion_score(counts)
         if score is not None:
             entry["measureScore"] = {"value": score}
+        if group_def.stratifiers:
+            ids = [
+                (code, population.id)
+                for code in POPULATION_DISPLAY
+                if (population := group_def.populations.get(code)) is not None  # type: ignore[call-overload]
+            ]
+            entry["stratifier"] = [
+                _stratifier(
+                    stratifier.id,
+                    ids,
+                    {code: counts.get(f"{stratifier.id}|{code}", 0) for code, _ in ids},
+                )
+                for stratifier in group_def.stratifiers
+            ]
         groups.append(entry)
     report: dict[str, Any] = {
         "resourceType": "MeasureReport",

@@ -13,7 +13,7 @@ from datetime import date
 from ..contexts import PatientContext
 from ..criteria.facts import Facts
 from ..criteria.judge import Criteria
-from ..findings import EpisodeResult, GroupResult, MeasureResult, PopulationResult, Trail
+from ..findings import EpisodeResult, GroupResult, MeasureResult, PopulationResult, Stratum, Trail
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
@@ -113,7 +113,17 @@ class MeasureEvaluator:
                     continue
                 count = sum(1 for e in episodes if e.groups[g_index].member(code))  # few episodes
                 populations.append(PopulationResult(code, population.id, count > 0, None, "", count))
-            totals.append(GroupResult(group.id, populations))
+            strata = tuple(
+                Stratum(
+                    stratifier.id,
+                    {
+                        p.code: sum(e.groups[g_index].strata[s_index].counts.get(p.code, 0) for e in episodes)
+                        for p in populations
+                    },
+                )
+                for s_index, stratifier in enumerate(group.stratifiers)
+            )
+            totals.append(GroupResult(group.id, populations, strata))
         return MeasureResult(
             measure.id,
             facts.ctx.patient_id,
@@ -149,7 +159,25 @@ class MeasureEvaluator:
             member = trail.met and gate
             members[code] = member
             results.append(PopulationResult(code, population.id, member, trail, note if trail.met else ""))
-        return GroupResult(group.id, results)
+        return GroupResult(group.id, results, self._strata(group, results, facts, scope, members))
+
+    def _strata(
+        self,
+        group: MeasureGroup,
+        results: list[PopulationResult],
+        facts: Facts,
+        scope: Scope,
+        members: dict[str, bool],
+    ) -> tuple[Stratum, ...]:
+        """The group's populations counted within each stratifier (judged for the initial population only)."""
+        if not group.stratifiers:
+            return ()
+        in_population = members.get("initial-population", False)
+        strata = []
+        for stratifier in group.stratifiers:
+            inside = in_population and self.criteria.criterion(stratifier.criteria, facts, scope, members).met
+            strata.append(Stratum(stratifier.id, {p.code: p.tally if inside else 0 for p in results}))
+        return tuple(strata)
 
     @staticmethod
     def _gate(code: str, members: dict[str, bool]) -> tuple[bool | None, str]:

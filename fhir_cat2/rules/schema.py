@@ -753,9 +753,20 @@ class Population(_Model):
     criteria: Criterion
 
 
+class Stratifier(_Model):
+    """A stratum of the group's initial population (the Measure's group.stratifier, e.g. ages 46-49):
+    MeasureReports count each population within it too."""
+
+    id: str
+    """The stratifier id of the published Measure."""
+    label: str = Field(max_length=80)
+    criteria: Criterion
+
+
 class MeasureGroup(_Model):
     id: str
     populations: dict[PopulationCode, Population]
+    stratifiers: tuple[Stratifier, ...] = ()
     mips_rate: str | None = Field(default=None, pattern=r"^\d{3}(\.\d{2})?$")
     """The CMS claims (sub-)measure this group reports, e.g. 226.01 (default: the measure's mips id)."""
     claims: tuple[ClaimsYears, ...] = ()
