@@ -13,28 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fhir_cat2.rules.loader import read_table, referenced_valuesets  # noqa: E402
 from fhir_cat2.rules.valuesets import ValueSetRegistry  # noqa: E402
-
-KEYS = ("valuesets", "value_valuesets", "diagnosis_valuesets", "reason_valuesets")
-
-
-def referenced(node: Any, found: set[str]) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in KEYS and isinstance(value, list):
-                found.update(str(v) for v in value)
-            else:
-                referenced(value, found)
-    elif isinstance(node, list):
-        for item in node:
-            referenced(item, found)
 
 
 def main() -> int:
@@ -43,8 +27,7 @@ def main() -> int:
     parser.add_argument("--vsac", required=True)
     parser.add_argument("--out", default=str(ROOT / "fhir_cat2" / "data" / "valuesets"))
     args = parser.parse_args()
-    wanted: set[str] = set()
-    referenced(yaml.safe_load(Path(args.rules).read_text()), wanted)
+    wanted = referenced_valuesets(read_table(args.rules))  # with the files the table includes
     registry = ValueSetRegistry()
     registry.load_dir(args.vsac)
     out = Path(args.out)

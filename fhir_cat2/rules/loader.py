@@ -187,6 +187,8 @@ def table_criteria(table: RulesTable) -> Iterator[Criterion]:
         for group in measure.groups:
             for population in group.populations.values():
                 yield population.criteria
+            for stratifier in group.stratifiers:
+                yield stratifier.criteria
             for entry in group.claims:
                 if entry.eligible is not None:
                     yield entry.eligible
@@ -531,6 +533,10 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSo
                 loc = ("measures", m_index, "groups", g_index, "populations", code, "criteria")
                 _check_criterion(population.criteria, loc, table, check_valuesets, problem)
                 _check_anchors(population.criteria, loc, library, bound, problem)
+            for s_index, stratifier in enumerate(group.stratifiers):
+                loc = ("measures", m_index, "groups", g_index, "stratifiers", s_index, "criteria")
+                _check_criterion(stratifier.criteria, loc, table, check_valuesets, problem)
+                _check_anchors(stratifier.criteria, loc, library, bound, problem)
             if group.claims and measure.mips is None:
                 problem(
                     ("measures", m_index, "groups", g_index, "claims"),
