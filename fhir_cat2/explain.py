@@ -177,7 +177,7 @@ def outcome_to_text(
         lines.append("")
         name = f"{measure.id}" + (f" / MIPS {measure.mips}" if measure.mips else "")
         if result.episodes is not None:
-            lines.append(f"{name} ({measure.title}): {result.outcome()} (one result per encounter)")
+            lines.append(f"{name} ({measure.title}): {result.outcome()} (one result per {measure.basis})")
             for episode in result.episodes:
                 lines.append(f"  episode {episode.encounter_ref} on {episode.day.isoformat()}")
                 for group in episode.groups:

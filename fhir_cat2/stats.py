@@ -145,7 +145,12 @@ class RunStats:
         warnings = period_warnings(period, self.encounter_spans, options.period_defaulted_on)
         if options.only_patient is None:
             warnings += population_warnings(
-                job.measures, ruleset.table.library, self.populations, self.birth_years, period
+                job.measures,
+                ruleset.table.library,
+                self.populations,
+                self.birth_years,
+                period,
+                selected=options.measures is not None,
             )
         warnings += unrecognised_warnings(self.unrecognised_codes)
         for warning in warnings:

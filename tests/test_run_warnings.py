@@ -132,3 +132,21 @@ def test_an_encounter_with_a_placeholder_end_counts_once_and_covers_the_period(t
     assert period_warnings((date(2019, 1, 1), date(2019, 12, 31)), {(2020, 9999): 1, (2020, 2020): 2}, None)[
         0
     ].startswith("no encounter in the measurement period 2019 (the input's encounters are in 2020)")
+
+
+def test_without_measures_selected_only_an_all_empty_catalogue_warns(tmp_path):
+    """Every measure runs: a diagnosis-specific measure (CMS133 cataract surgery) with nobody in it is
+    normal when other measures have patients; when every measure is empty, each says so."""
+    diabetic = one_patient(
+        tmp_path,
+        patient("p1", birth="1970-02-02"),
+        encounter("e1", "2025-03-04T09:00:00Z"),
+        condition("c1", "E11.9"),
+    )
+    report = replay(tmp_path, diabetic)
+    assert not [w for w in report["warnings"] if "no patient in the initial population" in w]
+    nobody = one_patient(
+        tmp_path, patient("p1", birth="1980-02-02"), encounter("e1", "2025-03-04T09:00:00Z", cpt="00000")
+    )
+    warned = [w for w in replay(tmp_path, nobody)["warnings"] if "no patient in the initial population" in w]
+    assert any(w.startswith("CMS122") for w in warned) and any(w.startswith("CMS133") for w in warned)

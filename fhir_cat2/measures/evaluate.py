@@ -3,7 +3,8 @@
 Pure: a patient context and readings in, population memberships with their explanation trail out.
 Proportion semantics: denominator within initial population; exclusions within denominator; numerator
 counts only when not excluded; exceptions only for denominator members neither excluded nor in numerator.
-Encounter-based measures (CMS22) judge every episode encounter on its own, with ``encounter`` bound to it.
+Episode-based measures judge every episode on its own, with its anchor bound to it: each encounter (CMS22,
+``encounter``) or procedure (CMS133, ``procedure``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
 from ..rules.timing import Scope, Span
-from ..sources.records import EncounterRecord
 
 
 class MeasureEvaluator:
@@ -56,7 +56,7 @@ class MeasureEvaluator:
         """
         scope = Scope(self.period_start, self.period_end, {}, as_of)
         facts = self.criteria.facts(ctx, readings, as_of)
-        if measure.basis == "encounter":
+        if measure.episode is not None:
             return self._evaluate_episodes(measure, facts, scope, denominators_from)
         groups: list[GroupResult] = []
         qualifying: set[str] = set()
@@ -89,14 +89,17 @@ class MeasureEvaluator:
         evaluated: set[str] = set()
         qualifying: set[str] = set()
         for record in self.criteria.matching(measure.episode, facts, scope)[0]:
-            assert isinstance(record, EncounterRecord) and record.when is not None
-            episode_scope = scope.bind("encounter", facts.span(record) or Span(None, None))
+            assert measure.episode_anchor is not None
+            when = getattr(record, "when", None)
+            if when is None:
+                continue  # an undated procedure is in no period: no episode
+            episode_scope = scope.bind(measure.episode_anchor, facts.span(record) or Span(None, None))
             before = known.get(record.ref)
             groups = [
                 self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
                 for i, group in enumerate(measure.groups)
             ]
-            episodes.append(EpisodeResult(record.ref, record.when.start_day, groups))
+            episodes.append(EpisodeResult(record.ref, when.start_day, groups))
             if any(g.member("initial-population") for g in groups):
                 qualifying.add(record.ref)
                 evaluated.add(record.ref)

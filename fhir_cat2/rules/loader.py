@@ -278,6 +278,9 @@ def exists_free_anchors(
     return found
 
 
+EPISODE_ANCHORS = {"encounter", "procedure"}
+"""Anchors a library criterion may read unbound: an episode (or a code rule's encounter) binds them."""
+
 PART_KEYS = ("library", "code_rules", "measures")
 """What an included file may hold."""
 
@@ -513,7 +516,7 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSo
     library = table.library
     for name, criterion in library.items():
         _check_criterion(criterion, ("library", name), table, check_valuesets, problem)
-        _check_anchors(criterion, ("library", name), library, {"encounter"}, problem)
+        _check_anchors(criterion, ("library", name), library, EPISODE_ANCHORS, problem)
     for index, rule in enumerate(table.code_rules):
         if rule.when is not None:
             loc = ("code_rules", index, "when")
@@ -522,7 +525,7 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSo
     for m_index, measure in enumerate(table.measures):
         if measure_ids.count(measure.id) > 1:
             problem(("measures", m_index, "id"), f"duplicate measure id '{measure.id}'")
-        bound = {"encounter"} if measure.basis == "encounter" else set()
+        bound = {measure.episode_anchor} if measure.episode_anchor else set()
         if measure.episode is not None:
             loc = ("measures", m_index, "episode")
             wrapper = Criterion(exists=measure.episode)

@@ -794,23 +794,31 @@ class MeasureDef(_Model):
     """Canonical URL of the published Measure resource; None: no MeasureReport is written (claims only)."""
     version: str | None = None
     scoring: Literal["proportion"] = "proportion"
-    basis: Literal["patient", "encounter"] = "patient"
+    basis: Literal["patient", "encounter", "procedure"] = "patient"
     episode: ExistsCriterion | None = None
-    """Encounter-based measures: the encounters that are episodes; populations are judged per episode with
-    the ``encounter`` anchor bound to it."""
+    """Episode-based measures: the encounters (basis encounter) or procedures (basis procedure) that are
+    episodes; populations are judged per episode with the anchor named as the basis (``encounter``,
+    ``procedure``) bound to it."""
     improvement_notation: Literal["increase", "decrease"]
     groups: tuple[MeasureGroup, ...] = Field(min_length=1)
     source: str
 
     @model_validator(mode="after")
     def _check(self) -> MeasureDef:
-        if (self.basis == "encounter") != (self.episode is not None):
-            raise ValueError("an encounter-based measure needs episode (and only it)")
-        if self.episode is not None and self.episode.resource != "Encounter":
-            raise ValueError("episode must be an exists on resource Encounter")
+        if (self.basis != "patient") != (self.episode is not None):
+            raise ValueError("an episode-based measure needs episode (and only it)")
+        if self.episode is not None and self.episode.resource != self.basis.capitalize():
+            raise ValueError(
+                f"episode must be an exists on resource {self.basis.capitalize()} (basis {self.basis})"
+            )
         if self.url is not None and self.version is None:
             raise ValueError("a measure with url needs its version")
         return self
+
+    @property
+    def episode_anchor(self) -> str | None:
+        """The date anchor bound to each episode (``encounter``, ``procedure``); None for patient basis."""
+        return None if self.basis == "patient" else self.basis
 
 
 class RulesTable(_Model):
