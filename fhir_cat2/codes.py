@@ -20,8 +20,8 @@ from typing import Any
 from .conceptmaps import DRAFT_MARK, ConceptMaps
 from .errors import ConfigError
 from .sinks.files import write_private
+from .sources.fields import CODE_ELEMENT
 from .sources.records import Code
-from .sources.slim import CODE_ELEMENT
 from .terminology import CVX, KNOWN_SYSTEMS, LOINC, RXNORM, normalise_system
 
 log = logging.getLogger("fhir_cat2.codes")

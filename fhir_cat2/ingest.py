@@ -18,6 +18,7 @@ from .emit.ids import TAG_CODE, TAG_SYSTEM
 from .errors import InputError, QuarantineKind
 from .quarantine import QuarantineEntry
 from .rules.loader import RuleSet
+from .sources.fields import CODE_ELEMENT, MAPS, to_record
 from .sources.files import InputItem, InputPart, Rejected, read_part
 from .sources.records import (
     ConditionRecord,
@@ -27,7 +28,6 @@ from .sources.records import (
     PatientRecord,
     ResourceRecord,
 )
-from .sources.slim import CODE_ELEMENT, SLIM_MODELS, to_record
 from .stats import RunStats
 from .terminology import KNOWN_SYSTEMS, normalise_system
 
@@ -50,7 +50,7 @@ class Screen:
         # Read whole (None), screened by the codes of one element (most Observations are vitals and labs no
         # rule reads), or, when absent, counted and dropped.
         self.screens: dict[str, tuple[str, dict[str, set[str]]] | None] = {}
-        for resource_type in SLIM_MODELS:
+        for resource_type in MAPS:
             element = CODE_ELEMENT.get(resource_type) if resource_type != "Condition" else None
             if element is None:
                 self.screens[resource_type] = None

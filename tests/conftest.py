@@ -15,7 +15,7 @@ from fhir_cat2.rules.loader import RuleSet, load_rules
 from fhir_cat2.sinks.base import SinkStats
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import Src
-from fhir_cat2.sources.slim import plain_resolver
+from fhir_cat2.sources.values import plain_resolver
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FHIR_CAT2_SHARED", ROOT.parent / "shared"))

@@ -20,7 +20,7 @@ from fhir_cat2.sources.bulk import Deletion, ExportJob, Manifest
 from fhir_cat2.sources.bulk_source import BulkSource
 from fhir_cat2.sources.files import InputItem, Rejected
 from fhir_cat2.sources.records import Src
-from fhir_cat2.sources.slim import plain_resolver
+from fhir_cat2.sources.values import plain_resolver
 from fhir_cat2.state import SyncState
 
 SRC = Src("/files/1.ndjson", "line 1")

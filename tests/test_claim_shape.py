@@ -8,7 +8,7 @@ from fhir_cat2.config import DefaultsConfig, Reference
 from fhir_cat2.pipeline import Pipeline, RunOptions
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import Src
-from fhir_cat2.sources.slim import plain_resolver
+from fhir_cat2.sources.values import plain_resolver
 
 from .conftest import CPT, ICD10, MemorySink, bp_panel, condition, encounter, patient, run_resources
 

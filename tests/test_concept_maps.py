@@ -21,7 +21,7 @@ from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.sinks.base import NullSink
 from fhir_cat2.sources.files import InputItem
 from fhir_cat2.sources.records import ObservationRecord, Src
-from fhir_cat2.sources.slim import plain_resolver
+from fhir_cat2.sources.values import plain_resolver
 
 from .conftest import CPT, ICD10, LOINC, ROOT, RXNORM, a1c, condition, encounter, patient, procedure
 

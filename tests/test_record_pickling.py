@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from fhir_cat2.sources import records
 from fhir_cat2.sources.records import ResourceRecord, Src, When
 
-from .support.direct import same
+from .support.fieldmaps import same
 
 WHEN = When(date(2025, 3, 4), date(2025, 3, 5), datetime(2025, 3, 4, 9, tzinfo=UTC), None)
 

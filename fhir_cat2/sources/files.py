@@ -20,8 +20,7 @@ import orjson
 
 from ..errors import ConfigError, QuarantineKind
 from .records import Src
-from .slim import content_id
-from .values import Resolver, plain_resolver
+from .values import Resolver, content_id, plain_resolver
 
 JSON_SUFFIXES = (".json", ".ndjson", ".jsonl")
 MAX_BUNDLE_DEPTH = 4

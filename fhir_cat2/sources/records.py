@@ -1,6 +1,7 @@
 """Slim records: the few fields of each FHIR resource that rules and measures read.
 
-Sources turn raw JSON into these (see ``slim.py``); everything downstream reads only these.
+Sources turn raw JSON into these (each type through its field map, ``fields.py``); everything downstream
+reads only these.
 They are plain slotted dataclasses: cheap to build, cheap to pickle when the grouper spills to disk.
 Times are kept as local calendar days (``datetime.date``, the day as documented, in the timestamp's own
 offset) plus an aware instant for ordering within a day.

@@ -20,9 +20,10 @@ from typing import Any
 from ..emit.ids import TAG_CODE, TAG_SYSTEM
 from ..errors import FatalServerError, QuarantineKind
 from ..fhir import FhirClient, SearchPage, next_link
+from .fields import MAPS
 from .files import InputItem, Rejected
 from .records import Src
-from .slim import SLIM_MODELS, plain_resolver
+from .values import plain_resolver
 
 log = logging.getLogger("fhir_cat2.sources.server")
 
@@ -56,7 +57,7 @@ def default_types(rule_types: Iterable[str]) -> list[str]:
     """The resource types a sync reads: the core ones plus every type the rules table reads."""
     wanted = list(CORE_TYPES)
     for resource_type in sorted(rule_types):
-        if resource_type not in wanted and resource_type in SLIM_MODELS:
+        if resource_type not in wanted and resource_type in MAPS:
             wanted.append(resource_type)
     return wanted
 

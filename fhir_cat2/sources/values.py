@@ -1,11 +1,14 @@
-"""FHIR values both input paths read the same way (``slim.py`` through pydantic, ``direct.py`` straight from
-the JSON): dates and dateTimes, references, and the QI-Core names the record builders look for."""
+"""FHIR values the field maps read: dates and dateTimes, references, and the QI-Core names they look for."""
 
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
 
 from ..errors import InputError
 from .records import When
@@ -79,3 +82,9 @@ def patient_id_of(ref: str | None) -> str | None:
     if parts is None or parts[0] != "Patient":
         return None
     return parts[1]
+
+
+def content_id(resource: dict[str, Any]) -> str:
+    """A stable id for a resource that arrived without one: a hash of its content."""
+    digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"sha256-{digest[:32]}"

@@ -1,5 +1,6 @@
-"""Property test of the direct input path: whatever a resource's fields hold, it builds exactly the record
-the pydantic slim models build, or declines and leaves the resource to them (whose errors name the field)."""
+"""Property test of the field maps: whatever a resource's fields hold, the fast reader builds the record
+pydantic's reading of it gives, or declines and leaves the resource to the validation model, which reads it
+or names the failing field."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_cat2.sources.direct import _DIRECT
+from fhir_cat2.sources.fields import MAPS
 
-from ..support.direct import check_same
+from ..support.fieldmaps import check_reader
 from .test_input_properties import PATIENT_BUNDLES, json_values
 
-# What pydantic coerces in lax mode, or rejects: the direct path must tell them apart from exact types.
+# What pydantic coerces in lax mode, or rejects: the fast reader must tell them apart from exact types.
 TRICKY = [
     None,
     True,
@@ -43,7 +44,7 @@ RESOURCES = [
     entry["resource"]
     for path in PATIENT_BUNDLES
     for entry in json.loads(path.read_text())["entry"]
-    if entry["resource"]["resourceType"] in _DIRECT
+    if entry["resource"]["resourceType"] in MAPS
 ]
 
 
@@ -59,7 +60,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @st.composite
 def mutated_resources(draw: st.DrawFn) -> dict[str, Any]:
-    """A fixture resource of a type the direct path reads, with one to three elements replaced by anything,
+    """A fixture resource of a type we read, with one to three elements replaced by anything,
     removed, or added."""
     resource = json.loads(json.dumps(draw(st.sampled_from(RESOURCES))))
     for _ in range(draw(st.integers(1, 3))):
@@ -84,8 +85,8 @@ def mutated_resources(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(resource=mutated_resources())
-def test_direct_records_equal_the_pydantic_ones_or_are_left_to_pydantic(resource: dict[str, Any]) -> None:
-    check_same(resource)
+def test_the_fast_reader_reads_as_pydantic_does_or_leaves_it_to_pydantic(resource: dict[str, Any]) -> None:
+    check_reader(resource)
 
 
 def test_there_are_resources_to_mutate() -> None:

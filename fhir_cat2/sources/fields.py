@@ -1,0 +1,249 @@
+"""The field map of each resource type we read: for every record field, the FHIR elements and how.
+
+This is the one place a field a measure needs is added: an entry here is read by the fast reader and
+validated by the pydantic model, both made from it by ``fieldmap.py``. The vocabulary (``Codes``, ``Ref``,
+``choice``...) is documented there; ``computed`` takes a function of ``readers.py`` for the few fields that
+read several elements together. Entries are in FHIR element order: the validation model follows it, and
+so does the order of the problems its error messages list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import fhir_models as fm
+from . import readers
+from .fieldmap import (
+    Boolean,
+    Categories,
+    Codes,
+    CodesOf,
+    CodingCode,
+    Day,
+    Each,
+    Else,
+    ExtensionCodes,
+    FieldReader,
+    FirstCode,
+    FirstOf,
+    FirstPresent,
+    FirstRef,
+    Integer,
+    Map,
+    PatientOf,
+    PeriodOf,
+    Present,
+    QuantityOf,
+    Raw,
+    Ref,
+    ResourceId,
+    Text,
+    Time,
+    build_readers,
+    choice,
+    computed,
+    read_record,
+)
+from .records import (
+    ClaimRecord,
+    ComponentRecord,
+    ConditionRecord,
+    CoverageRecord,
+    EncounterRecord,
+    EventRecord,
+    ObservationRecord,
+    PatientRecord,
+    ResourceRecord,
+    Src,
+)
+from .values import REASON_EXTENSIONS, Resolver
+
+PATIENT = Map(
+    PatientRecord,
+    {
+        "patient_id": ResourceId(),
+        "birth_date": Day("birthDate"),
+        "gender": Text("gender"),
+        "deceased_day": Day("deceasedDateTime"),
+        "deceased": computed(readers.deceased, Boolean("deceasedBoolean"), Day("deceasedDateTime")),
+    },
+)
+
+ENCOUNTER = Map(
+    EncounterRecord,
+    {
+        "status": Text("status", required=True),
+        "class_code": CodingCode("class"),
+        "type_codes": CodesOf("type"),
+        "patient_id": PatientOf(Ref("subject")),
+        "when": PeriodOf("period"),
+        "diagnoses": computed(
+            readers.ranked_diagnoses, Raw("diagnosis", list[fm.EncounterDiagnosis]), resolve=True
+        ),
+        # the rendering provider: the first participant individual, else the serviceProvider
+        "provider_ref": FirstOf(FirstRef("participant[].individual"), Ref("serviceProvider")),
+        "location_ref": FirstRef("location[].location"),
+        "service_provider_ref": Ref("serviceProvider"),
+        "discharge_codes": Codes("hospitalization.dischargeDisposition"),
+    },
+)
+
+OBSERVATION = Map(
+    ObservationRecord,
+    {
+        "status": Text("status", required=True),
+        "categories": Categories("category"),
+        "codes": Codes("code", required=True),
+        "patient_id": PatientOf(Ref("subject")),
+        "encounter_ref": Ref("encounter"),
+        "when": choice("effective", "DateTime", "Instant", "Period"),  # the first present, in this order
+        "quantity": QuantityOf("valueQuantity"),
+        "value_codes": Codes("valueCodeableConcept"),
+        "value_int": Integer("valueInteger"),
+        "value_string": Text("valueString"),
+        "value_bool": Boolean("valueBoolean"),
+        "absent": Present("dataAbsentReason"),
+        "components": Each(
+            "component",
+            Map(
+                ComponentRecord,
+                {
+                    "codes": Codes("code", required=True),
+                    "quantity": QuantityOf("valueQuantity"),
+                    "absent": Present("dataAbsentReason"),
+                },
+            ),
+        ),
+        "issued": Time("issued"),
+        "reason_codes": ExtensionCodes("extension", suffixes=REASON_EXTENSIONS),
+    },
+)
+
+CONDITION = Map(
+    ConditionRecord,
+    {
+        "codes": Codes("code"),
+        "categories": Categories("category"),
+        "clinical_status": FirstCode("clinicalStatus"),
+        "verification_status": FirstCode("verificationStatus"),
+        "patient_id": PatientOf(Ref("subject", required=True)),
+        "encounter_ref": Ref("encounter"),
+        "onset": choice("onset", "DateTime", "Period"),
+        "abatement": choice("abatement", "DateTime", "Period"),
+        "recorded": Time("recordedDate"),
+    },
+)
+
+# A coded act. Every type reads the same elements (its code under any of the names types give it); orders
+# are timed by when they were authored (QI-Core), other acts by when they were done.
+_EVENT_CODES = FirstPresent(
+    Codes("code"),
+    Codes("vaccineCode"),
+    Codes("medicationCodeableConcept"),
+    Codes("codeCodeableConcept"),
+    Codes("type"),
+    default=readers.NO_CODES,
+)
+_DONE = (
+    choice("performed", "DateTime", "Period"),
+    choice("occurrence", "DateTime", "Period"),
+)
+_AUTHORED = Time("authoredOn")
+_DATED = (Time("dateTime"), Time("date"), PeriodOf("period"))
+EVENT = Map(
+    EventRecord,
+    {
+        "status": Text("status", absent=""),
+        "intent": Text("intent"),
+        "codes": _EVENT_CODES,
+        "do_not_perform": computed(
+            readers.do_not_perform, Raw("doNotPerform", bool), Raw("modifierExtension", list[fm.Extension])
+        ),
+        "categories": Categories("category"),
+        "patient_id": PatientOf(FirstPresent(Ref("subject"), Ref("patient"))),
+        "encounter_ref": computed(
+            readers.encounter_or_context, Raw("encounter", fm.Reference), Raw("context"), resolve=True
+        ),
+        "when": FirstOf(*_DONE, _AUTHORED, *_DATED),
+        "authored": _AUTHORED,
+        "reason_codes": computed(
+            readers.reasons,
+            Raw("statusReason", fm.CodeableConcept),
+            Raw("reasonCode", list[fm.CodeableConcept]),
+            Raw("extension", list[fm.Extension]),
+        ),
+    },
+)
+ORDER = EVENT.but(when=FirstOf(_AUTHORED, *_DONE, *_DATED))
+
+MAPS: dict[str, Map] = {
+    "Patient": PATIENT,
+    "Encounter": ENCOUNTER,
+    "Observation": OBSERVATION,
+    "Condition": CONDITION,
+    "Procedure": EVENT,
+    "Immunization": EVENT,
+    "MedicationRequest": ORDER.but(
+        supply=computed(
+            readers.medication_request_period,
+            Raw("dosageInstruction", list[fm.Dosage]),
+            Raw("dispenseRequest", fm.DispenseRequest),
+            _AUTHORED,
+        )
+    ),
+    "MedicationAdministration": EVENT,
+    "ServiceRequest": ORDER,
+    "DocumentReference": EVENT,
+    "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
+    "Consent": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
+    "DeviceRequest": ORDER,
+    "Coverage": Map(
+        CoverageRecord,
+        {
+            "status": Text("status", absent=""),
+            "patient_id": PatientOf(Ref("beneficiary", required=True)),
+            "order": Integer("order"),
+            "period": PeriodOf("period"),
+        },
+    ),
+    "Claim": Map(
+        ClaimRecord,
+        {
+            "status": Text("status", absent=""),
+            "patient_id": PatientOf(Ref("patient", required=True)),
+            "provider_ref": Ref("provider"),
+            "insurance": computed(
+                readers.claim_insurance, Raw("insurance", list[fm.ClaimInsurance]), resolve=True
+            ),
+            "diagnosis_codes": computed(
+                readers.claim_diagnoses, Raw("diagnosis", list[fm.ClaimDiagnosis]), resolve=True
+            ),
+            "encounter_refs": computed(
+                readers.claim_encounters, Raw("item", list[fm.ClaimItem]), resolve=True
+            ),
+        },
+    ),
+}
+"""The resource types we read, each with its map."""
+
+# The element that carries the clinical code, per resource type, for the cheap relevance check.
+CODE_ELEMENT: dict[str, str] = {
+    "Observation": "code",
+    "Condition": "code",
+    "Procedure": "code",
+    "Immunization": "vaccineCode",
+    "MedicationRequest": "medicationCodeableConcept",
+    "MedicationAdministration": "medicationCodeableConcept",
+    "ServiceRequest": "code",
+    "DocumentReference": "type",
+    "CarePlan": "category",
+    "Consent": "category",
+    "DeviceRequest": "codeCodeableConcept",
+}
+
+READERS: dict[str, FieldReader] = build_readers(MAPS)
+
+
+def to_record(resource: dict[str, Any], src: Src, resolve: Resolver, resource_id: str) -> ResourceRecord:
+    """The record of ``resource`` (a type of ``MAPS``). Raises InputError naming the resource and field."""
+    return read_record(READERS[resource["resourceType"]], resource, src, resolve, resource_id)
