@@ -187,3 +187,14 @@ def test_config_logic_deviations_is_validated(tmp_path):
     done = _replay(tmp_path, "--config", str(config))
     assert done.returncode == 2
     assert "logic.deviations" in done.stderr and "phq-total" in done.stderr
+
+
+def test_explain_says_why_a_separate_systolic_observation_does_not_count(ruleset):
+    from .conftest import quantity_obs
+
+    resources = hypertensive_with(quantity_obs("s", "8480-6", 120, "mm[Hg]", category="vital-signs"))
+    ignored = dict(run_resources(resources, ruleset).outcomes[0].readings.ignored)
+    assert ignored["Observation/s"] == (
+        "systolic_bp: the published logic reads it only as a component of loinc.org#85354-9"
+        " (a separate Observation counts with deviation bp-separate-observations)"
+    )

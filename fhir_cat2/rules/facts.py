@@ -148,6 +148,15 @@ def _convert(
     return value, raw, None
 
 
+def _standalone_note(compiled: CompiledMeasurement) -> str:
+    """Why an Observation of the measurement's own code, not in a panel, does not count."""
+    through = sorted(name for name, adds in compiled.spec.deviations.items() if adds.standalone)
+    note = "the published logic reads it only as a component of " + ", ".join(
+        f"{system.rsplit('/', 1)[-1]}#{code}" for system, code in sorted(compiled.panels)
+    )
+    return note + (f" (a separate Observation counts with deviation {through[0]})" if through else "")
+
+
 def _status_note(obs: ObservationRecord, compiled: CompiledMeasurement) -> str | None:
     """Why this Observation's status keeps it from counting for the measurement, or None."""
     statuses = compiled.spec.statuses
@@ -183,6 +192,12 @@ def extract_readings(
             standalone = compiled.standalone and not obs.codes.isdisjoint(compiled.codes)
             panel = not standalone and not obs.codes.isdisjoint(compiled.panels)
             if not standalone and not panel:
+                if (
+                    not compiled.standalone
+                    and not obs.codes.isdisjoint(compiled.codes)
+                    and not obs.components
+                ):
+                    out.ignored.append((obs.ref, f"{compiled.name}: {_standalone_note(compiled)}"))
                 continue
             why_not = _counts(obs, compiled)
             if why_not is not None:
