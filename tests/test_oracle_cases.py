@@ -29,6 +29,10 @@ EXPLAINED = {
     " on 30 June compared with the window's exclusive end 2025-07-01T00:00:00.000 is uncertain (null), so the"
     " CQL does not count it; fhir-cat2 compares days (a dateTime onset that day counts in both)",
     "CMS165 cms165-onset-june-30 denominator": "as its initial population",
+    "CMS159 cms159-age-12 initial-population": "CQL precision: AgeInYearsAt a dateTime (the index"
+    " assessment's start) from a date-only birthDate on the birthday itself is uncertain (null), so the CQL"
+    " does not count the 12th birthday; fhir-cat2 compares days",
+    "CMS159 cms159-age-12 denominator": "as its initial population",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

@@ -42,6 +42,7 @@ from .words import (
     age_words,
     all_words,
     any_words,
+    deceased_words,
     describe,
     describe_not,
     does_not_hold,
@@ -84,6 +85,7 @@ class Criteria:
             "not": self._judge_not,
             "population": self._judge_population,
             "age": self._judge_age,
+            "deceased": self._judge_deceased,
             "gender": self._judge_gender,
             "exists": self._judge_exists,
             "use": self._judge_use,
@@ -220,6 +222,18 @@ class Criteria:
         assert node.criterion.latest_day is not None
         return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
 
+    def _judge_deceased(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        spec = node.criterion.deceased
+        assert spec is not None
+        by = spec.by.resolve(scope)
+        patient = facts.ctx.patient
+        died = patient.deceased_day if patient is not None else None
+        met = died is not None and by is not None and died <= by
+        evidence = (
+            (Evidence(f"Patient/{facts.ctx.patient_id}", f"died {died.isoformat()}"),) if met and died else ()
+        )
+        return Trail.later(deceased_words, (spec, node.criterion.label, died, by), met, evidence)
+
     def _age(self, spec: AgeCriterion, label: str | None, ctx: PatientContext, scope: Scope) -> Trail:
         at = spec.at.resolve(scope)
         patient = ctx.patient
@@ -299,15 +313,28 @@ class Criteria:
                 misses.append((why, 1))
                 continue
             candidates.append(record)
+        if spec.values_first and candidates:
+            valued = []
+            for record in candidates:
+                why = self._value_ok(record, spec)
+                if why is None:
+                    valued.append(record)
+                else:
+                    misses.append((why, 1))
+            candidates = valued
         if spec.latest_only and candidates:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
             misses.append(("not the latest", len(candidates) - 1))
             candidates = [latest]
+        elif spec.earliest_only and candidates:
+            earliest = min(candidates, key=lambda r: _latest_key(r, spec))
+            misses.append(("not the earliest", len(candidates) - 1))
+            candidates = [earliest]
         if not plan.judges_candidates:
             return candidates, misses, (held if candidates else failed)
         matched: list[ResourceRecord] = []
         for record in candidates:
-            why = self._value_ok(record, spec)
+            why = None if spec.values_first else self._value_ok(record, spec)
             if why is None and spec.then is not None:
                 trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
@@ -357,6 +384,12 @@ class Criteria:
             and "ignore-refuted-conditions" in self.deviations
         ):
             return f"verification status {record.verification_status} (deviation ignore-refuted-conditions)"
+        if spec.verification_statuses and (
+            not isinstance(record, ConditionRecord)
+            or record.verification_status not in spec.verification_statuses
+        ):
+            shown = record.verification_status if isinstance(record, ConditionRecord) else None
+            return f"verification status {shown or '(none)'} (needs {', '.join(spec.verification_statuses)})"
         not_done = record.not_done
         if spec.not_done != not_done:
             return "documents that it was not done" if not_done else "does not document 'not done'"

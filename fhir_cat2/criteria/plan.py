@@ -22,7 +22,19 @@ if TYPE_CHECKING:
 
 Judge: TypeAlias = "Callable[[Node, Facts, Scope, dict[str, bool]], Trail]"
 """How a node of one kind is judged: (node, facts, scope, population memberships) -> trail."""
-KINDS = ("all", "any", "not", "population", "age", "gender", "exists", "use", "readings", "latest_day")
+KINDS = (
+    "all",
+    "any",
+    "not",
+    "population",
+    "age",
+    "gender",
+    "deceased",
+    "exists",
+    "use",
+    "readings",
+    "latest_day",
+)
 """The kinds of criterion, each with its judge."""
 
 
@@ -145,6 +157,8 @@ class Plans:
             node.judge = self.judges["age"]
         elif criterion.gender is not None:
             node.judge = self.judges["gender"]
+        elif criterion.deceased is not None:
+            node.judge = self.judges["deceased"]
         elif criterion.exists is not None:
             node.judge = self.judges["exists"]
         elif criterion.use is not None:

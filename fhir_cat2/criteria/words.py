@@ -14,6 +14,7 @@ from ..findings import Trail
 from ..rules.facts import Reading
 from ..rules.schema import (
     AgeCriterion,
+    DeceasedCriterion,
     ExistsCriterion,
     LatestDayCriterion,
     ReadingsCriterion,
@@ -79,6 +80,18 @@ def age_words(
         return title, unknown
     assert at is not None and birth is not None
     return title, f"age {age} on {at.isoformat()} (born {birth.isoformat()})"
+
+
+def deceased_words(
+    spec: DeceasedCriterion, label: str | None, died: date | None, by: date | None
+) -> tuple[str, str]:
+    title = label or f"died by {spec.by.text}"
+    if by is None:
+        return title, f"{spec.by.text} is not known"
+    if died is None:
+        return title, "no date of death documented"
+    shown = "on or before" if died <= by else "after"
+    return title, f"died {died.isoformat()}, {shown} {by.isoformat()}"
 
 
 def age_note(age: int, at: date) -> str:
@@ -213,6 +226,8 @@ def exists_words(
         because = f"{len(matched)} matching {noun}{where}"
         if spec.latest_only:
             because = f"the latest matching {spec.resource}{where} passes"
+        elif spec.earliest_only:
+            because = f"the earliest matching {spec.resource}{where} passes"
         return title, because
     if matched:
         if len(matched) < need:

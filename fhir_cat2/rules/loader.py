@@ -231,6 +231,8 @@ def _exprs_of(criterion: Criterion) -> Iterator[DateExpr]:
     """Date expressions judged in the criterion's own scope (not those inside exists where/then)."""
     if criterion.age is not None:
         yield criterion.age.at
+    if criterion.deceased is not None:
+        yield criterion.deceased.by
     if criterion.latest_day is not None:
         yield from criterion.latest_day.within.exprs()
     if criterion.readings is not None:
@@ -277,9 +279,6 @@ def exists_free_anchors(
     found.discard("period")
     return found
 
-
-EPISODE_ANCHORS = {"encounter", "procedure"}
-"""Anchors a library criterion may read unbound: an episode (or a code rule's encounter) binds them."""
 
 PART_KEYS = ("library", "code_rules", "measures")
 """What an included file may hold."""
@@ -516,7 +515,8 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSo
     library = table.library
     for name, criterion in library.items():
         _check_criterion(criterion, ("library", name), table, check_valuesets, problem)
-        _check_anchors(criterion, ("library", name), library, EPISODE_ANCHORS, problem)
+        # a library criterion may read anchors its users bind (encounter, procedure, an exists' `as`):
+        # they are checked where it is used (free_anchors follows `use`)
     for index, rule in enumerate(table.code_rules):
         if rule.when is not None:
             loc = ("code_rules", index, "when")

@@ -284,6 +284,18 @@ def _window(value: Any) -> Any:
     raise ValueError("a window is 'period', 'encounter' or [start, end] like [period.start-9y, period.end]")
 
 
+class DeceasedCriterion(_Model):
+    """The patient died on or before a day (Patient.deceasedDateTime). A deceasedBoolean has no date: the
+    CQL's 'deceased occurs on or before' is then unknown, so it does not hold."""
+
+    by: DateExpr
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _by(cls, value: Any) -> Any:
+        return parse_date_expr(value) if isinstance(value, str) else value
+
+
 class AgeCriterion(_Model):
     """Whole years of age on a day (default: the last day of the measurement period)."""
 
@@ -457,7 +469,14 @@ class ExistsCriterion(_Model):
     then: Criterion | None = None
     latest_only: bool = False
     """Judge only the latest candidate (by ``latest_by``) with the value tests and ``then``."""
+    earliest_only: bool = False
+    """Judge only the earliest candidate (by ``latest_by``): the CQL's First(...)."""
     latest_by: Literal["start", "end"] = "end"
+    values_first: bool = False
+    """Apply the value tests before ``latest_only``/``earliest_only`` picks one (First of the assessments
+    greater than 9), instead of to the one picked (is the most recent one positive)."""
+    verification_statuses: tuple[str, ...] = ()
+    """Condition only: verificationStatus must be one of these (the CQL's isConfirmedActiveDiagnosis)."""
     min_count: int = Field(default=1, ge=1)
     min_distinct_days: int = Field(default=1, ge=1)
     deviations: dict[str, CriterionDeviation] = Field(default_factory=dict)
@@ -503,6 +522,10 @@ class ExistsCriterion(_Model):
             )
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
+        if self.latest_only and self.earliest_only:
+            raise ValueError("give latest_only or earliest_only, not both")
+        if self.verification_statuses and self.resource != "Condition":
+            raise ValueError("verification_statuses apply to resource Condition only")
         return self
 
     @property
@@ -565,6 +588,7 @@ CRITERION_KEYS = (
     "population",
     "age",
     "gender",
+    "deceased",
     "exists",
     "latest_day",
     "readings",
@@ -581,6 +605,7 @@ class Criterion(_Model):
     population: PopulationCode | None = None
     age: AgeCriterion | None = None
     gender: tuple[str, ...] | None = None
+    deceased: DeceasedCriterion | None = None
     exists: ExistsCriterion | None = None
     latest_day: LatestDayCriterion | None = None
     readings: ReadingsCriterion | None = None
@@ -596,7 +621,8 @@ class Criterion(_Model):
         if len(keys) != 1:
             shown = ", ".join(k.rstrip("_") for k in keys) or "none"
             raise ValueError(
-                "a criterion has exactly one of all, any, not, population, age, gender, exists, latest_day,"
+                "a criterion has exactly one of all, any, not, population, age, gender, deceased, exists,"
+                " latest_day,"
                 f" readings, use (found: {shown})"
             )
         return self
