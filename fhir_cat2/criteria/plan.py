@@ -289,6 +289,7 @@ class ExistsPlan:
 
     __slots__ = (
         "also",
+        "body_sites",
         "codes",
         "diagnosis_codes",
         "discharge_codes",
@@ -310,6 +311,7 @@ class ExistsPlan:
         )
         self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
         self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
+        self.body_sites = resolve(spec.body_sites, ()) if spec.body_sites else None
         self.timing = spec.timing
         self.window_key = window_key(self.timing)
         self.also = [(test, test.timing, window_key(test.timing)) for test in spec.also]

@@ -438,6 +438,9 @@ class ExistsCriterion(_Model):
     or Immunization with status not-done, or a request with doNotPerform
     (QI-Core *NotDone / *NotRequested)."""
     exclude_do_not_perform: bool = True
+    body_sites: tuple[str, ...] = ()
+    """Condition only: at least one bodySite coding among these (CMS125: a unilateral mastectomy on the right
+    side, bodySite ~ SNOMED 24028007)."""
     reason_codes: tuple[str, ...] = ()
     reason_valuesets: tuple[str, ...] = ()
     """statusReason, reasonCode, or the QI-Core notDoneReason / doNotPerformReason extension."""
@@ -500,7 +503,7 @@ class ExistsCriterion(_Model):
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
 
-    @field_validator("codes", "value_codes", "discharge_codes", "reason_codes")
+    @field_validator("codes", "value_codes", "discharge_codes", "reason_codes", "body_sites")
     @classmethod
     def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_code_refs(value)
@@ -515,6 +518,8 @@ class ExistsCriterion(_Model):
         encounter_only = (
             self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
         )
+        if self.body_sites and self.resource != "Condition":
+            raise ValueError("body_sites applies to resource Condition only")
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes "

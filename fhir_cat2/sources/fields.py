@@ -131,6 +131,7 @@ CONDITION = Map(
         "onset": choice("onset", "DateTime", "Period"),
         "abatement": choice("abatement", "DateTime", "Period"),
         "recorded": Time("recordedDate"),
+        "body_sites": CodesOf("bodySite"),
     },
 )
 

@@ -273,6 +273,8 @@ class ConditionRecord(ResourceRecord):
     abatement: When | None = None
     recorded: When | None = None
     encounter_ref: str | None = None
+    body_sites: frozenset[Code] = frozenset()
+    """bodySite codes (e.g. which side a unilateral mastectomy was on)."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
 
