@@ -390,12 +390,11 @@ class Criteria:
         ):
             shown = record.verification_status if isinstance(record, ConditionRecord) else None
             return f"verification status {shown or '(none)'} (needs {', '.join(spec.verification_statuses)})"
-        if (
-            plan.body_sites is not None
-            and isinstance(record, ConditionRecord)
-            and record.body_sites.isdisjoint(plan.body_sites)
-        ):
-            return "body site not listed"
+        if isinstance(record, ConditionRecord):
+            if spec.verification_excludes and record.verification_status in spec.verification_excludes:
+                return f"verification status {record.verification_status}"
+            if plan.body_sites is not None and record.body_sites.isdisjoint(plan.body_sites):
+                return "body site not listed"
         not_done = record.not_done
         if spec.not_done != not_done:
             return "documents that it was not done" if not_done else "does not document 'not done'"

@@ -438,6 +438,9 @@ class ExistsCriterion(_Model):
     or Immunization with status not-done, or a request with doNotPerform
     (QI-Core *NotDone / *NotRequested)."""
     exclude_do_not_perform: bool = True
+    verification_excludes: tuple[str, ...] = ()
+    """Condition only: verificationStatus codes that do not count (CMS149, CMS143: 'not unconfirmed, refuted
+    or entered-in-error')."""
     body_sites: tuple[str, ...] = ()
     """Condition only: at least one bodySite coding among these (CMS125: a unilateral mastectomy on the right
     side, bodySite ~ SNOMED 24028007)."""
@@ -518,8 +521,8 @@ class ExistsCriterion(_Model):
         encounter_only = (
             self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
         )
-        if self.body_sites and self.resource != "Condition":
-            raise ValueError("body_sites applies to resource Condition only")
+        if (self.verification_excludes or self.body_sites) and self.resource != "Condition":
+            raise ValueError("verification_excludes and body_sites apply to resource Condition only")
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
