@@ -33,6 +33,10 @@ EXPLAINED = {
     " assessment's start) from a date-only birthDate on the birthday itself is uncertain (null), so the CQL"
     " does not count the 12th birthday; fhir-cat2 compares days",
     "CMS159 cms159-age-12 denominator": "as its initial population",
+    "CMS143 cms143-onset-on-visit-day initial-population": "CQL precision: the glaucoma's date-only"
+    " onset on the visit day compared with the visit's start instant (prevalence overlaps the encounter"
+    " period, not 'day of') is uncertain (null), so the CQL does not count it; fhir-cat2 compares days",
+    "CMS143 cms143-onset-on-visit-day denominator": "as its initial population",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 
