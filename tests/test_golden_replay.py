@@ -91,7 +91,7 @@ def test_run_report(tmp_path, monkeypatch):
     assert _replay(out, [], monkeypatch) == 0
     report = json.loads((out / "run-report.json").read_text())
     assert report["period"] == {"start": "2025-01-01", "end": "2025-12-31"}
-    assert report["files_read"] == 23 and report["patients"] == 19
+    assert report["files_read"] == 24 and report["patients"] == 20
     assert report["codes_emitted"] == sum(report["codes"].values()) > 0
     assert report["written"]["Claim"] == len((out / "Claim.ndjson").read_text().splitlines())
     assert report["quarantined"] == 0

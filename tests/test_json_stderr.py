@@ -65,8 +65,8 @@ def test_a_successful_replay(tmp_path):
     assert len(records) > 2  # INFO records and the summary
     last = summary(records)
     assert last["status"] == "completed" and last["exit_code"] == 0 and last["level"] == "INFO"
-    assert last["patients"] == 19 and last["codes_emitted"] > 0 and last["quarantined"] == 0
-    assert last["message"].startswith("fhir-cat2 replay: 19 patients")
+    assert last["patients"] == 20 and last["codes_emitted"] > 0 and last["quarantined"] == 0
+    assert last["message"].startswith("fhir-cat2 replay: 20 patients")
     assert last["run_id"] == records[0]["run_id"]
 
 

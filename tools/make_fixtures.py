@@ -525,7 +525,69 @@ def main() -> None:
     }
     (maps / "local-lab-codes.json").write_text(json.dumps(concept_map, indent=1) + "\n")
 
-    # 19. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
+    # 19. Eye clinic: diabetic retinopathy, glaucoma and dementia. CMS131 met (retinal exam in the period);
+    #     CMS142 met (macular exam, severity and macular edema findings communicated the next day); CMS143
+    #     met (cup to disc ratio and optic disc exam at the eye visit); CMS149 met (cognition score at an
+    #     office visit, two qualifying visits).
+    p = PatientBundle("eye-clinic", birth="1947-06-03", gender="male", name="Elias Brandvold")
+    dr = p.condition("dr", "E11.319", "2019-02-01")
+    poag = p.condition("poag", "H40.1131", "2021-09-15")
+    dem = p.condition("dementia", "F03.90", "2023-11-20")
+    eye = p.encounter("eye-visit", "2025-04-08T09:00:00Z", cpt="92014", diagnoses=[dr, poag])
+    for key, system, code, when, value in (
+        (
+            "retinal-exam",
+            SNOMED,
+            "308110009",
+            "2025-04-08T09:05:00Z",
+            {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "312903003"}]}},
+        ),
+        (
+            "macular-exam",
+            LOINC,
+            "32451-7",
+            "2025-04-08T09:10:00Z",
+            {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "428341000124108"}]}},
+        ),
+        ("cup-to-disc", LOINC, "71484-0", "2025-04-08T09:15:00Z", {"valueQuantity": {"value": 0.6}}),
+        (
+            "optic-disc",
+            LOINC,
+            "71486-5",
+            "2025-04-08T09:20:00Z",
+            {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "17621005"}]}},
+        ),
+    ):
+        p.add(
+            "Observation",
+            {
+                "status": "final",
+                "category": [{"coding": [{"system": OBS_CAT, "code": "exam"}]}],
+                "code": {"coding": [{"system": system, "code": code}]},
+                "subject": p.subject(),
+                "encounter": {"reference": eye},
+                "effectiveDateTime": when,
+                **value,
+            },
+            key=key,
+        )
+    for key, code in (("severity-sent", "312903003"), ("edema-sent", "428341000124108")):
+        p.add(
+            "Communication",
+            {
+                "status": "completed",
+                "reasonCode": [{"coding": [{"system": SNOMED, "code": code}]}],
+                "subject": p.subject(),
+                "sent": "2025-04-09T08:00:00Z",
+            },
+            key=key,
+        )
+    office = p.encounter("visit-1", "2025-05-12T09:00:00Z", diagnoses=[dem])
+    p.coded("moca", "72172-0", "2025-05-12T09:10:00Z", encounter=office, number=21)
+    p.encounter("visit-2", "2025-10-02T09:00:00Z", diagnoses=[dem])
+    p.write(patients)
+
+    # 20. Bulk-export style NDJSON split by resource type (one patient), gzipped Observations.
     bulk = OUT / "bulk"
     bulk.mkdir(parents=True, exist_ok=True)
     pid = uid("bulk", "patient")

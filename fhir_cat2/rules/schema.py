@@ -331,6 +331,7 @@ ResourceKind = Literal[
     "CarePlan",
     "Consent",
     "DeviceRequest",
+    "Communication",
 ]
 
 
@@ -419,7 +420,8 @@ class ExistsCriterion(_Model):
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
     ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before
     a date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
-    Condition's prevalence (onset to abatement; open while active), an Encounter's period; ``timing_of`` picks
+    Condition's prevalence (onset to abatement; open while active), an Encounter's period, a Communication's
+    sent; ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
     ``authored``.
     """

@@ -198,6 +198,20 @@ MAPS: dict[str, Map] = {
     "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
     "Consent": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
     "DeviceRequest": ORDER,
+    # QI-Core 4.1.1 codes a Communication by reasonCode (its primary code path: the CQL retrieves read it),
+    # times it by sent; statusReason says why one was not done.
+    "Communication": Map(
+        EventRecord,
+        {
+            "status": Text("status", absent=""),
+            "codes": CodesOf("reasonCode"),
+            "categories": Categories("category"),
+            "patient_id": PatientOf(Ref("subject")),
+            "encounter_ref": Ref("encounter"),
+            "when": Time("sent"),
+            "reason_codes": Codes("statusReason"),
+        },
+    ),
     "Coverage": Map(
         CoverageRecord,
         {
@@ -239,6 +253,7 @@ CODE_ELEMENT: dict[str, str] = {
     "DocumentReference": "type",
     "CarePlan": "category",
     "Consent": "category",
+    "Communication": "reasonCode",
     "DeviceRequest": "codeCodeableConcept",
 }
 

@@ -297,7 +297,8 @@ class ConditionRecord(ResourceRecord):
 
 @dataclass(slots=True)
 class EventRecord(ResourceRecord):
-    """Procedure, Immunization, MedicationRequest, ServiceRequest, DocumentReference...: a coded act."""
+    """Procedure, Immunization, MedicationRequest, ServiceRequest, DocumentReference, Communication...: a
+    coded act (a Communication is coded by its reasonCode, as QI-Core's primary code path)."""
 
     status: str = ""
     codes: frozenset[Code] = frozenset()
