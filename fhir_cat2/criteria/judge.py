@@ -391,7 +391,10 @@ class Criteria:
             shown = record.verification_status if isinstance(record, ConditionRecord) else None
             return f"verification status {shown or '(none)'} (needs {', '.join(spec.verification_statuses)})"
         if isinstance(record, ConditionRecord):
-            if spec.verification_excludes and record.verification_status in spec.verification_excludes:
+            if (
+                spec.exclude_verification_statuses
+                and record.verification_status in spec.exclude_verification_statuses
+            ):
                 return f"verification status {record.verification_status}"
             if plan.body_sites is not None and record.body_sites.isdisjoint(plan.body_sites):
                 return "body site not listed"

@@ -440,9 +440,9 @@ class ExistsCriterion(_Model):
     or Immunization with status not-done, or a request with doNotPerform
     (QI-Core *NotDone / *NotRequested)."""
     exclude_do_not_perform: bool = True
-    verification_excludes: tuple[str, ...] = ()
-    """Condition only: verificationStatus codes that do not count (CMS149, CMS143: 'not unconfirmed, refuted
-    or entered-in-error')."""
+    exclude_verification_statuses: tuple[str, ...] = ()
+    """Condition only: verificationStatus codes that do not count, a missing one counting (CMS149, CMS143,
+    CMS142: 'not unconfirmed, refuted or entered-in-error'); ``verification_statuses`` lists those that do."""
     body_sites: tuple[str, ...] = ()
     """Condition only: at least one bodySite coding among these (CMS125: a unilateral mastectomy on the right
     side, bodySite ~ SNOMED 24028007)."""
@@ -523,8 +523,8 @@ class ExistsCriterion(_Model):
         encounter_only = (
             self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
         )
-        if (self.verification_excludes or self.body_sites) and self.resource != "Condition":
-            raise ValueError("verification_excludes and body_sites apply to resource Condition only")
+        if (self.exclude_verification_statuses or self.body_sites) and self.resource != "Condition":
+            raise ValueError("exclude_verification_statuses and body_sites apply to resource Condition only")
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
