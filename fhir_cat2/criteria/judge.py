@@ -61,6 +61,7 @@ from .words import (
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
+_POINT_RELATIONS = frozenset({"starts_by", "ends_by", "starts_before", "ends_before"})
 _NO_MEMBERS: dict[str, bool] = {}
 """Population memberships when none are given (read only)."""
 
@@ -698,19 +699,29 @@ def _timing_ok(
             return start_i <= high_i
         if relation == "ends_by" and end_i is not None:
             return end_i <= high_i
+        if relation == "starts_before" and start_i is not None:
+            return start_i < high_i
+        if relation == "ends_before" and end_i is not None:
+            return end_i < high_i
     start, end = span.start, span.end
-    if relation in ("starts_by", "ends_by"):
+    if relation in _POINT_RELATIONS:
         if high is None:
             return False
         if relation == "starts_by":
             return start is not None and start <= high
-        return end is not None and end <= high
+        if relation == "ends_by":
+            return end is not None and end <= high
+        if relation == "starts_before":
+            return start is not None and start < high
+        return end is not None and end < high  # ends_before
     if low is None or high is None:
         return False
     if relation == "during":
         return start is not None and end is not None and low <= start and end <= high
     if relation == "overlaps":
         return (start is None or start <= high) and (end is None or end >= low)
+    if relation == "overlaps_after":  # an open end (an ongoing Condition) ends after any window
+        return (start is None or start <= high) and (end is None or end > high)
     if relation == "starts_during":
         return start is not None and low <= start <= high
     return end is not None and low <= end <= high  # ends_during

@@ -17,9 +17,15 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
 
     Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
     abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
-    of which only its first day is certain.
+    of which only its first day is certain. ``timing_of: recorded``: the recordedDate, else the onset (a
+    point).
     """
     if isinstance(record, ConditionRecord):
+        if timing_of == "recorded":  # Coalesce(recordedDate, start of prevalenceInterval()): a point
+            at = record.recorded or record.onset
+            if at is None:
+                return None
+            return Span(at.start_day, at.start_day, at.instant, at.instant)
         onset = record.onset
         start = onset.start_day if onset else None
         start_instant = onset.instant if onset else None

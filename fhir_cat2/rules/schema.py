@@ -335,7 +335,18 @@ ResourceKind = Literal[
 ]
 
 
-TIMING_RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
+TIMING_RELATIONS = (
+    "during",
+    "overlaps",
+    "overlaps_after",
+    "starts_during",
+    "ends_during",
+    "starts_by",
+    "ends_by",
+    "starts_before",
+    "ends_before",
+)
+TimingOf = Literal["default", "issued", "supply", "authored", "recorded"]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -376,19 +387,22 @@ class TimingTest(_Model):
 
     during: Window | None = None
     overlaps: Window | None = None
+    overlaps_after: Window | None = None
     starts_during: Window | None = None
     ends_during: Window | None = None
     starts_by: DateExpr | None = None
     ends_by: DateExpr | None = None
-    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    starts_before: DateExpr | None = None
+    ends_before: DateExpr | None = None
+    timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
-    @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
+    @field_validator("during", "overlaps", "overlaps_after", "starts_during", "ends_during", mode="before")
     @classmethod
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", mode="before")
+    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
@@ -418,12 +432,14 @@ class ExistsCriterion(_Model):
     is left; at least ``min_count`` must remain (on ``min_distinct_days`` days).
 
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
-    ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before
-    a date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
-    Condition's prevalence (onset to abatement; open while active), an Encounter's period, a Communication's
-    sent; ``timing_of`` picks
+    ``overlaps``, ``overlaps_after`` (overlaps and ends after the window's end: CQL ``overlaps after``),
+    ``starts_during``, ``ends_during`` (windows), ``starts_by`` / ``ends_by`` (on or before a date) and
+    ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before end of``). The resource's
+    time is its effective/performed/occurrence time, an order's authoredOn, a Condition's prevalence (onset to
+    abatement; open while active), an Encounter's period, a Communication's sent; ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
-    ``authored``.
+    ``authored``, ``recorded`` (a Condition's recordedDate, else the start of its prevalence: the CQL's
+    ``Coalesce(recordedDate, start of prevalenceInterval())``).
     """
 
     resource: ResourceKind
@@ -462,14 +478,17 @@ class ExistsCriterion(_Model):
     """Encounter only: Encounter.class codes that do not count (e.g. VR, virtual)."""
     classes: tuple[str, ...] = ()
     """Encounter only: Encounter.class must be one of these (e.g. IMP); may replace codes/valuesets."""
-    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
     during: Window | None = None
     overlaps: Window | None = None
+    overlaps_after: Window | None = None
     starts_during: Window | None = None
     ends_during: Window | None = None
     starts_by: DateExpr | None = None
     ends_by: DateExpr | None = None
+    starts_before: DateExpr | None = None
+    ends_before: DateExpr | None = None
     also: tuple[TimingTest, ...] = ()
     """Further timing relations, each of which must hold too."""
     as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
@@ -503,7 +522,7 @@ class ExistsCriterion(_Model):
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", mode="before")
+    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
@@ -530,6 +549,8 @@ class ExistsCriterion(_Model):
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
                 "apply to resource Encounter only"
             )
+        if self.timing_of == "recorded" and self.resource != "Condition":
+            raise ValueError("timing_of recorded applies to resource Condition only")
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
         if self.latest_only and self.earliest_only:
