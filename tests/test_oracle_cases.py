@@ -37,6 +37,11 @@ EXPLAINED = {
     " onset on the visit day compared with the visit's start instant (prevalence overlaps the encounter"
     " period, not 'day of') is uncertain (null), so the CQL does not count it; fhir-cat2 compares days",
     "CMS143 cms143-onset-on-visit-day denominator": "as its initial population",
+    "CMS22 cms144-age-18 initial-population": "CQL precision: CMS22 takes the age at the DateTime"
+    " start of the period (AgeInYearsAt(start of \"Measurement Period\"), not 'date from start'): on the"
+    " 18th birthday itself a date-only birthDate makes the age uncertain (17 or 18), so the CQL does not"
+    " count the patient; fhir-cat2 counts whole years on the day (18). Both visits are episodes",
+    "CMS22 cms144-age-18 denominator": "as its initial population",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

@@ -346,7 +346,7 @@ TIMING_RELATIONS = (
     "starts_before",
     "ends_before",
 )
-TimingOf = Literal["default", "issued", "supply", "authored", "recorded"]
+TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage"]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -437,9 +437,9 @@ class ExistsCriterion(_Model):
     ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before end of``). The resource's
     time is its effective/performed/occurrence time, an order's authoredOn, a Condition's prevalence (onset to
     abatement; open while active), an Encounter's period, a Communication's sent; ``timing_of`` picks
-    another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
-    ``authored``, ``recorded`` (a Condition's recordedDate, else the start of its prevalence: the CQL's
-    ``Coalesce(recordedDate, start of prevalenceInterval())``).
+    another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
+    (its first dosage bounds period, collapsed), ``authored``, ``recorded`` (a Condition's recordedDate, else
+    the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``).
     """
 
     resource: ResourceKind
@@ -517,7 +517,7 @@ class ExistsCriterion(_Model):
     def _check_deviations(cls, value: dict[str, CriterionDeviation]) -> dict[str, CriterionDeviation]:
         return _check_deviation_names(value)
 
-    @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
+    @field_validator("during", "overlaps", "overlaps_after", "starts_during", "ends_during", mode="before")
     @classmethod
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)

@@ -190,7 +190,8 @@ MAPS: dict[str, Map] = {
             Raw("dosageInstruction", list[fm.Dosage]),
             Raw("dispenseRequest", fm.DispenseRequest),
             _AUTHORED,
-        )
+        ),
+        dosage=computed(readers.first_dosage_period, Raw("dosageInstruction", list[fm.Dosage])),
     ),
     "MedicationAdministration": EVENT,
     "ServiceRequest": ORDER,

@@ -550,6 +550,33 @@ def _dosage(dosage: dict[str, Any]) -> tuple[dict[str, Any], list[Any] | tuple[(
     return repeat, doses
 
 
+def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
+    """The first of a MedicationRequest's dosage bounds periods once collapsed, as the AHA measures read
+    them (``First(collapse(dosageInstruction.timing.repeat.bounds) sort by start)``); a period without an
+    end is open (CQL: a closed null bound is the maximum), ``date.max``. Bounds without a start are left
+    out."""
+    periods: list[When] = []
+    for dosage in dosages:
+        repeat, _ = _dosage(dosage)
+        bounds_period = repeat.get("boundsPeriod")
+        if not bounds_period or not bounds_period.get("start"):
+            continue
+        found = period(bounds_period, "boundsPeriod")
+        if found is not None:
+            end = found.end_day if bounds_period.get("end") else date.max
+            periods.append(When(found.start_day, end, found.instant, found.end_instant))
+    if not periods:
+        return None
+    periods.sort(key=lambda w: w.start_day)
+    first = periods[0]
+    for later in periods[1:]:  # collapse: a period starting by the first's end merges into it
+        if later.start_day > first.end_day:
+            break
+        if later.end_day > first.end_day:
+            first = When(first.start_day, later.end_day, first.instant, later.end_instant)
+    return first
+
+
 def medication_request_period(
     dosages: list[Any] | tuple[()], dispense_request: Any, authored: When | None
 ) -> When | None:

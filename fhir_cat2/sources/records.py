@@ -316,6 +316,9 @@ class EventRecord(ResourceRecord):
     medicationRequestPeriod)."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+    dosage: When | None = None
+    """MedicationRequest: the first of its dosage bounds periods, collapsed (``timing_of: dosage``); an
+    open end is ``date.max``."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
@@ -344,6 +347,8 @@ class EventRecord(ResourceRecord):
     def time_of(self, timing_of: str = "default") -> When | None:
         if timing_of == "supply":
             return self.supply
+        if timing_of == "dosage":
+            return self.dosage
         if timing_of == "authored":
             return self.authored
         return self.when if timing_of == "default" else None
