@@ -42,6 +42,8 @@ EXPLAINED = {
     " 18th birthday itself a date-only birthDate makes the age uncertain (17 or 18), so the CQL does not"
     " count the patient; fhir-cat2 counts whole years on the day (18). Both visits are episodes",
     "CMS22 cms144-age-18 denominator": "as its initial population",
+    "CMS22 cms951-age-18 initial-population": "as cms144-age-18 (18th birthday on 1 January)",
+    "CMS22 cms951-age-18 denominator": "as its initial population",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 
