@@ -1,0 +1,142 @@
+"""Criteria the heart-failure measures added (CMS144, CMS135, CMS145): strict ``starts_before``,
+``overlaps_after``, ``verification_statuses``, ``timing_of: recorded`` and ``timing_of: dosage`` (the first
+collapsed dosage bounds period of a MedicationRequest), each judged against a visit bound as ``encounter``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_cat2.rules.loader import load_rules
+
+from .conftest import ICD10, RXNORM, SNOMED, condition, encounter, patient, procedure, request, run_resources
+
+VISIT = "2025-03-04T09:00:00Z"
+VISIT_END = "2025-03-04T09:30:00Z"
+
+TABLE = """\
+version: 1
+name: relation tests
+measures:
+  - id: CMS9999
+    title: Relation test
+    improvement_notation: increase
+    source: test
+    groups:
+      - id: g1
+        populations:
+          initial-population:
+            id: ip
+            criteria:
+              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
+          denominator: {{id: den, criteria: {{population: initial-population}}}}
+          numerator:
+            id: num
+            criteria:
+              exists:
+                resource: Encounter
+                label: Office visit with the fact under test
+                codes: ["cpt#99213"]
+                during: period
+                as: encounter
+                where:
+                  exists: {fact}
+"""
+
+
+def met(tmp_path: Path, fact: str, *resources: dict[str, Any]) -> bool:
+    (tmp_path / "rules.yaml").write_text(TABLE.format(fact=fact))
+    ruleset = load_rules(tmp_path / "rules.yaml")
+    visit = encounter("e1", VISIT, end=VISIT_END)
+    run = run_resources([patient(), visit, *resources], ruleset, measures=("CMS9999",))
+    return run.population("CMS9999")["numerator"]
+
+
+PACER = "{resource: Procedure, codes: ['snomed#1279006'], starts_before: encounter.end, precision: instant}"
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [("2025-03-04T09:29:00Z", True), ("2025-03-04T09:30:00Z", False)],
+    ids=["a-minute-before-the-end", "at-the-end"],
+)
+def test_starts_before_is_strict(tmp_path, when, expected):
+    assert met(tmp_path, PACER, procedure("pacer", "1279006", when)) is expected
+
+
+ALLERGY = "{resource: Condition, codes: ['snomed#293962009'], overlaps_after: encounter}"
+
+
+@pytest.mark.parametrize(
+    ("status", "abatement", "expected"),
+    [("active", None, True), ("resolved", "2025-03-05", True), ("resolved", "2025-03-04", False)],
+    ids=["ongoing", "ends-the-day-after", "ends-that-day"],
+)
+def test_overlaps_after_needs_an_end_after_the_window(tmp_path, status, abatement, expected):
+    allergy = condition("a", "293962009", system=SNOMED, status=status, abatement=abatement)
+    assert met(tmp_path, ALLERGY, allergy) is expected
+
+
+CONFIRMED = (
+    "{resource: Condition, codes: ['icd10cm#I50.1'], verification_statuses: [confirmed], overlaps: encounter}"
+)
+VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+@pytest.mark.parametrize(
+    ("verification", "expected"), [("confirmed", True), ("provisional", False), (None, False)]
+)
+def test_verification_statuses(tmp_path, verification, expected):
+    hf = condition("hf", "I50.1", system=ICD10)
+    if verification:
+        hf["verificationStatus"] = {"coding": [{"system": VER, "code": verification}]}
+    assert met(tmp_path, CONFIRMED, hf) is expected
+
+
+RECORDED = (
+    "{resource: Condition, codes: ['snomed#764680009'], timing_of: recorded, starts_before: encounter.end,"
+    " precision: instant}"
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "onset", "expected"),
+    [("2025-01-15", "2025-06-01", True), (None, "2025-01-15", True), ("2025-06-01", "2025-01-15", False)],
+    ids=["recorded-before", "no-recorded-onset-before", "recorded-after-onset-before"],
+)
+def test_timing_of_recorded_reads_recorded_date_else_onset(tmp_path, recorded, onset, expected):
+    complication = condition("c", "764680009", system=SNOMED, onset=onset)
+    if recorded:
+        complication["recordedDate"] = recorded
+    assert met(tmp_path, RECORDED, complication) is expected
+
+
+DOSAGE = (
+    "{resource: MedicationRequest, codes: ['rxnorm#200031'], timing_of: dosage, overlaps_after: encounter}"
+)
+
+
+def order(*bounds: tuple[str, str | None]) -> dict[str, Any]:
+    resource = request("MedicationRequest", "bb", "200031", "2024-01-01T09:00:00Z", system=RXNORM)
+    resource["dosageInstruction"] = [
+        {"timing": {"repeat": {"boundsPeriod": {"start": s} if e is None else {"start": s, "end": e}}}}
+        for s, e in bounds
+    ]
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ([("2024-01-01", "2025-12-31")], True),
+        ([("2024-01-01", None)], True),  # no end: open
+        ([("2024-01-01", "2025-03-04")], False),  # ends on the visit day, not after it
+        ([("2025-01-01", "2025-12-31"), ("2024-01-01", "2024-03-31")], False),  # the first period decides
+        ([("2024-01-01", "2024-12-31"), ("2024-12-15", "2025-12-31")], True),  # overlapping periods collapse
+    ],
+    ids=["through", "open-end", "ends-on-the-day", "first-ended", "collapsed"],
+)
+def test_timing_of_dosage_is_the_first_collapsed_bounds_period(tmp_path, bounds, expected):
+    assert met(tmp_path, DOSAGE, order(*bounds)) is expected
