@@ -125,7 +125,7 @@ def population_warnings(
 
 def unrecognised_warnings(rows: Iterable[UnrecognisedCode]) -> list[str]:
     """Local codes left out (a code system no rule uses: the likely work for a ConceptMap), and visits whose
-    type no value set knows. Standard codes no rule reads (a heart rate, a dental visit's diagnosis) are
+    type no value set knows. Standard codes no rule reads (a respiratory rate, a dental visit's diagnosis) are
     only listed in unrecognised-codes.csv: they are most of any EHR export, and no one's mistake."""
     local: dict[str, int] = {}
     local_codes = 0

@@ -60,7 +60,7 @@ def data() -> list[dict[str, Any]]:
         condition("c2", "K05.10", pid="p2"),  # gingivitis: no measure reads it
         observation("o1", "HBA1C-LOCAL", LOCAL, display="Hemoglobin A1c of Jane Doe"),
         observation("o2", "HBA1C-LOCAL", LOCAL, pid="p2"),
-        observation("o3", "8867-4", LOINC),  # heart rate: standard, no rule reads it
+        observation("o3", "9279-1", LOINC),  # respiratory rate: standard, no rule reads it
         observation("o4", "4548-4", LOINC),  # HbA1c: known
     ]
 
@@ -72,7 +72,7 @@ def test_the_report_lists_unknown_codes_per_element_ranked_and_without_patient_d
         ["Observation", "code", LOCAL, "HBA1C-LOCAL", "2"],
         ["Condition", "code", "http://hl7.org/fhir/sid/icd-10-cm", "K05.10", "1"],
         ["Encounter", "type", SNOMED, "410620009", "1"],
-        ["Observation", "code", LOINC, "8867-4", "1"],
+        ["Observation", "code", LOINC, "9279-1", "1"],
     ]
     text = (tmp_path / "out" / "unrecognised-codes.csv").read_text()
     for secret in ("Jane Doe", "free text", "p1", "p2", "o1", "e2", "6.8"):
@@ -84,7 +84,7 @@ def test_the_report_lists_unknown_codes_per_element_ranked_and_without_patient_d
         "resources": 3,
         "top": [
             {"system": LOCAL, "code": "HBA1C-LOCAL", "count": 2},
-            {"system": LOINC, "code": "8867-4", "count": 1},
+            {"system": LOINC, "code": "9279-1", "count": 1},
         ],
     }
     assert "Jane Doe" not in json.dumps(report)
@@ -98,11 +98,11 @@ def test_systems_are_merged_under_their_canonical_uri(tmp_path):
         tmp_path,
         [
             patient("p1"),
-            observation("o1", "8867-4", LOINC),
-            observation("o2", "8867-4", "urn:oid:2.16.840.1.113883.6.1"),
+            observation("o1", "9279-1", LOINC),
+            observation("o2", "9279-1", "urn:oid:2.16.840.1.113883.6.1"),
         ],
     )
-    assert rows[1:] == [["Observation", "code", LOINC, "8867-4", "2"]]
+    assert rows[1:] == [["Observation", "code", LOINC, "9279-1", "2"]]
 
 
 def test_codes_suggest_drafts_a_valid_conceptmap_that_applies_nothing_until_filled(tmp_path, capsys):
