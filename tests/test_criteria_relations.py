@@ -140,3 +140,49 @@ def order(*bounds: tuple[str, str | None]) -> dict[str, Any]:
 )
 def test_timing_of_dosage_is_the_first_collapsed_bounds_period(tmp_path, bounds, expected):
     assert met(tmp_path, DOSAGE, order(*bounds)) is expected
+
+
+SEVERITY = (
+    "{resource: Condition, codes: ['snomed#134401001'], severity_valuesets: [2.16.840.1.113883.3.526.3.1092],"
+    " overlaps: encounter}"
+)
+
+
+@pytest.mark.parametrize(("severity", "expected"), [("24484000", True), ("255604002", False), (None, False)])
+def test_severity_valuesets(tmp_path, severity, expected):
+    lvsd = condition("lvsd", "134401001", system=SNOMED)
+    if severity:
+        lvsd["severity"] = {"coding": [{"system": SNOMED, "code": severity}]}
+    assert met(tmp_path, SEVERITY, lvsd) is expected
+
+
+ALLERGY_INTOLERANCE = (
+    "{resource: AllergyIntolerance, codes: ['snomed#373254001'], statuses: [active],"
+    " verification_statuses: [confirmed], overlaps_after: encounter}"
+)
+AI_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+AI_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+
+
+def allergy_intolerance(verification: str, last: str | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "id": "ai",
+        "patient": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": "373254001"}]},
+        "clinicalStatus": {"coding": [{"system": AI_CLINICAL, "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": AI_VERIFICATION, "code": verification}]},
+        "onsetDateTime": "2023-01-01",
+    }
+    if last:
+        resource["lastOccurrence"] = last
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("verification", "last", "expected"),
+    [("confirmed", None, True), ("confirmed", "2025-03-04", False), ("unconfirmed", None, False)],
+    ids=["open", "last-occurrence-that-day", "unconfirmed"],
+)
+def test_allergy_intolerance_from_onset_to_last_occurrence(tmp_path, verification, last, expected):
+    assert met(tmp_path, ALLERGY_INTOLERANCE, allergy_intolerance(verification, last)) is expected

@@ -385,12 +385,12 @@ class Criteria:
             and "ignore-refuted-conditions" in self.deviations
         ):
             return f"verification status {record.verification_status} (deviation ignore-refuted-conditions)"
-        if spec.verification_statuses and (
-            not isinstance(record, ConditionRecord)
-            or record.verification_status not in spec.verification_statuses
-        ):
-            shown = record.verification_status if isinstance(record, ConditionRecord) else None
-            return f"verification status {shown or '(none)'} (needs {', '.join(spec.verification_statuses)})"
+        if spec.verification_statuses:
+            shown = record.verification_status if isinstance(record, (ConditionRecord, EventRecord)) else None
+            if shown not in spec.verification_statuses:
+                return (
+                    f"verification status {shown or '(none)'} (needs {', '.join(spec.verification_statuses)})"
+                )
         if isinstance(record, ConditionRecord):
             if (
                 spec.exclude_verification_statuses
@@ -406,6 +406,10 @@ class Criteria:
             return f"status {status or '(none)'}"
         if spec.exclude_statuses and status in spec.exclude_statuses:
             return f"status {status}"
+        if plan.severity_codes is not None and (
+            not isinstance(record, ConditionRecord) or record.severity.isdisjoint(plan.severity_codes)
+        ):
+            return "severity not in the listed severities"
         if spec.categories and record.category_codes.isdisjoint(spec.categories):
             cats = sorted(record.category_codes)
             return f"category {', '.join(cats) if cats else '(none)'} (needs {', '.join(spec.categories)})"

@@ -295,6 +295,7 @@ class ExistsPlan:
         "discharge_codes",
         "judges_candidates",
         "reason_codes",
+        "severity_codes",
         "spec",
         "timing",
         "window_key",
@@ -310,6 +311,7 @@ class ExistsPlan:
             else None
         )
         self.diagnosis_codes = resolve((), spec.diagnosis_valuesets) if spec.diagnosis_valuesets else None
+        self.severity_codes = resolve((), spec.severity_valuesets) if spec.severity_valuesets else None
         self.discharge_codes = resolve(spec.discharge_codes, ()) if spec.discharge_codes else None
         self.body_sites = resolve(spec.body_sites, ()) if spec.body_sites else None
         self.timing = spec.timing

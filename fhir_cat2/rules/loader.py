@@ -438,7 +438,11 @@ def referenced_valuesets(table: RulesTable) -> set[str]:
         found.update(measurement.valuesets)
     for exists in iter_exists_all(table):
         found.update(
-            exists.valuesets, exists.value_valuesets, exists.diagnosis_valuesets, exists.reason_valuesets
+            exists.valuesets,
+            exists.value_valuesets,
+            exists.diagnosis_valuesets,
+            exists.reason_valuesets,
+            exists.severity_valuesets,
         )
         for test in exists.value_tests:
             found.update(test.valuesets)
@@ -583,6 +587,7 @@ def _check_exists(exists: ExistsCriterion, loc, table, check_valuesets, problem)
     check_valuesets((*loc, "value_valuesets"), exists.value_valuesets)
     check_valuesets((*loc, "diagnosis_valuesets"), exists.diagnosis_valuesets)
     check_valuesets((*loc, "reason_valuesets"), exists.reason_valuesets)
+    check_valuesets((*loc, "severity_valuesets"), exists.severity_valuesets)
     for index, test in enumerate(exists.value_tests):
         check_valuesets((*loc, "value_tests", index, "valuesets"), test.valuesets)
     for key in ("where", "then"):

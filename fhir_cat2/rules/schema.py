@@ -319,6 +319,7 @@ class AgeCriterion(_Model):
 
 
 ResourceKind = Literal[
+    "AllergyIntolerance",
     "Encounter",
     "Condition",
     "Procedure",
@@ -448,6 +449,8 @@ class ExistsCriterion(_Model):
     statuses: tuple[str, ...] = ()
     """Allowed statuses; for a Condition, its clinicalStatus."""
     exclude_statuses: tuple[str, ...] = ()
+    severity_valuesets: tuple[str, ...] = ()
+    """Condition only: Condition.severity is in these value sets."""
     categories: tuple[str, ...] = ()
     """At least one category code among these (Observation, Condition, Event)."""
     intents: tuple[str, ...] = ()
@@ -503,7 +506,8 @@ class ExistsCriterion(_Model):
     """Apply the value tests before ``latest_only``/``earliest_only`` picks one (First of the assessments
     greater than 9), instead of to the one picked (is the most recent one positive)."""
     verification_statuses: tuple[str, ...] = ()
-    """Condition only: verificationStatus must be one of these (the CQL's isConfirmedActiveDiagnosis)."""
+    """Condition (or AllergyIntolerance): verificationStatus must be one of these (the CQL's
+    isConfirmedActiveDiagnosis)."""
     min_count: int = Field(default=1, ge=1)
     min_distinct_days: int = Field(default=1, ge=1)
     deviations: dict[str, CriterionDeviation] = Field(default_factory=dict)
@@ -549,14 +553,16 @@ class ExistsCriterion(_Model):
                 "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
                 "apply to resource Encounter only"
             )
+        if self.severity_valuesets and self.resource != "Condition":
+            raise ValueError("severity_valuesets apply to resource Condition only")
         if self.timing_of == "recorded" and self.resource != "Condition":
             raise ValueError("timing_of recorded applies to resource Condition only")
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
         if self.latest_only and self.earliest_only:
             raise ValueError("give latest_only or earliest_only, not both")
-        if self.verification_statuses and self.resource != "Condition":
-            raise ValueError("verification_statuses apply to resource Condition only")
+        if self.verification_statuses and self.resource not in ("Condition", "AllergyIntolerance"):
+            raise ValueError("verification_statuses apply to resource Condition only (or AllergyIntolerance)")
         return self
 
     @property

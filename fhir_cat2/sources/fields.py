@@ -132,6 +132,7 @@ CONDITION = Map(
         "abatement": choice("abatement", "DateTime", "Period"),
         "recorded": Time("recordedDate"),
         "body_sites": CodesOf("bodySite"),
+        "severity": Codes("severity"),
     },
 )
 
@@ -213,6 +214,19 @@ MAPS: dict[str, Map] = {
             "reason_codes": Codes("statusReason"),
         },
     ),
+    "AllergyIntolerance": Map(
+        EventRecord,
+        {
+            "status": FirstCode("clinicalStatus", absent=""),
+            "verification_status": FirstCode("verificationStatus"),
+            "codes": Codes("code"),
+            "patient_id": PatientOf(Ref("patient", required=True)),
+            "encounter_ref": Ref("encounter"),
+            "when": computed(
+                readers.allergy_period, choice("onset", "DateTime", "Period"), Time("lastOccurrence")
+            ),
+        },
+    ),
     "Coverage": Map(
         CoverageRecord,
         {
@@ -249,6 +263,7 @@ CODE_ELEMENT: dict[str, str] = {
     "Procedure": "code",
     "Immunization": "vaccineCode",
     "MedicationRequest": "medicationCodeableConcept",
+    "AllergyIntolerance": "code",
     "MedicationAdministration": "medicationCodeableConcept",
     "ServiceRequest": "code",
     "DocumentReference": "type",

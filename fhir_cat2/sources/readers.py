@@ -550,6 +550,19 @@ def _dosage(dosage: dict[str, Any]) -> tuple[dict[str, Any], list[Any] | tuple[(
     return repeat, doses
 
 
+def allergy_period(onset: When | None, last_occurrence: When | None) -> When | None:
+    """An AllergyIntolerance as the AHA measures read it: ``Interval[start of onset, lastOccurrence]``, open
+    (``date.max``) without a last occurrence (CQL: a closed null bound is the maximum); None without an
+    onset."""
+    if onset is None:
+        return None
+    if last_occurrence is None:
+        return When(onset.start_day, date.max, onset.instant, None)
+    if last_occurrence.end_day < onset.start_day:
+        return None
+    return When(onset.start_day, last_occurrence.end_day, onset.instant, last_occurrence.instant)
+
+
 def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
     """The first of a MedicationRequest's dosage bounds periods once collapsed, as the AHA measures read
     them (``First(collapse(dosageInstruction.timing.repeat.bounds) sort by start)``); a period without an

@@ -277,6 +277,8 @@ class ConditionRecord(ResourceRecord):
     """bodySite codes (e.g. which side a unilateral mastectomy was on)."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+    severity: frozenset[Code] = frozenset()
+    """Condition.severity codes (AHAOverall: LVSD 134401001 with a moderate or severe severity)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
@@ -319,6 +321,8 @@ class EventRecord(ResourceRecord):
     dosage: When | None = None
     """MedicationRequest: the first of its dosage bounds periods, collapsed (``timing_of: dosage``); an
     open end is ``date.max``."""
+    verification_status: str | None = None
+    """AllergyIntolerance: its verificationStatus code (its clinicalStatus is ``status``)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..conftest import ICD10, SNOMED, condition, encounter, procedure
 from .cases import case
-from .heart import confirmed, heart_failure_patient, medication
+from .heart import allergy_intolerance, confirmed, heart_failure_patient, medication
 
 M = "CMS135"
 LISINOPRIL = "197884"  # in ACE Inhibitor or ARB or ARNI
@@ -137,4 +137,16 @@ case(
         encounter("nf", "2025-08-01T09:00:00Z", cpt="99309"),
         medication("arb", "979480", "2025-08-01T09:30:00Z"),
     ],
+)
+case(
+    "cms135-allergy-intolerance-ended",
+    M,
+    "AllergyIntolerance to ACE inhibitors whose last occurrence was in 2024: does not last past the visits",
+    [*heart_failure_patient(), allergy_intolerance("372733002", last="2024-06-01")],
+)
+case(
+    "cms135-allergy-intolerance",
+    M,
+    "AllergyIntolerance to ARBs (372913009), active and confirmed: denominator exception",
+    [*heart_failure_patient(), allergy_intolerance("372913009")],
 )

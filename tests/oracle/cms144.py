@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..conftest import ICD10, SNOMED, encounter, procedure
 from .cases import case
 from .heart import (
+    allergy_intolerance,
     confirmed,
     ejection_fraction,
     heart_failure_patient,
@@ -209,4 +210,41 @@ case(
         encounter("home", "2025-09-01T09:00:00Z", cpt="99347"),
         medication("bb", CARVEDILOL, "2025-09-01T09:30:00Z"),
     ],
+)
+case(
+    "cms144-lvsd-moderate-severity",
+    M,
+    "no ejection fraction; LVSD (134401001) with severity moderate, confirmed active: denominator",
+    [
+        *heart_failure_patient(ef=None),
+        {
+            **confirmed("lvsd", "134401001", system=SNOMED, onset="2024-05-01"),
+            "severity": {"coding": [{"system": SNOMED, "code": "6736007"}]},
+        },
+    ],
+)
+case(
+    "cms144-lvsd-mild-severity",
+    M,
+    "no ejection fraction; LVSD (134401001) with severity mild: no moderate or severe LVSD",
+    [
+        *heart_failure_patient(ef=None),
+        {
+            **confirmed("lvsd", "134401001", system=SNOMED, onset="2024-05-01"),
+            "severity": {"coding": [{"system": SNOMED, "code": "255604002"}]},
+        },
+    ],
+)
+case(
+    "cms144-allergy-intolerance",
+    M,
+    "AllergyIntolerance to the beta-blocker class (373254001), active, confirmed, no last occurrence:"
+    " denominator exception",
+    [*heart_failure_patient(), allergy_intolerance("373254001")],
+)
+case(
+    "cms144-allergy-intolerance-unconfirmed",
+    M,
+    "the same AllergyIntolerance, verificationStatus unconfirmed: no exception",
+    [*heart_failure_patient(), allergy_intolerance("373254001", verification="unconfirmed")],
 )

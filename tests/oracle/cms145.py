@@ -6,7 +6,16 @@ from typing import Any
 
 from ..conftest import CPT, ICD10, SNOMED, condition, encounter, patient, procedure
 from .cases import case
-from .heart import VISIT_1, VISIT_1_END, VISIT_2, confirmed, ejection_fraction, heart_rate, medication
+from .heart import (
+    VISIT_1,
+    VISIT_1_END,
+    VISIT_2,
+    allergy_intolerance,
+    confirmed,
+    ejection_fraction,
+    heart_rate,
+    medication,
+)
 
 M = "CMS145"
 CARVEDILOL = "200031"  # in Beta Blocker Therapy for LVSD and in Beta Blocker Therapy
@@ -168,4 +177,23 @@ case(
     M,
     "group 2 with atrioventricular block (active, no verification status), no pacer: exception",
     [*cad(mi_onset="2023-05-01"), condition("avb", "I44.1")],
+)
+case(
+    "cms145-mi-with-severe-lvsd",
+    M,
+    "MI in 2023 and LVSD (134401001) of severe severity: an LVSD finding, so group 1 and not group 2",
+    [
+        *cad(mi_onset="2023-05-01"),
+        {
+            **confirmed("lvsd", "134401001", system=SNOMED, onset="2024-05-01"),
+            "severity": {"coding": [{"system": SNOMED, "code": "24484000"}]},
+        },
+    ],
+)
+case(
+    "cms145-mi-allergy-intolerance-unconfirmed",
+    M,
+    "group 2 with an unconfirmed AllergyIntolerance to a beta-blocker ingredient class: CMS145 reads no"
+    " verification status, so an exception",
+    [*cad(mi_onset="2023-05-01"), allergy_intolerance("373254001", verification="unconfirmed")],
 )

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..conftest import ICD10, RXNORM, SNOMED, condition, encounter, patient, quantity_obs, request
 
-VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+HL7 = "http://terminology.hl7.org/CodeSystem"
+VER_STATUS = f"{HL7}/condition-ver-status"
 VISIT_1 = "2025-03-04T09:00:00Z"
 VISIT_1_END = "2025-03-04T09:30:00Z"
 VISIT_2 = "2025-06-10T09:00:00Z"
@@ -62,6 +63,26 @@ def medication(
     return resource
 
 
+def allergy_intolerance(
+    code: str, *, verification: str = "confirmed", last: str | None = None, onset: str = "2023-01-01"
+) -> dict[str, Any]:
+    """An active AllergyIntolerance to a substance (SNOMED), from ``onset`` to ``last`` (none: ongoing)."""
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "id": "ai",
+        "patient": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": code}]},
+        "clinicalStatus": {"coding": [{"system": f"{HL7}/allergyintolerance-clinical", "code": "active"}]},
+        "verificationStatus": {
+            "coding": [{"system": f"{HL7}/allergyintolerance-verification", "code": verification}]
+        },
+        "onsetDateTime": onset,
+    }
+    if last:
+        resource["lastOccurrence"] = last
+    return resource
+
+
 def heart_rate(oid: str, value: float, when: str) -> dict[str, Any]:
     return quantity_obs(oid, "8867-4", value, "/min", when, category="vital-signs")
 
@@ -71,6 +92,7 @@ __all__ = [
     "VISIT_1",
     "VISIT_1_END",
     "VISIT_2",
+    "allergy_intolerance",
     "confirmed",
     "ejection_fraction",
     "heart_failure_patient",
