@@ -93,7 +93,9 @@ class MeasureEvaluator:
             when = getattr(record, "when", None)
             if when is None:
                 continue  # an undated procedure is in no period: no episode
-            episode_scope = scope.bind(measure.episode_anchor, facts.span(record) or Span(None, None))
+            episode_scope = scope.bind(
+                measure.episode_anchor, facts.span(record) or Span(None, None, ref=record.ref)
+            )
             before = known.get(record.ref)
             groups = [
                 self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)

@@ -336,6 +336,7 @@ ResourceKind = Literal[
 
 
 TIMING_RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
+TimingOf = Literal["default", "issued", "supply", "authored", "recorded"]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -380,7 +381,7 @@ class TimingTest(_Model):
     ends_during: Window | None = None
     starts_by: DateExpr | None = None
     ends_by: DateExpr | None = None
-    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
     @field_validator("during", "overlaps", "starts_during", "ends_during", mode="before")
@@ -423,10 +424,15 @@ class ExistsCriterion(_Model):
     Condition's prevalence (onset to abatement; open while active), an Encounter's period, a Communication's
     sent; ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
-    ``authored``.
+    ``authored``, ``recorded`` (the QI-Core recorded extension of a ProcedureNotDone).
+
+    ``is: NAME`` keeps only the resource bound as NAME (an enclosing exists's ``as``, or ``encounter``: the
+    episode of an encounter-based measure): a test of that very resource, such as its type or reason.
     """
 
     resource: ResourceKind
+    is_: str | None = Field(default=None, alias="is", pattern=r"^[a-z][a-z0-9_]*$")
+    """Only the resource bound as this name (see above)."""
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -462,7 +468,7 @@ class ExistsCriterion(_Model):
     """Encounter only: Encounter.class codes that do not count (e.g. VR, virtual)."""
     classes: tuple[str, ...] = ()
     """Encounter only: Encounter.class must be one of these (e.g. IMP); may replace codes/valuesets."""
-    timing_of: Literal["default", "issued", "supply", "authored"] = "default"
+    timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
     during: Window | None = None
     overlaps: Window | None = None
@@ -515,8 +521,8 @@ class ExistsCriterion(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> ExistsCriterion:
-        if not self.codes and not self.valuesets and not self.classes:
-            raise ValueError("give codes or valuesets (or, for an Encounter, classes)")
+        if not self.codes and not self.valuesets and not self.classes and self.is_ is None:
+            raise ValueError("give codes or valuesets (or, for an Encounter, classes; or is)")
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
@@ -536,6 +542,8 @@ class ExistsCriterion(_Model):
             raise ValueError("give latest_only or earliest_only, not both")
         if self.verification_statuses and self.resource != "Condition":
             raise ValueError("verification_statuses apply to resource Condition only")
+        if self.is_ == "period":
+            raise ValueError("'is: period': the period is not a resource; name a bound resource")
         return self
 
     @property
