@@ -61,6 +61,7 @@ from .words import (
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
+_POINT_RELATIONS = frozenset({"starts_by", "ends_by", "starts_before", "ends_before"})
 _NO_MEMBERS: dict[str, bool] = {}
 """Population memberships when none are given (read only)."""
 
@@ -701,13 +702,21 @@ def _timing_ok(
             return start_i <= high_i
         if relation == "ends_by" and end_i is not None:
             return end_i <= high_i
+        if relation == "starts_before" and start_i is not None:
+            return start_i < high_i
+        if relation == "ends_before" and end_i is not None:
+            return end_i < high_i
     start, end = span.start, span.end
-    if relation in ("starts_by", "ends_by"):
+    if relation in _POINT_RELATIONS:
         if high is None:
             return False
         if relation == "starts_by":
             return start is not None and start <= high
-        return end is not None and end <= high
+        if relation == "ends_by":
+            return end is not None and end <= high
+        if relation == "starts_before":
+            return start is not None and start < high
+        return end is not None and end < high  # ends_before
     if low is None or high is None:
         return False
     if relation == "during":

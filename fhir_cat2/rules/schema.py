@@ -335,7 +335,16 @@ ResourceKind = Literal[
 ]
 
 
-TIMING_RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
+TIMING_RELATIONS = (
+    "during",
+    "overlaps",
+    "starts_during",
+    "ends_during",
+    "starts_by",
+    "ends_by",
+    "starts_before",
+    "ends_before",
+)
 TimingOf = Literal["default", "issued", "supply", "authored", "recorded"]
 
 
@@ -381,6 +390,8 @@ class TimingTest(_Model):
     ends_during: Window | None = None
     starts_by: DateExpr | None = None
     ends_by: DateExpr | None = None
+    starts_before: DateExpr | None = None
+    ends_before: DateExpr | None = None
     timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
@@ -389,7 +400,7 @@ class TimingTest(_Model):
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", mode="before")
+    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
@@ -419,10 +430,11 @@ class ExistsCriterion(_Model):
     is left; at least ``min_count`` must remain (on ``min_distinct_days`` days).
 
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
-    ``overlaps``, ``starts_during``, ``ends_during`` (windows), and ``starts_by`` / ``ends_by`` (on or before
-    a date). The resource's time is its effective/performed/occurrence time, an order's authoredOn, a
-    Condition's prevalence (onset to abatement; open while active), an Encounter's period, a Communication's
-    sent; ``timing_of`` picks
+    ``overlaps``, ``starts_during``, ``ends_during`` (windows), ``starts_by`` / ``ends_by`` (on or before
+    a date) and ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before start of``).
+    The resource's time is its effective/performed/occurrence time, an order's authoredOn, a Condition's
+    prevalence (onset to abatement; open while active), an Encounter's period, a Communication's sent;
+    ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers),
     ``authored``, ``recorded`` (the QI-Core recorded extension of a ProcedureNotDone).
 
@@ -476,6 +488,8 @@ class ExistsCriterion(_Model):
     ends_during: Window | None = None
     starts_by: DateExpr | None = None
     ends_by: DateExpr | None = None
+    starts_before: DateExpr | None = None
+    ends_before: DateExpr | None = None
     also: tuple[TimingTest, ...] = ()
     """Further timing relations, each of which must hold too."""
     as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
@@ -509,7 +523,7 @@ class ExistsCriterion(_Model):
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", mode="before")
+    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
