@@ -122,6 +122,18 @@ def test_bmi_declined_on_the_encounter_day_is_an_exception(ruleset):
     assert members(run_resources([*visit(), next_day], ruleset))["denominator-exception"] is False
 
 
+def test_an_exception_gives_way_to_the_numerator(ruleset):
+    """Proportion scoring: a denominator exception counts only for patients not in the numerator (a normal BMI
+    and a declined one at the same visit: numerator, no exception)."""
+    declined = not_done_obs("nd", "39156-5", "105480006", "2025-03-04T09:15:00Z")
+    run = run_resources([*visit(), bmi("b", 22), declined], ruleset)
+    assert members(run)["numerator"] is True
+    assert members(run)["denominator-exception"] is False
+    report = next(r for r in run.reports if "PCSBMIScreenAndFollowUp" in r["measure"])
+    counts = {p["code"]["coding"][0]["code"]: p["count"] for p in report["group"][0]["population"]}
+    assert counts["numerator"] == 1 and counts["denominator-exception"] == 0
+
+
 def test_no_bmi_is_not_met(ruleset):
     """No BMI in the period: denominator, not numerator."""
     populations = members(run_resources(visit(), ruleset))

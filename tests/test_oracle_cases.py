@@ -24,6 +24,16 @@ from .oracle.cases import PERIOD, all_cases
 
 EXPECTED = Path(__file__).parent / "oracle" / "expected.json"
 
+_HCPCS_ALIAS = (
+    "the case codes its G0438 visit with the CMS HCPCS URL (http://www.cms.gov/...); the value sets list"
+    " G0438 under http://www.nlm.nih.gov/research/umls/hcpcs and the CQL compares systems exactly;"
+    " fhir-cat2 reads both as HCPCS"
+)
+_BIRTHDAY = (
+    "CQL precision on the 18th birthday (born 1 January, 18 at the start of the period), as cms159-age-12:"
+    " the CQL does not count it; fhir-cat2 compares days"
+)
+
 EXPLAINED = {
     "CMS165 cms165-onset-june-30 initial-population": "CQL precision: a date-only onset"
     " on 30 June compared with the window's exclusive end 2025-07-01T00:00:00.000 is uncertain (null), so the"
@@ -33,6 +43,21 @@ EXPLAINED = {
     " assessment's start) from a date-only birthDate on the birthday itself is uncertain (null), so the CQL"
     " does not count the 12th birthday; fhir-cat2 compares days",
     "CMS159 cms159-age-12 denominator": "as its initial population",
+    "CMS68 cms124-wellness-visit-only initial-population": _HCPCS_ALIAS,
+    "CMS68 cms124-wellness-visit-only denominator": "as its initial population",
+    "CMS69 cms124-wellness-visit-only initial-population": _HCPCS_ALIAS,
+    "CMS69 cms124-wellness-visit-only denominator": "as its initial population",
+    "CMS2 cms124-wellness-visit-only initial-population": _HCPCS_ALIAS,
+    "CMS2 cms124-wellness-visit-only denominator": "as its initial population",
+    "CMS22 cms124-wellness-visit-only initial-population": _HCPCS_ALIAS,
+    "CMS22 cms124-wellness-visit-only denominator": "as its initial population",
+    "CMS138 cms124-wellness-visit-only 64e649752ad653247b573add initial-population": _HCPCS_ALIAS,
+    "CMS138 cms124-wellness-visit-only 64e649752ad653247b573add denominator": "as its initial population",
+    "CMS138 cms124-wellness-visit-only 64e649752ad653247b573ade initial-population": _HCPCS_ALIAS,
+    "CMS138 cms124-wellness-visit-only 64e649752ad653247b573adf initial-population": _HCPCS_ALIAS,
+    "CMS138 cms124-wellness-visit-only 64e649752ad653247b573adf denominator": "as its initial population",
+    "CMS22 cms143-age-18 initial-population": _BIRTHDAY,
+    "CMS22 cms143-age-18 denominator": "as its initial population",
     "CMS143 cms143-onset-on-visit-day initial-population": "CQL precision: the glaucoma's date-only"
     " onset on the visit day compared with the visit's start instant (prevalence overlaps the encounter"
     " period, not 'day of') is uncertain (null), so the CQL does not count it; fhir-cat2 compares days",

@@ -285,7 +285,10 @@ class Criteria:
         candidates: list[ResourceRecord] = []
         held: list[Trail] = []
         failed: list[Trail] = []
+        itself = scope.span(spec.is_).ref if spec.is_ is not None else None
         for position, record in enumerate(pool):
+            if spec.is_ is not None and record.ref != itself:
+                continue  # not the bound resource: not a candidate at all
             why: Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = spans[position]
@@ -349,7 +352,7 @@ class Criteria:
 
     @staticmethod
     def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
-        return scope.bind(spec.as_, facts.span(record, spec.timing_of) or Span(None, None))
+        return scope.bind(spec.as_, facts.span(record, spec.timing_of) or Span(None, None, ref=record.ref))
 
     def _exists(
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]

@@ -25,23 +25,25 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
             at = record.recorded or record.onset
             if at is None:
                 return None
-            return Span(at.start_day, at.start_day, at.instant, at.instant)
+            return Span(at.start_day, at.start_day, at.instant, at.instant, record.ref)
         onset = record.onset
         start = onset.start_day if onset else None
         start_instant = onset.instant if onset else None
         if record.abatement is not None:
-            return Span(start, record.abatement.end_day, start_instant, record.abatement.end_instant)
+            return Span(
+                start, record.abatement.end_day, start_instant, record.abatement.end_instant, record.ref
+            )
         if record.clinical_status in CONDITION_ACTIVE:
-            return Span(start, None, start_instant, None)
+            return Span(start, None, start_instant, None, record.ref)
         if start is None:
             return None
-        return Span(start, start, start_instant, start_instant)
+        return Span(start, start, start_instant, start_instant, record.ref)
     when = record.time_of(timing_of)
     if when is None:
         return None
     if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
-        return Span(when.start_day, when.end_day, when.instant, when.end_instant)  # end time unknown
-    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant)
+        return Span(when.start_day, when.end_day, when.instant, when.end_instant, record.ref)  # end unknown
+    return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant, record.ref)
 
 
 def distinct_end_days(records: list[ResourceRecord], timing_of: str) -> set[date | None]:

@@ -219,6 +219,8 @@ def exists_words(
 ) -> tuple[str, str]:
     title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
     where = f" {describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
+    if spec.is_ is not None:
+        where = f" (the {spec.is_} itself){where}"
     days = distinct_end_days(matched, spec.timing_of)
     need = max(spec.min_count, 1)
     if len(matched) >= need and len(days) >= spec.min_distinct_days:

@@ -76,7 +76,12 @@ def claims_codes(
             if groups is None:
                 continue
             seen: set[tuple[str, tuple[str, ...]]] = set()
-            scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)}, day)
+            scope = Scope(
+                period[0],
+                period[1],
+                {"encounter": span(encounter) or Span(None, None, ref=encounter.ref)},
+                day,
+            )
             facts = criteria.facts(ctx, readings, day)
             for g_index, group, entry in entries:
                 if entry is None:

@@ -20,6 +20,16 @@ from ..rules.loader import RuleSet
 from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
 from ..rules.timing import Scope, Span
 
+_JUDGING_ORDER = (
+    "initial-population",
+    "denominator",
+    "denominator-exclusion",
+    "numerator",
+    "numerator-exclusion",
+    "denominator-exception",
+)
+"""Each population after those its gate reads (``_gate``); results are listed in ``POPULATION_ORDER``."""
+
 
 class MeasureEvaluator:
     """The measures of a rules table for one period, evaluated per patient on the run's criteria."""
@@ -93,7 +103,9 @@ class MeasureEvaluator:
             when = getattr(record, "when", None)
             if when is None:
                 continue  # an undated procedure is in no period: no episode
-            episode_scope = scope.bind(measure.episode_anchor, facts.span(record) or Span(None, None))
+            episode_scope = scope.bind(
+                measure.episode_anchor, facts.span(record) or Span(None, None, ref=record.ref)
+            )
             before = known.get(record.ref)
             groups = [
                 self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
@@ -144,25 +156,26 @@ class MeasureEvaluator:
         fixed: dict[str, PopulationResult] | None = None,
     ) -> GroupResult:
         members: dict[str, bool] = {}
-        results: list[PopulationResult] = []
-        for code in POPULATION_ORDER:
+        results: dict[str, PopulationResult] = {}
+        for code in _JUDGING_ORDER:  # an exception is judged after the numerator it gives way to
             population = group.populations.get(code)  # type: ignore[call-overload]
             if population is None:
                 continue
             if fixed is not None and code in fixed:
                 members[code] = fixed[code].member
-                results.append(fixed[code])
+                results[code] = fixed[code]
                 continue
             gate, note = self._gate(code, members)
             if gate is None:
-                results.append(PopulationResult(code, population.id, False, None, note))
+                results[code] = PopulationResult(code, population.id, False, None, note)
                 members[code] = False
                 continue
             trail = self.criteria.criterion(population.criteria, facts, scope, members)
             member = trail.met and gate
             members[code] = member
-            results.append(PopulationResult(code, population.id, member, trail, note if trail.met else ""))
-        return GroupResult(group.id, results, self._strata(group, results, facts, scope, members))
+            results[code] = PopulationResult(code, population.id, member, trail, note if trail.met else "")
+        ordered = [results[code] for code in POPULATION_ORDER if code in results]
+        return GroupResult(group.id, ordered, self._strata(group, ordered, facts, scope, members))
 
     def _strata(
         self,

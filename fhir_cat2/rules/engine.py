@@ -61,7 +61,9 @@ def evaluate_code_rules(
             continue
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
-        scope = Scope(period[0], period[1], {"encounter": span(encounter) or Span(None, None)})
+        scope = Scope(
+            period[0], period[1], {"encounter": span(encounter) or Span(None, None, ref=encounter.ref)}
+        )
         # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
         picks: dict[tuple[str, str, str], Reading | None] = {}
         ref = encounter.ref

@@ -440,10 +440,16 @@ class ExistsCriterion(_Model):
     abatement; open while active), an Encounter's period, a Communication's sent; ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
     (its first dosage bounds period, collapsed), ``authored``, ``recorded`` (a Condition's recordedDate, else
-    the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``).
+    the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``; a
+    ProcedureNotDone's QI-Core recorded extension).
+
+    ``is: NAME`` keeps only the resource bound as NAME (an enclosing exists's ``as``, or ``encounter``: the
+    episode of an encounter-based measure): a test of that very resource, such as its type or reason.
     """
 
     resource: ResourceKind
+    is_: str | None = Field(default=None, alias="is", pattern=r"^[a-z][a-z0-9_]*$")
+    """Only the resource bound as this name (see above)."""
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -538,8 +544,8 @@ class ExistsCriterion(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> ExistsCriterion:
-        if not self.codes and not self.valuesets and not self.classes:
-            raise ValueError("give codes or valuesets (or, for an Encounter, classes)")
+        if not self.codes and not self.valuesets and not self.classes and self.is_ is None:
+            raise ValueError("give codes or valuesets (or, for an Encounter, classes; or is)")
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
@@ -555,14 +561,16 @@ class ExistsCriterion(_Model):
             )
         if self.severity_valuesets and self.resource != "Condition":
             raise ValueError("severity_valuesets apply to resource Condition only")
-        if self.timing_of == "recorded" and self.resource != "Condition":
-            raise ValueError("timing_of recorded applies to resource Condition only")
+        if self.timing_of == "recorded" and self.resource not in ("Condition", "Procedure"):
+            raise ValueError("timing_of recorded applies to resources Condition and Procedure only")
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
         if self.latest_only and self.earliest_only:
             raise ValueError("give latest_only or earliest_only, not both")
         if self.verification_statuses and self.resource not in ("Condition", "AllergyIntolerance"):
             raise ValueError("verification_statuses apply to resource Condition only (or AllergyIntolerance)")
+        if self.is_ == "period":
+            raise ValueError("'is: period': the period is not a resource; name a bound resource")
         return self
 
     @property

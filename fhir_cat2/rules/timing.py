@@ -107,10 +107,11 @@ class Span:
     """When a bound thing applies: first and last day, and instants when known.
 
     Not to be changed once made. Spans key the memo of judged criteria (one verdict per encounter), so their
-    hash is worked out once, when made.
+    hash is worked out once, when made. ``ref``: the resource (Type/id) the span is of, when it is one's: two
+    resources of the same time are two bindings (``is: NAME`` tests the resource itself).
     """
 
-    __slots__ = ("_hash", "end", "end_instant", "start", "start_instant")
+    __slots__ = ("_hash", "end", "end_instant", "ref", "start", "start_instant")
 
     def __init__(
         self,
@@ -118,15 +119,17 @@ class Span:
         end: date | None,
         start_instant: datetime | None = None,
         end_instant: datetime | None = None,
+        ref: str | None = None,
     ) -> None:
         self.start = start
         self.end = end
         self.start_instant = start_instant
         self.end_instant = end_instant
-        self._hash = hash((start, end, start_instant, end_instant))
+        self.ref = ref
+        self._hash = hash((start, end, start_instant, end_instant, ref))
 
-    def _fields(self) -> tuple[date | None, date | None, datetime | None, datetime | None]:
-        return (self.start, self.end, self.start_instant, self.end_instant)
+    def _fields(self) -> tuple[date | None, date | None, datetime | None, datetime | None, str | None]:
+        return (self.start, self.end, self.start_instant, self.end_instant, self.ref)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Span):
@@ -139,7 +142,7 @@ class Span:
     def __repr__(self) -> str:
         return (
             f"Span(start={self.start!r}, end={self.end!r}, start_instant={self.start_instant!r},"
-            f" end_instant={self.end_instant!r})"
+            f" end_instant={self.end_instant!r}, ref={self.ref!r})"
         )
 
 

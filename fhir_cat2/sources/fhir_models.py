@@ -51,6 +51,7 @@ class Extension(Element):
     url: str | None = None
     valueCodeableConcept: CodeableConcept | None = None
     valueBoolean: bool | None = None
+    valueDateTime: str | None = None
 
 
 class Meta(Element):

@@ -85,6 +85,7 @@ ENCOUNTER = Map(
         "location_ref": FirstRef("location[].location"),
         "service_provider_ref": Ref("serviceProvider"),
         "discharge_codes": Codes("hospitalization.dischargeDisposition"),
+        "reason_codes": CodesOf("reasonCode"),
     },
 )
 
@@ -174,6 +175,7 @@ EVENT = Map(
             Raw("reasonCode", list[fm.CodeableConcept]),
             Raw("extension", list[fm.Extension]),
         ),
+        "recorded": computed(readers.recorded, Raw("extension", list[fm.Extension])),
     },
 )
 ORDER = EVENT.but(when=FirstOf(_AUTHORED, *_DONE, *_DATED))

@@ -17,7 +17,14 @@ from typing import Any
 from ..errors import InputError
 from ..terminology import normalise_system
 from .records import Code, QuantityValue, When
-from .values import DO_NOT_PERFORM_EXTENSION, REASON_EXTENSIONS, Resolver, parse_when, patient_id_of
+from .values import (
+    DO_NOT_PERFORM_EXTENSION,
+    REASON_EXTENSIONS,
+    RECORDED_EXTENSION,
+    Resolver,
+    parse_when,
+    patient_id_of,
+)
 
 
 class Unexpected(Exception):
@@ -251,15 +258,29 @@ def extension_codes(extensions: list[Any] | tuple[()], suffixes: tuple[str, ...]
 def extension_values(
     extensions: list[Any] | tuple[()],
 ) -> list[tuple[str | None, frozenset[Code], bool | None]]:
-    """(url, valueCodeableConcept codes, valueBoolean) of each Extension (a list of objects)."""
-    return [
-        (
-            text(extension.get("url")),
-            codes(extension.get("valueCodeableConcept")),
-            boolean(extension.get("valueBoolean")),
+    """(url, valueCodeableConcept codes, valueBoolean) of each Extension (a list of objects); its
+    valueDateTime is checked as the model reads it (``recorded``)."""
+    out = []
+    for extension in extensions:
+        text(extension.get("valueDateTime"))
+        out.append(
+            (
+                text(extension.get("url")),
+                codes(extension.get("valueCodeableConcept")),
+                boolean(extension.get("valueBoolean")),
+            )
         )
-        for extension in extensions
-    ]
+    return out
+
+
+def recorded(extensions: list[Any] | tuple[()]) -> When | None:
+    """The QI-Core recorded extension's valueDateTime (ProcedureNotDone.recorded)."""
+    for extension in extensions:
+        url = text(extension.get("url"))
+        value = text(extension.get("valueDateTime"))
+        if url and url.endswith(RECORDED_EXTENSION) and value:
+            return when(value, "extension.valueDateTime")
+    return None
 
 
 def reasons(

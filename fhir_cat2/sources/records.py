@@ -158,6 +158,8 @@ class EncounterRecord(ResourceRecord):
     location_ref: str | None = None
     service_provider_ref: str | None = None
     discharge_codes: frozenset[Code] = frozenset()
+    reason_codes: frozenset[Code] = frozenset()
+    """reasonCode: why the encounter took place."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``type_codes`` (see ``conceptmaps.py``)."""
 
@@ -168,6 +170,10 @@ class EncounterRecord(ResourceRecord):
     @property
     def status_code(self) -> str | None:
         return self.status or None
+
+    @property
+    def reasons(self) -> frozenset[Code]:
+        return self.reason_codes
 
     @property
     def mappings(self) -> tuple[CodeMapping, ...]:
@@ -316,6 +322,8 @@ class EventRecord(ResourceRecord):
     supply: When | None = None
     """MedicationRequest: the days its supply covers (CQL CumulativeMedicationDuration
     medicationRequestPeriod)."""
+    recorded: When | None = None
+    """The QI-Core recorded extension (when a ProcedureNotDone was recorded)."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
     dosage: When | None = None
@@ -355,6 +363,8 @@ class EventRecord(ResourceRecord):
             return self.dosage
         if timing_of == "authored":
             return self.authored
+        if timing_of == "recorded":
+            return self.recorded
         return self.when if timing_of == "default" else None
 
 

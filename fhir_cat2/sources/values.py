@@ -20,6 +20,8 @@ REQUEST_TYPES = frozenset({"ServiceRequest", "MedicationRequest", "DeviceRequest
 """Orders: QI-Core times them by when they were authored."""
 REASON_EXTENSIONS = ("qicore-notDoneReason", "qicore-doNotPerformReason")
 DO_NOT_PERFORM_EXTENSION = "qicore-doNotPerform"
+RECORDED_EXTENSION = "qicore-recorded"
+"""QI-Core 4.1.1 ProcedureNotDone.recorded: when the act was recorded as not done (valueDateTime)."""
 
 
 # ----------------------------------------------------------------------------------------------- times
