@@ -86,14 +86,16 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def run(command: list[str], log: Path, env: dict[str, str] | None = None) -> Sample:
-    """Run one engine as a child; sample its process tree's memory while it runs (CPU: see main)."""
+def run(command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Sample:
+    """Run one engine as a child (in ``cwd``: ``python -m`` imports from the working folder before
+    PYTHONPATH, so an older commit runs from its own tree); sample its process tree's memory while it runs
+    (CPU: see main)."""
     sample = Sample()
     peaks: dict[int, float] = {}
     cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree (the JVM is never reaped)
     with log.open("wb") as out:
         started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         while child.poll() is None:
             tree, stack = [], [child.pid]
             while stack:
@@ -163,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     engines = args.engines.split(",")
     env = dict(os.environ)
     old_env = None
+    tree = None
     if args.against_commit:
         tree = work / f"commit-{args.against_commit}"
         if not tree.exists():
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 engine_command(name, corpus, out, args.period),
                 work / f"{engine}-{round_}.log",
                 old_env if commit else env,
+                tree if commit else None,
             )
             if sample.exit_code != 0:
                 raise SystemExit(f"{engine} failed ({sample.exit_code}): see {work}/{engine}-{round_}.log")
