@@ -313,19 +313,12 @@ class Criteria:
                 (held if trail.met else failed).append(trail)
                 if not trail.met:
                     why = partial(does_not_hold, trail)
+            if why is None and spec.values_first:  # the value tests pick candidates before one is chosen
+                why = self._value_ok(record, spec)
             if why is not None:
                 misses.append((why, 1))
                 continue
             candidates.append(record)
-        if spec.values_first and candidates:
-            valued = []
-            for record in candidates:
-                why = self._value_ok(record, spec)
-                if why is None:
-                    valued.append(record)
-                else:
-                    misses.append((why, 1))
-            candidates = valued
         if spec.latest_only and candidates:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
             misses.append(("not the latest", len(candidates) - 1))
