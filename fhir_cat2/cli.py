@@ -35,6 +35,7 @@ from .cli_ops import (
     process_setup,
     requested_format,
 )
+from .cli_quality import add_quality_commands, cmd_export_qpp
 from .codes import write_csv
 from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_commands(sub, _add_run_options)
     add_ops_commands(sub, _Parser)
+    quality_commands = add_quality_commands(sub, _Parser)
 
     valuesets = sub.add_parser("valuesets", help="value-set expansions")
     valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True, parser_class=_Parser)
@@ -278,7 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="validate a rules table")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--valuesets", metavar="DIR", help="folder of FHIR ValueSet expansions")
-    for command in (replay, explain, rules, check, suggest, *(sub.choices[c] for c in ("sync", "record"))):
+    for command in (
+        replay,
+        explain,
+        rules,
+        check,
+        suggest,
+        *quality_commands,
+        *(sub.choices[c] for c in ("sync", "record")),
+    ):
         add_global_options(command, top=False)
     return parser
 
@@ -566,6 +576,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             if args.action == "retry":
                 return cmd_outbox_retry(args), None
             return cmd_outbox(args, load_config), None
+        if args.command == "export" and args.export_command == "qpp":
+            return cmd_export_qpp(args), None
         if args.command == "config" and args.config_command == "check":
             from .config_check import cmd_config_check  # with the HTTP stack, which replay does without
 

@@ -1,0 +1,99 @@
+"""Command line for the quality team's products, built from finished runs' output folders:
+``fhir-cat2 export qpp`` (the MIPS quality submission file)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import logs
+from .errors import ConfigError
+from .quality.qpp import SUBMISSION_METHODS, build_submission, npi_check_digit_ok, qpp_measures
+from .quality.rundir import read_summaries
+from .rules.loader import read_table
+from .runs import EXIT_OK, EXIT_QUARANTINED
+
+
+def add_quality_commands(
+    sub: argparse._SubParsersAction[Any], parser_class: type
+) -> list[argparse.ArgumentParser]:
+    export = sub.add_parser("export", help="files for others to submit, from a run's output folder")
+    export_sub: argparse._SubParsersAction[argparse.ArgumentParser] = export.add_subparsers(
+        dest="export_command", required=True, parser_class=parser_class
+    )
+    qpp = export_sub.add_parser(
+        "qpp", help="MIPS quality submission (QPP measurement set JSON) from the summary MeasureReports"
+    )
+    qpp.add_argument(
+        "run_dir", metavar="RUN_DIR", help="output folder of a replay or sync run (--report summary|both)"
+    )
+    qpp.add_argument("--performance-year", type=int, required=True, metavar="YEAR")
+    qpp.add_argument(
+        "--tin", required=True, metavar="TIN", help="the practice's taxpayer identification number (9 digits)"
+    )
+    qpp.add_argument(
+        "--npi",
+        metavar="NPI",
+        help="the clinician's NPI (10 digits): an individual submission; without: group",
+    )
+    qpp.add_argument(
+        "--submission-method",
+        choices=SUBMISSION_METHODS,
+        default="electronicHealthRecord",
+        help="electronicHealthRecord (eCQMs, default) or registry",
+    )
+    qpp.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="isEndToEndReported: true (certified EHR technology produced the data, no manual step)",
+    )
+    qpp.add_argument("--rules", metavar="FILE", help="rules table the run used (default: the one shipped)")
+    qpp.add_argument(
+        "--out", metavar="FILE", help="where to write (default: RUN_DIR/qpp-submission-YEAR.json)"
+    )
+    return [export, qpp]
+
+
+def cmd_export_qpp(args: argparse.Namespace) -> int:
+    tin = re.sub(r"[\s-]", "", args.tin)
+    if not re.fullmatch(r"\d{9}", tin):
+        raise ConfigError("--tin must be 9 digits")
+    npi = args.npi
+    if npi is not None and (not re.fullmatch(r"\d{10}", npi) or not npi_check_digit_ok(npi)):
+        raise ConfigError("--npi must be 10 digits with a valid check digit")
+    facts = qpp_measures(args.performance_year)
+    catalogue = read_table(args.rules).measures
+    reports = read_summaries(args.run_dir)
+    export = build_submission(
+        reports,
+        catalogue,
+        facts,
+        year=args.performance_year,
+        tin=tin,
+        npi=npi,
+        method=args.submission_method,
+        end_to_end=args.end_to_end,
+    )
+    for line in export.skipped:
+        logs.console(f"fhir-cat2: not in the file: {line}", event="qpp-skipped")
+    for line in export.refused:
+        logs.console(f"fhir-cat2: refused: {line}", event="qpp-refused")
+    if export.document is None:
+        logs.console("fhir-cat2: no measure could be submitted: no file written", event="qpp-empty")
+        return EXIT_QUARANTINED
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"qpp-submission-{args.performance_year}.json"
+    body = orjson.dumps(export.document, option=orjson.OPT_INDENT_2) + b"\n"
+    temporary = out.with_name(f".{out.name}.tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(body)
+    os.replace(temporary, out)
+    logs.console(
+        f"fhir-cat2: wrote {out}: {len(export.included)} measure(s) ({', '.join(export.included)})",
+        event="qpp-written",
+    )
+    return EXIT_QUARANTINED if export.refused else EXIT_OK

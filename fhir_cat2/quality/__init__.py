@@ -1,0 +1,1 @@
+"""What the quality team reads and submits, built from finished runs' output folders."""
