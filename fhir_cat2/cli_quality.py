@@ -1,5 +1,5 @@
 """Command line for the quality team's products, built from finished runs' output folders:
-``fhir-cat2 export qpp`` (the MIPS quality submission file)."""
+``fhir-cat2 export qpp`` (the MIPS quality submission file) and ``fhir-cat2 report`` (the HTML report)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import orjson
 from . import logs
 from .errors import ConfigError
 from .quality.qpp import SUBMISSION_METHODS, build_submission, npi_check_digit_ok, qpp_measures
-from .quality.rundir import read_summaries
+from .quality.rundir import read_run_folder, read_summaries
 from .rules.loader import read_table
 from .runs import EXIT_OK, EXIT_QUARANTINED
 
@@ -56,7 +56,55 @@ def add_quality_commands(
     qpp.add_argument(
         "--out", metavar="FILE", help="where to write (default: RUN_DIR/qpp-submission-YEAR.json)"
     )
-    return [export, qpp]
+    report = sub.add_parser(
+        "report", help="one self-contained HTML report for the quality team, from runs' folders"
+    )
+    report.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of runs (--report summary|both)"
+    )
+    report.add_argument("--html", required=True, metavar="FILE", help="the HTML file to write")
+    report.add_argument(
+        "--no-patient-detail",
+        action="store_true",
+        help="leave out everything patient-level (patients to act on, care gaps): a copy to share",
+    )
+    report.add_argument(
+        "--min-stratum",
+        type=int,
+        default=11,
+        metavar="N",
+        help="strata with fewer patients than this are shown without numbers (default 11)",
+    )
+    report.add_argument("--title", default="Quality measure report", help="the page's title")
+    report.add_argument(
+        "--rules", metavar="FILE", help="rules table the runs used (default: the one shipped)"
+    )
+    return [export, qpp, report]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.min_stratum < 1:
+        raise ConfigError("--min-stratum must be 1 or more")
+    from .quality.html import ReportOptions, render  # the chart library, only for this command
+
+    catalogue = read_table(args.rules).measures
+    runs = [read_run_folder(path) for path in args.run_dirs]
+    for run in runs:
+        if not run.summaries:
+            raise ConfigError(f"{run.path}: no summary MeasureReports (run with --report summary or both)")
+    options = ReportOptions(
+        patient_detail=not args.no_patient_detail, min_stratum=args.min_stratum, title=args.title
+    )
+    page = render(runs, catalogue, options).encode("utf-8")
+    out = Path(args.html)
+    temporary = out.with_name(f".{out.name}.tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(page)
+        if not options.patient_detail:
+            os.fchmod(handle.fileno(), 0o644)  # aggregates only: made to be shared
+    os.replace(temporary, out)
+    logs.console(f"fhir-cat2: wrote {out} from {len(runs)} run(s)", event="report-written")
+    return EXIT_OK
 
 
 def cmd_export_qpp(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import orjson
 from .contexts import PatientContext
 from .emit.claim import build_claim
 from .emit.ids import claim_key, measure_report_key
-from .emit.measurereport import build_individual_report, tally_counts
+from .emit.measurereport import attribute, build_individual_report, tally_counts
 from .errors import InputError, QuarantineKind
 from .findings import MeasureResult, QualityCode
 from .job import Job
@@ -176,7 +176,9 @@ def _emit_reports(outcome: PatientOutcome, job: Job, result: PatientResult) -> N
         for group in measure_result.groups[:1]:
             for population in group.populations:
                 counter[population.code] += population.tally
-        result.tallies[measure.id] = [tally_counts(group) for group in measure_result.groups]
+        tallies = [tally_counts(group) for group in measure_result.groups]
+        attribute(tallies, outcome.ctx, measure_result)
+        result.tallies[measure.id] = tallies
         if measure.url is None or not job.individual_reports:
             continue
         used: Counter[str] = Counter()

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .codes import report_section
+from .emit.measurereport import ATTRIBUTION_PREFIX
 from .job import Job
 from .sinks.base import SinkStats
 from .stats import RunStats
@@ -174,7 +175,35 @@ def _stats_json(stats: RunStats) -> dict[str, Any]:
         },
         "quarantined": stats.quarantined,
         "quarantine_reasons": dict(sorted(stats.quarantine_reasons.items())),
+        "measure_attribution": attribution_json(stats.tallies),
     }
+
+
+def attribution_json(
+    tallies: dict[str, tuple[list[dict[str, int]], int]],
+) -> dict[str, list[dict[str, dict[str, dict[str, int]]]]]:
+    """Per measure and group (in the Measure's order): population counts per clinician, organization and
+    location the patients were attributed to (``core.attribute``). Aggregates, no patient data."""
+    out: dict[str, list[dict[str, dict[str, dict[str, int]]]]] = {}
+    for measure_id, (groups, _patients) in sorted(tallies.items()):
+        per_group = []
+        for counts in groups:
+            dimensions: dict[str, dict[str, dict[str, int]]] = {}
+            for key, count in counts.items():
+                if not key.startswith(ATTRIBUTION_PREFIX):
+                    continue
+                head, _, code = key.rpartition("|")
+                name, _, ref = head[len(ATTRIBUTION_PREFIX) :].partition("=")
+                dimensions.setdefault(name, {}).setdefault(ref, {})[code] = count
+            per_group.append(
+                {
+                    name: {ref: dict(sorted(c.items())) for ref, c in sorted(refs.items())}
+                    for name, refs in sorted(dimensions.items())
+                }
+            )
+        if any(per_group):
+            out[measure_id] = per_group
+    return out
 
 
 def summary_line(command: str, report: dict[str, Any]) -> str:

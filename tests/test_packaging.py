@@ -64,6 +64,12 @@ def test_spark_is_its_own_extra_and_ci_installs_it_with_java():
     assert not spark["pyspark"].contains("4.1.0")
     assert spark["pandas"].contains("2.0.0") and spark["pyarrow"].contains("11.0.0")
     script = (ROOT / ".ci" / "run").read_text()
-    assert "'.[test,spark]'" in script and "export FHIR_CAT2_REQUIRE_SPARK=1" in script
+    assert "'.[test,spark]'" in script and "FHIR_CAT2_REQUIRE_SPARK=1" in script
     assert "openjdk-17-jre-headless" in script
     assert "spark" in " ".join(PYPROJECT["tool"]["pytest"]["ini_options"]["markers"])
+
+
+def test_ci_installs_chromium_for_the_browser_tests_and_requires_it():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq chromium" in script
+    assert "FHIR_CAT2_REQUIRE_CHROMIUM=1" in script

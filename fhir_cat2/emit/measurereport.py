@@ -18,6 +18,7 @@ from typing import Any
 
 from fhir.resources.R4B.measurereport import MeasureReport
 
+from ..contexts import PatientContext
 from ..findings import GroupResult, MeasureResult
 from ..rules.schema import MeasureDef
 from .claim import EmitDefaults, validate
@@ -151,6 +152,44 @@ def tally_counts(group: GroupResult) -> dict[str, int]:
         for code, count in stratum.counts.items():
             counts[f"{stratum.id}|{code}"] = count
     return counts
+
+
+ATTRIBUTION_PREFIX = "@"
+"""Tally keys '@<dimension>=<reference>|<population code>': the patient's counts again, under the clinician,
+organization and location of the encounter the measure is attributed to (aggregates: the HTML report's
+strata; summary MeasureReports ignore them)."""
+
+
+def attribute(tallies: list[dict[str, int]], ctx: PatientContext, result: MeasureResult) -> None:
+    """Add the attribution keys to a patient's tallies: the latest encounter that qualified the patient
+    (its first participant individual, serviceProvider and first location), where the data records them."""
+    latest = None
+    for encounter in ctx.encounters:
+        if (
+            encounter.ref in result.qualifying_encounters
+            and encounter.when is not None
+            and (latest is None or latest.when is None or encounter.when.end_day >= latest.when.end_day)
+        ):
+            latest = encounter
+    if latest is None:
+        return
+    practitioner = latest.provider_ref
+    if practitioner is not None and practitioner == latest.service_provider_ref:
+        practitioner = None  # no participant individual: provider_ref fell back to the organization
+    dimensions = [
+        (name, ref)
+        for name, ref in (
+            ("practitioner", practitioner),
+            ("organization", latest.service_provider_ref),
+            ("location", latest.location_ref),
+        )
+        if ref
+    ]
+    for counts in tallies:
+        base = [(code, count) for code, count in counts.items() if "|" not in code]
+        for name, ref in dimensions:
+            for code, count in base:
+                counts[f"{ATTRIBUTION_PREFIX}{name}={ref}|{code}"] = count
 
 
 def build_individual_report(

@@ -7,6 +7,7 @@ whole number, a report without a period is refused with the file, line and field
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -121,3 +122,90 @@ def _counts(populations: list[Mapping[str, Any]], where: str) -> dict[str, int]:
             raise RunFolderError(f"{where} population[{index}] ({code}): count is not a whole number >= 0")
         counts[code] = count
     return counts
+
+
+@dataclass(frozen=True)
+class IndividualReport:
+    subject: str
+    """Patient/<id>."""
+    measure: str
+    groups: tuple[GroupCounts, ...]
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Everything the HTML report reads from one run's output folder."""
+
+    path: Path
+    run_report: Mapping[str, Any]
+    """run-report.json ({} when the folder has none)."""
+    summaries: tuple[SummaryReport, ...]
+    individuals: tuple[IndividualReport, ...]
+    unrecognised: tuple[Mapping[str, str], ...]
+    """Rows of unrecognised-codes.csv."""
+    gaps: tuple[Mapping[str, str], ...]
+    """Rows of gaps.csv (care gaps), when the run wrote it."""
+
+    @property
+    def period(self) -> tuple[date, date] | None:
+        if self.summaries:
+            return self.summaries[0].period
+        period = self.run_report.get("period") or {}
+        try:
+            return date.fromisoformat(period["start"]), date.fromisoformat(period["end"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def summary(self, url: str) -> SummaryReport | None:
+        return next((s for s in self.summaries if s.measure == url), None)
+
+
+def read_run_folder(run_dir: str | Path) -> RunFolder:
+    folder = Path(run_dir)
+    summaries = read_summaries(folder)
+    report_path = folder / "run-report.json"
+    run_report: Mapping[str, Any] = {}
+    if report_path.is_file():
+        try:
+            loaded = orjson.loads(report_path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise RunFolderError(f"{report_path}: not JSON ({exc.msg})") from None
+        if not isinstance(loaded, dict):
+            raise RunFolderError(f"{report_path}: not a run report")
+        run_report = loaded
+    return RunFolder(
+        folder,
+        run_report,
+        tuple(summaries),
+        tuple(_individuals(folder / "MeasureReport.ndjson")),
+        _csv_rows(folder / "unrecognised-codes.csv"),
+        _csv_rows(folder / "gaps.csv"),
+    )
+
+
+def _individuals(path: Path) -> list[IndividualReport]:
+    out = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            resource = orjson.loads(line)  # read_summaries has checked every line
+            if resource.get("type") != "individual":
+                continue
+            where = f"{path} line {number}"
+            subject = (resource.get("subject") or {}).get("reference")
+            canonical = resource.get("measure")
+            if not isinstance(subject, str) or not isinstance(canonical, str):
+                raise RunFolderError(f"{where}: an individual MeasureReport needs subject and measure")
+            groups = tuple(
+                _group(g, f"{where} group[{i}]") for i, g in enumerate(resource.get("group") or [])
+            )
+            out.append(IndividualReport(subject, canonical.partition("|")[0], groups))
+    return out
+
+
+def _csv_rows(path: Path) -> tuple[Mapping[str, str], ...]:
+    if not path.is_file():
+        return ()
+    with path.open(encoding="utf-8", newline="") as handle:
+        return tuple(dict(row) for row in csv.DictReader(handle))
