@@ -35,7 +35,7 @@ from .cli_ops import (
     process_setup,
     requested_format,
 )
-from .cli_quality import add_quality_commands, cmd_export_qpp, cmd_report
+from .cli_quality import add_quality_commands, cmd_export_qpp, cmd_measures_list, cmd_report
 from .codes import write_csv
 from .conceptmaps import load_concept_maps
 from .config import AppConfig, load_config
@@ -576,6 +576,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
             if args.action == "retry":
                 return cmd_outbox_retry(args), None
             return cmd_outbox(args, load_config), None
+        if args.command == "measures" and args.measures_command == "list":
+            return cmd_measures_list(args), None
         if args.command == "report":
             return cmd_report(args), None
         if args.command == "export" and args.export_command == "qpp":

@@ -1,17 +1,20 @@
 """Command line for the quality team's products, built from finished runs' output folders:
-``fhir-cat2 export qpp`` (the MIPS quality submission file) and ``fhir-cat2 report`` (the HTML report)."""
+``fhir-cat2 export qpp`` (the MIPS quality submission file) and ``fhir-cat2 report`` (the HTML report);
+and ``fhir-cat2 measures list``, the catalogue they are about."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from . import logs
+from .catalogue import as_json, as_markdown, as_text, catalogue, hedis_codes
 from .errors import ConfigError
 from .quality.qpp import SUBMISSION_METHODS, build_submission, npi_check_digit_ok, qpp_measures
 from .quality.rundir import read_run_folder, read_summaries
@@ -56,6 +59,15 @@ def add_quality_commands(
     qpp.add_argument(
         "--out", metavar="FILE", help="where to write (default: RUN_DIR/qpp-submission-YEAR.json)"
     )
+    measures = sub.add_parser("measures", help="the measures catalogue")
+    measures_sub: argparse._SubParsersAction[argparse.ArgumentParser] = measures.add_subparsers(
+        dest="measures_command", required=True, parser_class=parser_class
+    )
+    listing = measures_sub.add_parser(
+        "list", help="id, MIPS number, version, groups and quality-data codes per program of every measure"
+    )
+    listing.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    listing.add_argument("--rules", metavar="FILE", help="rules table (default: the one shipped)")
     report = sub.add_parser(
         "report", help="one self-contained HTML report for the quality team, from runs' folders"
     )
@@ -79,7 +91,21 @@ def add_quality_commands(
     report.add_argument(
         "--rules", metavar="FILE", help="rules table the runs used (default: the one shipped)"
     )
-    return [export, qpp, report]
+    return [export, qpp, report, measures, listing]
+
+
+def cmd_measures_list(args: argparse.Namespace) -> int:
+    table = read_table(args.rules)
+    entries = catalogue(table)
+    if args.format == "json":
+        sys.stdout.write(
+            orjson.dumps(as_json(entries, hedis_codes(table)), option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
+    elif args.format == "markdown":
+        sys.stdout.write(as_markdown(entries))
+    else:
+        sys.stdout.write(as_text(entries, hedis_codes(table)))
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from fhir_cat2.rules.loader import read_table  # noqa: E402
 
 def catalogue_mips_ids(rules: str) -> set[str]:
     table = read_table(rules)
-    return {m.mips for m in table.measures if m.mips is not None and m.url is not None}
+    return {m.mips for m in table.measures if m.mips is not None}
 
 
 def extract(measures_data: list[dict[str, object]], wanted: set[str]) -> dict[str, dict[str, object]]:

@@ -861,6 +861,10 @@ class MeasureDef(_Model):
     """The CMS eCQM number (CMS165), or MIPS<nnn> for a claims measure without an eCQM."""
     mips: str | None = Field(default=None, pattern=r"^\d{3}$")
     title: str = Field(max_length=80)
+    what: str | None = Field(default=None, max_length=120)
+    """What the measure counts, in a few words (the catalogue's 'What': ``fhir-cat2 measures list``)."""
+    logic: str | None = None
+    """Its key logic in a paragraph: ages, windows, what counts, exclusions (the catalogue's 'Key logic')."""
     url: str | None = None
     """Canonical URL of the published Measure resource; None: no MeasureReport is written (claims only)."""
     version: str | None = None
