@@ -62,6 +62,8 @@ class PatientResult:
     tallies: dict[str, list[dict[str, int]]] = field(default_factory=dict)
     """Per measure in an initial population, every group's population counts (the summary reports)."""
     defaults_used: Counter[str] = field(default_factory=Counter)
+    left_out: Counter[str] = field(default_factory=Counter)
+    """Observations only a deviation that is off would read, per deviation (``Readings.left_out``)."""
     encounters: tuple[str, ...] = ()
     """The patient's encounters (references): what an earlier run may have written Claims for."""
     outcome: PatientOutcome | None = None
@@ -121,6 +123,7 @@ def evaluate_patient(records: list[ResourceRecord], job: Job) -> PatientResult:
         return result
     result.outcome = outcome
     result.encounters = tuple(encounter.ref for encounter in outcome.ctx.encounters)
+    result.left_out.update(outcome.readings.left_out)
     log.debug(
         "Patient/%s: %d encounters, %d codes",
         patient_id,

@@ -152,3 +152,15 @@ def unrecognised_warnings(rows: Iterable[UnrecognisedCode]) -> list[str]:
             " counts those visits by their type; see unrecognised-codes.csv (a ConceptMap can map them)"
         )
     return warnings
+
+
+def deviation_warnings(left_out: Mapping[str, int]) -> list[str]:
+    """Observations the published logic does not read but a named deviation would: by the spec they do not
+    count; say how many, and which deviation would count them (never silently)."""
+    return [
+        f"{count} Observation(s) were left out: only the deviation {name} reads them, the published logic"
+        f" does not; --deviation {name} (config logic.deviations) reads them too;"
+        " see README 'Deviations from the published logic'"
+        for name, count in sorted(left_out.items())
+        if count
+    ]

@@ -15,7 +15,7 @@ from .core import PatientResult
 from .emit.measurereport import SummaryTally, build_summary_report
 from .errors import QuarantineKind
 from .job import Job
-from .run_warnings import period_warnings, population_warnings, unrecognised_warnings
+from .run_warnings import deviation_warnings, period_warnings, population_warnings, unrecognised_warnings
 
 log = logging.getLogger("fhir_cat2.stats")
 
@@ -53,6 +53,8 @@ class RunStats:
     """Per measure, every group's population counts and the patients counted (the summary reports)."""
     defaults_used: Counter[str] = field(default_factory=Counter)
     """How often each emit default had to be used."""
+    left_out: Counter[str] = field(default_factory=Counter)
+    """Observations only a deviation that is off would read, per deviation (a warning at the end)."""
 
     def take_ingest(self, delta: RunStats) -> None:
         """Add the counts ingest made in another process (a map task) to these."""
@@ -88,6 +90,7 @@ class RunStats:
         for measure_id, groups in result.tallies.items():
             self.take_tally(measure_id, groups, 1)
         self.defaults_used.update(result.defaults_used)
+        self.left_out.update(result.left_out)
 
     def take_tally(self, measure_id: str, groups: list[dict[str, int]], patients: int) -> None:
         mine = self.tallies.get(measure_id)
@@ -112,6 +115,7 @@ class RunStats:
         for measure_id, (groups, patients) in delta.tallies.items():
             self.take_tally(measure_id, groups, patients)
         self.defaults_used.update(delta.defaults_used)
+        self.left_out.update(delta.left_out)
 
     def summary_reports(self, job: Job) -> list[dict[str, Any]]:
         """The run's summary MeasureReports (one per measure with a MeasureReport), counted as written."""
@@ -153,6 +157,7 @@ class RunStats:
                 selected=options.measures is not None,
             )
         warnings += unrecognised_warnings(self.unrecognised_codes)
+        warnings += deviation_warnings(self.left_out)
         for warning in warnings:
             log.warning("%s", warning)
         self.warnings = warnings

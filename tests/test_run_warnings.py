@@ -16,7 +16,7 @@ from fhir_cat2.cli import main
 from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.run_warnings import age_range, period_warnings
 
-from .conftest import ROOT, condition, encounter, patient
+from .conftest import ROOT, bp_panel, condition, encounter, patient, quantity_obs
 from .test_sync_offline import BASE, FakeServer
 from .test_sync_offline import data as sync_data
 
@@ -150,3 +150,26 @@ def test_without_measures_selected_only_an_all_empty_catalogue_warns(tmp_path):
     )
     warned = [w for w in replay(tmp_path, nobody)["warnings"] if "no patient in the initial population" in w]
     assert any(w.startswith("CMS122") for w in warned) and any(w.startswith("CMS133") for w in warned)
+
+
+def _left_out(report: dict[str, Any]) -> list[str]:
+    return [w for w in report["warnings"] if "were left out: only the deviation" in w]
+
+
+def test_evidence_only_a_deviation_reads_is_counted_in_a_warning(tmp_path):
+    """Synthea writes BP as LOINC 55284-4 panels; by the spec they do not count (CMS165 reads 85354-9):
+    the run says how many were left out and which deviation would read them."""
+    source = one_patient(
+        tmp_path,
+        patient("p1", birth="1960-01-01"),
+        encounter("e1"),
+        condition("htn", "I10"),
+        bp_panel("panel", 120, 70, code="55284-4"),
+        bp_panel("panel2", 118, 72, "2025-05-04T09:10:00Z", code="55284-4"),
+        quantity_obs("sbp", "8480-6", 121, "mm[Hg]", category="vital-signs"),
+    )
+    (first, second) = sorted(_left_out(replay(tmp_path, source)))
+    assert first.startswith("1 Observation(s) were left out: only the deviation bp-separate-observations")
+    assert second.startswith("2 Observation(s) were left out: only the deviation bp-panel-55284-4 reads them")
+    assert "--deviation bp-panel-55284-4" in second
+    assert _left_out(replay(tmp_path / "on", source, "--deviation", "all")) == []

@@ -4,6 +4,7 @@ Observations, in the table's unit, de-duplicated, each with the Observation it c
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -67,6 +68,9 @@ class Readings:
     """Readings of Observations of every status (those of the measurement's statuses too), for what the
     published logic retrieves without a status filter (``latest_day.any_status``); only kept when some
     Observation had another status, else ``by_measurement`` is the same."""
+    left_out: Counter[str] = field(default_factory=Counter)
+    """Observations that only a deviation which is off would read, per deviation (the run warns: by the
+    spec they do not count, and the data may hold many, as Synthea's 55284-4 BP panels)."""
     _days: dict[tuple[str, bool], list[date]] = field(default_factory=dict, repr=False)
 
     def of(self, measurement: str) -> list[Reading]:
@@ -185,8 +189,12 @@ def extract_readings(
     seen: dict[tuple[str, str, float | None], int] = {}
     compiled_all = list(ruleset.measurements_for(deviations).values())
     read = frozenset().union(*(c.codes | c.panels for c in compiled_all))  # codes any measurement reads
+    via = ruleset.deviation_codes()
     for obs in ctx.observations:
         if obs.codes.isdisjoint(read):
+            if via and not obs.codes.isdisjoint(via.keys()):
+                for name in {via[code] for code in obs.codes if code in via} - deviations:
+                    out.left_out[name] += 1
             continue
         for compiled in compiled_all:
             standalone = compiled.standalone and not obs.codes.isdisjoint(compiled.codes)
@@ -198,6 +206,9 @@ def extract_readings(
                     and not obs.components
                 ):
                     out.ignored.append((obs.ref, f"{compiled.name}: {_standalone_note(compiled)}"))
+                    for name, adds in compiled.spec.deviations.items():
+                        if adds.standalone and name not in deviations:
+                            out.left_out[name] += 1
                 continue
             why_not = _counts(obs, compiled)
             if why_not is not None:

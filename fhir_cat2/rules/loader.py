@@ -104,6 +104,7 @@ class RuleSet:
     _code_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[Code]] = field(default_factory=dict)
     _relevant: dict[str, frozenset[Code]] | None = None
     _known: dict[str, frozenset[Code]] | None = None
+    _deviation_codes: dict[Code, str] | None = None
     concept_maps: ConceptMaps = field(default_factory=ConceptMaps)
     """The site's code mappings: a local code they map counts as its target (``--concept-maps``)."""
 
@@ -131,6 +132,15 @@ class RuleSet:
             }
             self._by_deviations[deviations] = found
         return found
+
+    def deviation_codes(self) -> dict[Code, str]:
+        """Observation codes and panels that a measurement reads only through a deviation: its name."""
+        if self._deviation_codes is None:
+            found: dict[Code, str] = {}
+            for compiled in self.measurements.values():
+                found.update(compiled.via)
+            self._deviation_codes = found
+        return self._deviation_codes
 
     def code_rules(self, program: str, year: int) -> list[CodeRule]:
         return [r for r in self.table.code_rules if program in r.programs and year in r.years]
