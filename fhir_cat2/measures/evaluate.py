@@ -20,6 +20,9 @@ from ..rules.loader import RuleSet
 from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
 from ..rules.timing import Scope, Span
 
+_OUTSIDE = Trail("initial population", False, "the record has none of the codes its criteria require")
+_OUTSIDE_NOTES = {"initial-population": "", "denominator": "not in the initial population"}
+
 _JUDGING_ORDER = (
     "initial-population",
     "denominator",
@@ -66,6 +69,8 @@ class MeasureEvaluator:
         """
         scope = Scope(self.period_start, self.period_end, {}, as_of)
         facts = self.criteria.facts(ctx, readings, as_of)
+        if denominators_from is None and not self.criteria.thorough and not self._possible(measure, facts):
+            return self._outside(measure, ctx.patient_id)
         if measure.episode is not None:
             return self._evaluate_episodes(measure, facts, scope, denominators_from)
         groups: list[GroupResult] = []
@@ -88,6 +93,38 @@ class MeasureEvaluator:
                     evaluated |= refs
         return MeasureResult(
             measure.id, ctx.patient_id, groups, tuple(sorted(evaluated)), frozenset(qualifying)
+        )
+
+    def _possible(self, measure: MeasureDef, facts: Facts) -> bool:
+        """False when no group's initial population can hold on this record: it requires (through all-of,
+        any-of and library uses) resources with codes the record has none of."""
+        return any(
+            self.criteria.possible(group.populations["initial-population"].criteria, facts)
+            for group in measure.groups
+        )
+
+    def _outside(self, measure: MeasureDef, patient_id: str) -> MeasureResult:
+        """The result of a patient whose record cannot meet any initial population, without judging it:
+        every population false, as judging would find (the initial population's requirements are necessary
+        conditions). Its evidence is never used, the patient being in no population. Explain judges all."""
+        groups = []
+        for group in measure.groups:
+            populations = [
+                PopulationResult(
+                    code,
+                    population.id,
+                    False,
+                    _OUTSIDE if code == "initial-population" else None,
+                    _OUTSIDE_NOTES.get(code, "not in the denominator"),
+                    0 if measure.episode is not None else None,
+                )
+                for code in POPULATION_ORDER
+                if (population := group.populations.get(code)) is not None  # type: ignore[call-overload]
+            ]
+            strata = tuple(Stratum(s.id, {p.code: 0 for p in populations}) for s in group.stratifiers)
+            groups.append(GroupResult(group.id, populations, strata))
+        return MeasureResult(
+            measure.id, patient_id, groups, (), frozenset(), [] if measure.episode is not None else None
         )
 
     def _evaluate_episodes(
