@@ -1,6 +1,8 @@
 """Criteria the heart-failure measures added (CMS144, CMS135, CMS145): strict ``starts_before``,
 ``overlaps_after``, ``verification_statuses``, ``timing_of: recorded`` and ``timing_of: dosage`` (the first
-collapsed dosage bounds period of a MedicationRequest), each judged against a visit bound as ``encounter``."""
+collapsed dosage bounds period of a MedicationRequest); and CMS347's: ``timing_of: dosages`` (any dosage
+bounds period), ``timing_of: onset`` (an AllergyIntolerance's onset alone), AdverseEvent (coded by event,
+timed by recordedDate) and value tests with ``units``; each judged against a visit bound as ``encounter``."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from fhir_cat2.rules.loader import load_rules
+from fhir_cat2.rules.schema import ExistsCriterion
 
 from .conftest import ICD10, RXNORM, SNOMED, condition, encounter, patient, procedure, request, run_resources
 
@@ -186,3 +190,133 @@ def allergy_intolerance(verification: str, last: str | None = None) -> dict[str,
 )
 def test_allergy_intolerance_from_onset_to_last_occurrence(tmp_path, verification, last, expected):
     assert met(tmp_path, ALLERGY_INTOLERANCE, allergy_intolerance(verification, last)) is expected
+
+
+# --------------------------------------------------------- CMS347: any dosage, allergy onset, AdverseEvent
+
+DOSAGES = (
+    "{resource: MedicationRequest, codes: ['rxnorm#200031'], timing_of: dosages, overlaps: [encounter.start,"
+    " encounter.end]}"
+)
+DOSAGES_ALSO = (
+    "{resource: MedicationRequest, codes: ['rxnorm#200031'],"
+    " also: [{timing_of: dosages, overlaps: encounter}]}"
+)
+
+
+@pytest.mark.parametrize("fact", [DOSAGES, DOSAGES_ALSO], ids=["relation", "also"])
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ([("2024-01-01", "2025-12-31")], True),
+        ([("2025-01-01", "2025-12-31"), ("2024-01-01", "2024-03-31")], True),  # the second one overlaps
+        ([("2023-01-01", "2023-12-31"), ("2025-02-01", None)], True),  # the second, open, overlaps
+        ([("2023-01-01", "2025-03-03")], False),  # ends the day before the visit
+        ([], False),
+    ],
+    ids=["one", "not-the-first", "open-second", "ended-before", "no-dosage"],
+)
+def test_timing_of_dosages_holds_when_any_bounds_period_does(tmp_path, fact, bounds, expected):
+    assert met(tmp_path, fact, order(*bounds)) is expected
+
+
+ONSET = "{resource: AllergyIntolerance, codes: ['snomed#373254001'], timing_of: onset, overlaps: encounter}"
+
+
+@pytest.mark.parametrize(
+    ("onset", "expected"),
+    [("2025-03-04", True), ("2023-01-01", False), (None, False)],
+    ids=["onset-that-day", "earlier-onset-without-last-occurrence", "no-onset"],
+)
+def test_timing_of_onset_reads_the_allergy_onset_alone(tmp_path, onset, expected):
+    allergy = allergy_intolerance("confirmed")
+    del allergy["onsetDateTime"]
+    if onset:
+        allergy["onsetDateTime"] = onset
+    assert met(tmp_path, ONSET, allergy) is expected
+
+
+ADVERSE_EVENT = "{resource: AdverseEvent, codes: ['rxnorm#83367'], during: encounter}"
+
+
+@pytest.mark.parametrize(
+    ("code", "recorded", "expected"),
+    [
+        ("83367", "2025-03-04T09:10:00Z", True),
+        ("36567", "2025-03-04T09:10:00Z", False),
+        ("83367", None, False),
+    ],
+    ids=["recorded-that-day", "another-event", "not-recorded"],
+)
+def test_an_adverse_event_is_coded_by_its_event_and_timed_by_recorded_date(
+    tmp_path, code, recorded, expected
+):
+    event: dict[str, Any] = {
+        "resourceType": "AdverseEvent",
+        "id": "ae",
+        "actuality": "actual",
+        "event": {"coding": [{"system": RXNORM, "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+        "date": "2025-03-04T09:10:00Z",  # when it happened: not what the criterion reads
+    }
+    if recorded:
+        event["recordedDate"] = recorded
+    assert met(tmp_path, ADVERSE_EVENT, event) is expected
+
+
+LDL_IN_MG = (
+    "{resource: Observation, codes: ['loinc#2089-1'], during: encounter,"
+    " value_tests: [{band: {ge: 190}, units: [mg/dL]}]}"
+)
+LDL_ANY_UNIT = (
+    "{resource: Observation, codes: ['loinc#2089-1'], during: encounter, value_tests: [{band: {ge: 190}}]}"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_in_mg", "expected_any"),
+    [
+        ({"valueQuantity": {"value": 190, "unit": "mg/dL", "code": "mg/dL"}}, True, True),
+        ({"valueQuantity": {"value": 189.9, "unit": "mg/dL", "code": "mg/dL"}}, False, False),
+        ({"valueQuantity": {"value": 190, "unit": "mmol/L", "code": "mmol/L"}}, False, True),
+        ({"valueQuantity": {"value": 195, "comparator": ">", "code": "mg/dL"}}, False, False),
+        ({"valueInteger": 190}, False, True),  # not a Quantity: the CQL's `value as Quantity` is null
+    ],
+    ids=["190-mg", "189.9-mg", "190-mmol", "comparator", "integer"],
+)
+def test_value_test_units_need_a_quantity_in_one_of_them(tmp_path, value, expected_in_mg, expected_any):
+    ldl = {
+        "resourceType": "Observation",
+        "id": "ldl",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2089-1"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2025-03-04T09:10:00Z",
+        **value,
+    }
+    assert met(tmp_path, LDL_IN_MG, ldl) is expected_in_mg
+    assert met(tmp_path, LDL_ANY_UNIT, ldl) is expected_any
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"resource": "Procedure", "codes": ["cpt#33510"], "timing_of": "dosages"}, "MedicationRequest only"),
+        (
+            {"resource": "Condition", "codes": ["icd10cm#I10"], "timing_of": "onset"},
+            "AllergyIntolerance only",
+        ),
+        (
+            {
+                "resource": "Observation",
+                "codes": ["loinc#2089-1"],
+                "value_tests": [{"codes": ["snomed#1"], "units": ["%"]}],
+            },
+            "units apply to a band",
+        ),
+    ],
+    ids=["dosages", "onset", "units"],
+)
+def test_the_new_timings_and_units_are_checked_where_they_apply(spec, message):
+    with pytest.raises(ValidationError, match=message):
+        ExistsCriterion.model_validate(spec)

@@ -35,7 +35,7 @@ from ..sources.records import (
 )
 from .facts import Facts
 from .plan import ExistsPlan, Node, Plans
-from .spans import distinct_end_days, span
+from .spans import SEVERAL, distinct_end_days, every_span, span
 from .words import (
     Why,
     age_note,
@@ -286,20 +286,30 @@ class Criteria:
         held: list[Trail] = []
         failed: list[Trail] = []
         itself = scope.span(spec.is_).ref if spec.is_ is not None else None
+        several = spec.timing_of in SEVERAL
         for position, record in enumerate(pool):
             if spec.is_ is not None and record.ref != itself:
                 continue  # not the bound resource: not a candidate at all
             why: Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = spans[position]
-                if span is None or window is None or not _timing_ok(timing[0], window, span, spec.precision):
-                    why = "outside the time window" if span is not None else "has no date for the time test"
+                if several:
+                    why = _several_ok(timing[0], window, record, spec.timing_of, spec.precision)
+                elif span is None:
+                    why = "has no date for the time test"
+                elif window is None or not _timing_ok(timing[0], window, span, spec.precision):
+                    why = "outside the time window"
             if why is None:
                 why = screen[position]
                 if why is _UNSEEN:
                     why = screen[position] = self._filter(record, spec, facts, plan)
             if also and why is None:
                 for test, relation, resolved in also:
+                    if test.timing_of in SEVERAL:
+                        if _several_ok(relation[0], resolved, record, test.timing_of, test.precision):
+                            why = partial(describe_not, relation, scope)
+                            break
+                        continue
                     span = facts.span(record, test.timing_of)
                     if (
                         span is None
@@ -456,6 +466,11 @@ class Criteria:
         ):
             return True
         if test.band is not None:
+            if test.units:
+                measured = record.quantity
+                if measured is None or measured.comparator or measured.unit not in test.units:
+                    return False
+                return test.band.contains(measured.value)
             number = record.number
             return number is not None and test.band.contains(number)
         return False
@@ -725,6 +740,22 @@ def _timing_ok(
     if relation == "starts_during":
         return start is not None and low <= start <= high
     return end is not None and low <= end <= high  # ends_during
+
+
+def _several_ok(
+    relation: str,
+    window: tuple[tuple[date | None, datetime | None], tuple[date | None, datetime | None]] | None,
+    record: ResourceRecord,
+    timing_of: str,
+    precision: str,
+) -> str | None:
+    """Why none of a record's several times (``SEVERAL``) satisfies the relation, or None when one does."""
+    every = every_span(record, timing_of)
+    if not every:
+        return "has no date for the time test"
+    if window is None or not any(_timing_ok(relation, window, one, precision) for one in every):
+        return "outside the time window"
+    return None
 
 
 def _latest_key(record: ResourceRecord, spec: ExistsCriterion) -> tuple[str, str, str]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import date
 
 from ..rules.timing import Span
-from ..sources.records import ConditionRecord, EncounterRecord, ResourceRecord
+from ..sources.records import ConditionRecord, EncounterRecord, EventRecord, ResourceRecord, When
 
 CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+SEVERAL = frozenset({"dosages"})
+"""Timings under which a record has several times: a relation holds when it holds for one
+(``every_span``)."""
 
 
 def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
@@ -41,6 +44,19 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
     when = record.time_of(timing_of)
     if when is None:
         return None
+    return _span_of(record, when)
+
+
+def every_span(record: ResourceRecord, timing_of: str) -> tuple[Span, ...]:
+    """Every time the record applies under a timing of ``SEVERAL`` (``dosages``: each dosage's bounds
+    period), else its one ``span`` (none without a date)."""
+    if timing_of == "dosages" and isinstance(record, EventRecord):
+        return tuple(_span_of(record, when) for when in record.dosages)
+    one = span(record, timing_of)
+    return () if one is None else (one,)
+
+
+def _span_of(record: ResourceRecord, when: When) -> Span:
     if (when.end_instant is None and not when.is_single_day) or isinstance(record, EncounterRecord):
         return Span(when.start_day, when.end_day, when.instant, when.end_instant, record.ref)  # end unknown
     return Span(when.start_day, when.end_day, when.instant, when.end_instant or when.instant, record.ref)

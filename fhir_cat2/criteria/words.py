@@ -20,9 +20,9 @@ from ..rules.schema import (
     ReadingsCriterion,
     Window,
 )
-from ..rules.timing import DateExpr, Scope
+from ..rules.timing import DateExpr, Scope, Span
 from ..sources.records import EncounterRecord, ObservationRecord, ResourceRecord
-from .spans import distinct_end_days, span
+from .spans import SEVERAL, distinct_end_days, every_span, span
 
 Why = str | Callable[[], str]
 """Why a record did not match: the words, or a function that writes them."""
@@ -182,14 +182,11 @@ def does_not_hold(trail: Trail) -> str:
 
 
 def describe(record: ResourceRecord, timing_of: str = "default") -> str:
-    applies = span(record, timing_of)
-    when = ""
-    if applies is not None:
-        when = applies.start.isoformat() if applies.start else "(start unknown)"
-        if applies.end is None:
-            when += "..(ongoing)"
-        elif applies.end != applies.start:
-            when += f"..{applies.end.isoformat()}"
+    if timing_of in SEVERAL:  # every one of its times (any may be the one that matched)
+        when = "; ".join(_when(applies) for applies in every_span(record, timing_of))
+    else:
+        applies = span(record, timing_of)
+        when = _when(applies) if applies is not None else ""
     mapped = record.mappings
     codes = sorted(record.primary_codes - {m.target for m in mapped})  # as documented: mapped codes apart
     code = codes[0][1] if codes else "?"
@@ -208,6 +205,17 @@ def describe(record: ResourceRecord, timing_of: str = "default") -> str:
     if reasons:
         parts.append("reason " + ",".join(sorted(c for _, c in reasons)))
     return ", ".join(parts)
+
+
+def _when(applies: Span) -> str:
+    when = applies.start.isoformat() if applies.start else "(start unknown)"
+    if applies.end is None:
+        when += "..(ongoing)"
+    elif applies.end == date.max:  # a period without an end (CQL: a closed null bound is the maximum)
+        when += "..(open)"
+    elif applies.end != applies.start:
+        when += f"..{applies.end.isoformat()}"
+    return when
 
 
 def exists_words(

@@ -333,6 +333,7 @@ ResourceKind = Literal[
     "Consent",
     "DeviceRequest",
     "Communication",
+    "AdverseEvent",
 ]
 
 
@@ -347,7 +348,7 @@ TIMING_RELATIONS = (
     "starts_before",
     "ends_before",
 )
-TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage"]
+TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "onset"]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -361,12 +362,15 @@ class ValueTest(_Model):
 
     ``for_codes`` limits the test to Observations with one of these codes (e.g. a PHQ-9 total is a number,
     the CMS screening result is a coded answer). Numbers are read from valueQuantity, valueInteger or a plain
-    number in valueString.
+    number in valueString; with ``units``, only from a valueQuantity in one of those units (UCUM code, else
+    its unit text) and without a comparator: the CQL's ``value as Quantity >= 190 'mg/dL'``, where a
+    valueInteger is no Quantity and a unit that does not convert compares as unknown.
     """
 
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     band: Band | None = None
+    units: tuple[str, ...] = ()
     for_codes: tuple[str, ...] = ()
     label: str | None = None
     source: str | None = None
@@ -380,6 +384,8 @@ class ValueTest(_Model):
     def _check(self) -> ValueTest:
         if not self.codes and not self.valuesets and self.band is None:
             raise ValueError("a value test needs codes, valuesets or band")
+        if self.units and self.band is None:
+            raise ValueError("units apply to a band")
         return self
 
 
@@ -437,11 +443,15 @@ class ExistsCriterion(_Model):
     ``starts_during``, ``ends_during`` (windows), ``starts_by`` / ``ends_by`` (on or before a date) and
     ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before end of``). The resource's
     time is its effective/performed/occurrence time, an order's authoredOn, a Condition's prevalence (onset to
-    abatement; open while active), an Encounter's period, a Communication's sent; ``timing_of`` picks
+    abatement; open while active), an Encounter's period, a Communication's sent, an AdverseEvent's
+    recordedDate, an AllergyIntolerance's onset to lastOccurrence (AHAOverall); ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
-    (its first dosage bounds period, collapsed), ``authored``, ``recorded`` (a Condition's recordedDate, else
-    the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``; a
-    ProcedureNotDone's QI-Core recorded extension).
+    (the FIRST of its dosage bounds periods once collapsed: AHAOverall's ``First(collapse ...)``),
+    ``dosages`` (EACH dosage's bounds period: the relation holds when it holds for ANY one, CMS347's
+    ``exists (dosageInstruction.timing T where T.repeat.bounds.toInterval() overlaps ...)``), ``onset``
+    (an AllergyIntolerance's ``onset.toInterval()`` alone), ``authored``, ``recorded`` (a Condition's
+    recordedDate, else the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of
+    prevalenceInterval())``; a ProcedureNotDone's QI-Core recorded extension).
 
     ``is: NAME`` keeps only the resource bound as NAME (an enclosing exists's ``as``, or ``encounter``: the
     episode of an encounter-based measure): a test of that very resource, such as its type or reason.
@@ -563,6 +573,11 @@ class ExistsCriterion(_Model):
             raise ValueError("severity_valuesets apply to resource Condition only")
         if self.timing_of == "recorded" and self.resource not in ("Condition", "Procedure"):
             raise ValueError("timing_of recorded applies to resources Condition and Procedure only")
+        for timing_of in (self.timing_of, *(test.timing_of for test in self.also)):
+            if timing_of in ("dosage", "dosages", "supply") and self.resource != "MedicationRequest":
+                raise ValueError(f"timing_of {timing_of} applies to resource MedicationRequest only")
+            if timing_of == "onset" and self.resource != "AllergyIntolerance":
+                raise ValueError("timing_of onset applies to resource AllergyIntolerance only")
         if self.as_ == "period":
             raise ValueError("'as: period' would hide the period anchor; choose another name")
         if self.latest_only and self.earliest_only:

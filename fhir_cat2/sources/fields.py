@@ -195,6 +195,7 @@ MAPS: dict[str, Map] = {
             _AUTHORED,
         ),
         dosage=computed(readers.first_dosage_period, Raw("dosageInstruction", list[fm.Dosage])),
+        dosages=computed(readers.dosage_periods, Raw("dosageInstruction", list[fm.Dosage])),
     ),
     "MedicationAdministration": EVENT,
     "ServiceRequest": ORDER,
@@ -227,6 +228,19 @@ MAPS: dict[str, Map] = {
             "when": computed(
                 readers.allergy_period, choice("onset", "DateTime", "Period"), Time("lastOccurrence")
             ),
+            "onset": choice("onset", "DateTime", "Period"),
+        },
+    ),
+    # QI-Core 4.1.1 codes an AdverseEvent by its event (the CQL's retrieves: ``[AdverseEvent: event in ...]``)
+    # and CMS347 times it by recordedDate; it has no status.
+    "AdverseEvent": Map(
+        EventRecord,
+        {
+            "categories": Categories("category"),
+            "codes": Codes("event"),
+            "patient_id": PatientOf(Ref("subject", required=True)),
+            "encounter_ref": Ref("encounter"),
+            "when": Time("recordedDate"),
         },
     ),
     "Coverage": Map(
@@ -272,6 +286,7 @@ CODE_ELEMENT: dict[str, str] = {
     "CarePlan": "category",
     "Consent": "category",
     "Communication": "reasonCode",
+    "AdverseEvent": "event",
     "DeviceRequest": "codeCodeableConcept",
 }
 

@@ -584,11 +584,11 @@ def allergy_period(onset: When | None, last_occurrence: When | None) -> When | N
     return When(onset.start_day, last_occurrence.end_day, onset.instant, last_occurrence.instant)
 
 
-def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
-    """The first of a MedicationRequest's dosage bounds periods once collapsed, as the AHA measures read
-    them (``First(collapse(dosageInstruction.timing.repeat.bounds) sort by start)``); a period without an
-    end is open (CQL: a closed null bound is the maximum), ``date.max``. Bounds without a start are left
-    out."""
+def dosage_periods(dosages: list[Any] | tuple[()]) -> tuple[When, ...]:
+    """Every dosage's bounds period of a MedicationRequest, in dosage order (``timing_of: dosages``: CMS347's
+    ``exists (dosageInstruction.timing T where T.repeat.bounds.toInterval() overlaps ...)``); a period
+    without an end is open (CQL: a closed null bound is the maximum), ``date.max``. Bounds without a start
+    (an unknown start: no relation holds) are left out."""
     periods: list[When] = []
     for dosage in dosages:
         repeat, _ = _dosage(dosage)
@@ -599,9 +599,17 @@ def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
         if found is not None:
             end = found.end_day if bounds_period.get("end") else date.max
             periods.append(When(found.start_day, end, found.instant, found.end_instant))
+    return tuple(periods)
+
+
+def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
+    """The first of a MedicationRequest's dosage bounds periods once collapsed, as the AHA measures read
+    them (``First(collapse(dosageInstruction.timing.repeat.bounds) sort by start)``); a period without an
+    end is open (CQL: a closed null bound is the maximum), ``date.max``. Bounds without a start are left
+    out."""
+    periods = sorted(dosage_periods(dosages), key=lambda w: w.start_day)
     if not periods:
         return None
-    periods.sort(key=lambda w: w.start_day)
     first = periods[0]
     for later in periods[1:]:  # collapse: a period starting by the first's end merges into it
         if later.start_day > first.end_day:

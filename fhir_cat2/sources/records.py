@@ -331,6 +331,12 @@ class EventRecord(ResourceRecord):
     open end is ``date.max``."""
     verification_status: str | None = None
     """AllergyIntolerance: its verificationStatus code (its clinicalStatus is ``status``)."""
+    dosages: tuple[When, ...] = ()
+    """MedicationRequest: every dosage's bounds period (``timing_of: dosages``: a relation holds when it holds
+    for one of them); an open end is ``date.max``."""
+    onset: When | None = None
+    """AllergyIntolerance: its onset (onsetDateTime or onsetPeriod: ``onset.toInterval()``,
+    ``timing_of: onset``)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
@@ -361,6 +367,10 @@ class EventRecord(ResourceRecord):
             return self.supply
         if timing_of == "dosage":
             return self.dosage
+        if timing_of == "dosages":  # the first; a relation is tested on each (criteria/spans.py)
+            return self.dosages[0] if self.dosages else None
+        if timing_of == "onset":
+            return self.onset
         if timing_of == "authored":
             return self.authored
         if timing_of == "recorded":

@@ -44,6 +44,7 @@ PATIENT_PARAMS: dict[str, tuple[str, ...]] = {
     "Coverage": ("beneficiary", "patient"),
     "Claim": ("patient",),
     "Immunization": ("patient",),
+    "AdverseEvent": ("subject",),  # R4 declares no patient parameter for it
 }
 _DEFAULT_PATIENT_PARAMS = ("patient", "subject")
 # Where a resource names its patient, for the change scan.
