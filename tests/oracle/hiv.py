@@ -48,3 +48,41 @@ def viral_load(
         del resource["effectiveDateTime"]
         resource["effectivePeriod"] = {"start": when, "end": period_end}
     return resource
+
+
+NEGATIVE = "260385009"  # SNOMED Negative
+CHLAMYDIA = "21613-5"  # LOINC, in Chlamydia Screening 2.16.840.1.113883.3.464.1003.110.12.1052
+GONORRHEA = "24111-7"  # LOINC, in Gonorrhea Screening 2.16.840.1.113762.1.4.1258.1
+SYPHILIS = "20507-0"  # LOINC, in Syphilis Tests 2.16.840.1.113762.1.4.1166.117
+CT_NG = "44807-6"  # LOINC, in both Chlamydia Screening and Gonorrhea Screening
+
+
+def sti_test(
+    oid: str,
+    code: str,
+    when: str = "2025-05-20T10:00:00Z",
+    *,
+    status: str = "final",
+    result: str | None = NEGATIVE,
+) -> dict[str, Any]:
+    """A laboratory STI test with a coded result (``result=None``: no value, data absent)."""
+    resource = coded_obs(oid, code, when, category="laboratory", value_code=result, status=status)
+    if result is None:
+        resource["dataAbsentReason"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "code": "not-performed",
+                }
+            ]
+        }
+    return resource
+
+
+def sti_panel(when: str = "2025-05-20T10:00:00Z") -> list[dict[str, Any]]:
+    """Chlamydia, gonorrhea and syphilis tests, each negative, on one day."""
+    return [
+        sti_test("ct", CHLAMYDIA, when),
+        sti_test("ng", GONORRHEA, when),
+        sti_test("syph", SYPHILIS, when),
+    ]
