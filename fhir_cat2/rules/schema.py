@@ -347,7 +347,7 @@ TIMING_RELATIONS = (
     "starts_before",
     "ends_before",
 )
-TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage"]
+TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage", "dosage-start"]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -439,7 +439,9 @@ class ExistsCriterion(_Model):
     time is its effective/performed/occurrence time, an order's authoredOn, a Condition's prevalence (onset to
     abatement; open while active), an Encounter's period, a Communication's sent; ``timing_of`` picks
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
-    (its first dosage bounds period, collapsed), ``authored``, ``recorded`` (a Condition's recordedDate, else
+    (its first dosage bounds period, collapsed), ``dosage-start`` (its first dosage timing event, else the
+    start of that first bounds period: a point, the CQL's ``NormalizeInterval(event, bounds).earliest()``),
+    ``authored``, ``recorded`` (a Condition's recordedDate, else
     the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``; a
     ProcedureNotDone's QI-Core recorded extension).
 

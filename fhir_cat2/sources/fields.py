@@ -195,6 +195,7 @@ MAPS: dict[str, Map] = {
             _AUTHORED,
         ),
         dosage=computed(readers.first_dosage_period, Raw("dosageInstruction", list[fm.Dosage])),
+        first_event=computed(readers.first_dosage_event, Raw("dosageInstruction", list[fm.Dosage])),
     ),
     "MedicationAdministration": EVENT,
     "ServiceRequest": ORDER,

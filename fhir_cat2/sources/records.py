@@ -331,6 +331,8 @@ class EventRecord(ResourceRecord):
     open end is ``date.max``."""
     verification_status: str | None = None
     """AllergyIntolerance: its verificationStatus code (its clinicalStatus is ``status``)."""
+    first_event: When | None = None
+    """MedicationRequest: the earliest of its dosage timing events (``timing_of: dosage-start``)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
@@ -361,6 +363,13 @@ class EventRecord(ResourceRecord):
             return self.supply
         if timing_of == "dosage":
             return self.dosage
+        if timing_of == "dosage-start":  # CQL NormalizeInterval(first event, first bounds period).earliest()
+            if self.first_event is not None:
+                return self.first_event
+            bounds = self.dosage
+            if bounds is None:
+                return None
+            return When(bounds.start_day, bounds.start_day, bounds.instant, bounds.instant)
         if timing_of == "authored":
             return self.authored
         if timing_of == "recorded":

@@ -131,6 +131,28 @@ case(
         dexa_done(),
     ],
 )
+
+
+def adt_with_event(event: str, bounds_start: str) -> dict[str, Any]:
+    """Leuprolide ordered 15 September 2024 (before the window) with a dosage timing event and bounds."""
+    resource = medication("adt", LEUPROLIDE, "2024-09-15T09:00:00Z", bounds=(bounds_start, "2025-10-15"))
+    resource["dosageInstruction"][0]["timing"]["event"] = [event]
+    return resource
+
+
+case(
+    "cms645-adt-event-in-window",
+    M,
+    "ADT whose timing event (20 October 2024) is in the window, bounds from 20 September: in the population",
+    [*on_adt()[:3], adt_with_event("2024-10-20T09:00:00Z", "2024-09-20"), twelve_month_order(), dexa_done()],
+)
+case(
+    "cms645-adt-event-before-window",
+    M,
+    "ADT whose timing event (20 September 2024) is before the window, bounds from 15 October: the event"
+    " decides, not in the population",
+    [*on_adt()[:3], adt_with_event("2024-09-20T09:00:00Z", "2024-10-15"), twelve_month_order(), dexa_done()],
+)
 case(
     "cms645-order-window-end",
     M,
