@@ -1,8 +1,9 @@
 """Criteria the heart-failure measures added (CMS144, CMS135, CMS145): strict ``starts_before``,
 ``overlaps_after``, ``verification_statuses``, ``timing_of: recorded`` and ``timing_of: dosage`` (the first
-collapsed dosage bounds period of a MedicationRequest); and CMS347's: ``timing_of: dosages`` (any dosage
+collapsed dosage bounds period of a MedicationRequest); CMS347's: ``timing_of: dosages`` (any dosage
 bounds period), ``timing_of: onset`` (an AllergyIntolerance's onset alone), AdverseEvent (coded by event,
-timed by recordedDate) and value tests with ``units``; each judged against a visit bound as ``encounter``."""
+timed by recordedDate) and value tests with ``units``; and CMS645's ``timing_of: dosage-start`` (its first
+timing event, else that period's start); each judged against a visit bound as ``encounter``."""
 
 from __future__ import annotations
 
@@ -144,6 +145,32 @@ def order(*bounds: tuple[str, str | None]) -> dict[str, Any]:
 )
 def test_timing_of_dosage_is_the_first_collapsed_bounds_period(tmp_path, bounds, expected):
     assert met(tmp_path, DOSAGE, order(*bounds)) is expected
+
+
+DOSAGE_START = (
+    "{resource: MedicationRequest, codes: ['rxnorm#200031'], timing_of: dosage-start,"
+    " starts_during: [encounter.start-7d, encounter.start]}"
+)
+
+
+@pytest.mark.parametrize(
+    ("events", "bounds", "expected"),
+    [
+        ([], [("2025-03-01", "2025-12-31")], True),  # no event: the first bounds period's start
+        ([], [("2025-01-01", "2025-12-31")], False),
+        (["2025-03-02T08:00:00Z"], [("2025-01-01", "2025-12-31")], True),  # an event comes before the bounds
+        (["2025-05-01", "2025-03-02"], [], True),  # the earliest event, whatever the order
+        (["2025-01-02"], [("2025-03-01", None)], False),  # the event decides, not the later bounds
+        ([], [], False),  # neither: no date
+    ],
+    ids=["bounds-start", "bounds-start-early", "event-first", "earliest-event", "event-early", "none"],
+)
+def test_timing_of_dosage_start_is_the_first_event_else_the_bounds_start(tmp_path, events, bounds, expected):
+    resource = order(*bounds)
+    if events:
+        resource["dosageInstruction"] = resource["dosageInstruction"] or [{}]
+        resource["dosageInstruction"][0].setdefault("timing", {})["event"] = events
+    assert met(tmp_path, DOSAGE_START, resource) is expected
 
 
 SEVERITY = (

@@ -348,7 +348,9 @@ TIMING_RELATIONS = (
     "starts_before",
     "ends_before",
 )
-TimingOf = Literal["default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "onset"]
+TimingOf = Literal[
+    "default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "dosage-start", "onset"
+]
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -448,10 +450,12 @@ class ExistsCriterion(_Model):
     another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
     (the FIRST of its dosage bounds periods once collapsed: AHAOverall's ``First(collapse ...)``),
     ``dosages`` (EACH dosage's bounds period: the relation holds when it holds for ANY one, CMS347's
-    ``exists (dosageInstruction.timing T where T.repeat.bounds.toInterval() overlaps ...)``), ``onset``
-    (an AllergyIntolerance's ``onset.toInterval()`` alone), ``authored``, ``recorded`` (a Condition's
-    recordedDate, else the start of its prevalence: the CQL's ``Coalesce(recordedDate, start of
-    prevalenceInterval())``; a ProcedureNotDone's QI-Core recorded extension).
+    ``exists (dosageInstruction.timing T where T.repeat.bounds.toInterval() overlaps ...)``),
+    ``dosage-start`` (its first dosage timing event, else the start of that first bounds period: a point,
+    the CQL's ``NormalizeInterval(event, bounds).earliest()``, CMS645), ``onset`` (an AllergyIntolerance's
+    ``onset.toInterval()`` alone), ``authored``, ``recorded`` (a Condition's recordedDate, else the start of
+    its prevalence: the CQL's ``Coalesce(recordedDate, start of prevalenceInterval())``; a
+    ProcedureNotDone's QI-Core recorded extension).
 
     ``is: NAME`` keeps only the resource bound as NAME (an enclosing exists's ``as``, or ``encounter``: the
     episode of an encounter-based measure): a test of that very resource, such as its type or reason.

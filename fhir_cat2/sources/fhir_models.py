@@ -82,6 +82,7 @@ class TimingRepeat(Element):
 
 
 class Timing(Element):
+    event: list[str] = Field(default_factory=list)
     repeat: TimingRepeat | None = None
 
 

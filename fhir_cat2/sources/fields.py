@@ -196,6 +196,7 @@ MAPS: dict[str, Map] = {
         ),
         dosage=computed(readers.first_dosage_period, Raw("dosageInstruction", list[fm.Dosage])),
         dosages=computed(readers.dosage_periods, Raw("dosageInstruction", list[fm.Dosage])),
+        first_event=computed(readers.first_dosage_event, Raw("dosageInstruction", list[fm.Dosage])),
     ),
     "MedicationAdministration": EVENT,
     "ServiceRequest": ORDER,

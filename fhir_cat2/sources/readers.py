@@ -11,7 +11,7 @@ results for repeated values (see the caches), and nothing computed twice.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from ..errors import InputError
@@ -617,6 +617,23 @@ def first_dosage_period(dosages: list[Any] | tuple[()]) -> When | None:
         if later.end_day > first.end_day:
             first = When(first.start_day, later.end_day, first.instant, later.end_instant)
     return first
+
+
+def first_dosage_event(dosages: list[Any] | tuple[()]) -> When | None:
+    """The earliest of a MedicationRequest's dosage timing events (CMS645 reads the first event before the
+    bounds: ``First(dosageInstruction.timing dt return First(dt.event sort ascending) sort ascending)``);
+    None without events."""
+    first: When | None = None
+    for dosage in dosages:
+        for value in texts_at(child(dosage, "timing"), "event"):
+            found = when(value, "dosageInstruction.timing.event")
+            if found is not None and (first is None or _event_key(found) < _event_key(first)):
+                first = found
+    return first
+
+
+def _event_key(found: When) -> tuple[date, datetime]:
+    return (found.start_day, found.instant or datetime.combine(found.start_day, time.min, UTC))
 
 
 def medication_request_period(

@@ -337,6 +337,8 @@ class EventRecord(ResourceRecord):
     onset: When | None = None
     """AllergyIntolerance: its onset (onsetDateTime or onsetPeriod: ``onset.toInterval()``,
     ``timing_of: onset``)."""
+    first_event: When | None = None
+    """MedicationRequest: the earliest of its dosage timing events (``timing_of: dosage-start``)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
@@ -371,6 +373,13 @@ class EventRecord(ResourceRecord):
             return self.dosages[0] if self.dosages else None
         if timing_of == "onset":
             return self.onset
+        if timing_of == "dosage-start":  # CQL NormalizeInterval(first event, first bounds period).earliest()
+            if self.first_event is not None:
+                return self.first_event
+            bounds = self.dosage
+            if bounds is None:
+                return None
+            return When(bounds.start_day, bounds.start_day, bounds.instant, bounds.instant)
         if timing_of == "authored":
             return self.authored
         if timing_of == "recorded":
