@@ -331,6 +331,13 @@ class EventRecord(ResourceRecord):
     open end is ``date.max``."""
     verification_status: str | None = None
     """AllergyIntolerance: its verificationStatus code (its clinicalStatus is ``status``)."""
+    days_supplied: float | None = None
+    """MedicationRequest: the days its supply covers, refills included (CQL totalDaysSupplied); None when it
+    cannot be told."""
+    refills: int | None = None
+    """MedicationRequest: dispenseRequest.numberOfRepeatsAllowed."""
+    dispensed: QuantityValue | None = None
+    """MedicationRequest: dispenseRequest.quantity."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
