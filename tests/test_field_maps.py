@@ -499,6 +499,15 @@ MEDICATION_REQUEST: dict[str, Any] = {
             },
             (date(2025, 3, 1), date(2025, 3, 10)),
         ),
+        # a dose without a frequency or times of day: the CQL's doses a day are Count(timeOfDay) = 0 (its
+        # default 1.0 is never reached), so the days are unknown, and with no bounds end there is no period
+        (
+            {
+                "dosageInstruction": [{"doseAndRate": [{"doseQuantity": {"value": 1}}]}],
+                "dispenseRequest": {"quantity": {"value": 60}},
+            },
+            None,
+        ),
         # two dosages: no single dose to divide by, so no period (CQL returns null)
         ({"dosageInstruction": [{}, {}], "dispenseRequest": {"quantity": {"value": 60}}}, None),
         ({"dosageInstruction": [], "dispenseRequest": {}}, None),
@@ -512,6 +521,42 @@ def test_a_medication_requests_supply_is_read_by_the_fast_reader(
     record = _record(resource)
     assert isinstance(record, EventRecord)
     assert (None if record.supply is None else (record.supply.start_day, record.supply.end_day)) == supply
+
+
+@pytest.mark.parametrize(
+    ("change", "days", "refills", "dispensed"),
+    [
+        ({}, 90.0, 2, (60.0, None)),
+        (
+            {
+                "dispenseRequest": {
+                    "expectedSupplyDuration": {"value": 45, "code": "d"},
+                    "numberOfRepeatsAllowed": 1,
+                }
+            },
+            90.0,
+            1,
+            None,
+        ),
+        (
+            {"dispenseRequest": {"quantity": {"value": 150, "unit": "mL", "code": "mL"}}},
+            75.0,
+            None,
+            (150.0, "mL"),
+        ),
+        ({"dispenseRequest": {}}, None, None, None),
+    ],
+)
+def test_a_medication_requests_days_supplied_refills_and_quantity_are_read(
+    change: dict[str, Any], days: float | None, refills: int | None, dispensed: tuple[float, str] | None
+) -> None:
+    resource = {**MEDICATION_REQUEST, **change}
+    assert check_reader(resource) == "fast"
+    record = _record(resource)
+    assert isinstance(record, EventRecord)
+    assert (record.days_supplied, record.refills) == (days, refills)
+    quantity = record.dispensed
+    assert (None if quantity is None else (quantity.value, quantity.unit)) == dispensed
 
 
 def test_a_supply_from_coerced_input_is_the_same() -> None:

@@ -18,6 +18,7 @@ from ..rules.loader import RuleSet
 from ..rules.schema import (
     AgeCriterion,
     Criterion,
+    DailyDose,
     ExistsCriterion,
     LatestDayCriterion,
     ReadingsCriterion,
@@ -34,6 +35,7 @@ from ..sources.records import (
     ResourceRecord,
 )
 from .facts import Facts
+from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
 from .spans import SEVERAL, distinct_end_days, every_span, span
 from .words import (
@@ -329,6 +331,17 @@ class Criteria:
                 misses.append((why, 1))
                 continue
             candidates.append(record)
+        if spec.more_than_one_order is not None and candidates:
+            low, high = spec.more_than_one_order.resolve(scope)
+            if low is None or high is None:
+                misses.append(("more than one order: the window is not known", len(candidates)))
+                candidates = []
+            else:
+                candidates, single = more_than_one_order(candidates, low, high)
+                if single:
+                    misses.append(
+                        (f"not more than one order in {low.isoformat()}..{high.isoformat()}", len(single))
+                    )
         if spec.latest_only and candidates:
             latest = max(candidates, key=lambda r: _latest_key(r, spec))
             misses.append(("not the latest", len(candidates) - 1))
@@ -342,6 +355,8 @@ class Criteria:
         matched: list[ResourceRecord] = []
         for record in candidates:
             why = None if spec.values_first else self._value_ok(record, spec)
+            if why is None and spec.daily_dose is not None:
+                why = _daily_dose_ok(record, spec.daily_dose, plan)
             if why is None and spec.then is not None:
                 trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
                 (held if trail.met else failed).append(trail)
@@ -361,7 +376,7 @@ class Criteria:
         self, spec: ExistsCriterion, label: str | None, facts: Facts, scope: Scope, members: dict[str, bool]
     ) -> Trail:
         matched, misses, trails = self.matching(spec, facts, scope, members)
-        about = (spec, label, scope, matched, misses)  # what the words are written from
+        about: tuple[Any, ...] = (spec, label, scope, matched, misses)  # what the words are written from
         if not matched:
             return Trail.later(exists_words, about, False, (), trails[:1])
         timing_of = spec.timing_of
@@ -369,6 +384,10 @@ class Criteria:
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
             met = len(distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
+        if spec.total_days_supplied is not None:
+            total = total_days_supplied(matched)
+            met = met and total is not None and spec.total_days_supplied.contains(total)
+            about = (*about, total)
         return Trail.later(exists_words, about, met, evidence, trails[:1])
 
     def _filter(
@@ -767,6 +786,15 @@ def _latest_key(record: ResourceRecord, spec: ExistsCriterion) -> tuple[str, str
     else:
         day, instant = applies.end, applies.end_instant
     return (day.isoformat() if day else "", instant.isoformat() if instant else "", record.ref)
+
+
+def _daily_dose_ok(record: ResourceRecord, test: DailyDose, plan: ExistsPlan) -> str | None:
+    dose = average_daily_dose(record, plan.strengths)
+    if dose is None:
+        return "average daily dose unknown"
+    if not test.band.contains(dose):
+        return f"average daily dose {dose:g} mg/d, not {test.band.describe()}"
+    return None
 
 
 def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:

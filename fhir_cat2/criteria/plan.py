@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
 from ..rules.loader import RuleSet, free_anchors
-from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Window
+from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
 
@@ -297,6 +297,7 @@ class ExistsPlan:
         "reason_codes",
         "severity_codes",
         "spec",
+        "strengths",
         "timing",
         "window_key",
     )
@@ -317,10 +318,17 @@ class ExistsPlan:
         self.timing = spec.timing
         self.window_key = window_key(self.timing)
         self.also = [(test, test.timing, window_key(test.timing)) for test in spec.also]
-        self.judges_candidates = bool(
-            spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then
+        self.strengths: dict[Code, Strength] = (
+            {parse_code_ref(text): strength for text, strength in spec.daily_dose.strengths.items()}
+            if spec.daily_dose is not None
+            else {}
         )
-        """Whether candidates have a value test or a ``then`` to pass (else every candidate matches)."""
+        """``daily_dose``: the strength per unit of each code, in the table's order."""
+        self.judges_candidates = bool(
+            spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then or spec.daily_dose
+        )
+        """Whether candidates have a value test, a daily dose or a ``then`` to pass (else every candidate
+        matches)."""
 
 
 def window_key(timing: tuple[str, Window | DateExpr] | None) -> str:

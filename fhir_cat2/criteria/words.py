@@ -224,8 +224,14 @@ def exists_words(
     scope: Scope,
     matched: list[ResourceRecord],
     misses: list[tuple[Why, int]],
+    total: float | None = None,
 ) -> tuple[str, str]:
     title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
+    if spec.total_days_supplied is not None and matched:
+        supplied = "unknown" if total is None else f"{total:g}"
+        band = spec.total_days_supplied.describe()
+        noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
+        return title, f"{len(matched)} matching {noun} supplying {supplied} days in all (needs {band})"
     where = f" {describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
     if spec.is_ is not None:
         where = f" (the {spec.is_} itself){where}"

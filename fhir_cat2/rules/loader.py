@@ -260,6 +260,8 @@ def _exists_exprs(exists: ExistsCriterion) -> Iterator[DateExpr]:
             yield value
         else:
             yield from value.exprs()
+    if exists.more_than_one_order is not None:
+        yield from exists.more_than_one_order.exprs()
 
 
 def free_anchors(

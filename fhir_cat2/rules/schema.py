@@ -391,6 +391,34 @@ class ValueTest(_Model):
         return self
 
 
+class Strength(_Model):
+    """How much drug one unit of a medication holds: ``mg`` per tablet or capsule, or ``mg/mL`` of a
+    solution."""
+
+    value: float = Field(gt=0)
+    unit: Literal["mg", "mg/mL"]
+
+
+class DailyDose(_Model):
+    """An order's average daily dose in mg/d, tested against ``band``: the dispensed quantity times the
+    strength per unit of its medication code (``strengths``: ``system#code`` -> strength, the first of its
+    codes listed there), divided by the days it supplies (refills included: see ``total_days_supplied``).
+    As the CQL's averageDailyDose: unknown (the test fails) when the days supplied cannot be told, the code
+    has no strength, or a ``mg/mL`` strength meets a quantity whose unit is not ``mL``; a ``mg`` strength
+    takes the quantity as a count of units, whatever its unit."""
+
+    strengths: dict[str, Strength] = Field(min_length=1)
+    band: Band
+    label: str | None = None
+
+    @field_validator("strengths")
+    @classmethod
+    def _check_codes(cls, value: dict[str, Strength]) -> dict[str, Strength]:
+        for text in value:
+            parse_code_ref(text)
+        return value
+
+
 class TimingTest(_Model):
     """One more timing relation a resource must satisfy (see ExistsCriterion)."""
 
@@ -437,8 +465,10 @@ class ExistsCriterion(_Model):
 
     Order of tests: code (codes/valuesets); status, category, intent, negation, reason, encounter class,
     diagnosis, discharge; timing relation; ``where`` (a criterion judged with the candidate bound as
-    ``as``); then ``latest_only`` keeps the latest candidate; then the value tests and ``then`` judge what
-    is left; at least ``min_count`` must remain (on ``min_distinct_days`` days).
+    ``as``); ``more_than_one_order`` keeps the orders that are more than one order; then ``latest_only``
+    keeps the latest candidate; then the value tests, ``daily_dose`` and ``then`` judge what is left; at
+    least ``min_count`` must remain (on ``min_distinct_days`` days), and their ``total_days_supplied`` must
+    be in its band.
 
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
     ``overlaps``, ``overlaps_after`` (overlaps and ends after the window's end: CQL ``overlaps after``),
@@ -530,6 +560,20 @@ class ExistsCriterion(_Model):
     isConfirmedActiveDiagnosis)."""
     min_count: int = Field(default=1, ge=1)
     min_distinct_days: int = Field(default=1, ge=1)
+    more_than_one_order: Window | None = None
+    """MedicationRequest only: keep the orders that are 'more than one order' in the window (the CQL's
+    moreThanOneOrder), each judged with the orders that pass the tests before it (its pool): an order
+    authored in the window allowing at least one refill (numberOfRepeatsAllowed >= 1); or authored in the
+    window, with another order of the pool authored in it on another day; or authored in the window, with
+    another order of the pool authored the same day, the two supply periods (``timing_of: supply``) starting
+    on different days, both in the window. Applied after ``where``, before ``latest_only``."""
+    daily_dose: DailyDose | None = None
+    """MedicationRequest only: the order's average daily dose passes this test (with the value tests)."""
+    total_days_supplied: Band | None = None
+    """MedicationRequest only: the days supplied by the matching orders, summed (each the expected supply
+    duration in days, else quantity / (dose x doses per day), times 1 + refills; the CQL's
+    CumulativeMedicationDuration totalDaysSupplied), must be in this band; orders whose days cannot be told
+    add nothing, and with none known it fails."""
     deviations: dict[str, CriterionDeviation] = Field(default_factory=dict)
     """Per named deviation, the codes it matches too (off unless the run turns it on)."""
     label: str | None = None
@@ -541,7 +585,15 @@ class ExistsCriterion(_Model):
     def _check_deviations(cls, value: dict[str, CriterionDeviation]) -> dict[str, CriterionDeviation]:
         return _check_deviation_names(value)
 
-    @field_validator("during", "overlaps", "overlaps_after", "starts_during", "ends_during", mode="before")
+    @field_validator(
+        "during",
+        "overlaps",
+        "overlaps_after",
+        "starts_during",
+        "ends_during",
+        "more_than_one_order",
+        mode="before",
+    )
     @classmethod
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
@@ -590,6 +642,12 @@ class ExistsCriterion(_Model):
             raise ValueError("verification_statuses apply to resource Condition only (or AllergyIntolerance)")
         if self.is_ == "period":
             raise ValueError("'is: period': the period is not a resource; name a bound resource")
+        orders = self.more_than_one_order or self.daily_dose or self.total_days_supplied
+        if orders is not None and self.resource != "MedicationRequest":
+            raise ValueError(
+                "more_than_one_order, daily_dose and total_days_supplied apply to resource"
+                " MedicationRequest only"
+            )
         return self
 
     @property

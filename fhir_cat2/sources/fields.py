@@ -197,6 +197,13 @@ MAPS: dict[str, Map] = {
         dosage=computed(readers.first_dosage_period, Raw("dosageInstruction", list[fm.Dosage])),
         dosages=computed(readers.dosage_periods, Raw("dosageInstruction", list[fm.Dosage])),
         first_event=computed(readers.first_dosage_event, Raw("dosageInstruction", list[fm.Dosage])),
+        days_supplied=computed(
+            readers.medication_request_days,
+            Raw("dosageInstruction", list[fm.Dosage]),
+            Raw("dispenseRequest", fm.DispenseRequest),
+        ),
+        refills=computed(readers.refills_allowed, Raw("dispenseRequest", fm.DispenseRequest)),
+        dispensed=computed(readers.dispensed_quantity, Raw("dispenseRequest", fm.DispenseRequest)),
     ),
     "MedicationAdministration": EVENT,
     "ServiceRequest": ORDER,

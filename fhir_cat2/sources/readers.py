@@ -641,22 +641,16 @@ def medication_request_period(
 ) -> When | None:
     """The days a MedicationRequest's supply covers, as CQL medicationRequestPeriod() computes it.
 
-    Start: the dosage bounds start, else authoredOn, else the dispense validity start. Length: expected
-    supply duration in days, else quantity / (dose x doses per day), times (1 + refills). Without a length,
-    the bounds end closes it; otherwise there is no period (CQL returns null).
+    Start: the dosage bounds start, else authoredOn, else the dispense validity start. Length: the days
+    supplied (``medication_request_days``). Without a length, the bounds end closes it; otherwise there is
+    no period (CQL returns null).
     """
     read = [_dosage(dosage) for dosage in dosages]
     dispense = object_or_none(dispense_request) or EMPTY
     validity_period = _period_shape(dispense.get("validityPeriod"))
-    refills = integer(dispense.get("numberOfRepeatsAllowed"))
-    dispensed = quantity(dispense.get("quantity"))
-    duration = child(dispense, "expectedSupplyDuration")
-    duration_value = number(duration.get("value"))
-    duration_code = text(duration.get("code"))
-    duration_unit = text(duration.get("unit"))
     if not dosages and not dispense:
         return None
-    repeat, doses = read[0] if len(read) == 1 else (EMPTY, ABSENT)
+    repeat = read[0][0] if len(read) == 1 else EMPTY
     bounds_period = repeat.get("boundsPeriod")
     bounds = period(bounds_period, "boundsPeriod")
     validity = period(validity_period, "dispenseRequest.validityPeriod")
@@ -668,6 +662,37 @@ def medication_request_period(
         start = validity.start_day
     else:
         return None
+    days = _days_supplied(read, dispense)
+    if days is not None:
+        try:  # CQL: start + (total - 1) days
+            end = date.fromordinal(start.toordinal() + max(int(days - 1), 0))
+        except (OverflowError, ValueError):
+            raise InputError("dispenseRequest: the supply it describes ends past the year 9999") from None
+        return When(start, end)
+    if bounds is not None and bounds_period and bounds_period.get("end"):
+        return When(start, bounds.end_day)
+    return None
+
+
+def medication_request_days(dosages: list[Any] | tuple[()], dispense_request: Any) -> float | None:
+    """The days a MedicationRequest supplies, refills included, as the CQL computes them
+    (CumulativeMedicationDuration's totalDaysSupplied, CMS156 MedicationRequestPeriodInDays): the expected
+    supply duration in days, else quantity / (dose x doses per day: from the frequency and period, else the
+    number of times of day), times (1 + refills); None when neither can be told."""
+    read = [_dosage(dosage) for dosage in dosages]
+    return _days_supplied(read, object_or_none(dispense_request) or EMPTY)
+
+
+def _days_supplied(
+    read: list[tuple[dict[str, Any], list[Any] | tuple[()]]], dispense: dict[str, Any]
+) -> float | None:
+    refills = integer(dispense.get("numberOfRepeatsAllowed"))
+    dispensed = quantity(dispense.get("quantity"))
+    duration = child(dispense, "expectedSupplyDuration")
+    duration_value = number(duration.get("value"))
+    duration_code = text(duration.get("code"))
+    duration_unit = text(duration.get("unit"))
+    repeat, doses = read[0] if len(read) == 1 else (EMPTY, ABSENT)
     days: float | None = None
     if duration_value is not None:
         factor = _DURATION_DAYS.get(duration_code or duration_unit or "d")
@@ -681,28 +706,31 @@ def medication_request_period(
                 dose = number(dose_quantity.get("value"))
             else:
                 dose = number(child(child(doses[0], "doseRange"), "high").get("value"))
-        per_day = None
-        if repeat:
-            frequency = integer(repeat.get("frequencyMax"))
-            if frequency is None:
-                frequency = integer(repeat.get("frequency"))
-            every = number(repeat.get("period"))
-            unit = repeat.get("periodUnit")
-            if frequency is not None and every and unit in _PERIOD_DAYS:
-                per_day = frequency / (every * _PERIOD_DAYS[unit])
-            elif repeat.get("timeOfDay"):
-                per_day = float(len(repeat["timeOfDay"]))
-        if per_day is None:
-            per_day = 1.0
+        # Coalesce(ToDaily(frequency, period), Count(timeOfDay), 1.0): Count of no times is 0, not null, so
+        # the 1.0 is never reached; without a frequency and period or times of day the days are unknown
+        # (a division by zero is null), as fqm-execution computes them.
+        per_day = 0.0
+        frequency = integer(repeat.get("frequencyMax"))
+        if frequency is None:
+            frequency = integer(repeat.get("frequency"))
+        every = number(repeat.get("period"))
+        unit = repeat.get("periodUnit")
+        if frequency is not None and every and unit in _PERIOD_DAYS:
+            per_day = frequency / (every * _PERIOD_DAYS[unit])
+        elif repeat.get("timeOfDay"):
+            per_day = float(len(repeat["timeOfDay"]))
         if dose and per_day:
             days = dispensed.value / (dose * per_day)
-    if days is not None:
-        total = days * (1 + (refills or 0))
-        try:  # CQL: start + (total - 1) days
-            end = date.fromordinal(start.toordinal() + max(int(total - 1), 0))
-        except (OverflowError, ValueError):
-            raise InputError("dispenseRequest: the supply it describes ends past the year 9999") from None
-        return When(start, end)
-    if bounds is not None and bounds_period and bounds_period.get("end"):
-        return When(start, bounds.end_day)
-    return None
+    if days is None:
+        return None
+    return days * (1 + (refills or 0))
+
+
+def refills_allowed(dispense_request: Any) -> int | None:
+    """A MedicationRequest's dispenseRequest.numberOfRepeatsAllowed."""
+    return integer((object_or_none(dispense_request) or EMPTY).get("numberOfRepeatsAllowed"))
+
+
+def dispensed_quantity(dispense_request: Any) -> QuantityValue | None:
+    """A MedicationRequest's dispenseRequest.quantity (value, code or unit)."""
+    return quantity((object_or_none(dispense_request) or EMPTY).get("quantity"))

@@ -339,6 +339,13 @@ class EventRecord(ResourceRecord):
     ``timing_of: onset``)."""
     first_event: When | None = None
     """MedicationRequest: the earliest of its dosage timing events (``timing_of: dosage-start``)."""
+    days_supplied: float | None = None
+    """MedicationRequest: the days its supply covers, refills included (CQL totalDaysSupplied); None when it
+    cannot be told."""
+    refills: int | None = None
+    """MedicationRequest: dispenseRequest.numberOfRepeatsAllowed."""
+    dispensed: QuantityValue | None = None
+    """MedicationRequest: dispenseRequest.quantity."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
