@@ -91,7 +91,7 @@ def assess(patient_id: str, records: Iterable[ResourceRecord], job: Job) -> Pati
         criteria=job.code_criteria,
     )
     if program == "mips-claims":
-        codes += claims_codes(ctx, readings, ruleset, evaluator, job.measures, results, job.period)
+        codes += claims_codes(ctx, readings, ruleset, evaluator, job.measures, job.claims_year, job.period)
         codes.sort(key=lambda c: _encounter_position(ctx, c.encounter_ref))
     return PatientOutcome(ctx, readings, results, codes)
 

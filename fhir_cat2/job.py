@@ -18,6 +18,7 @@ from .deviations import ALL as DEVIATIONS_ALL
 from .emit.claim import EmitDefaults
 from .errors import ConfigError
 from .measures.evaluate import MeasureEvaluator
+from .rules.claims_denominators import ClaimsYear, load_claims_year
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 
@@ -88,6 +89,8 @@ class Job:
     defaults: EmitDefaults
     evaluator: MeasureEvaluator = field(init=False, repr=False, compare=False)
     """Measures and claims codes: the published logic with the run's deviations."""
+    claims_year: ClaimsYear = field(init=False, repr=False, compare=False)
+    """The claims denominators of the period's year (program mips-claims; empty otherwise)."""
     code_criteria: Criteria = field(init=False, repr=False, compare=False)
     """What the code rules judge with: for program hedis their own reading, every deviation on; else the
     measures' criteria (claims report the measure)."""
@@ -102,10 +105,17 @@ class Job:
         if self.code_deviations != options.deviations:
             criteria = Criteria(self.ruleset, thorough=options.thorough, deviations=self.code_deviations)
         object.__setattr__(self, "code_criteria", criteria)
+        year = self.period[0].year
+        claims_year = (
+            load_claims_year(year)
+            if options.program == "mips-claims"
+            else ClaimsYear(year, "", {}, frozenset())
+        )
+        object.__setattr__(self, "claims_year", claims_year)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        del state["evaluator"], state["code_criteria"]
+        del state["evaluator"], state["code_criteria"], state["claims_year"]
         return state
 
     @property

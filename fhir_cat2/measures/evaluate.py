@@ -19,6 +19,7 @@ from ..rules.facts import Readings
 from ..rules.loader import RuleSet
 from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
 from ..rules.timing import Scope, Span
+from ..sources.records import EncounterRecord
 
 _OUTSIDE = Trail("initial population", False, "the record has none of the codes its criteria require")
 _OUTSIDE_NOTES = {"initial-population": "", "denominator": "not in the initial population"}
@@ -126,6 +127,26 @@ class MeasureEvaluator:
         return MeasureResult(
             measure.id, patient_id, groups, (), frozenset(), [] if measure.episode is not None else None
         )
+
+    def judge_visit(
+        self,
+        measure: MeasureDef,
+        ctx: PatientContext,
+        readings: Readings,
+        visit: EncounterRecord,
+        as_of: date,
+    ) -> list[GroupResult]:
+        """The groups of ``measure`` for a visit a claims denominator admits (``measures/claims.py``).
+
+        The claim line's eligibility stands for the initial population and denominator (taken as met);
+        exclusions, numerator and exceptions are judged on the record as it stood at the end of ``as_of``.
+        An encounter-based measure judges the visit as its episode.
+        """
+        scope = Scope(self.period_start, self.period_end, {}, as_of)
+        facts = self.criteria.facts(ctx, readings, as_of)
+        if measure.episode_anchor is not None:
+            scope = scope.bind(measure.episode_anchor, facts.span(visit) or Span(None, None, ref=visit.ref))
+        return [self._group(group, facts, scope, _eligible_members(group)) for group in measure.groups]
 
     def _evaluate_episodes(
         self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
@@ -269,6 +290,17 @@ def _add_references(trail: Trail, references: set[str]) -> None:
             if "/" in evidence.ref:
                 references.add(evidence.ref)
         pending.extend(current.children)
+
+
+CLAIMS_ELIGIBLE = "eligible by the claims denominator of the visit"
+
+
+def _eligible_members(group: MeasureGroup) -> dict[str, PopulationResult]:
+    return {
+        code: PopulationResult(code, population.id, True, None, CLAIMS_ELIGIBLE)
+        for code, population in group.populations.items()
+        if code in ("initial-population", "denominator")
+    }
 
 
 def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:

@@ -853,6 +853,11 @@ class ClaimsOption(_Model):
     label: str = Field(max_length=80)
     when: Criterion | None = None
     """Judged for the encounter; None: the option applies whenever its category does."""
+    listed_exclusion: bool = False
+    """An exclusion chosen when the claim line carries a diagnosis (or procedure) the year's claims file
+    lists as putting the line in the denominator exclusion (DX_CODE_PD_Exl), whatever the record says else."""
+    cite: str | None = None
+    """Where the reason's wording comes from: the measure's published claims specification for the years."""
 
     @field_validator("codes", mode="before")
     @classmethod
@@ -878,8 +883,8 @@ class ClaimsYears(_Model):
 
     years: Years
     eligible: Criterion | None = None
-    """Judged for the encounter: when given, codes are reported only if it holds (e.g. the claims age
-    band)."""
+    """Judged for the encounter, on top of the year's claims denominator rows (data/claims/<year>.json),
+    only where the specification needs more than the rows say."""
     met: tuple[ClaimsOption, ...] = ()
     not_met: tuple[ClaimsOption, ...] = ()
     exclusion: tuple[ClaimsOption, ...] = ()
