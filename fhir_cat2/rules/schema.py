@@ -896,6 +896,13 @@ class ClaimsYears(_Model):
     def _parse_years(cls, value: Any) -> tuple[int, ...]:
         return _years(value)
 
+    @model_validator(mode="after")
+    def _listed_exclusion_is_an_exclusion(self) -> ClaimsYears:
+        for category in ("met", "not_met", "exception"):
+            if any(option.listed_exclusion for option in self.options(category)):
+                raise ValueError(f"listed_exclusion is for exclusion options, not {category}")
+        return self
+
     def options(self, category: str) -> tuple[ClaimsOption, ...]:
         result: tuple[ClaimsOption, ...] = getattr(self, category)
         return result
