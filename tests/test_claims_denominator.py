@@ -20,6 +20,7 @@ from .conftest import (
     ICD10,
     ROOT,
     SNOMED,
+    bp_panel,
     condition,
     encounter,
     patient,
@@ -267,3 +268,17 @@ def test_shipped_data_carries_code_numbers_only():
                 for row in rows:
                     assert set(row) == {"age_min", "age_max", "genders", "not_modifiers", "not_pos", "codes"}
                     assert all(" " not in code and len(code) <= 8 for code in row["codes"]), path.name
+
+
+def test_the_outcome_is_judged_on_the_record_at_the_end_of_the_visit():
+    """A visit past midnight: the line's date of service is its first day, the BP taken after midnight
+    counts."""
+    resources = [
+        patient(birth="1955-01-01"),
+        condition("htn", "I10", onset="2020-01-01"),
+        encounter("e1", "2025-03-04T22:00:00Z", end="2025-03-05T02:00:00Z"),
+        bp_panel("bp", 150, 95, "2025-03-05T01:00:00Z", eid="e1"),
+    ]
+    run = run_resources(resources, load_rules(), period=2025, program="mips-claims", measures=("CMS165",))
+    assert run.measure_codes("CMS165", "e1") == ["G8753", "G8755"]
+    assert {c.serviced.isoformat() for o in run.outcomes for c in o.codes} == {"2025-03-04"}

@@ -100,7 +100,8 @@ def claims_codes(
             eligible = [(e, why) for e in entries if (why := e[3].eligible(line)) is not None]
             if not eligible:
                 continue  # cheap: no judging for a visit no group's rows admit
-            day = line.day
+            assert encounter.when is not None
+            day = encounter.when.end_day  # the record as it stood at the end of the visit
             groups = judged_on.get(day) if measure.episode is None else None
             if groups is None:
                 groups = evaluator.judge_visit(measure, ctx, readings, encounter, day)
@@ -164,7 +165,7 @@ def claims_codes(
                             modifiers=modifiers,
                             label=option.label,
                             encounter_ref=encounter.ref,
-                            serviced=day,
+                            serviced=line.day,
                             because=because,
                             evidence=evidence,
                             measure=measure.id,
