@@ -282,3 +282,22 @@ def test_the_outcome_is_judged_on_the_record_at_the_end_of_the_visit():
     run = run_resources(resources, load_rules(), period=2025, program="mips-claims", measures=("CMS165",))
     assert run.measure_codes("CMS165", "e1") == ["G8753", "G8755"]
     assert {c.serviced.isoformat() for o in run.outcomes for c in o.codes} == {"2025-03-04"}
+
+
+FRAILTY_LISTS_UNUSED = {("001", 2021), ("112", 2021), ("117", 2021), ("236", 2021)}
+"""2021's frailty diagnoses/procedures: one line's frailty code does not say which frailty exclusion applies
+(README, mips-claims by year: limits); the eCQM frailty criteria choose it."""
+
+
+def test_every_listed_exclusion_list_has_its_option_or_is_documented_unused(ruleset_once):
+    for measure in ruleset_once.table.measures:
+        for group in measure.groups:
+            rate = group.mips_rate or measure.mips or ""
+            for entry in group.claims:
+                for year in entry.years:
+                    denominator = load_claims_year(year).get(rate)
+                    marked = any(o.listed_exclusion for o in entry.exclusion)
+                    if denominator is None or not denominator.exclusion:
+                        assert not marked, (measure.id, year, "marked, but the year lists no diagnosis")
+                    else:
+                        assert marked or (rate, year) in FRAILTY_LISTS_UNUSED, (measure.id, rate, year)
