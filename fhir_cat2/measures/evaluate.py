@@ -60,26 +60,19 @@ class MeasureEvaluator:
         readings: Readings,
         *,
         as_of: date | None = None,
-        denominators_from: MeasureResult | None = None,
     ) -> MeasureResult:
-        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day.
-
-        ``denominators_from``: take initial-population and denominator membership from this (full-period)
-        result and judge only exclusions, numerator and exceptions as of the day: a claim reports the
-        patient's status at the visit for a measure the patient belongs to in that year.
-        """
+        """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day."""
         scope = Scope(self.period_start, self.period_end, {}, as_of)
         facts = self.criteria.facts(ctx, readings, as_of)
-        if denominators_from is None and not self.criteria.thorough and not self._possible(measure, facts):
+        if not self.criteria.thorough and not self._possible(measure, facts):
             return self._outside(measure, ctx.patient_id)
         if measure.episode is not None:
-            return self._evaluate_episodes(measure, facts, scope, denominators_from)
+            return self._evaluate_episodes(measure, facts, scope)
         groups: list[GroupResult] = []
         qualifying: set[str] = set()
         evaluated: set[str] = set()
-        for index, group in enumerate(measure.groups):
-            fixed = _fixed_members(denominators_from.groups[index]) if denominators_from is not None else None
-            result = self._group(group, facts, scope, fixed)
+        for group in measure.groups:
+            result = self._group(group, facts, scope)
             groups.append(result)
             in_population = result.member("initial-population")
             for population in result.populations:
@@ -148,11 +141,8 @@ class MeasureEvaluator:
             scope = scope.bind(measure.episode_anchor, facts.span(visit) or Span(None, None, ref=visit.ref))
         return [self._group(group, facts, scope, _eligible_members(group)) for group in measure.groups]
 
-    def _evaluate_episodes(
-        self, measure: MeasureDef, facts: Facts, scope: Scope, denominators_from: MeasureResult | None = None
-    ) -> MeasureResult:
+    def _evaluate_episodes(self, measure: MeasureDef, facts: Facts, scope: Scope) -> MeasureResult:
         assert measure.episode is not None
-        known = {e.encounter_ref: e for e in (denominators_from.episodes or [])} if denominators_from else {}
         episodes: list[EpisodeResult] = []
         evaluated: set[str] = set()
         qualifying: set[str] = set()
@@ -164,11 +154,7 @@ class MeasureEvaluator:
             episode_scope = scope.bind(
                 measure.episode_anchor, facts.span(record) or Span(None, None, ref=record.ref)
             )
-            before = known.get(record.ref)
-            groups = [
-                self._group(group, facts, episode_scope, _fixed_members(before.groups[i]) if before else None)
-                for i, group in enumerate(measure.groups)
-            ]
+            groups = [self._group(group, facts, episode_scope) for group in measure.groups]
             episodes.append(EpisodeResult(record.ref, when.start_day, groups))
             if any(g.member("initial-population") for g in groups):
                 qualifying.add(record.ref)
@@ -301,7 +287,3 @@ def _eligible_members(group: MeasureGroup) -> dict[str, PopulationResult]:
         for code, population in group.populations.items()
         if code in ("initial-population", "denominator")
     }
-
-
-def _fixed_members(group: GroupResult) -> dict[str, PopulationResult]:
-    return {p.code: p for p in group.populations if p.code in ("initial-population", "denominator")}
