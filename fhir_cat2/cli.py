@@ -409,7 +409,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     period = pipeline.period()
     measures = list(options.measures) if options.measures else None
     if args.format == "json":
-        data = outcome_to_json(found, ruleset, measures)
+        data = outcome_to_json(found, ruleset, measures, period_end=period[1])
         data["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
         data["program"] = options.program
         data["deviations"] = sorted(options.deviations)
@@ -427,7 +427,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if options.program == "hedis":
             logic += "; CPT II code rules read with every deviation on"
         print(logic)
-        sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full))
+        sys.stdout.write(outcome_to_text(found, ruleset, measures, full=args.full, period_end=period[1]))
     return EXIT_OK
 
 

@@ -7,12 +7,15 @@ criterion with the resources, values and dates that decided it.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from .conceptmaps import CodeMapping
-from .findings import GroupResult, MeasureResult, PopulationResult, Trail
+from .findings import GroupResult, MeasureResult, PopulationResult, Trail, deciding
+from .measures.gaps import CareGap, group_gap
 from .pipeline import PatientOutcome
 from .rules.loader import RuleSet
+from .rules.schema import MeasureDef
 from .sources.records import ResourceRecord
 
 _MARK = {True: "[x]", False: "[ ]"}
@@ -23,26 +26,6 @@ _HEADLINE = {
     "exception": "EXCEPTION",
     "not-in-population": "NOT IN THE INITIAL POPULATION",
 }
-
-
-def deciding(trail: Trail) -> list[Trail]:
-    """The criteria that decided ``trail``: what held when it holds, what failed when it does not."""
-    if not trail.children or (trail.met and trail.evidence):
-        return [trail]
-    if len(trail.children) == 1 and trail.met != trail.children[0].met:  # a 'not'
-        return deciding(trail.children[0])
-    same = [c for c in trail.children if c.met == trail.met]
-    if not same:
-        return [trail]
-    if trail.because.startswith(("holds", "none holds")):  # an 'any'
-        if trail.met:
-            same = same[:1]  # one reason it holds is enough
-        else:
-            return same  # every alternative failed: one line each says why
-    out: list[Trail] = []
-    for child in same:
-        out.extend(deciding(child))
-    return out
 
 
 def _population(group: GroupResult, code: str) -> PopulationResult | None:
@@ -87,13 +70,18 @@ def _why_json(group: GroupResult) -> dict[str, Any]:
 
 
 def outcome_to_json(
-    outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None
+    outcome: PatientOutcome,
+    ruleset: RuleSet,
+    measure_ids: list[str] | None,
+    *,
+    period_end: date | None = None,
 ) -> dict[str, Any]:
+    """The explanation as JSON; with ``period_end``, each group also says its care gap (``gap``)."""
     measures = []
     for measure_id, result in outcome.measure_results.items():
         if measure_ids and measure_id not in measure_ids:
             continue
-        measures.append(_measure_json(result, ruleset))
+        measures.append(_measure_json(result, ruleset, period_end))
     return {
         "patient": f"Patient/{outcome.ctx.patient_id}",
         "codes": [c.to_json() for c in outcome.codes if not measure_ids or c.measure in (None, *measure_ids)],
@@ -107,11 +95,27 @@ def outcome_to_json(
     }
 
 
-def _groups_json(groups: list[GroupResult]) -> list[dict[str, Any]]:
+def _gap_json(gap: CareGap | None) -> dict[str, Any] | None:
+    if gap is None:
+        return None
+    return {"status": gap.status, "need": gap.need, "close": gap.close, "by": gap.by.isoformat()}
+
+
+def _groups_json(
+    groups: list[GroupResult],
+    measure: MeasureDef,
+    period_end: date | None,
+    episode: str | None = None,
+) -> list[dict[str, Any]]:
     return [
         {
             "id": group.id,
             "summary": _why_json(group),
+            **(
+                {"gap": _gap_json(group_gap(measure, index, group, period_end, episode))}
+                if period_end is not None
+                else {}
+            ),
             "populations": [
                 {
                     "population": p.code,
@@ -124,11 +128,11 @@ def _groups_json(groups: list[GroupResult]) -> list[dict[str, Any]]:
                 for p in group.populations
             ],
         }
-        for group in groups
+        for index, group in enumerate(groups)
     ]
 
 
-def _measure_json(result: MeasureResult, ruleset: RuleSet) -> dict[str, Any]:
+def _measure_json(result: MeasureResult, ruleset: RuleSet, period_end: date | None) -> dict[str, Any]:
     measure = ruleset.measure(result.measure_id)
     data: dict[str, Any] = {
         "measure": measure.id,
@@ -136,7 +140,7 @@ def _measure_json(result: MeasureResult, ruleset: RuleSet) -> dict[str, Any]:
         "title": measure.title,
         "url": measure.url,
         "outcome": result.outcome(),
-        "groups": _groups_json(result.groups)
+        "groups": _groups_json(result.groups, measure, period_end)
         if result.episodes is None
         else [
             {
@@ -148,15 +152,25 @@ def _measure_json(result: MeasureResult, ruleset: RuleSet) -> dict[str, Any]:
     }
     if result.episodes is not None:
         data["episodes"] = [
-            {"encounter": e.encounter_ref, "day": e.day.isoformat(), "groups": _groups_json(e.groups)}
+            {
+                "encounter": e.encounter_ref,
+                "day": e.day.isoformat(),
+                "groups": _groups_json(e.groups, measure, period_end, e.encounter_ref),
+            }
             for e in result.episodes
         ]
     return data
 
 
 def outcome_to_text(
-    outcome: PatientOutcome, ruleset: RuleSet, measure_ids: list[str] | None, *, full: bool = False
+    outcome: PatientOutcome,
+    ruleset: RuleSet,
+    measure_ids: list[str] | None,
+    *,
+    full: bool = False,
+    period_end: date | None = None,
 ) -> str:
+    """The explanation as text; with ``period_end``, each group also says its care gap."""
     lines = [f"Patient/{outcome.ctx.patient_id}"]
     codes = [c for c in outcome.codes if not measure_ids or c.measure in (None, *measure_ids)]
     lines.append("")
@@ -180,20 +194,23 @@ def outcome_to_text(
             lines.append(f"{name} ({measure.title}): {result.outcome()} (one result per {measure.basis})")
             for episode in result.episodes:
                 lines.append(f"  episode {episode.encounter_ref} on {episode.day.isoformat()}")
-                for group in episode.groups:
-                    _group_lines(group, lines, full, indent="    ")
+                for index, group in enumerate(episode.groups):
+                    gap = _gap(measure, index, group, period_end, episode.encounter_ref)
+                    _group_lines(group, lines, full, indent="    ", gap=gap)
             continue
         if measure.improvement_notation == "decrease":
             name += " [inverse measure: the numerator is the poor outcome]"
         if len(result.groups) == 1:
             lines.append(f"{name} ({measure.title})")
-            _group_lines(result.groups[0], lines, full, indent="  ")
+            gap = _gap(measure, 0, result.groups[0], period_end, None)
+            _group_lines(result.groups[0], lines, full, indent="  ", gap=gap)
         else:
             lines.append(f"{name} ({measure.title}): {len(result.groups)} groups")
             for index, group in enumerate(result.groups, start=1):
                 rate = measure.groups[index - 1].mips_rate
                 lines.append(f"  group {index} ({group.id}{', MIPS ' + rate if rate else ''})")
-                _group_lines(group, lines, full, indent="    ")
+                gap = _gap(measure, index - 1, group, period_end, None)
+                _group_lines(group, lines, full, indent="    ", gap=gap)
     mapped = _mapped(outcome)
     if mapped:
         lines.append("")
@@ -225,10 +242,20 @@ def _mapped(outcome: PatientOutcome) -> list[tuple[str, CodeMapping]]:
     )
 
 
-def _group_lines(group: GroupResult, lines: list[str], full: bool, indent: str) -> None:
+def _gap(
+    measure: MeasureDef, index: int, group: GroupResult, period_end: date | None, episode: str | None
+) -> CareGap | None:
+    return None if period_end is None else group_gap(measure, index, group, period_end, episode)
+
+
+def _group_lines(
+    group: GroupResult, lines: list[str], full: bool, indent: str, gap: CareGap | None = None
+) -> None:
     outcome, reasons = why(group)
     headline = _HEADLINE[outcome]
     lines.append(f"{indent}{headline}")
+    if gap is not None:
+        lines.append(f"{indent}  {gap.line()}")
     lead = {
         "met": "in the numerator because",
         "not-met": "missed the numerator because",

@@ -170,6 +170,26 @@ class Trail:
         return data
 
 
+def deciding(trail: Trail) -> list[Trail]:
+    """The criteria that decided ``trail``: what held when it holds, what failed when it does not."""
+    if not trail.children or (trail.met and trail.evidence):
+        return [trail]
+    if len(trail.children) == 1 and trail.met != trail.children[0].met:  # a 'not'
+        return deciding(trail.children[0])
+    same = [c for c in trail.children if c.met == trail.met]
+    if not same:
+        return [trail]
+    if trail.because.startswith(("holds", "none holds")):  # an 'any'
+        if trail.met:
+            same = same[:1]  # one reason it holds is enough
+        else:
+            return same  # every alternative failed: one line each says why
+    out: list[Trail] = []
+    for child in same:
+        out.extend(deciding(child))
+    return out
+
+
 @dataclass
 class PopulationResult:
     code: str

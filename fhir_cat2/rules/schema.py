@@ -923,10 +923,40 @@ class Stratifier(_Model):
     criteria: Criterion
 
 
+class GapWording(_Model):
+    """How a care gap of a group reads to a care coordinator (our own words, from the measure's logic).
+
+    ``need``: what the measure asks for ("a blood pressure reading below 140/90"); ``missing``: the finding
+    when the criteria that decided the gap used no evidence ("no HbA1c result in {year}"); ``found``: the
+    finding with the evidence they used ("last BP {evidence} is 140/90 or above"; {evidence} is the latest
+    reading's values and date, or the date of the latest record); ``close``: what closes an open gap, when
+    not simply the need by the end of the period ("{need} by {by} closes it"). Placeholders: {year} (of the
+    period), {by} (its last day), {evidence}.
+    """
+
+    need: str = Field(min_length=1, max_length=120)
+    missing: str = Field(min_length=1, max_length=160)
+    found: str | None = Field(default=None, max_length=160)
+    close: str | None = Field(default=None, max_length=160)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> GapWording:
+        for text in (self.need, self.missing, self.found, self.close):
+            if text is None:
+                continue
+            try:
+                text.format(year="", by="", evidence="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"gap wording '{text}': only {{year}}, {{by}} and {{evidence}}") from exc
+        return self
+
+
 class MeasureGroup(_Model):
     id: str
     populations: dict[PopulationCode, Population]
     stratifiers: tuple[Stratifier, ...] = ()
+    gap: GapWording | None = None
+    """How an open or closed care gap of this group reads (``--emit gaps``, explain)."""
     mips_rate: str | None = Field(default=None, pattern=r"^\d{3}(\.\d{2})?$")
     """The CMS claims (sub-)measure this group reports, e.g. 226.01 (default: the measure's mips id)."""
     claims: tuple[ClaimsYears, ...] = ()
