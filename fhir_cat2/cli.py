@@ -53,6 +53,7 @@ from .errors import (
 )
 from .executors import forked
 from .explain import outcome_to_json, outcome_to_text
+from .gaps_csv import write_gaps_csv
 from .job import emitted_types
 from .pipeline import EMIT_KINDS, Pipeline, RunOptions, run_in_process, selected_measures
 from .report import summary_line
@@ -134,7 +135,12 @@ def _add_run_options(
         "--period", type=_period, help=f"measurement year (default: {period_default}; config run.period)"
     )
     parser.add_argument("--program", choices=("hedis", "mips-claims"), help="default: hedis")
-    parser.add_argument("--emit", type=_emit, help="claim,measure-report (default: both)")
+    parser.add_argument(
+        "--emit",
+        type=_emit,
+        help="claim,measure-report,gaps (default: claim,measure-report; gaps: DEQM Gaps in Care Bundles"
+        " and gaps.csv)",
+    )
     parser.add_argument("--measure", action="append", dest="measures", metavar="ID", help="only this measure")
     parser.add_argument("--now", metavar="DATETIME", help="MeasureReport.date (default: end of the period)")
     parser.add_argument(
@@ -341,6 +347,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise
     sink.close()
     write_csv(args.out, stats.unrecognised_codes)
+    if "gaps" in options.emit:
+        write_gaps_csv(args.out)
     tracker.report.job = pipeline.job()
     tracker.summarise = partial(summary_line, "replay")
     if stats.quarantined and not args.quarantine_exit_zero:
@@ -375,6 +383,8 @@ def _replay_on_spark(
     stats = result.stats
     tracker.attach(stats=stats)
     write_csv(args.out, stats.unrecognised_codes)
+    if "gaps" in options.emit:
+        write_gaps_csv(args.out)
     tracker.report.job = result.job
     tracker.report.extra = {"engine": "spark", "spark": result.facts()}
     tracker.summarise = partial(summary_line, "replay")

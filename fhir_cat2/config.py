@@ -65,7 +65,7 @@ class DefaultsConfig(_Section):
 class RunConfig(_Section):
     period: int | None = Field(default=None, ge=1900, le=2200)
     program: Literal["hedis", "mips-claims"] = "hedis"
-    emit: list[Literal["claim", "measure-report"]] = ["claim", "measure-report"]
+    emit: list[Literal["claim", "measure-report", "gaps"]] = ["claim", "measure-report"]
     measures: list[str] | None = None
     rules: str | None = None
     valuesets: str | None = None

@@ -19,6 +19,7 @@ import orjson
 
 from .contexts import PatientContext
 from .emit.claim import build_claim
+from .emit.gaps import build_gaps_bundle, gaps_bundle_key
 from .emit.ids import claim_key, measure_report_key
 from .emit.measurereport import attribute, build_individual_report, tally_counts
 from .errors import InputError, QuarantineKind
@@ -26,9 +27,11 @@ from .findings import MeasureResult, QualityCode
 from .job import Job
 from .logs import safe_traceback
 from .measures.claims import claims_codes
+from .measures.gaps import CareGap, care_gaps
 from .quarantine import QuarantineEntry
 from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
+from .rules.schema import MeasureDef
 from .sources.records import ResourceRecord, Src
 
 log = logging.getLogger("fhir_cat2.core")
@@ -136,6 +139,8 @@ def evaluate_patient(records: list[ResourceRecord], job: Job) -> PatientResult:
         )
     _emit_claims(outcome, job, result)
     _emit_reports(outcome, job, result)
+    if job.emits("gaps"):
+        _emit_gaps(outcome, job, result)
     return result
 
 
@@ -203,6 +208,35 @@ def _emit_reports(outcome: PatientOutcome, job: Job, result: PatientResult) -> N
         result.written["MeasureReport"] += 1
 
 
+def _emit_gaps(outcome: PatientOutcome, job: Job, result: PatientResult) -> None:
+    """The patient's Gaps in Care Bundle, when a gap of theirs is open (measures with MeasureReports)."""
+    measures: list[tuple[MeasureDef, MeasureResult, list[CareGap]]] = []
+    for measure in job.reported_measures:
+        measure_result = outcome.measure_results.get(measure.id)
+        if measure_result is None or not measure_result.in_initial_population:
+            continue
+        measures.append((measure, measure_result, care_gaps(measure, measure_result, job.period[1])))
+    used: Counter[str] = Counter()
+    try:
+        bundle = build_gaps_bundle(
+            outcome.ctx.patient_id,
+            measures,
+            period=job.period,
+            report_date=job.report_date,
+            defaults=job.defaults,
+            used=used,
+        )
+    except InputError as exc:
+        ref = f"Patient/{outcome.ctx.patient_id}"
+        result.quarantined.append(QuarantineEntry(exc.kind, Src(ref, ""), str(exc), ref))
+        return
+    if bundle is None:
+        return
+    result.defaults_used.update(used)
+    result.resources.append(bundle)
+    result.written["Bundle"] += 1
+
+
 def expected(result: PatientResult, job: Job) -> Iterator[tuple[str, str, str | None]]:
     """(type, business key, encounter) of all an earlier run may have written for this patient: what this
     run does not write again is stale, withdrawn by a sink that can. Nothing for a patient whose evaluation
@@ -214,6 +248,8 @@ def expected(result: PatientResult, job: Job) -> Iterator[tuple[str, str, str | 
         for encounter_ref in result.encounters:
             yield "Claim", claim_key(result.patient_id, encounter_ref, program, year), encounter_ref
     yield from expected_reports(result.patient_id, job)
+    if job.emits("gaps"):
+        yield "Bundle", gaps_bundle_key(result.patient_id, job.year), None
 
 
 def expected_reports(patient_id: str, job: Job) -> Iterator[tuple[str, str, str | None]]:

@@ -22,12 +22,14 @@ from .rules.claims_denominators import ClaimsYear, load_claims_year
 from .rules.loader import RuleSet
 from .rules.schema import MeasureDef
 
-EMIT_KINDS = ("claim", "measure-report")
-RESOURCE_OF_KIND = {"claim": "Claim", "measure-report": "MeasureReport"}
+EMIT_KINDS = ("claim", "measure-report", "gaps")
+DEFAULT_EMIT = frozenset({"claim", "measure-report"})
+"""What a run writes unless told: care gaps (``gaps``) are asked for."""
+RESOURCE_OF_KIND = {"claim": "Claim", "measure-report": "MeasureReport", "gaps": "Bundle"}
 
 
 def emitted_types(emit: Iterable[str]) -> tuple[str, ...]:
-    """The resource types the emit kinds write (Claim, MeasureReport), in that order."""
+    """The resource types the emit kinds write (Claim, MeasureReport, Bundle), in that order."""
     return tuple(RESOURCE_OF_KIND[kind] for kind in EMIT_KINDS if kind in emit)
 
 
@@ -38,7 +40,7 @@ PROGRAMS = ("hedis", "mips-claims")
 class RunOptions:
     program: str = "hedis"
     period_year: int | None = None
-    emit: frozenset[str] = frozenset(EMIT_KINDS)
+    emit: frozenset[str] = DEFAULT_EMIT
     now: str | None = None
     measures: tuple[str, ...] | None = None
     """Only these measure ids (None: every measure of the rules table)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -465,13 +465,16 @@ def run_resources(
     report: str = "individual",
     measures: tuple[str, ...] | None = None,
     deviations: frozenset[str] = frozenset(),
+    emit: frozenset[str] | None = None,
 ) -> Run:
     """Ingest resources (as loose inputs), evaluate and emit everything into memory (measures by the
-    published logic unless ``deviations`` turns some on)."""
+    published logic unless ``deviations`` turns some on; the default emit kinds unless ``emit``)."""
     sink = MemorySink()
     options = RunOptions(
         program=program, period_year=period, report=report, measures=measures, deviations=deviations
     )
+    if emit is not None:
+        options = replace(options, emit=emit)
     kwargs = {} if budget is None else {"budget": budget}
     items = []
     for index, resource in enumerate(resources):

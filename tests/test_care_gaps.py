@@ -191,3 +191,10 @@ def test_explain_shows_the_same_gap_line(ruleset, fmt):
             "close": gap.close,
             "by": "2025-12-31",
         }
+
+
+def test_hba1c_documented_without_a_result_counts_as_none(ruleset):
+    """A test documented without a value is 'no result' to CMS122: the gap says so."""
+    run = run_resources(diabetic(a1c("n", None, "2025-07-07T08:00:00Z", eid=None, absent=True)), ruleset)
+    (gap,) = gaps_of(run, "CMS122", ruleset)
+    assert gap.close.startswith("no HbA1c result in 2025: ")

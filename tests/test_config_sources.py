@@ -54,7 +54,7 @@ def test_a_problem_in_the_file_names_file_line_and_field(config_file):
 def test_a_problem_in_the_environment_names_the_variable(config_file):
     environ = {"FHIR_CAT2_RUN__EMIT": "[claim, bogus]", "FHIR_CAT2_SERVER__PAGE_SIZE": "many"}
     assert problems(config_file, environ) == [
-        "FHIR_CAT2_RUN__EMIT: run.emit[1]: Input should be 'claim' or 'measure-report'",
+        "FHIR_CAT2_RUN__EMIT: run.emit[1]: Input should be 'claim', 'measure-report' or 'gaps'",
         "FHIR_CAT2_SERVER__PAGE_SIZE: server.page_size:"
         " Input should be a valid integer, unable to parse string as an integer",
     ]

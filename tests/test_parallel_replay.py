@@ -55,6 +55,9 @@ def _replay(source, out, workers, *extra):
     argv = ["replay", str(source), "--out", str(out), "--now", "2026-01-15T00:00:00Z", "--workers", workers]
     assert main([*argv, *extra]) == 1
     result = {name: (out / name).read_bytes() for name in OUTPUTS}
+    for name in ("Bundle.ndjson", "gaps.csv"):  # --emit gaps
+        if (out / name).exists():
+            result[name] = (out / name).read_bytes()
     report = json.loads((out / "run-report.json").read_text())
     result["report"] = {k: v for k, v in report.items() if k not in VOLATILE}
     return result
@@ -67,10 +70,13 @@ def _replay(source, out, workers, *extra):
         ["--program", "mips-claims", "--period", "2025"],
         ["--report", "both"],
         ["--concept-maps", str(ROOT / "fixtures" / "concept-maps")],
+        ["--emit", "claim,measure-report,gaps"],
     ],
 )
 def test_workers_write_the_same_bytes(tmp_path, data, small_parts, extra):
     runs = {w: _replay(data, tmp_path / f"out-{w}", w, *extra) for w in ("1", "2", "3")}
+    if "--emit" in extra:
+        assert runs["1"]["Bundle.ndjson"].count(b"\n") >= 10 and runs["1"]["gaps.csv"].count(b"\n") >= 50
     assert runs["1"]["quarantine.ndjson"].count(b"\n") >= 2
     assert runs["1"]["unrecognised-codes.csv"].count(b"\n") >= 2  # counted in the map workers, merged here
     assert runs["1"] == runs["2"] == runs["3"]

@@ -23,11 +23,12 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.measurereport import MeasureReport
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-MODELS: dict[str, type[BaseModel]] = {"Claim": Claim, "MeasureReport": MeasureReport}
+MODELS: dict[str, type[BaseModel]] = {"Claim": Claim, "MeasureReport": MeasureReport, "Bundle": Bundle}
 MAX_REMEMBERED = 20_000
 """Valid values remembered per leaf type (ids and references are mostly unique: keep memory bounded)."""
 

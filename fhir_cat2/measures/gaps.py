@@ -20,8 +20,12 @@ from ..rules.schema import GapWording, MeasureDef
 OPEN = "open-gap"
 CLOSED = "closed-gap"
 
-_READING = re.compile(r"^(?P<name>\w+) (?P<value>\S+) (?P<unit>\S+) on (?P<day>\d{4}-\d{2}-\d{2})$")
-"""An evidence note of a reading, as the criteria word it: 'systolic_bp 152 mm[Hg] on 2025-10-02'."""
+_READING = re.compile(
+    r"^(?P<name>\w+) (?P<value>-?[\d.]+|no) (?P<unit>\S+)(?: \(documented [^)]*\))?"
+    r" on (?P<day>\d{4}-\d{2}-\d{2})"
+)
+"""An evidence note of a reading, as the readings word it: 'systolic_bp 152 mm[Hg] on 2025-10-02', or
+'hba1c no value on 2025-07-07' for a test documented without a result (which the measures count as none)."""
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -122,6 +126,8 @@ def evidence_words(trail: Trail) -> str:
                 continue
             reading = _READING.match(note)
             if reading is not None:
+                if reading["value"] == "no":
+                    continue  # documented without a result: as if none (CQL: a null value)
                 values = readings.setdefault(reading["day"], [])
                 if (reading["value"], reading["unit"]) not in values:
                     values.append((reading["value"], reading["unit"]))

@@ -19,7 +19,8 @@ import pytest
 from fhir_cat2 import spark as engine
 from fhir_cat2.cli import main
 from fhir_cat2.errors import ConfigError
-from fhir_cat2.job import RunOptions, prepare_job
+from fhir_cat2.gaps_csv import write_gaps_csv
+from fhir_cat2.job import RunOptions, emitted_types, prepare_job
 from fhir_cat2.rules.loader import load_rules
 
 from ..conftest import ROOT, patient
@@ -55,19 +56,23 @@ def _generated(root: Path) -> Path:
     return root
 
 
-def _replay(source: Path, out: Path, *extra: str) -> dict[str, bytes]:
+def _replay(source: Path, out: Path, *extra: str, outputs: tuple[str, ...] = OUTPUTS) -> dict[str, bytes]:
     code = main(["replay", str(source), "--out", str(out), "--now", NOW, "--workers", "1", *extra])
     assert code in (0, 1)
-    return {name: (out / name).read_bytes() for name in OUTPUTS}
+    return {name: (out / name).read_bytes() for name in outputs}
 
 
-def _on_spark(spark, source: Path, out: Path, options: RunOptions) -> dict[str, bytes]:
+def _on_spark(
+    spark, source: Path, out: Path, options: RunOptions, outputs: tuple[str, ...] = OUTPUTS
+) -> dict[str, bytes]:
     result = engine.replay(spark, [str(source)], str(out / "parts"), load_rules(), options)
-    engine.merge_outputs(out / "parts", out)
+    engine.merge_outputs(out / "parts", out, (*emitted_types(options.emit), "quarantine"))
     from fhir_cat2.codes import write_csv
 
     write_csv(str(out), result.stats.unrecognised_codes)
-    return {name: (out / name).read_bytes() for name in OUTPUTS}
+    if "gaps" in options.emit:
+        write_gaps_csv(out)
+    return {name: (out / name).read_bytes() for name in outputs}
 
 
 class TestOnSpark:
@@ -78,6 +83,15 @@ class TestOnSpark:
         on_spark = _on_spark(spark, data, tmp_path / "spark", RunOptions(now=NOW))
         assert single["Claim.ndjson"].count(b"\n") >= 15 and single["quarantine.ndjson"].count(b"\n") >= 3
         assert b'"position":"line 3"' in single["quarantine.ndjson"]  # the cut line, by its number
+        assert on_spark == single
+
+    def test_care_gaps_give_replays_bytes(self, spark, data, tmp_path):
+        """--emit gaps: the Gaps in Care Bundles and gaps.csv too."""
+        outputs = (*OUTPUTS, "Bundle.ndjson", "gaps.csv")
+        emit = frozenset({"claim", "measure-report", "gaps"})
+        single = _replay(data, tmp_path / "single", "--emit", ",".join(sorted(emit)), outputs=outputs)
+        on_spark = _on_spark(spark, data, tmp_path / "spark", RunOptions(now=NOW, emit=emit), outputs)
+        assert single["Bundle.ndjson"].count(b"\n") >= 10 and single["gaps.csv"].count(b"\n") >= 50
         assert on_spark == single
 
     def test_a_generated_corpus_gives_replays_bytes_with_summaries(self, spark, tmp_path):
