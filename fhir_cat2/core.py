@@ -19,8 +19,8 @@ import orjson
 
 from .contexts import PatientContext
 from .emit.claim import build_claim
-from .emit.gaps import build_gaps_bundle, gaps_bundle_key
-from .emit.ids import claim_key, measure_report_key
+from .emit.gaps import build_gaps_bundle
+from .emit.ids import claim_key, gaps_bundle_key, measure_report_key
 from .emit.measurereport import attribute, build_individual_report, tally_counts
 from .errors import InputError, QuarantineKind
 from .findings import MeasureResult, QualityCode
@@ -248,17 +248,17 @@ def expected(result: PatientResult, job: Job) -> Iterator[tuple[str, str, str | 
         for encounter_ref in result.encounters:
             yield "Claim", claim_key(result.patient_id, encounter_ref, program, year), encounter_ref
     yield from expected_reports(result.patient_id, job)
-    if job.emits("gaps"):
-        yield "Bundle", gaps_bundle_key(result.patient_id, job.year), None
 
 
 def expected_reports(patient_id: str, job: Job) -> Iterator[tuple[str, str, str | None]]:
-    """The individual MeasureReports an earlier run may have written for a patient (``expected``); also for
-    a patient whose data is all gone from the server (sync)."""
+    """The individual MeasureReports (and Gaps in Care Bundle) an earlier run may have written for a patient
+    (``expected``); also for a patient whose data is all gone from the server (sync)."""
     if job.individual_reports:
         for measure in job.reported_measures:
             assert measure.url is not None
             yield "MeasureReport", measure_report_key(patient_id, measure.url, job.year), None
+    if job.emits("gaps"):
+        yield "Bundle", gaps_bundle_key(patient_id, job.year), None
 
 
 def _encounter_position(ctx: PatientContext, ref: str) -> int:

@@ -33,6 +33,7 @@ from .config import AppConfig
 from .core import expected_reports
 from .errors import ConfigError
 from .fhir import FhirClient, SearchPage, origin
+from .gaps_csv import write_gaps_csv
 from .job import emitted_types
 from .pipeline import Pipeline, RunOptions
 from .report import LiveFacts, RunReport
@@ -460,6 +461,8 @@ def run_sync(
         sink.close()
         if sink is not files:
             files.close()
+        elif "gaps" in options.emit:
+            write_gaps_csv(settings.out)  # a dry run's Bundles are in the files: so is their gaps.csv
     except BaseException as exc:
         if run.bulk is not None and isinstance(exc, KeyboardInterrupt | Terminated):
             run.bulk.interrupted()
@@ -657,7 +660,7 @@ def _redact_url(url: str) -> str:
 def summary(report: dict[str, Any]) -> str:
     written = report.get("write_back") or {}
     parts = []
-    for resource_type in ("Claim", "MeasureReport"):
+    for resource_type in ("Claim", "MeasureReport", "Bundle"):
         counts = written.get(resource_type)
         if counts:
             shown = ", ".join(f"{n} {k}" for k, n in counts.items())

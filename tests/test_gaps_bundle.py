@@ -19,12 +19,12 @@ from fhir_cat2.emit.gaps import (
     DETECTED_ISSUE_PROFILE,
     GAP_STATUS_EXTENSION,
     GAP_STATUS_SYSTEM,
-    gaps_bundle_key,
 )
-from fhir_cat2.emit.ids import resource_id
+from fhir_cat2.emit.ids import gaps_bundle_key, resource_id
 from fhir_cat2.emit.measurereport import INDIVIDUAL_PROFILE
 from fhir_cat2.emit.validation import problem_of
 from fhir_cat2.job import DEFAULT_EMIT, EMIT_KINDS
+from fhir_cat2.sinks.planner import business_key, plan, withdrawal
 
 from .conftest import ROOT, bp_panel, condition, encounter, patient, run_resources
 
@@ -173,3 +173,17 @@ def test_replay_writes_bundles_and_gaps_csv(tmp_path):
     for name in ("Claim.ndjson", "MeasureReport.ndjson"):
         assert (plain / name).read_bytes() == (out / name).read_bytes()
     assert not (plain / "gaps.csv").exists() and not (plain / "Bundle.ndjson").exists()
+
+
+def test_the_write_planner_knows_a_gaps_bundle_by_its_identifier(ruleset):
+    """Bundle.identifier is one Identifier (not a list): the business key is still found, so a rerun plans
+    no write, and a Bundle no longer wanted (all gaps closed) is withdrawn by DELETE."""
+    (bundle,) = bundles(run_resources(hypertensive(152, 94), ruleset, measures=("CMS165",), emit=GAPS))
+    key = gaps_bundle_key("p1", 2025)
+    assert business_key(bundle) == key
+    stored = {**bundle, "meta": {**bundle["meta"], "versionId": "1"}}
+    assert plan([bundle], {key: stored}, strategy="update").unchanged == [("Bundle", key)]
+    (write,) = plan([bundle], {}, strategy="update").writes
+    assert (write.method, write.url) == ("PUT", f"Bundle/{bundle['id']}")
+    gone = withdrawal(stored)
+    assert gone is not None and (gone.method, gone.url) == ("DELETE", f"Bundle/{bundle['id']}")

@@ -27,10 +27,9 @@ from ..findings import MeasureResult
 from ..measures.gaps import OPEN, CareGap
 from ..rules.schema import MeasureDef
 from .claim import EmitDefaults, validate
-from .ids import TAG_CODE, TAG_SYSTEM, _digest, resource_id
+from .ids import GAPS_BUNDLE_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, _digest, gaps_bundle_key, resource_id
 from .measurereport import DEQM, build_individual_report
 
-GAPS_BUNDLE_IDENTIFIER_SYSTEM = "urn:fhir-cat2:gaps-bundle"
 BUNDLE_PROFILE = f"{DEQM}/gaps-bundle-deqm"
 COMPOSITION_PROFILE = f"{DEQM}/gaps-composition-deqm"
 DETECTED_ISSUE_PROFILE = f"{DEQM}/gaps-detectedissue-deqm"
@@ -40,11 +39,6 @@ GAP_STATUS_DISPLAY = {"open-gap": "Open Gap", "closed-gap": "Closed Gap"}
 CARE_GAP_EXTENSION = "urn:fhir-cat2:care-gap"
 """Ours: the gap's measure, group, need, what would close it and by when (sub-extensions), for gaps.csv."""
 CSV_COLUMNS = ("patient", "measure", "group", "episode", "status", "gap", "what would close it", "by when")
-
-
-def gaps_bundle_key(patient_id: str, year: int) -> str:
-    """Business identifier value of one patient's Gaps in Care Bundle for a period."""
-    return _digest("gaps-bundle", patient_id, str(year))
 
 
 def _full_url(kind: str, key: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 
 CLAIM_IDENTIFIER_SYSTEM = "urn:fhir-cat2:claim"
 MEASURE_REPORT_IDENTIFIER_SYSTEM = "urn:fhir-cat2:measure-report"
+GAPS_BUNDLE_IDENTIFIER_SYSTEM = "urn:fhir-cat2:gaps-bundle"
 TAG_SYSTEM = "urn:fhir-cat2"
 TAG_CODE = "quality-data"
 
@@ -22,6 +23,11 @@ def claim_key(patient_id: str, encounter_ref: str, program: str, year: int) -> s
 def measure_report_key(patient_id: str, measure_url: str, year: int) -> str:
     """Business identifier value of one patient's individual MeasureReport for a measure and period."""
     return _digest("measure-report", patient_id, measure_url, str(year))
+
+
+def gaps_bundle_key(patient_id: str, year: int) -> str:
+    """Business identifier value of one patient's Gaps in Care Bundle for a period."""
+    return _digest("gaps-bundle", patient_id, str(year))
 
 
 def summary_report_key(measure_url: str, year: int, scope: str) -> str:

@@ -20,10 +20,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..emit.ids import CLAIM_IDENTIFIER_SYSTEM, MEASURE_REPORT_IDENTIFIER_SYSTEM
+from ..emit.ids import (
+    CLAIM_IDENTIFIER_SYSTEM,
+    GAPS_BUNDLE_IDENTIFIER_SYSTEM,
+    MEASURE_REPORT_IDENTIFIER_SYSTEM,
+)
 from ..sources.server import is_ours
 
-IDENTIFIER_SYSTEMS = {"Claim": CLAIM_IDENTIFIER_SYSTEM, "MeasureReport": MEASURE_REPORT_IDENTIFIER_SYSTEM}
+IDENTIFIER_SYSTEMS = {
+    "Claim": CLAIM_IDENTIFIER_SYSTEM,
+    "MeasureReport": MEASURE_REPORT_IDENTIFIER_SYSTEM,
+    "Bundle": GAPS_BUNDLE_IDENTIFIER_SYSTEM,
+}
 LINE_EXTENSION = "urn:fhir-cat2:quality-data-line"
 """Marks the lines we appended to a billing Claim; valueIdentifier is our Claim's business identifier."""
 IGNORED_ELEMENTS = ("id", "meta", "text")
@@ -38,7 +46,10 @@ def comparable(resource: dict[str, Any]) -> dict[str, Any]:
 def business_key(resource: dict[str, Any]) -> str | None:
     """The value of our business identifier (None: the resource carries none)."""
     system = IDENTIFIER_SYSTEMS.get(resource.get("resourceType", ""))
-    for identifier in resource.get("identifier") or []:
+    identifiers = resource.get("identifier") or []
+    if isinstance(identifiers, dict):  # Bundle.identifier is one Identifier, not a list
+        identifiers = [identifiers]
+    for identifier in identifiers:
         if isinstance(identifier, dict) and identifier.get("system") == system:
             value = identifier.get("value")
             return value if isinstance(value, str) else None
@@ -184,14 +195,15 @@ def _planned(
 
 
 def withdrawal(current: dict[str, Any]) -> Write | None:
-    """What takes back one of our earlier resources: a Claim is cancelled (If-Match), a MeasureReport
-    deleted. None when it is not ours (never touch what we did not write) or already cancelled."""
+    """What takes back one of our earlier resources: a Claim is cancelled (If-Match), a MeasureReport or
+    a Gaps in Care Bundle (all the patient's gaps closed) deleted. None when it is not ours (never touch
+    what we did not write) or already cancelled."""
     if not is_ours(current):
         return None
     resource_type = current["resourceType"]
     key = business_key(current) or ""
     url = f"{resource_type}/{current['id']}"
-    if resource_type == "MeasureReport":
+    if resource_type in ("MeasureReport", "Bundle"):
         return Write("DELETE", url, resource_type, "withdrawn", {key: None})
     if current.get("status") == "cancelled":
         return None

@@ -1,4 +1,4 @@
-"""Idempotent write-back of Claims and MeasureReports to a FHIR server.
+"""Idempotent write-back of Claims, MeasureReports and Gaps in Care Bundles to a FHIR server.
 
 The sink reads the server's current copies, sends writes and keeps what does not get through; *which*
 writes to send (desired + current -> writes) is decided by the pure functions of ``planner.py``, the same
@@ -268,6 +268,11 @@ class ServerSink:
         return True
 
     def _send(self, writes: list[Write]) -> None:
+        # A Bundle we write (Gaps in Care) goes on its own: inside a transaction, servers resolve the
+        # urn:uuid references among its entries as the transaction's own, and refuse them as unresolved.
+        documents = [write for write in writes if write.resource_type == "Bundle"]
+        if documents:
+            writes = [write for write in writes if write.resource_type != "Bundle"]
         for start in range(0, len(writes), self.bundle_size):
             chunk = writes[start : start + self.bundle_size]
             if self._unavailable is not None:
@@ -297,6 +302,8 @@ class ServerSink:
                 )
                 for write in chunk:
                     self._send_single(write, retry_conflict=True)
+        for write in documents:
+            self._send_single(write, retry_conflict=True)
 
     def _send_bundle(self, chunk: list[Write]) -> None:
         if len(chunk) == 1:

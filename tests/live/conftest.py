@@ -79,7 +79,7 @@ class LiveServer:
         """Remove fhir-cat2 write-backs so a test starts from clinical data only."""
         entries = [
             {"request": {"method": "DELETE", "url": f"{r['resourceType']}/{r['id']}"}}
-            for t in ("Claim", "MeasureReport")
+            for t in ("Claim", "MeasureReport", "Bundle")
             for r in self.ours(t)
         ]
         for start in range(0, len(entries), 500):
