@@ -3,6 +3,9 @@ care coordinator's words, with the evidence the numerator's criteria used (``fhi
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import date
 
 import pytest
@@ -198,3 +201,94 @@ def test_hba1c_documented_without_a_result_counts_as_none(ruleset):
     run = run_resources(diabetic(a1c("n", None, "2025-07-07T08:00:00Z", eid=None, absent=True)), ruleset)
     (gap,) = gaps_of(run, "CMS122", ruleset)
     assert gap.close.startswith("no HbA1c result in 2025: ")
+
+
+# ------------------------------------------------------------------------------------- gaps.csv wording
+
+
+def test_gaps_csv_says_what_would_close_each_gap_per_family(tmp_path):
+    """BP, HbA1c, screening and colorectal: an open gap each, with its exact words; a closed one (CMS165 of
+    the patient whose open gap is CMS122) has no 'what would close it'."""
+    from fhir_cat2.cli import main
+
+    def who(pid, resources):
+        for resource in resources:
+            if resource["resourceType"] == "Patient":
+                resource["id"] = pid
+            else:
+                resource["id"] = f"{pid}-{resource['id']}"
+                for key in ("subject", "patient"):
+                    if key in resource:
+                        resource[key] = {"reference": f"Patient/{pid}"}
+        return resources
+
+    resources = [
+        *who("bp-open", hypertensive(bp_panel("bp", 152, 94, "2025-10-02T09:00:00Z", eid=None))),
+        *who("a1c-open", diabetic(a1c("a", 9.6, "2025-04-02T08:00:00Z", eid=None))),
+        *who("tobacco-open", adult_visits()),
+        *who(
+            "crc-open",
+            [
+                patient(birth="1965-06-01"),
+                encounter(),
+                procedure("c", "45378", "2015-12-31T09:00:00Z", system=CPT),
+            ],
+        ),
+        *who(
+            "bp-closed",
+            [
+                *hypertensive(bp_panel("bp", 128, 78, "2025-10-02T09:00:00Z", eid=None)),
+                condition("dm", "E11.9"),
+            ],
+        ),
+    ]
+    source = tmp_path / "in.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    out = tmp_path / "out"
+    measures = [arg for m in ("CMS165", "CMS122", "CMS138", "CMS130") for arg in ("--measure", m)]
+    argv = ["replay", str(source), "--out", str(out), "--period", "2025", "--emit", "measure-report,gaps"]
+    assert main([*argv, *measures, "--no-progress"]) == 0
+    rows = {
+        (row["patient"], row["measure"]): row
+        for row in csv.DictReader(io.StringIO((out / "gaps.csv").read_text()))
+        if row["group"]
+        in (
+            "",
+            "650b4f94da013638e7b3dd9a",
+            "661d86730f0a9077c1d5a59d",
+            "64e649752ad653247b573add",
+            "654a405f78418140875e351c",
+        )
+    }
+    expected = {
+        ("bp-open", "CMS165"): "last BP 152/94 mm[Hg] on 2025-10-02 is 140/90 or above: "
+        "a blood pressure reading below 140/90 by 2025-12-31 closes it",
+        ("a1c-open", "CMS122"): "last HbA1c 9.6 % on 2025-04-02 is above 9%: "
+        "an HbA1c (or GMI) result of 9% or below by 2025-12-31 closes it",
+        (
+            "tobacco-open",
+            "CMS138",
+        ): "no tobacco use screening in 2025: a tobacco use screening by 2025-12-31 closes it",
+        (
+            "crc-open",
+            "CMS130",
+        ): "no colonoscopy in the last 10 years, no sigmoidoscopy or CT colonography in 5, "
+        "no FIT-DNA in 3, no FOBT in 2025: a colorectal cancer screening by 2025-12-31 closes it",
+        (
+            "bp-closed",
+            "CMS122",
+        ): "no HbA1c result in 2025: an HbA1c (or GMI) result of 9% or below by 2025-12-31 closes it",
+    }
+    for key, words in expected.items():
+        assert (rows[key]["status"], rows[key]["what would close it"], rows[key]["by when"]) == (
+            "open-gap",
+            words,
+            "2025-12-31",
+        ), key
+    closed = rows[("bp-closed", "CMS165")]
+    assert (closed["status"], closed["gap"], closed["what would close it"], closed["by when"]) == (
+        "closed-gap",
+        "a blood pressure reading below 140/90",
+        "",
+        "",
+    )

@@ -36,7 +36,7 @@ def replayed(tmp_path_factory) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in read_ndjson(out / "Bundle.ndjson")}
 
 
-def sync(server: LiveServer, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+def sync(server: LiveServer, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "out"
     argv = [
         "sync",
@@ -47,7 +47,7 @@ def sync(server: LiveServer, tmp_path: Path) -> tuple[int, dict[str, Any]]:
         "--out",
         str(out),
     ]
-    code = main([*argv, *RUN])
+    code = main([*argv, *RUN, *extra])
     return code, json.loads((out / "run-report.json").read_text())
 
 
@@ -107,5 +107,24 @@ def test_a_reading_that_closes_a_gap_updates_that_patients_bundle_in_place(fresh
         assert bp_status(after[mine]) == "closed-gap"
         assert int(after[mine]["meta"]["versionId"]) == int(before[mine]["meta"]["versionId"]) + 1
         assert all(after[i]["meta"] == before[i]["meta"] for i in before if i != mine)
+    finally:
+        fresh.transaction([{"request": {"method": "DELETE", "url": "Observation/gaps-live-bp"}}])
+
+
+def test_a_patient_whose_last_open_gap_closes_has_their_bundle_withdrawn(fresh, tmp_path):
+    """Only CMS165: the BP reading closes the patient's one open gap, so their Bundle is deleted."""
+    assert sync(fresh, tmp_path, "--measure", "CMS165")[0] == 0
+    before = gaps_bundles(fresh)
+    (mine,) = [
+        i
+        for i, b in before.items()
+        if b["entry"][0]["resource"]["subject"]["reference"].endswith(BP_UNCONTROLLED)
+    ]
+    fresh.put(bp_panel("gaps-live-bp", 124, 76, "2025-11-25T09:00:00Z", pid=BP_UNCONTROLLED, eid=None))
+    try:
+        code, report = sync(fresh, tmp_path, "--measure", "CMS165")
+        assert code == 0
+        assert report["write_back"]["Bundle"].get("withdrawn") == 1
+        assert set(gaps_bundles(fresh)) == set(before) - {mine}
     finally:
         fresh.transaction([{"request": {"method": "DELETE", "url": "Observation/gaps-live-bp"}}])
