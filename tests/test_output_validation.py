@@ -215,3 +215,37 @@ def test_unusual_leaf_values_always_get_the_full_model():
         before = validator.full_validations
         assert (validator.problem(odd) is None) == _full_verdict(odd)
         assert validator.full_validations == before + 1
+
+
+@pytest.fixture(scope="module")
+def gaps_bundles(tmp_path_factory) -> list[dict[str, Any]]:
+    """Two Gaps in Care Bundles of the fixtures (``--emit gaps``)."""
+    from fhir_cat2.cli import main
+
+    out = tmp_path_factory.mktemp("gaps")
+    argv = ["replay", str(ROOT / "fixtures"), "--out", str(out), "--now", "2026-01-15T00:00:00Z"]
+    assert main([*argv, "--emit", "claim,measure-report,gaps", "--no-progress"]) == 0
+    return [json.loads(line) for line in (out / "Bundle.ndjson").read_text().splitlines()[:2]]
+
+
+def test_cached_verdict_equals_the_full_model_on_bundle_mutations(gaps_bundles):
+    """A Bundle is checked as its entries' resources and the Bundle without them (shapes that recur): the
+    verdict must still be the full Bundle model's, mutations inside the entries included."""
+    rng = random.Random(3)
+    validator = ShapeCachedValidator()
+    for bundle in gaps_bundles:
+        assert _full_verdict(bundle) and validator.problem(bundle) is None
+    disagreements = []
+    verdicts = set()
+    for bundle in gaps_bundles:
+        for mutated in _mutations(bundle, rng, 40):
+            try:
+                full = _full_verdict(mutated)
+            except TypeError:  # fhir.resources fails on an entry's resourceType that is not text
+                assert validator.problem(mutated) is not None
+                continue
+            verdicts.add(full)
+            if full != (validator.problem(mutated) is None):
+                disagreements.append(mutated)
+    assert verdicts == {True, False}
+    assert not disagreements, disagreements[:1]

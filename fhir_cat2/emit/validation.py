@@ -25,10 +25,19 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.composition import Composition
+from fhir.resources.R4B.detectedissue import DetectedIssue
 from fhir.resources.R4B.measurereport import MeasureReport
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-MODELS: dict[str, type[BaseModel]] = {"Claim": Claim, "MeasureReport": MeasureReport, "Bundle": Bundle}
+MODELS: dict[str, type[BaseModel]] = {
+    "Claim": Claim,
+    "MeasureReport": MeasureReport,
+    "Bundle": Bundle,
+    "Composition": Composition,
+    "DetectedIssue": DetectedIssue,
+}
+"""What we write (Claim, MeasureReport, Bundle) and what our Bundles hold."""
 MAX_REMEMBERED = 20_000
 """Valid values remembered per leaf type (ids and references are mostly unique: keep memory bounded)."""
 
@@ -100,6 +109,37 @@ class ShapeCachedValidator:
 
     def problem(self, resource: dict[str, Any]) -> str | None:
         """None when ``resource`` is valid for its R4B model, else the first problem as text."""
+        if resource.get("resourceType") == "Bundle" and isinstance(resource.get("entry"), list):
+            return self._bundle_problem(resource)
+        return self._problem(resource)
+
+    def _bundle_problem(self, bundle: dict[str, Any]) -> str | None:
+        """A Bundle as the full model checks it: its entries' resources each with the model their
+        resourceType names (what Bundle.entry.resource's validator does), and the Bundle without them. Each
+        part has a shape that recurs (a MeasureReport, a DetectedIssue, entries of a count), where whole
+        Bundles, of every patient's own makeup, hardly ever do."""
+        entries = bundle["entry"]
+        skeleton_entries: list[Any] = []
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                inner = entry["resource"]
+                kind = inner.get("resourceType")
+                if not isinstance(kind, str):  # fhir.resources itself raises TypeError on this
+                    return "failed FHIR R4B validation at Bundle.entry.resource.resourceType: not a type"
+                if kind not in MODELS:
+                    return self._worded(bundle)  # a type we do not write: the full model decides
+                problem = self._problem(inner)
+                if problem is not None:
+                    return self._worded(bundle) or problem
+                skeleton_entries.append({k: v for k, v in entry.items() if k != "resource"})
+            else:
+                skeleton_entries.append(entry)
+        problem = self._problem({**bundle, "entry": skeleton_entries})
+        if problem is not None:
+            return self._worded(bundle) or problem
+        return None
+
+    def _problem(self, resource: dict[str, Any]) -> str | None:
         tokens: list[Any] = []
         leaves: list[Any] = []
         tokens.append(tuple(resource))
