@@ -248,3 +248,22 @@ def test_secret_in_config_file_exits_2(tmp_path, capsys):
         assert main(["sync", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "secrets never go in the configuration file" in err and "hunter2" not in err
+
+
+def test_dry_run_with_gaps_writes_the_bundles_and_gaps_csv(tmp_path):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeServer(data()).install(rsps)
+        assert (
+            sync(tmp_path, "--emit", "measure-report,gaps", "--measure", "CMS165", "--measure", "CMS68") == 0
+        )
+    out = tmp_path / "out"
+    (bundle,) = [json.loads(line) for line in (out / "Bundle.ndjson").read_text().splitlines()]
+    assert bundle["entry"][0]["resource"]["subject"] == {"reference": "Patient/p1"}
+    assert (out / "gaps.csv").stat().st_mode & 0o777 == 0o600
+    rows = (out / "gaps.csv").read_text().splitlines()
+    assert rows[1:] == [
+        "p1,CMS165,650b4f94da013638e7b3dd9a,,closed-gap,a blood pressure reading below 140/90,,",
+        "p1,CMS68,64f0d84a56d636294b157d7f,Encounter/e1,open-gap,current medications documented at the visit,"
+        "current medications not documented at the visit: current medications documented at the visit by "
+        "2025-12-31 closes it,2025-12-31",
+    ]
