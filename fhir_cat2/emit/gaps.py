@@ -119,15 +119,15 @@ def build_gaps_bundle(
     ``measures``: per measure with a MeasureReport (url set), its result and gaps, in the run's order; each
     measure with gaps gets a section, its individual MeasureReport, and one DetectedIssue per gap (open and
     closed: the report shows both)."""
+    reported = [(m, r, gaps) for m, r, gaps in measures if gaps and m.url is not None]
+    if not any(gap.status == OPEN for _, _, gaps in reported for gap in gaps):
+        return None
     year = period[0].year
     key = gaps_bundle_key(patient_id, year)
     sections: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    any_open = False
-    for measure, result, gaps in measures:
-        if not gaps or measure.url is None:
-            continue
-        any_open = any_open or any(g.status == OPEN for g in gaps)
+    for measure, result, gaps in reported:
+        assert measure.url is not None
         report = build_individual_report(
             measure, result, period=period, report_date=report_date, defaults=defaults, used=used
         )
@@ -143,8 +143,6 @@ def build_gaps_bundle(
             entries.append({"fullUrl": issue_url, "resource": issue})
             issue_urls.append({"reference": issue_url})
         sections.append({"title": measure.title, "focus": {"reference": report_url}, "entry": issue_urls})
-    if not any_open:
-        return None
     composition_key = _digest("gaps-composition", key)
     composition = {
         "resourceType": "Composition",
