@@ -292,3 +292,25 @@ def test_gaps_csv_says_what_would_close_each_gap_per_family(tmp_path):
         "",
         "",
     )
+
+
+# ------------------------------------------------------------------------ high-risk medication (CMS156)
+
+
+def test_high_risk_medication_inverse_measure_open_gap_names_the_order_and_the_review():
+    """CMS156 is inverse: an order of a high-risk medication (rate 1) is the open gap; nothing done by the end
+    of the period undoes it, so the words say to review it."""
+    from fhir_cat2.rules.loader import load_rules
+
+    from .oracle.cms156 import DIPHENHYDRAMINE, older, order
+
+    ruleset = load_rules()
+    run = run_resources([*older(), order("a1", DIPHENHYDRAMINE, refills=1, days=30)], ruleset)
+    first = gaps_of(run, "CMS156", ruleset)[0]
+    assert (first.group_index, first.status) == (0, OPEN)
+    assert first.close == (
+        "a high-risk medication ordered on 2025-03-04: an order made cannot be undone: "
+        "review the high-risk medications with the patient (stop or switch)"
+    )
+    closed = gaps_of(run_resources(older(), ruleset), "CMS156", ruleset)
+    assert [gap.status for gap in closed] == [CLOSED, CLOSED, CLOSED]
