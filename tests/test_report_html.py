@@ -228,3 +228,17 @@ def test_attribution_is_the_latest_qualifying_encounter(tmp_path: Path) -> None:
     assert set(groups[0]["practitioner"]) == {"Practitioner/late"}
     assert set(groups[0]["location"]) == {"Location/north"}
     assert "organization" not in groups[0]
+
+
+def test_open_care_gaps_are_listed_when_the_run_wrote_them(tmp_path: Path) -> None:
+    run = replay(
+        ROOT / "fixtures", tmp_path / "run", "--period", "2025", "--emit", "claim,measure-report,gaps"
+    )
+    rows = (run / "gaps.csv").read_text().splitlines()
+    assert any(",open-gap," in r for r in rows) and any(",closed-gap," in r for r in rows)
+    page = report(tmp_path, run)
+    section = page[page.index("<h3>Open care gaps (gaps.csv)</h3>") :]
+    section = section[: section.index("</table>")]
+    assert "by 2025-12-31 closes it" in section
+    assert "closed-gap" not in section and "open-gap" not in section  # open ones only, no status column
+    assert "Open care gaps" not in report(tmp_path, run, extra=("--no-patient-detail",))

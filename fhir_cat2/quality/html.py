@@ -378,11 +378,12 @@ def _data_quality(run: RunFolder, options: ReportOptions) -> str:
 
 def _patient_detail(measures: Sequence[MeasureDef], run: RunFolder) -> str:
     parts = ['<h2 id="patients">Patients to act on</h2>']
-    if run.gaps:
-        columns = list(run.gaps[0].keys())
+    open_gaps = [row for row in run.gaps if row.get("status", "open-gap") == "open-gap"]
+    if open_gaps:
+        columns = [c for c in run.gaps[0] if c != "status"]
         rows = "".join(
             "<tr>" + "".join(f"<td>{escape(row.get(c, '') or '')}</td>" for c in columns) + "</tr>"
-            for row in run.gaps[: PATIENT_LIST_LIMIT * 5]
+            for row in open_gaps[: PATIENT_LIST_LIMIT * 5]
         )
         head = "".join(f"<th>{escape(c)}</th>" for c in columns)
         parts.append("<h3>Open care gaps (gaps.csv)</h3>" + _table(head, [rows]))
