@@ -10,6 +10,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 CVX = "http://hl7.org/fhir/sid/cvx"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CDT = "http://www.ada.org/cdt"  # ADA dental procedure codes (CMS74, CMS75)
 UCUM = "http://unitsofmeasure.org"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -25,6 +26,7 @@ SHORT_NAMES: dict[str, str] = {
     "icd10pcs": ICD10PCS,
     "cvx": CVX,
     "rxnorm": RXNORM,
+    "cdt": CDT,
     "actcode": ACT_CODE,
 }
 
@@ -47,10 +49,11 @@ _ALIASES: dict[str, str] = {
     "urn:oid:2.16.840.1.113883.6.4": ICD10PCS,
     "urn:oid:2.16.840.1.113883.12.292": CVX,
     "urn:oid:2.16.840.1.113883.6.88": RXNORM,
+    "urn:oid:2.16.840.1.113883.6.13": CDT,
 }
 
 KNOWN_SYSTEMS = frozenset(
-    {LOINC, SNOMED, CPT, HCPCS, ICD10CM, ICD10PCS, CVX, RXNORM, UCUM, ACT_CODE, OBSERVATION_CATEGORY}
+    {LOINC, SNOMED, CPT, HCPCS, ICD10CM, ICD10PCS, CVX, RXNORM, CDT, UCUM, ACT_CODE, OBSERVATION_CATEGORY}
 )
 
 

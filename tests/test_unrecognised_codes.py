@@ -160,3 +160,20 @@ def test_codes_suggest_refuses_what_is_not_the_report(tmp_path, capsys):
     assert main(["codes", "suggest", str(tmp_path / "x.csv"), "--out", str(tmp_path / "d.json")]) == 2
     assert "not an unrecognised-codes.csv" in capsys.readouterr().err
     assert main(["codes", "suggest", str(tmp_path / "none"), "--out", str(tmp_path / "d.json")]) == 2
+
+
+def test_dental_cdt_codes_are_standard_not_local(tmp_path):
+    """CDT (ADA dental codes, read by CMS74/CMS75) is a standard code system: a dental procedure no rule
+    reads is listed, under its canonical URI even when sent by OID, but is not a local code to map."""
+    cdt = "http://www.ada.org/cdt"
+    dental = {
+        "resourceType": "Procedure",
+        "id": "pr1",
+        "status": "completed",
+        "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.13", "code": "D1110"}]},
+        "subject": {"reference": "Patient/p1"},
+        "performedDateTime": "2025-03-04T09:00:00Z",
+    }
+    rows, report = run(tmp_path, [patient("p1"), dental])
+    assert rows[1:] == [["Procedure", "code", cdt, "D1110", "1"]]
+    assert not any("local code(s) (of code systems no rule uses)" in w for w in report["warnings"])
