@@ -1,0 +1,69 @@
+"""CMS75 children who have dental decay or cavities (MIPS 378, ChildrenWhoHaveDentalDecayOrCavitiesFHIR
+0.0.001, an inverse measure): what the generated cases of tests/oracle/cms75.py cannot show: no claims codes,
+the MeasureReport shape and improvement notation, CDT visits sent by OID, the explain trail."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.measurereport import MeasureReport
+
+from fhir_cat2.explain import outcome_to_text
+
+from .conftest import ICD10, condition, encounter, patient, run_resources
+
+URL = "https://madie.cms.gov/Measure/ChildrenWhoHaveDentalDecayOrCavitiesFHIR"
+CDT = "http://www.ada.org/cdt"
+
+
+def child(birth: str = "2017-05-01", pid: str = "p1", eid: str = "e1", system: str = CDT):
+    return [patient(pid, birth=birth), encounter(eid, pid=pid, cpt="D0120", system=system)]
+
+
+def caries(pid: str = "p1", **kw):
+    return condition(f"{pid}-caries", "K02.52", pid=pid, system=ICD10, **kw)
+
+
+def test_mips378_is_not_claims_reportable(ruleset):
+    """MIPS 378 has no rows in CMS's claims single-source files 2019-2025 and no HEDIS CPT II code."""
+    run = run_resources([*child(), caries(onset="2025-03-04")], ruleset, program="mips-claims")
+    assert run.population("CMS75")["numerator"] is True
+    assert run.measure_codes("CMS75") == []
+    assert ruleset.measure("CMS75").groups[0].claims == ()
+
+
+def test_individual_and_summary_reports_of_an_inverse_measure(ruleset):
+    """Reports carry url|version, the Measure's ids and improvement notation 'decrease' (fewer children
+    with caries is better); summary: 1 with caries of 2."""
+    resources = [*child(), caries(onset="2025-03-04"), *child(pid="p2", eid="e2")]
+    run = run_resources(resources, ruleset, report="both", measures=("CMS75",))
+    reports = [r for r in run.reports if r["measure"].startswith(URL)]
+    for report in reports:
+        MeasureReport.model_validate(report)
+    assert {r["measure"] for r in reports} == {f"{URL}|0.0.001"}
+    assert len([r for r in reports if r["type"] == "individual"]) == 2
+    [summary] = [r for r in reports if r["type"] == "summary"]
+    assert summary["improvementNotation"]["coding"][0]["code"] == "decrease"
+    [group] = summary["group"]
+    assert group["id"] == "64e5231d2ad653247b573acc"
+    assert {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]} == {
+        "initial-population": ("66F06DE9-C3BC-4453-89B1-400B819C0995", 2),
+        "denominator": ("63A8F920-BB07-4FC1-89BF-00B0F2A0226C", 2),
+        "denominator-exclusion": ("4F02F866-6DFB-423E-86F7-931C66D6A834", 0),
+        "numerator": ("EA2542BB-5E76-4518-A224-4EFFA2AA1F36", 1),
+    }
+    assert group["measureScore"] == {"value": 0.5}
+
+
+def test_an_oral_evaluation_sent_under_the_cdt_oid_qualifies(ruleset):
+    """CDT's OID (urn:oid:2.16.840.1.113883.6.13) is read as the CDT URI the value set lists (the CQL
+    compares systems exactly: the reference engine would not count it, so this is no generated case)."""
+    run = run_resources(child(system="urn:oid:2.16.840.1.113883.6.13"), ruleset, measures=("CMS75",))
+    assert run.population("CMS75")["initial-population"] is True
+
+
+def test_explain_names_the_caries_that_ended_before_the_period(ruleset):
+    resources = [*child(), caries(onset="2023-01-10", status="resolved", abatement="2024-06-01")]
+    run = run_resources(resources, ruleset)
+    [outcome] = run.outcomes
+    text = outcome_to_text(outcome, ruleset, ["CMS75"], full=True)
+    assert "inverse measure: the numerator is the poor outcome" in text
+    assert "no matching Condition overlaps 2025-01-01..2025-12-31 (with a matching code: 1 outside" in text
