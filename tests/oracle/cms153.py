@@ -121,6 +121,12 @@ case(
     [*woman(), medication("oc", CONTRACEPTIVE, "2024-06-01T09:00:00Z", supply_days=30)],
 )
 case(
+    "cms153-contraceptive-do-not-perform",
+    M,
+    "only a contraceptive order with doNotPerform (MedicationNotRequested): not in the initial population",
+    [*woman(), medication("oc", CONTRACEPTIVE, do_not_perform=True)],
+)
+case(
     "cms153-procedure",
     M,
     "IUD insertion (CPT 58300) in the period: initial population",
