@@ -67,3 +67,23 @@ def test_explain_names_the_caries_that_ended_before_the_period(ruleset):
     text = outcome_to_text(outcome, ruleset, ["CMS75"], full=True)
     assert "inverse measure: the numerator is the poor outcome" in text
     assert "no matching Condition overlaps 2025-01-01..2025-12-31 (with a matching code: 1 outside" in text
+
+
+def test_inverse_care_gap_is_open_with_caries_and_names_the_diagnosis(ruleset):
+    """CMS75 is inverse: a child with caries has the open gap; the words name the diagnosis's date and say a
+    diagnosis in the year cannot be undone."""
+    from datetime import date
+
+    from fhir_cat2.measures.gaps import CLOSED, OPEN, care_gaps
+
+    end = date(2025, 12, 31)
+    with_caries = run_resources([*child(), caries(onset="2025-03-04")], ruleset, measures=("CMS75",))
+    [gap] = care_gaps(ruleset.measure("CMS75"), with_caries.result("CMS75"), end)
+    assert gap.status == OPEN
+    assert gap.close.startswith("dental caries ") and "2025-03-04" in gap.close
+    assert gap.close.endswith(
+        "a diagnosis in the year cannot be undone: treat the caries and offer prevention (fluoride varnish)"
+    )
+    without = run_resources(child(), ruleset, measures=("CMS75",))
+    [gap] = care_gaps(ruleset.measure("CMS75"), without.result("CMS75"), end)
+    assert (gap.status, gap.need) == (CLOSED, "no dental decay or cavities")
