@@ -65,3 +65,10 @@ def test_measures_list_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_measures_list_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["measures", "list", "--format", "markdown"]) == 0
     assert capsys.readouterr().out == as_markdown(catalogue(read_table()))
+
+
+def test_readme_counts_the_catalogue() -> None:
+    measures = read_table().measures
+    ecqms = sum(1 for m in measures if m.url)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"- **Measures**: {ecqms} eCQMs of the 2025 MIPS set" in readme
