@@ -22,6 +22,7 @@ from .conftest import EXTERNAL, LiveServer, corpus_bundle_as_puts, read_ndjson
 pytestmark = [pytest.mark.live, pytest.mark.corpus]
 
 PERIOD = ["--period", "2020", "--now", "2021-01-15T00:00:00Z"]
+CPT = "http://www.ama-assn.org/go/cpt"
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +169,17 @@ def test_append_mode_keeps_each_programs_lines_on_a_shared_billing_claim(
     monkeypatch.setenv("FHIR_CAT2_WRITE__BILLING_CLAIMS", "append")
     monkeypatch.setenv("FHIR_CAT2_RUN__EMIT", "[claim]")
     _sync(corpus_server, tmp_path, "hedis")
+    # mips-claims reads a visit's CPT/HCPCS code, as the rows of CMS's claims files list them; Synthea types
+    # its encounters with SNOMED only: record the billed office visit code on the visits that carry hedis
+    # lines, as an EHR does
+    for claim in corpus_server.search_all("Claim"):
+        if "hedis" not in _line_programs(claim):
+            continue
+        for ref in sorted({e["reference"] for i in claim["item"] for e in i.get("encounter", [])}):
+            visit = corpus_server.get(ref)
+            visit.pop("meta", None)
+            visit["type"] = [*visit.get("type", []), {"coding": [{"system": CPT, "code": "99213"}]}]
+            corpus_server.put(visit)
     monkeypatch.setenv("FHIR_CAT2_RUN__PROGRAM", "mips-claims")
     mips = _sync(corpus_server, tmp_path, "mips")
     assert mips["write_back"]["Claim"].get("appended", 0) > 10
