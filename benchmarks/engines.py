@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,21 @@ def engine_command(engine: str, corpus: Path, out: Path, period: int) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; without --keep its work folder (corpus, outputs, the old commit's worktree) goes."""
+    work: list[Path] = []
+    try:
+        return _main(argv, work)
+    finally:
+        for folder in work:
+            for tree in [p for p in folder.glob("commit-*") if p.is_dir()]:
+                # a worktree is registered in the repository too: remove it there, not only its files
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+                )
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _main(argv: list[str] | None, cleanup: list[Path]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=400_000)
     parser.add_argument("--corpus", metavar="DIR", help="replay this corpus instead of generating one")
@@ -159,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     compile_package()
     work = Path(args.keep or tempfile.mkdtemp(prefix="fhir-cat2-engines-"))
     work.mkdir(parents=True, exist_ok=True)
+    if not args.keep:
+        cleanup.append(work)
     corpus = Path(args.corpus) if args.corpus else work / "corpus"
     if not args.corpus and not corpus.exists():
         generate(corpus, args.resources, ["ndjson"], args.seed, gz=False)
