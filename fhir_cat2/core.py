@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -175,7 +176,6 @@ def _emit_claims(outcome: PatientOutcome, job: Job, result: PatientResult) -> No
 
 
 def _emit_reports(outcome: PatientOutcome, job: Job, result: PatientResult) -> None:
-    patient_id = outcome.ctx.patient_id
     for measure in job.measures:
         measure_result = outcome.measure_results.get(measure.id)
         if measure_result is None or not measure_result.in_initial_population:
@@ -189,23 +189,18 @@ def _emit_reports(outcome: PatientOutcome, job: Job, result: PatientResult) -> N
         result.tallies[measure.id] = tallies
         if measure.url is None or not job.individual_reports:
             continue
-        used: Counter[str] = Counter()
-        try:
-            report = build_individual_report(
+        _add_patient_resource(
+            result,
+            "MeasureReport",
+            partial(
+                build_individual_report,
                 measure,
                 measure_result,
                 period=job.period,
                 report_date=job.report_date,
                 defaults=job.defaults,
-                used=used,
-            )
-        except InputError as exc:
-            ref = f"Patient/{patient_id}"
-            result.quarantined.append(QuarantineEntry(exc.kind, Src(ref, ""), str(exc), ref))
-            continue
-        result.defaults_used.update(used)
-        result.resources.append(report)
-        result.written["MeasureReport"] += 1
+            ),
+        )
 
 
 def _emit_gaps(outcome: PatientOutcome, job: Job, result: PatientResult) -> None:
@@ -216,25 +211,37 @@ def _emit_gaps(outcome: PatientOutcome, job: Job, result: PatientResult) -> None
         if measure_result is None or not measure_result.in_initial_population:
             continue
         measures.append((measure, measure_result, care_gaps(measure, measure_result, job.period[1])))
-    used: Counter[str] = Counter()
-    try:
-        bundle = build_gaps_bundle(
+    _add_patient_resource(
+        result,
+        "Bundle",
+        partial(
+            build_gaps_bundle,
             outcome.ctx.patient_id,
             measures,
             period=job.period,
             report_date=job.report_date,
             defaults=job.defaults,
-            used=used,
-        )
+        ),
+    )
+
+
+def _add_patient_resource(
+    result: PatientResult, resource_type: str, build: Callable[..., dict[str, Any] | None]
+) -> None:
+    """Build one of the patient's resources (``build(used=...)``, None: nothing to write) and keep it, or
+    quarantine the patient's input the builder refused, with its reason."""
+    used: Counter[str] = Counter()
+    try:
+        resource = build(used=used)
     except InputError as exc:
-        ref = f"Patient/{outcome.ctx.patient_id}"
+        ref = f"Patient/{result.patient_id}"
         result.quarantined.append(QuarantineEntry(exc.kind, Src(ref, ""), str(exc), ref))
         return
-    if bundle is None:
+    if resource is None:
         return
     result.defaults_used.update(used)
-    result.resources.append(bundle)
-    result.written["Bundle"] += 1
+    result.resources.append(resource)
+    result.written[resource_type] += 1
 
 
 def expected(result: PatientResult, job: Job) -> Iterator[tuple[str, str, str | None]]:
