@@ -236,3 +236,40 @@ case(
         ),
     ],
 )
+case(
+    "cms771-follow-6-months-earlier-time",
+    M,
+    "follow-up on 1 April 2025 at 08:00, before the diagnosis's time of day (09:00): months between is 5",
+    [*base(), score("s1", 18, FIRST), score("s2", 12, "2025-04-01T08:00:00Z")],
+)
+case(
+    "cms771-follow-13-months-earlier-time",
+    M,
+    "follow-up on 1 November 2025 at 08:00, before the diagnosis's time of day: months between is 12",
+    [*base(), score("s1", 18, FIRST), score("s2", 12, "2025-11-01T08:00:00Z")],
+)
+case(
+    "cms771-date-only-diagnosis",
+    M,
+    "BPH onset a date (1 October 2024), follow-up on 1 April 2025: months between a date and a time is"
+    " uncertain (5 or 6), so the CQL does not count it",
+    [*base(onset="2024-10-01"), score("s1", 18, FIRST), score("s2", 12, "2025-04-01T10:00:00Z")],
+)
+case(
+    "cms771-urology-stay-31-days",
+    M,
+    "BPH at 09:00 31 days after a urology stay ending at 10:00: excluded (end + 31 days is 10:00)",
+    [
+        *scored(),
+        encounter("h1", "2024-08-25T09:00:00Z", end="2024-08-31T10:00:00Z", klass="IMP", cpt="99221"),
+    ],
+)
+case(
+    "cms771-urology-stay-31-days-earlier-time",
+    M,
+    "BPH at 09:00 31 days after a urology stay ending at 08:00: not excluded (compared to the instant)",
+    [
+        *scored(),
+        encounter("h1", "2024-08-25T09:00:00Z", end="2024-08-31T08:00:00Z", klass="IMP", cpt="99221"),
+    ],
+)
