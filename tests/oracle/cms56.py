@@ -242,3 +242,21 @@ case(
     "severe cognitive impairment overlapping the period: excluded",
     [*hip(), *paired(), condition("sci", "702956004", system=SNOMED, onset="2024-05-01")],
 )
+case(
+    "cms56-fracture-25-hours-before",
+    M,
+    "hip fracture 25 hours before the THA: not excluded",
+    [*hip(), *paired(), condition("fx", "S72.001A", system=ICD10, onset="2024-03-03T07:00:00Z")],
+)
+case(
+    "cms56-fracture-24-hours-before",
+    M,
+    "hip fracture exactly 24 hours before the THA: excluded",
+    [*hip(), *paired(), condition("fx", "S72.001A", system=ICD10, onset="2024-03-03T08:00:00Z")],
+)
+case(
+    "cms56-died-boolean",
+    M,
+    "deceasedBoolean true (no date): not excluded",
+    [{**hip()[0], "deceasedBoolean": True}, *hip()[1:], *paired()],
+)

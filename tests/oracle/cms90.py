@@ -222,3 +222,39 @@ case(
     "severe cognitive impairment (any status) overlapping the period: excluded",
     [*heart_failure(), *paired(), condition("sci", "702956004", system=SNOMED, onset="2024-05-01")],
 )
+case(
+    "cms90-heart-failure-resolved",
+    M,
+    "heart failure resolved in June 2024 (abatement): not in the population",
+    [
+        patient(birth="1960-05-01"),
+        condition("hf", "I50.1", system=ICD10, onset="2020-01-01", status="resolved", abatement="2024-06-01"),
+        encounter("e1", VISIT_1),
+        encounter("e2", VISIT_2),
+        *paired(),
+    ],
+)
+case(
+    "cms90-heart-failure-inactive",
+    M,
+    "heart failure inactive, without an abatement date: the prevalence's end is unknown",
+    [
+        patient(birth="1960-05-01"),
+        condition("hf", "I50.1", system=ICD10, onset="2020-01-01", status="inactive"),
+        encounter("e1", VISIT_1),
+        encounter("e2", VISIT_2),
+        *paired(),
+    ],
+)
+case(
+    "cms90-telephone-visits",
+    M,
+    "two telephone visits (CPT 99442): in the population",
+    [
+        patient(birth="1960-05-01"),
+        condition("hf", "I50.1", system=ICD10, onset="2020-01-01"),
+        encounter("e1", VISIT_1, cpt="99442"),
+        encounter("e2", VISIT_2, cpt="99442"),
+        *paired(),
+    ],
+)
