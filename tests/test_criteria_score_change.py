@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fhir_cat2.criteria.plan import reads_populations
 from fhir_cat2.errors import RulesError
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import ScoreChangeCriterion
+from fhir_cat2.rules.schema import Criterion, ScoreChangeCriterion
 
 from .conftest import coded_obs, encounter, patient, run_resources
 
@@ -175,3 +176,14 @@ def test_an_unbound_anchor_is_reported(tmp_path):
     path.write_text(path.read_text().replace("first.start+30d", "nowhere.start+30d"))
     with pytest.raises(RulesError, match="nowhere"):
         load_rules(path)
+
+
+def test_a_score_change_reading_populations_is_not_memoised(tmp_path):
+    """A population membership inside a side's ``where`` keeps the criterion out of the memo."""
+    side = {"resource": "Observation", "codes": [f"loinc#{SCORE}"], "during": "period", "earliest_only": True}
+    gated = {**side, "where": {"population": "denominator"}}
+    change = {"change": "baseline-minus-follow-up", "band": {"ge": 3}}
+    plain = Criterion.model_validate({"score_change": {"baseline": side, "follow_up": side, **change}})
+    reading = Criterion.model_validate({"score_change": {"baseline": gated, "follow_up": side, **change}})
+    assert not reads_populations(plain, {})
+    assert reads_populations(reading, {})

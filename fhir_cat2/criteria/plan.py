@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
-from ..rules.loader import RuleSet, free_anchors
+from ..rules.loader import RuleSet, free_anchors, score_change_exists
 from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
@@ -357,6 +357,9 @@ def reads_populations(
         children.append(criterion.not_)
     if criterion.exists is not None:
         children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
+    if criterion.score_change is not None:
+        for side in score_change_exists(criterion.score_change):
+            children += [c for c in (side.where, side.then) if c is not None]
     if criterion.use is not None and criterion.use in library and criterion.use not in seen:
         children.append(library[criterion.use])
         seen = seen | {criterion.use}
