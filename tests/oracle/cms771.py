@@ -273,3 +273,28 @@ case(
         encounter("h1", "2024-08-25T09:00:00Z", end="2024-08-31T08:00:00Z", klass="IMP", cpt="99221"),
     ],
 )
+case(
+    "cms771-auasi-last-qol-of-the-day",
+    M,
+    "AUA index 15 with QoL answers 4 (10:05) and 1 (10:30) that day: the last counts (16), then IPSS 14:"
+    " change 2, denominator",
+    [
+        *base(),
+        score("s1", 15, FIRST, code=AUASI),
+        score("q1", 4, "2024-10-15T10:05:00Z", code=QOL),
+        score("q2", 1, "2024-10-15T10:30:00Z", code=QOL),
+        score("s2", 14, FOLLOW),
+    ],
+)
+case(
+    "cms771-first-unscored",
+    M,
+    "the first assessment is an AUA index without QoL (no score), an IPSS 18 follows in the month: the first"
+    " counts, denominator",
+    [
+        *base(),
+        score("s0", 15, "2024-10-10T10:00:00Z", code=AUASI),
+        score("s1", 18, "2024-10-20T10:00:00Z"),
+        score("s2", 12, FOLLOW),
+    ],
+)
