@@ -37,6 +37,7 @@ from ..sources.records import (
 from .facts import Facts
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
+from .scores import score_change
 from .spans import SEVERAL, distinct_end_days, every_span, span
 from .words import (
     Why,
@@ -94,6 +95,7 @@ class Criteria:
             "use": self._judge_use,
             "readings": self._judge_readings,
             "latest_day": self._judge_latest_day,
+            "score_change": self._judge_score_change,
         }
         self.plans = Plans(ruleset, judges, thorough=thorough, deviations=deviations)
         self._nodes = self.plans.nodes
@@ -224,6 +226,10 @@ class Criteria:
     def _judge_latest_day(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.latest_day is not None
         return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
+
+    def _judge_score_change(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.score_change is not None
+        return score_change(self, node.criterion.score_change, node.criterion.label, facts, scope, members)
 
     def _judge_deceased(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         spec = node.criterion.deceased

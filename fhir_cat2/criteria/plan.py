@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
-from ..rules.loader import RuleSet, free_anchors
+from ..rules.loader import RuleSet, free_anchors, score_change_exists
 from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
@@ -34,6 +34,7 @@ KINDS = (
     "use",
     "readings",
     "latest_day",
+    "score_change",
 )
 """The kinds of criterion, each with its judge."""
 
@@ -166,6 +167,8 @@ class Plans:
             node.child = self.node(library[criterion.use]) if criterion.use in library else None
         elif criterion.readings is not None:
             node.judge = self.judges["readings"]
+        elif criterion.score_change is not None:
+            node.judge = self.judges["score_change"]
         else:
             node.judge = self.judges["latest_day"]
         if not self.thorough:  # explain judges every criterion, even what cannot hold
@@ -204,6 +207,11 @@ class Plans:
                 return self._shared_need(Need("exists", resource=spec.resource, codes=codes))
         elif criterion.use is not None:
             return node.child.need if node.child is not None else None
+        elif criterion.score_change is not None:  # no baseline assessment, no change
+            baseline = criterion.score_change.baseline
+            codes = self.codes_of(baseline)
+            if codes:
+                return self._shared_need(Need("exists", resource=baseline.resource, codes=codes))
         elif criterion.latest_day is not None and not (
             criterion.latest_day.if_none or criterion.latest_day.any_status
         ):
@@ -349,6 +357,9 @@ def reads_populations(
         children.append(criterion.not_)
     if criterion.exists is not None:
         children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
+    if criterion.score_change is not None:
+        for side in score_change_exists(criterion.score_change):
+            children += [c for c in (side.where, side.then) if c is not None]
     if criterion.use is not None and criterion.use in library and criterion.use not in seen:
         children.append(library[criterion.use])
         seen = seen | {criterion.use}
