@@ -35,6 +35,7 @@ from ..sources.records import (
     ResourceRecord,
 )
 from .facts import Facts
+from .links import links_of
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
 from .spans import SEVERAL, distinct_end_days, every_span, span
@@ -63,7 +64,9 @@ from .words import (
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
-_POINT_RELATIONS = frozenset({"starts_by", "ends_by", "starts_before", "ends_before"})
+_POINT_RELATIONS = frozenset(
+    {"starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after"}
+)
 _NO_MEMBERS: dict[str, bool] = {}
 """Population memberships when none are given (read only)."""
 
@@ -288,10 +291,13 @@ class Criteria:
         held: list[Trail] = []
         failed: list[Trail] = []
         itself = scope.span(spec.is_).ref if spec.is_ is not None else None
+        linked = links_of(spec, scope)
         several = spec.timing_of in SEVERAL
         for position, record in enumerate(pool):
             if spec.is_ is not None and record.ref != itself:
                 continue  # not the bound resource: not a candidate at all
+            if linked is not None and not linked.admits(record):
+                continue  # the bound resource itself, or not based on it: not a candidate at all
             why: Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = spans[position]
@@ -737,6 +743,10 @@ def _timing_ok(
             return start_i < high_i
         if relation == "ends_before" and end_i is not None:
             return end_i < high_i
+        if relation == "starts_after" and start_i is not None:
+            return start_i > high_i
+        if relation == "ends_after" and end_i is not None:
+            return end_i > high_i
     start, end = span.start, span.end
     if relation in _POINT_RELATIONS:
         if high is None:
@@ -747,6 +757,10 @@ def _timing_ok(
             return end is not None and end <= high
         if relation == "starts_before":
             return start is not None and start < high
+        if relation == "starts_after":
+            return start is not None and start > high
+        if relation == "ends_after":
+            return end is not None and end > high
         return end is not None and end < high  # ends_before
     if low is None or high is None:
         return False

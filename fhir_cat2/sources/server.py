@@ -48,7 +48,7 @@ PATIENT_PARAMS: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_PATIENT_PARAMS = ("patient", "subject")
 # Where a resource names its patient, for the change scan.
-_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
+_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for")
 
 PageObserver = Callable[[str, str, SearchPage], None]
 """Called with (phase, resource type, page) for every page fetched (record mode saves them)."""
