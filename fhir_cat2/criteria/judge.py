@@ -359,20 +359,23 @@ class Criteria:
         if not plan.judges_candidates:
             return candidates, misses, (held if candidates else failed)
         matched: list[ResourceRecord] = []
+        then_held: list[Trail] = []
+        then_failed: list[Trail] = []
         for record in candidates:
             why = None if spec.values_first else self._value_ok(record, spec)
             if why is None and spec.daily_dose is not None:
                 why = _daily_dose_ok(record, spec.daily_dose, plan)
             if why is None and spec.then is not None:
                 trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
-                (held if trail.met else failed).append(trail)
+                (then_held if trail.met else then_failed).append(trail)
                 if not trail.met:
                     why = partial(does_not_hold, trail)
             if why is not None:
                 misses.append((why, 1))
                 continue
             matched.append(record)
-        return matched, misses, (held if matched else failed)
+        # ``then`` is judged last, on what passed every other test: its trails say most, and are shown first
+        return matched, misses, (then_held + held if matched else then_failed + failed)
 
     @staticmethod
     def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
