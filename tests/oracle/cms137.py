@@ -327,3 +327,68 @@ case(
     "hospice encounter in the period: denominator exclusion",
     adult(psychotherapy("pt", "2025-04-05"), encounter("hosp", at("2025-09-01"), system=SNOMED, cpt=HOSPICE)),
 )
+case(
+    "cms137-diagnosis-date-only",
+    M,
+    "the SUD diagnosis's onset is the visit's date without a time: compared with the visit's instants",
+    [
+        patient(birth="1990-05-01", gender="male"),
+        encounter("ep", EPISODE, end="2025-04-01T09:40:00Z", diagnoses=["sud"]),
+        condition("sud", SUD, onset="2025-04-01", system=ICD10),
+        psychotherapy("pt", "2025-04-05"),
+    ],
+)
+case(
+    "cms137-episode-last-year",
+    M,
+    "the only episode is on 15 December 2024: not in the population",
+    adult(psychotherapy("pt", "2024-12-20"), day="2024-12-15"),
+)
+case(
+    "cms137-episode-across-new-year",
+    M,
+    "the only episode visit runs from 31 December 2024 to 2 January 2025 (not within the period): not in the"
+    " population",
+    [
+        patient(birth="1990-05-01", gender="male"),
+        encounter("ep", "2024-12-31T20:00:00Z", end="2025-01-02T10:00:00Z", cpt="99223", diagnoses=["sud"]),
+        condition("sud", SUD, onset="2025-01-01T09:10:00Z", system=ICD10),
+        psychotherapy("pt", "2025-01-05"),
+    ],
+)
+case(
+    "cms137-inpatient-episode",
+    M,
+    "an initial inpatient visit 1-3 April during which the diagnosis starts on the 2nd; psychotherapy"
+    " 14 April (13 days after the visit's start): initiation",
+    [
+        patient(birth="1990-05-01", gender="male"),
+        encounter("ep", EPISODE, end="2025-04-03T10:00:00Z", cpt="99223", diagnoses=["sud"]),
+        condition("sud", SUD, onset="2025-04-02T09:10:00Z", system=ICD10),
+        psychotherapy("pt", "2025-04-14"),
+    ],
+)
+case(
+    "cms137-telehealth-without-diagnosis",
+    M,
+    "a telephone visit 3 days after without a SUD diagnosis: no initiation",
+    adult(encounter("tel", at("2025-04-04"), cpt=TELEPHONE)),
+)
+case(
+    "cms137-engaged-long-acting-in-treatment-set",
+    M,
+    "initiation 2 April, HCPCS G2069 (long-acting MAT, also a SUD treatment) 20 April: engagement",
+    adult(psychotherapy("p1", "2025-04-02"), given("inj", "2025-04-20", "G2069")),
+)
+case(
+    "cms137-history-order-60-days",
+    M,
+    "a SUD medication ordered 31 January, 60 days before: not a new episode",
+    adult(order("old", "2025-01-31"), psychotherapy("pt", "2025-04-05")),
+)
+case(
+    "cms137-history-order-61-days",
+    M,
+    "a SUD medication ordered 30 January, 61 days before: new episode",
+    adult(order("old", "2025-01-30"), psychotherapy("pt", "2025-04-05")),
+)
