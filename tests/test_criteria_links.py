@@ -15,6 +15,8 @@ from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.rules.schema import ExistsCriterion
 from fhir_cat2.sources.fields import to_record
 from fhir_cat2.sources.records import EventRecord, Src
+from fhir_cat2.sources.server import default_types, patient_param
+from fhir_cat2.sources.server import patient_of as server_patient_of
 from fhir_cat2.sources.values import plain_resolver
 
 from .conftest import LOINC, encounter, patient, request, run_resources
@@ -156,3 +158,9 @@ def test_links_name_a_bound_resource_not_the_period():
         ExistsCriterion.model_validate({"resource": "Task", "codes": ["loinc#1-1"], "refers_to": "period"})
     with pytest.raises(ValidationError, match="'period' is not a resource"):
         ExistsCriterion.model_validate({"resource": "Task", "codes": ["loinc#1-1"], "other_than": "period"})
+
+
+def test_a_sync_reads_tasks_and_finds_their_patient_in_for(ruleset):
+    assert "Task" in default_types(ruleset.relevant_codes())
+    assert patient_param("Task", set()) == "patient"
+    assert server_patient_of(task("t", [])) == "p1"

@@ -97,7 +97,7 @@ def patient_param(resource_type: str, declared: set[str]) -> str | None:
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
-    """The id of the patient a resource belongs to (subject/patient/beneficiary), or None."""
+    """The id of the patient a resource belongs to (subject/patient/beneficiary, a Task's for), or None."""
     if resource.get("resourceType") == "Patient":
         value = resource.get("id")
         return value if isinstance(value, str) and value else None
