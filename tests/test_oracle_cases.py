@@ -69,6 +69,10 @@ EXPLAINED = {
     "CMS22 cms144-age-18 denominator": "as its initial population",
     "CMS22 cms951-age-18 initial-population": "as cms144-age-18 (18th birthday on 1 January)",
     "CMS22 cms951-age-18 denominator": "as its initial population",
+    "CMS50 cms50-referral-date-only-report-same-day numerator": "CQL precision: the report ends at 16:00"
+    " on the day of a date-only authoredOn (4 March); 'ends after' that date is uncertain (null) to the"
+    " instant, so the CQL does not count it; fhir-cat2 reads a date as its first instant (midnight) and"
+    " counts it (a report ending the next day counts in both)",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

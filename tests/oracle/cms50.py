@@ -185,3 +185,22 @@ case(
     "the only visit was in December 2024: not in the population",
     referred(report(), visit=encounter("e1", "2024-12-04T09:00:00Z")),
 )
+case(
+    "cms50-referral-date-only-report-same-day",
+    M,
+    "the referral's authoredOn is a date (4 March), the report ends at 16:00 that day: 'after' is uncertain"
+    " to the instant (explained: fhir-cat2 counts it)",
+    referred(report(ends="2025-03-04T16:00:00Z"), authored="2025-03-04"),
+)
+case(
+    "cms50-referral-date-only-report-next-day",
+    M,
+    "the referral's authoredOn is a date (4 March), the report ends on 5 March: numerator",
+    referred(report(ends="2025-03-05T10:00:00Z"), authored="2025-03-04"),
+)
+case(
+    "cms50-report-date-only-end",
+    M,
+    "the report's executionPeriod ends on a date (2 April) without a time: numerator",
+    referred(report(ends="2025-04-02")),
+)
