@@ -6,6 +6,7 @@ tests/oracle/cms50.py."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from fhir.resources.R4B.measurereport import MeasureReport
 
@@ -69,3 +70,31 @@ def test_explain_names_the_referral_and_the_report(tmp_path, capsys):
     assert "ServiceRequest/ref" in text
     assert "Consultant report received for the first referral" in text
     assert "based on the referral" in text
+
+
+def test_a_report_based_on_a_urn_uuid_reference_is_linked(tmp_path, capsys):
+    """In a transaction-style Bundle the Task's basedOn names the referral by its fullUrl: read as
+    resolved, it is the same referral."""
+
+    def urn(resource_type: str, rid: str) -> str:
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resource_type}/{rid}')}"
+
+    def rewrite(value):
+        if isinstance(value, dict):
+            out = {k: rewrite(v) for k, v in value.items()}
+            if isinstance(value.get("reference"), str):
+                out["reference"] = urn(*value["reference"].split("/"))
+            return out
+        return [rewrite(v) for v in value] if isinstance(value, list) else value
+
+    entries = [
+        {"fullUrl": urn(r["resourceType"], r["id"]), "resource": rewrite(r)} for r in referred(report())
+    ]
+    (tmp_path / "b.json").write_text(
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    )
+    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS50", "--period", "2025"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "NOT MET" not in text and "MET" in text
+    assert "1 matching Task (based on the referral)" in text
