@@ -204,3 +204,21 @@ case(
     "the report's executionPeriod ends on a date (2 April) without a time: numerator",
     referred(report(ends="2025-04-02")),
 )
+case(
+    "cms50-referral-do-not-perform",
+    M,
+    "the only referral is marked doNotPerform (QI-Core ServiceNotRequested): not in the population",
+    referred(report(), do_not_perform=True),
+)
+case(
+    "cms50-visit-psych-evaluation",
+    M,
+    "the visit is a psychiatric diagnostic evaluation (CPT 90791): numerator",
+    referred(report(), visit=encounter("e1", "2025-03-04T09:00:00Z", cpt="90791")),
+)
+case(
+    "cms50-report-focus-only",
+    M,
+    "the consultant report Task names the referral in focus, not basedOn: denominator",
+    referred({**report(based_on=None), "focus": {"reference": "ServiceRequest/ref"}}),
+)
