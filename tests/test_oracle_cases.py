@@ -75,6 +75,10 @@ EXPLAINED = {
     " onset has no time (6 months to the day)",
     "CMS771 cms771-date-only-diagnosis denominator": "as its initial population",
     "CMS771 cms771-date-only-diagnosis numerator": "as its initial population",
+    "CMS50 cms50-referral-date-only-report-same-day numerator": "CQL precision: the report ends at 16:00"
+    " on the day of a date-only authoredOn (4 March); 'ends after' that date is uncertain (null) to the"
+    " instant, so the CQL does not count it; fhir-cat2 reads a date as its first instant (midnight) and"
+    " counts it (a report ending the next day counts in both)",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

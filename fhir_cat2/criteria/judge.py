@@ -35,6 +35,7 @@ from ..sources.records import (
     ResourceRecord,
 )
 from .facts import Facts
+from .links import links_of
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
 from .scores import score_change
@@ -64,7 +65,9 @@ from .words import (
 MAX_EVIDENCE = 50
 _UNSEEN: Any = object()
 _CONDITION_NOT_VALID = frozenset({"refuted", "entered-in-error"})
-_POINT_RELATIONS = frozenset({"starts_by", "ends_by", "starts_before", "ends_before"})
+_POINT_RELATIONS = frozenset(
+    {"starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after"}
+)
 _NO_MEMBERS: dict[str, bool] = {}
 """Population memberships when none are given (read only)."""
 
@@ -294,10 +297,13 @@ class Criteria:
         held: list[Trail] = []
         failed: list[Trail] = []
         itself = scope.span(spec.is_).ref if spec.is_ is not None else None
+        linked = links_of(spec, scope)
         several = spec.timing_of in SEVERAL
         for position, record in enumerate(pool):
             if spec.is_ is not None and record.ref != itself:
                 continue  # not the bound resource: not a candidate at all
+            if linked is not None and not linked.admits(record):
+                continue  # the bound resource itself, or not based on it: not a candidate at all
             why: Why | None = None
             if timing is not None:  # cheapest and most selective test first
                 span = spans[position]
@@ -359,20 +365,23 @@ class Criteria:
         if not plan.judges_candidates:
             return candidates, misses, (held if candidates else failed)
         matched: list[ResourceRecord] = []
+        then_held: list[Trail] = []
+        then_failed: list[Trail] = []
         for record in candidates:
             why = None if spec.values_first else self._value_ok(record, spec)
             if why is None and spec.daily_dose is not None:
                 why = _daily_dose_ok(record, spec.daily_dose, plan)
             if why is None and spec.then is not None:
                 trail = self.criterion(spec.then, facts, self._bind(facts, scope, spec, record), members)
-                (held if trail.met else failed).append(trail)
+                (then_held if trail.met else then_failed).append(trail)
                 if not trail.met:
                     why = partial(does_not_hold, trail)
             if why is not None:
                 misses.append((why, 1))
                 continue
             matched.append(record)
-        return matched, misses, (held if matched else failed)
+        # ``then`` is judged last, on what passed every other test: its trails say most, and are shown first
+        return matched, misses, (then_held + held if matched else then_failed + failed)
 
     @staticmethod
     def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
@@ -743,6 +752,10 @@ def _timing_ok(
             return start_i < high_i
         if relation == "ends_before" and end_i is not None:
             return end_i < high_i
+        if relation == "starts_after" and start_i is not None:
+            return start_i > high_i
+        if relation == "ends_after" and end_i is not None:
+            return end_i > high_i
     start, end = span.start, span.end
     if relation in _POINT_RELATIONS:
         if high is None:
@@ -753,6 +766,10 @@ def _timing_ok(
             return end is not None and end <= high
         if relation == "starts_before":
             return start is not None and start < high
+        if relation == "starts_after":
+            return start is not None and start > high
+        if relation == "ends_after":
+            return end is not None and end > high
         return end is not None and end < high  # ends_before
     if low is None or high is None:
         return False

@@ -235,6 +235,10 @@ def exists_words(
     where = f" {describe_timing(spec.timing, scope)}" if spec.timing is not None else ""
     if spec.is_ is not None:
         where = f" (the {spec.is_} itself){where}"
+    if spec.other_than is not None:
+        where = f" (other than the {spec.other_than}){where}"
+    if spec.refers_to is not None:
+        where = f" (based on the {spec.refers_to}){where}"
     days = distinct_end_days(matched, spec.timing_of)
     need = max(spec.min_count, 1)
     if len(matched) >= need and len(days) >= spec.min_distinct_days:

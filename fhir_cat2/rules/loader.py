@@ -300,8 +300,9 @@ def exists_free_anchors(
     exists: ExistsCriterion, library: dict[str, Criterion], _seen: frozenset[str] = frozenset()
 ) -> set[str]:
     found = {expr.anchor for expr in _exists_exprs(exists)}
-    if exists.is_ is not None:
-        found.add(exists.is_)
+    for bound in (exists.is_, exists.other_than, exists.refers_to):
+        if bound is not None:
+            found.add(bound)
     for child in (exists.where, exists.then):
         if child is not None:
             found |= free_anchors(child, library, _seen) - {exists.as_}

@@ -334,6 +334,7 @@ ResourceKind = Literal[
     "DeviceRequest",
     "Communication",
     "AdverseEvent",
+    "Task",
 ]
 
 
@@ -347,6 +348,8 @@ TIMING_RELATIONS = (
     "ends_by",
     "starts_before",
     "ends_before",
+    "starts_after",
+    "ends_after",
 )
 TimingOf = Literal[
     "default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "dosage-start", "onset"
@@ -431,6 +434,8 @@ class TimingTest(_Model):
     ends_by: DateExpr | None = None
     starts_before: DateExpr | None = None
     ends_before: DateExpr | None = None
+    starts_after: DateExpr | None = None
+    ends_after: DateExpr | None = None
     timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
@@ -439,7 +444,9 @@ class TimingTest(_Model):
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
+    @field_validator(
+        "starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after", mode="before"
+    )
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
@@ -472,13 +479,15 @@ class ExistsCriterion(_Model):
 
     Timing relations, at day precision unless ``precision: instant``: ``during`` (inside the window),
     ``overlaps``, ``overlaps_after`` (overlaps and ends after the window's end: CQL ``overlaps after``),
-    ``starts_during``, ``ends_during`` (windows), ``starts_by`` / ``ends_by`` (on or before a date) and
-    ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before end of``). The resource's
+    ``starts_during``, ``ends_during`` (windows), ``starts_by`` / ``ends_by`` (on or before a date),
+    ``starts_before`` / ``ends_before`` (strictly before it: CQL ``starts before end of``) and
+    ``starts_after`` / ``ends_after`` (strictly after it: CQL ``ends after``). The resource's
     time is its effective/performed/occurrence time, an order's authoredOn, a Condition's prevalence (onset to
     abatement; open while active), an Encounter's period, a Communication's sent, an AdverseEvent's
-    recordedDate, an AllergyIntolerance's onset to lastOccurrence (AHAOverall); ``timing_of`` picks
-    another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply covers), ``dosage``
-    (the FIRST of its dosage bounds periods once collapsed: AHAOverall's ``First(collapse ...)``),
+    recordedDate, a Task's executionPeriod, an AllergyIntolerance's onset to lastOccurrence (AHAOverall);
+    ``timing_of`` picks another: ``issued`` (Observation), ``supply`` (the days a MedicationRequest's supply
+    covers), ``dosage`` (the FIRST of its dosage bounds periods once collapsed: AHAOverall's
+    ``First(collapse ...)``),
     ``dosages`` (EACH dosage's bounds period: the relation holds when it holds for ANY one, CMS347's
     ``exists (dosageInstruction.timing T where T.repeat.bounds.toInterval() overlaps ...)``),
     ``dosage-start`` (its first dosage timing event, else the start of that first bounds period: a point,
@@ -494,6 +503,13 @@ class ExistsCriterion(_Model):
     resource: ResourceKind
     is_: str | None = Field(default=None, alias="is", pattern=r"^[a-z][a-z0-9_]*$")
     """Only the resource bound as this name (see above)."""
+    other_than: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    """Not the resource bound as this name: the CQL's ``X.id !~ Bound.id`` (CMS137: a telehealth visit
+    other than the episode's own encounter). See ``criteria/links.py``."""
+    refers_to: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    """Only records whose basedOn refers to the resource bound as this name: the CQL's
+    ``Bound.id in (X.basedOn B return B.reference.getId())`` (CMS50: the consultant report Task based on the
+    referral). See ``criteria/links.py``."""
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -542,6 +558,8 @@ class ExistsCriterion(_Model):
     ends_by: DateExpr | None = None
     starts_before: DateExpr | None = None
     ends_before: DateExpr | None = None
+    starts_after: DateExpr | None = None
+    ends_after: DateExpr | None = None
     also: tuple[TimingTest, ...] = ()
     """Further timing relations, each of which must hold too."""
     as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
@@ -598,7 +616,9 @@ class ExistsCriterion(_Model):
     def _parse_window(cls, value: Any) -> Any:
         return None if value is None else _window(value)
 
-    @field_validator("starts_by", "ends_by", "starts_before", "ends_before", mode="before")
+    @field_validator(
+        "starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after", mode="before"
+    )
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return parse_date_expr(value) if isinstance(value, str) else value
@@ -640,8 +660,8 @@ class ExistsCriterion(_Model):
             raise ValueError("give latest_only or earliest_only, not both")
         if self.verification_statuses and self.resource not in ("Condition", "AllergyIntolerance"):
             raise ValueError("verification_statuses apply to resource Condition only (or AllergyIntolerance)")
-        if self.is_ == "period":
-            raise ValueError("'is: period': the period is not a resource; name a bound resource")
+        if "period" in (self.is_, self.other_than, self.refers_to):
+            raise ValueError("'period' is not a resource; name a bound resource (is, other_than, refers_to)")
         orders = self.more_than_one_order or self.daily_dose or self.total_days_supplied
         if orders is not None and self.resource != "MedicationRequest":
             raise ValueError(

@@ -153,6 +153,7 @@ _DONE = (
 )
 _AUTHORED = Time("authoredOn")
 _DATED = (Time("dateTime"), Time("date"), PeriodOf("period"))
+_BASED_ON = computed(readers.references, Raw("basedOn", list[fm.Reference]), resolve=True)
 EVENT = Map(
     EventRecord,
     {
@@ -176,6 +177,7 @@ EVENT = Map(
             Raw("extension", list[fm.Extension]),
         ),
         "recorded": computed(readers.recorded, Raw("extension", list[fm.Extension])),
+        "based_on": _BASED_ON,
     },
 )
 ORDER = EVENT.but(when=FirstOf(_AUTHORED, *_DONE, *_DATED))
@@ -223,6 +225,23 @@ MAPS: dict[str, Map] = {
             "encounter_ref": Ref("encounter"),
             "when": Time("sent"),
             "reason_codes": Codes("statusReason"),
+            "based_on": _BASED_ON,
+        },
+    ),
+    # QI-Core 4.1.1 codes a Task by code, names its patient in ``for`` and times it by executionPeriod
+    # (CMS50's consultant report); basedOn names the request it fulfils.
+    "Task": Map(
+        EventRecord,
+        {
+            "based_on": _BASED_ON,
+            "status": Text("status", absent=""),
+            "reason_codes": Codes("statusReason"),
+            "intent": Text("intent"),
+            "codes": Codes("code"),
+            "patient_id": PatientOf(Ref("for")),
+            "encounter_ref": Ref("encounter"),
+            "when": PeriodOf("executionPeriod"),
+            "authored": Time("authoredOn"),
         },
     ),
     "AllergyIntolerance": Map(
@@ -294,6 +313,7 @@ CODE_ELEMENT: dict[str, str] = {
     "CarePlan": "category",
     "Consent": "category",
     "Communication": "reasonCode",
+    "Task": "code",
     "AdverseEvent": "event",
     "DeviceRequest": "codeCodeableConcept",
 }

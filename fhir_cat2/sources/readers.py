@@ -471,6 +471,17 @@ def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozens
     return frozenset(found)
 
 
+def references(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:
+    """The resources a list of References refers to (basedOn), resolved; those without a reference left
+    out."""
+    found = set()
+    for reference in items:
+        target = ref(reference, resolve)
+        if target:
+            found.add(target)
+    return frozenset(found)
+
+
 def claim_insurance(entries: list[Any] | tuple[()], resolve: Resolver) -> tuple[tuple[int, bool, str], ...]:
     """(sequence, or position from 1; focal; coverage) of each Claim.insurance that names a coverage."""
     found = []

@@ -346,6 +346,9 @@ class EventRecord(ResourceRecord):
     """MedicationRequest: dispenseRequest.numberOfRepeatsAllowed."""
     dispensed: QuantityValue | None = None
     """MedicationRequest: dispenseRequest.quantity."""
+    based_on: frozenset[str] = frozenset()
+    """The requests its basedOn refers to (Type/id): a Task's, a Communication's, a Procedure's or an
+    order's (``refers_to``, ``criteria/links.py``)."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:

@@ -48,7 +48,7 @@ PATIENT_PARAMS: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_PATIENT_PARAMS = ("patient", "subject")
 # Where a resource names its patient, for the change scan.
-_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary")
+_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for")
 
 PageObserver = Callable[[str, str, SearchPage], None]
 """Called with (phase, resource type, page) for every page fetched (record mode saves them)."""
@@ -97,7 +97,7 @@ def patient_param(resource_type: str, declared: set[str]) -> str | None:
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
-    """The id of the patient a resource belongs to (subject/patient/beneficiary), or None."""
+    """The id of the patient a resource belongs to (subject/patient/beneficiary, a Task's for), or None."""
     if resource.get("resourceType") == "Patient":
         value = resource.get("id")
         return value if isinstance(value, str) and value else None
