@@ -35,6 +35,7 @@ from ..sources.records import (
     ResourceRecord,
 )
 from .facts import Facts
+from .links import part_of_target, part_of_why
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
 from .spans import SEVERAL, distinct_end_days, every_span, span
@@ -288,12 +289,16 @@ class Criteria:
         held: list[Trail] = []
         failed: list[Trail] = []
         itself = scope.span(spec.is_).ref if spec.is_ is not None else None
+        part_of = spec.part_of
+        link = part_of_target(part_of, scope) if part_of is not None else None
         several = spec.timing_of in SEVERAL
         for position, record in enumerate(pool):
             if spec.is_ is not None and record.ref != itself:
                 continue  # not the bound resource: not a candidate at all
             why: Why | None = None
-            if timing is not None:  # cheapest and most selective test first
+            if part_of is not None:
+                why = part_of_why(record, part_of, link)
+            if timing is not None and why is None:  # cheapest and most selective test first
                 span = spans[position]
                 if several:
                     why = _several_ok(timing[0], window, record, spec.timing_of, spec.precision)

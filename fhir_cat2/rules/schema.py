@@ -494,6 +494,10 @@ class ExistsCriterion(_Model):
     resource: ResourceKind
     is_: str | None = Field(default=None, alias="is", pattern=r"^[a-z][a-z0-9_]*$")
     """Only the resource bound as this name (see above)."""
+    part_of: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    """Observation only: ``any``: it is part of some event (partOf refers to something: the CQL's
+    ``Obs.partOf R return ... is not null``, a list, null only when partOf is absent); NAME: part of the
+    resource bound as NAME (partOf refers to it). See ``fhir_cat2.criteria.links``."""
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -610,8 +614,19 @@ class ExistsCriterion(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> ExistsCriterion:
-        if not self.codes and not self.valuesets and not self.classes and self.is_ is None:
-            raise ValueError("give codes or valuesets (or, for an Encounter, classes; or is)")
+        if (
+            not self.codes
+            and not self.valuesets
+            and not self.classes
+            and self.is_ is None
+            and not (self.value_codes or self.value_valuesets)
+        ):
+            raise ValueError(
+                "give codes or valuesets (or, for an Encounter, classes; or is; or, to read every resource"
+                " of the type, value_codes or value_valuesets)"
+            )
+        if self.part_of is not None and self.resource != "Observation":
+            raise ValueError("part_of applies to resource Observation only")
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")

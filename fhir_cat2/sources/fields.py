@@ -92,6 +92,7 @@ ENCOUNTER = Map(
 OBSERVATION = Map(
     ObservationRecord,
     {
+        "part_of": computed(readers.references, Raw("partOf", list[fm.Reference]), resolve=True),
         "status": Text("status", required=True),
         "categories": Categories("category"),
         "codes": Codes("code", required=True),
@@ -205,7 +206,16 @@ MAPS: dict[str, Map] = {
         refills=computed(readers.refills_allowed, Raw("dispenseRequest", fm.DispenseRequest)),
         dispensed=computed(readers.dispensed_quantity, Raw("dispenseRequest", fm.DispenseRequest)),
     ),
-    "MedicationAdministration": EVENT,
+    # given at effective[x], its statusReason a list (QI-Core MedicationAdministration and -NotAdministered)
+    "MedicationAdministration": EVENT.but(
+        when=FirstOf(choice("effective", "DateTime", "Period"), *_DONE),
+        reason_codes=computed(
+            readers.listed_reasons,
+            Raw("statusReason", list[fm.CodeableConcept]),
+            Raw("reasonCode", list[fm.CodeableConcept]),
+            Raw("extension", list[fm.Extension]),
+        ),
+    ),
     "ServiceRequest": ORDER,
     "DocumentReference": EVENT,
     "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),

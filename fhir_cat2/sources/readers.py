@@ -296,6 +296,18 @@ def reasons(
     return found
 
 
+def listed_reasons(
+    status_reasons: list[Any] | tuple[()],
+    reason_codes: list[Any] | tuple[()],
+    extensions: list[Any] | tuple[()],
+) -> frozenset[Code]:
+    """``reasons`` where statusReason is a list (MedicationAdministration)."""
+    found = set(codes_of(status_reasons))
+    found.update(codes_of(reason_codes))
+    found.update(extension_codes(extensions, REASON_EXTENSIONS))
+    return frozenset(found)
+
+
 def do_not_perform(flag: Any, modifier_extensions: list[Any] | tuple[()]) -> bool:
     """doNotPerform, or the QI-Core doNotPerform modifier extension (DeviceRequest)."""
     found = flag is not None and bool(boolean(flag))
@@ -458,6 +470,16 @@ def ranked_diagnoses(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> tup
             ranked.append((rank if rank is not None else 1_000_000, target))
     ranked.sort(key=lambda pair: pair[0])
     return tuple(target for _rank, target in ranked if target)
+
+
+def references(references: list[Any] | tuple[()], resolve: Resolver) -> tuple[str, ...]:
+    """The targets of a list of References (Observation.partOf), those that refer to something, in order."""
+    found = []
+    for reference in references:
+        target = ref(reference, resolve)
+        if target:
+            found.append(target)
+    return tuple(found)
 
 
 def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:

@@ -202,6 +202,8 @@ class ObservationRecord(ResourceRecord):
     """QI-Core notDoneReason of a cancelled (not done) Observation."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+    part_of: tuple[str, ...] = ()
+    """partOf: the events (Procedure/.., Immunization/..) it is part of, resolved to Type/id."""
 
     @property
     def number(self) -> float | None:
