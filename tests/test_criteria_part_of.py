@@ -113,7 +113,7 @@ def test_part_of_a_bound_resource(tmp_path, resources, expected):
 
 
 def test_part_of_is_for_observations_and_an_exists_needs_codes_or_value_codes():
-    with pytest.raises(ValidationError, match="part_of applies to resource Observation only"):
+    with pytest.raises(ValidationError, match="part_of and components apply to resource Observation only"):
         ExistsCriterion.model_validate(
             {"resource": "Procedure", "codes": ["snomed#254292007"], "part_of": "any"}
         )

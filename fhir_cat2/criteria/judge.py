@@ -34,6 +34,7 @@ from ..sources.records import (
     ObservationRecord,
     ResourceRecord,
 )
+from .components import components_why
 from .facts import Facts
 from .links import part_of_target, part_of_why
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
@@ -360,6 +361,8 @@ class Criteria:
         matched: list[ResourceRecord] = []
         for record in candidates:
             why = None if spec.values_first else self._value_ok(record, spec)
+            if why is None and spec.components is not None:
+                why = components_why(record, spec.components)
             if why is None and spec.daily_dose is not None:
                 why = _daily_dose_ok(record, spec.daily_dose, plan)
             if why is None and spec.then is not None:

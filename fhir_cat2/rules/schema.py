@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..terminology import CPT, HCPCS, normalise_system
+from .components import ComponentTest
 from .timing import DateExpr, Scope, parse_date_expr
 
 PROGRAMS = ("hedis", "mips-claims")
@@ -527,6 +528,9 @@ class ExistsCriterion(_Model):
     value_tests: tuple[ValueTest, ...] = ()
     """Any one of these must hold (in addition to value_codes/value_valuesets when given)."""
     value_present: bool = False
+    components: ComponentTest | None = None
+    """Observation only: its component values, and a threshold table by its coded value
+    (``fhir_cat2.rules.components``); judged with the value tests."""
     diagnosis_valuesets: tuple[str, ...] = ()
     """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
     discharge_codes: tuple[str, ...] = ()
@@ -625,8 +629,8 @@ class ExistsCriterion(_Model):
                 "give codes or valuesets (or, for an Encounter, classes; or is; or, to read every resource"
                 " of the type, value_codes or value_valuesets)"
             )
-        if self.part_of is not None and self.resource != "Observation":
-            raise ValueError("part_of applies to resource Observation only")
+        if (self.part_of is not None or self.components is not None) and self.resource != "Observation":
+            raise ValueError("part_of and components apply to resource Observation only")
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")

@@ -89,6 +89,7 @@ ENCOUNTER = Map(
     },
 )
 
+_VALUE_CONCEPT = Raw("valueCodeableConcept", fm.DisplayedConcept)  # read as codes, and with displays
 OBSERVATION = Map(
     ObservationRecord,
     {
@@ -100,7 +101,8 @@ OBSERVATION = Map(
         "encounter_ref": Ref("encounter"),
         "when": choice("effective", "DateTime", "Instant", "Period"),  # the first present, in this order
         "quantity": QuantityOf("valueQuantity"),
-        "value_codes": Codes("valueCodeableConcept"),
+        "value_codes": computed(readers.codes, _VALUE_CONCEPT),
+        "value_displays": computed(readers.coding_displays, _VALUE_CONCEPT),
         "value_int": Integer("valueInteger"),
         "value_string": Text("valueString"),
         "value_bool": Boolean("valueBoolean"),

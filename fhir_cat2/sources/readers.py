@@ -472,6 +472,21 @@ def ranked_diagnoses(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> tup
     return tuple(target for _rank, target in ranked if target)
 
 
+def coding_displays(concept: Any) -> frozenset[tuple[str, str, str]]:
+    """(normalised system, code, display) of a CodeableConcept's codings with a display and no version."""
+    if concept is None:
+        return frozenset()
+    found = set()
+    if type(concept) is not dict:
+        raise Unexpected
+    for coding in objects_at(concept, "coding"):
+        system, code = text(coding.get("system")), text(coding.get("code"))
+        display, version = text(coding.get("display")), text(coding.get("version"))
+        if code is not None and display is not None and version is None:
+            found.add((normalise_system(system), code, display))
+    return frozenset(found)
+
+
 def references(references: list[Any] | tuple[()], resolve: Resolver) -> tuple[str, ...]:
     """The targets of a list of References (Observation.partOf), those that refer to something, in order."""
     found = []

@@ -204,6 +204,9 @@ class ObservationRecord(ResourceRecord):
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
     part_of: tuple[str, ...] = ()
     """partOf: the events (Procedure/.., Immunization/..) it is part of, resolved to Type/id."""
+    value_displays: frozenset[tuple[str, str, str]] = frozenset()
+    """(system, code, display) of the valueCodeableConcept codings with a display and no version: what CQL
+    Code equality (``(value as Concept).codes contains C``) compares with a code declared with a display."""
 
     @property
     def number(self) -> float | None:
