@@ -230,3 +230,15 @@ case(
     "a cancelled result (QI-Core ObservationCancelled, not an Observation retrieve's): not in the population",
     [adult(), ct_scan(noise=40, status="cancelled")],
 )
+case(
+    "cms1056-period-ending-after",
+    M,
+    "the scan's effective period runs from 31 December 2025 to 1 January 2026: not in the population",
+    [adult(), ct_scan(noise=40, when="2026-01-01T01:00:00Z", period_start="2025-12-31T22:00:00Z")],
+)
+case(
+    "cms1056-full-body-no-values",
+    M,
+    "a full-body scan without its size-adjusted dose: initial population only, not excluded",
+    [adult(), ct_scan(FULL_BODY, noise=10, dose=None)],
+)

@@ -318,3 +318,108 @@ case(
         medication("imm", IMMUNOSUPPRESSANT, "2025-02-01T09:00:00Z", bounds=("2025-02-01T09:00:00Z", None)),
     ],
 )
+case(
+    "cms646-cystectomy-6-months",
+    M,
+    "a cystectomy ending 6 months before the staging, an hour after its time of day: excluded",
+    [*staged(), bcg(), procedure("cyst", CYSTECTOMY, "2024-07-15T11:00:00Z", system=CPT)],
+)
+case(
+    "cms646-cystectomy-6-months-and-a-day",
+    M,
+    "a cystectomy ending 6 months and a day before the staging: numerator",
+    [*staged(), bcg(), procedure("cyst", CYSTECTOMY, "2024-07-14T11:00:00Z", system=CPT)],
+)
+case(
+    "cms646-cystectomy-after",
+    M,
+    "a cystectomy the day after the staging: numerator",
+    [*staged(), bcg(), procedure("cyst", CYSTECTOMY, "2025-01-16T11:00:00Z", system=CPT)],
+)
+case(
+    "cms646-radiotherapy-6-months",
+    M,
+    "combined radiotherapy starting 6 months before the staging: excluded",
+    [*staged(), bcg(), procedure("rt", RADIOTHERAPY, "2024-07-15T11:00:00Z")],
+)
+case(
+    "cms646-radiotherapy-not-done",
+    M,
+    "combined radiotherapy a month before the staging, not done: numerator",
+    [*staged(), bcg(), procedure("rt", RADIOTHERAPY, "2024-12-15T10:00:00Z", status="not-done")],
+)
+case(
+    "cms646-chemotherapy-7-months",
+    M,
+    "a chemotherapy order whose dosage period starts 7 months before the staging: numerator",
+    [
+        *staged(),
+        bcg(),
+        medication(
+            "chemo",
+            CHEMOTHERAPY,
+            "2024-06-10T09:00:00Z",
+            bounds=("2024-06-15T09:00:00Z", "2024-07-15T09:00:00Z"),
+        ),
+    ],
+)
+case(
+    "cms646-chemotherapy-plan",
+    M,
+    "a chemotherapy plan (intent plan) 2 months before the staging: numerator",
+    [
+        *staged(),
+        bcg(),
+        medication(
+            "chemo",
+            CHEMOTHERAPY,
+            "2024-11-10T09:00:00Z",
+            bounds=("2024-11-15T09:00:00Z", "2024-12-15T09:00:00Z"),
+            intent="plan",
+        ),
+    ],
+)
+case(
+    "cms646-immunosuppressant-same-day",
+    M,
+    "an immunosuppressant whose dosage starts on the staging's day, after it: excluded (day precision)",
+    [
+        *staged(),
+        bcg(),
+        medication("imm", IMMUNOSUPPRESSANT, "2025-01-15T15:00:00Z", bounds=("2025-01-15T15:00:00Z", None)),
+    ],
+)
+case(
+    "cms646-immunosuppressant-no-dosage",
+    M,
+    "an immunosuppressant ordered before the staging with no dosage timing: numerator",
+    [*staged(), bcg(), medication("imm", IMMUNOSUPPRESSANT, "2024-03-01T09:00:00Z")],
+)
+case(
+    "cms646-tuberculosis-provisional",
+    M,
+    "provisional (unconfirmed) active tuberculosis: numerator",
+    [
+        *staged(),
+        bcg(),
+        confirmed("tb", TUBERCULOSIS, system=ICD10, onset="2024-11-01", verification="provisional"),
+    ],
+)
+case(
+    "cms646-hiv-day-after",
+    M,
+    "HIV diagnosed the day after the staging: numerator",
+    [*staged(), bcg(), confirmed("hiv", HIV, system=ICD10, onset="2025-01-16")],
+)
+case(
+    "cms646-cancer-after-period",
+    M,
+    "bladder cancer starting in 2026: no first staging, denominator",
+    [*staged(onset="2026-01-05"), bcg()],
+)
+case(
+    "cms646-bcg-after-period",
+    M,
+    "staged in late July 2025 (after the window, yet in the population), BCG in January 2026: denominator",
+    [*staged(staged_at="2025-07-25T10:00:00Z", onset="2025-07-30"), bcg("2026-01-05T09:00:00Z")],
+)
