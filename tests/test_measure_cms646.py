@@ -68,6 +68,16 @@ def test_bcg_unavailable_is_no_exception(ruleset):
     run = run_resources([*staged(), bcg_not_given()], ruleset)
     assert run.outcome("CMS646") == "not-met"
     assert run.population("CMS646")["denominator-exception"] is False
+    assert run.sink.quarantined == []  # MedicationAdministration.statusReason is a list: read, not refused
+
+
+def test_bcg_is_timed_by_its_effective_time(ruleset):
+    given = bcg()
+    given["effectivePeriod"] = {"start": "2025-08-01T09:00:00Z", "end": "2025-08-01T10:00:00Z"}
+    del given["effectiveDateTime"]  # 6 months and a half after the staging
+    assert run_resources([*staged(), given], ruleset).outcome("CMS646") == "not-met"
+    given["effectivePeriod"]["start"] = "2025-07-01T09:00:00Z"
+    assert run_resources([*staged(), given], ruleset).outcome("CMS646") == "met"
 
 
 def test_no_quality_data_codes(ruleset):
