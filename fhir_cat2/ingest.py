@@ -47,6 +47,12 @@ class Screen:
             for system, code in codes:
                 by_value.setdefault(code, set()).add(system)
             self.relevant_code_values[resource_type] = by_value
+        # A type some rule reads whatever its code (CMS646's staging result) is also kept by its value code.
+        self.value_screens: dict[str, dict[str, set[str]]] = {}
+        for resource_type, codes in ruleset.value_screened_codes().items():
+            by_value = self.value_screens.setdefault(resource_type, {})
+            for system, code in codes:
+                by_value.setdefault(code, set()).add(system)
         # Read whole (None), screened by the codes of one element (most Observations are vitals and labs no
         # rule reads), or, when absent, counted and dropped.
         self.screens: dict[str, tuple[str, dict[str, set[str]]] | None] = {}
@@ -54,8 +60,8 @@ class Screen:
             element = CODE_ELEMENT.get(resource_type) if resource_type != "Condition" else None
             if element is None:
                 self.screens[resource_type] = None
-            elif self.relevant.get(resource_type):
-                self.screens[resource_type] = (element, self.relevant_code_values[resource_type])
+            elif self.relevant.get(resource_type) or resource_type in self.value_screens:
+                self.screens[resource_type] = (element, self.relevant_code_values.get(resource_type, {}))
         maps = ruleset.concept_maps
         self.maps = maps if maps else None
         known = ruleset.known_codes()
@@ -125,6 +131,7 @@ class Ingest:
         resources_read = self.stats.resources_read
         unrecognised = self.stats.unrecognised
         screens = self.screen.screens
+        value_screens = self.screen.value_screens
         for item in items:
             if isinstance(item, Rejected):
                 if item.unreadable:
@@ -140,8 +147,12 @@ class Ingest:
             if screen is not None:
                 concept = resource.get(screen[0])
                 if not _has_wanted_code(concept, screen[1]):
-                    count_codes(concept, unrecognised, resource_type)  # no second pass for the report
-                    continue  # no code any rule reads, under any system
+                    by_value = value_screens.get(resource_type)
+                    value = resource.get("valueCodeableConcept") if by_value is not None else None
+                    if by_value is None or not _has_wanted_code(value, by_value):
+                        count_codes(concept, unrecognised, resource_type)  # no second pass for the report
+                        continue  # no code any rule reads, under any system
+                    screen = None  # kept for its value: a rule reads it whatever its code
             self._ingest_one(item, resource_type, screen)
 
     def feed_parts(

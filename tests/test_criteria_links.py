@@ -150,7 +150,7 @@ def test_a_task_reads_its_code_patient_period_and_basedOn():
     assert record.patient_id == "p1" and record.status == "completed"
     assert record.codes == frozenset({(LOINC, "11488-4")})
     assert record.when is not None and record.when.end_day.isoformat() == "2025-04-02"
-    assert record.based_on == frozenset({"ServiceRequest/ref"})
+    assert record.based_on == ("ServiceRequest/ref",)
 
 
 def test_links_name_a_bound_resource_not_the_period():

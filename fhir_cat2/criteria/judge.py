@@ -34,8 +34,9 @@ from ..sources.records import (
     ObservationRecord,
     ResourceRecord,
 )
+from .components import components_why
 from .facts import Facts
-from .links import links_of
+from .links import links_of, part_of_target, part_of_why
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
 from .scores import score_change
@@ -298,6 +299,8 @@ class Criteria:
         failed: list[Trail] = []
         itself = scope.span(spec.is_).ref if spec.is_ is not None else None
         linked = links_of(spec, scope)
+        part_of = spec.part_of
+        link = part_of_target(part_of, scope) if part_of is not None else None
         several = spec.timing_of in SEVERAL
         for position, record in enumerate(pool):
             if spec.is_ is not None and record.ref != itself:
@@ -305,7 +308,9 @@ class Criteria:
             if linked is not None and not linked.admits(record):
                 continue  # the bound resource itself, or not based on it: not a candidate at all
             why: Why | None = None
-            if timing is not None:  # cheapest and most selective test first
+            if part_of is not None:
+                why = part_of_why(record, part_of, link)
+            if timing is not None and why is None:  # cheapest and most selective test first
                 span = spans[position]
                 if several:
                     why = _several_ok(timing[0], window, record, spec.timing_of, spec.precision)
@@ -369,6 +374,8 @@ class Criteria:
         then_failed: list[Trail] = []
         for record in candidates:
             why = None if spec.values_first else self._value_ok(record, spec)
+            if why is None and spec.components is not None:
+                why = components_why(record, spec.components)
             if why is None and spec.daily_dose is not None:
                 why = _daily_dose_ok(record, spec.daily_dose, plan)
             if why is None and spec.then is not None:

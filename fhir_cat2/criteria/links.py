@@ -5,9 +5,15 @@
   telehealth visit that is not the episode's own encounter);
 - ``refers_to: NAME``: only records whose ``basedOn`` refers to the resource bound as NAME (the CQL's
   ``Bound.id in (X.basedOn B return B.reference.getId())``, CMS50's consultant report Task based on the
-  referral).
+  referral);
+- ``part_of: any | NAME`` (Observation): ``any``: its partOf refers to something. This is how the published
+  CQL of CMS646 behaves, as cql-execution runs it: ``StagingObservation.partOf R return (<the staging> where
+  id = R's id)`` is a list, and ``is not null`` holds for every list, empty of matches or not; only an
+  Observation without partOf makes the query over it null. ``NAME``: its partOf refers to the resource bound
+  as NAME (what such CQL means to ask). Unlike the two above, a failed ``part_of`` is a reason the explain
+  trail shows, not a record left out of the candidates.
 
-``is: NAME`` (keep only the bound resource) is the third such link, tested in ``judge.py`` itself.
+``is: NAME`` (keep only the bound resource) is the fourth such link, tested in ``judge.py`` itself.
 A reference is matched as the reader resolved it (``Type/id``, a contained or ``urn:uuid:`` one resolved to
 its target): the CQL compares the id alone, so a basedOn naming the same id under another type would count
 there and not here.
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 from ..rules.schema import ExistsCriterion
 from ..rules.timing import Scope
-from ..sources.records import EventRecord, ResourceRecord
+from ..sources.records import EventRecord, ObservationRecord, ResourceRecord
+
+ANY = "any"
 
 
 class Links:
@@ -50,3 +58,18 @@ def links_of(spec: ExistsCriterion, scope: Scope) -> Links | None:
     if spec.refers_to is not None:
         based_on = scope.span(spec.refers_to).ref or ""
     return Links(other, based_on)
+
+
+def part_of_target(part_of: str, scope: Scope) -> str | None:
+    """The reference (Type/id) a ``part_of: NAME`` test asks for; None for ``any``."""
+    return None if part_of == ANY else scope.span(part_of).ref
+
+
+def part_of_why(record: ResourceRecord, part_of: str, target: str | None) -> str | None:
+    """Why ``record`` fails the ``part_of`` test, or None when it passes."""
+    links = record.part_of if isinstance(record, ObservationRecord) else ()
+    if part_of == ANY:
+        return None if links else "is part of nothing (no partOf)"
+    if target is not None and target in links:
+        return None
+    return f"is not part of the {part_of}"

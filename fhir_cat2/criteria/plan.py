@@ -333,7 +333,12 @@ class ExistsPlan:
         )
         """``daily_dose``: the strength per unit of each code, in the table's order."""
         self.judges_candidates = bool(
-            spec.value_codes or spec.value_valuesets or spec.value_tests or spec.then or spec.daily_dose
+            spec.value_codes
+            or spec.value_valuesets
+            or spec.value_tests
+            or spec.then
+            or spec.daily_dose
+            or spec.components
         )
         """Whether candidates have a value test, a daily dose or a ``then`` to pass (else every candidate
         matches)."""

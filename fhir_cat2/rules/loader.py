@@ -163,6 +163,19 @@ class RuleSet:
             self._relevant = relevant
         return self._relevant
 
+    def value_screened_codes(self) -> dict[str, frozenset[Code]]:
+        """Per resource type, the value codes of the exists criteria that read every resource of the type
+        (no codes: CMS646's ``[Observation]`` staging result, known by its value): ingest keeps a resource
+        whose code no rule reads when its value (valueCodeableConcept) has one of these."""
+        found: dict[str, set[Code]] = {}
+        for exists in iter_exists_all(self.table):
+            if exists.codes or exists.valuesets or exists.classes:
+                continue
+            if exists.value_codes or exists.value_valuesets:
+                codes = self.resolve_codes(exists.value_codes, exists.value_valuesets)
+                found.setdefault(exists.resource, set()).update(codes)
+        return {k: frozenset(v) for k, v in found.items()}
+
     def known_codes(self) -> dict[str, frozenset[Code]]:
         """Per resource type, the codes of its code element that any rule, measure or site map reads."""
         if self._known is None:
@@ -303,6 +316,8 @@ def exists_free_anchors(
     for bound in (exists.is_, exists.other_than, exists.refers_to):
         if bound is not None:
             found.add(bound)
+    if exists.part_of is not None and exists.part_of != "any":
+        found.add(exists.part_of)
     for child in (exists.where, exists.then):
         if child is not None:
             found |= free_anchors(child, library, _seen) - {exists.as_}

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..terminology import CPT, HCPCS, normalise_system
+from .components import ComponentTest
 from .timing import DateExpr, Scope, parse_date_expr
 
 PROGRAMS = ("hedis", "mips-claims")
@@ -510,6 +511,10 @@ class ExistsCriterion(_Model):
     """Only records whose basedOn refers to the resource bound as this name: the CQL's
     ``Bound.id in (X.basedOn B return B.reference.getId())`` (CMS50: the consultant report Task based on the
     referral). See ``criteria/links.py``."""
+    part_of: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    """Observation only: ``any``: it is part of some event (partOf refers to something: the CQL's
+    ``Obs.partOf R return ... is not null``, a list, null only when partOf is absent); NAME: part of the
+    resource bound as NAME (partOf refers to it). See ``fhir_cat2.criteria.links``."""
     codes: tuple[str, ...] = ()
     valuesets: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -539,6 +544,9 @@ class ExistsCriterion(_Model):
     value_tests: tuple[ValueTest, ...] = ()
     """Any one of these must hold (in addition to value_codes/value_valuesets when given)."""
     value_present: bool = False
+    components: ComponentTest | None = None
+    """Observation only: its component values, and a threshold table by its coded value
+    (``fhir_cat2.rules.components``); judged with the value tests."""
     diagnosis_valuesets: tuple[str, ...] = ()
     """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
     discharge_codes: tuple[str, ...] = ()
@@ -630,8 +638,19 @@ class ExistsCriterion(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> ExistsCriterion:
-        if not self.codes and not self.valuesets and not self.classes and self.is_ is None:
-            raise ValueError("give codes or valuesets (or, for an Encounter, classes; or is)")
+        if (
+            not self.codes
+            and not self.valuesets
+            and not self.classes
+            and self.is_ is None
+            and not (self.value_codes or self.value_valuesets)
+        ):
+            raise ValueError(
+                "give codes or valuesets (or, for an Encounter, classes; or is; or, to read every resource"
+                " of the type, value_codes or value_valuesets)"
+            )
+        if (self.part_of is not None or self.components is not None) and self.resource != "Observation":
+            raise ValueError("part_of and components apply to resource Observation only")
         given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")

@@ -24,6 +24,18 @@ class CodeableConcept(Element):
     text: str | None = None
 
 
+class DisplayedCoding(Coding):
+    version: str | None = None
+    display: str | None = None
+
+
+class DisplayedConcept(Element):
+    """A CodeableConcept whose codings' displays and versions are read too (CQL Code equality)."""
+
+    coding: list[DisplayedCoding] = Field(default_factory=list)
+    text: str | None = None
+
+
 class Reference(Element):
     reference: str | None = None
     display: str | None = None

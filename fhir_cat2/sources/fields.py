@@ -89,9 +89,11 @@ ENCOUNTER = Map(
     },
 )
 
+_VALUE_CONCEPT = Raw("valueCodeableConcept", fm.DisplayedConcept)  # read as codes, and with displays
 OBSERVATION = Map(
     ObservationRecord,
     {
+        "part_of": computed(readers.references, Raw("partOf", list[fm.Reference]), resolve=True),
         "status": Text("status", required=True),
         "categories": Categories("category"),
         "codes": Codes("code", required=True),
@@ -99,7 +101,8 @@ OBSERVATION = Map(
         "encounter_ref": Ref("encounter"),
         "when": choice("effective", "DateTime", "Instant", "Period"),  # the first present, in this order
         "quantity": QuantityOf("valueQuantity"),
-        "value_codes": Codes("valueCodeableConcept"),
+        "value_codes": computed(readers.codes, _VALUE_CONCEPT),
+        "value_displays": computed(readers.coding_displays, _VALUE_CONCEPT),
         "value_int": Integer("valueInteger"),
         "value_string": Text("valueString"),
         "value_bool": Boolean("valueBoolean"),
@@ -207,7 +210,16 @@ MAPS: dict[str, Map] = {
         refills=computed(readers.refills_allowed, Raw("dispenseRequest", fm.DispenseRequest)),
         dispensed=computed(readers.dispensed_quantity, Raw("dispenseRequest", fm.DispenseRequest)),
     ),
-    "MedicationAdministration": EVENT,
+    # given at effective[x], its statusReason a list (QI-Core MedicationAdministration and -NotAdministered)
+    "MedicationAdministration": EVENT.but(
+        when=FirstOf(choice("effective", "DateTime", "Period"), *_DONE),
+        reason_codes=computed(
+            readers.listed_reasons,
+            Raw("statusReason", list[fm.CodeableConcept]),
+            Raw("reasonCode", list[fm.CodeableConcept]),
+            Raw("extension", list[fm.Extension]),
+        ),
+    ),
     "ServiceRequest": ORDER,
     "DocumentReference": EVENT,
     "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),

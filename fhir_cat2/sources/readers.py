@@ -296,6 +296,18 @@ def reasons(
     return found
 
 
+def listed_reasons(
+    status_reasons: list[Any] | tuple[()],
+    reason_codes: list[Any] | tuple[()],
+    extensions: list[Any] | tuple[()],
+) -> frozenset[Code]:
+    """``reasons`` where statusReason is a list (MedicationAdministration)."""
+    found = set(codes_of(status_reasons))
+    found.update(codes_of(reason_codes))
+    found.update(extension_codes(extensions, REASON_EXTENSIONS))
+    return frozenset(found)
+
+
 def do_not_perform(flag: Any, modifier_extensions: list[Any] | tuple[()]) -> bool:
     """doNotPerform, or the QI-Core doNotPerform modifier extension (DeviceRequest)."""
     found = flag is not None and bool(boolean(flag))
@@ -460,6 +472,32 @@ def ranked_diagnoses(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> tup
     return tuple(target for _rank, target in ranked if target)
 
 
+def coding_displays(concept: Any) -> frozenset[tuple[str, str, str]]:
+    """(normalised system, code, display) of a CodeableConcept's codings with a display and no version."""
+    if concept is None:
+        return frozenset()
+    found = set()
+    if type(concept) is not dict:
+        raise Unexpected
+    for coding in objects_at(concept, "coding"):
+        system, code = text(coding.get("system")), text(coding.get("code"))
+        display, version = text(coding.get("display")), text(coding.get("version"))
+        if code is not None and display is not None and version is None:
+            found.add((normalise_system(system), code, display))
+    return frozenset(found)
+
+
+def references(references: list[Any] | tuple[()], resolve: Resolver) -> tuple[str, ...]:
+    """The targets of a list of References (Observation.partOf, basedOn), resolved, in order; those that
+    refer to nothing left out."""
+    found = []
+    for reference in references:
+        target = ref(reference, resolve)
+        if target:
+            found.append(target)
+    return tuple(found)
+
+
 def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:
     """The encounters Claim.item[].encounter[] refer to."""
     found = set()
@@ -468,17 +506,6 @@ def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozens
             target = ref(reference, resolve)
             if target:
                 found.add(target)
-    return frozenset(found)
-
-
-def references(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:
-    """The resources a list of References refers to (basedOn), resolved; those without a reference left
-    out."""
-    found = set()
-    for reference in items:
-        target = ref(reference, resolve)
-        if target:
-            found.add(target)
     return frozenset(found)
 
 

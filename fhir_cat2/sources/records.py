@@ -202,6 +202,11 @@ class ObservationRecord(ResourceRecord):
     """QI-Core notDoneReason of a cancelled (not done) Observation."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``codes`` (see ``conceptmaps.py``)."""
+    part_of: tuple[str, ...] = ()
+    """partOf: the events (Procedure/.., Immunization/..) it is part of, resolved to Type/id."""
+    value_displays: frozenset[tuple[str, str, str]] = frozenset()
+    """(system, code, display) of the valueCodeableConcept codings with a display and no version: what CQL
+    Code equality (``(value as Concept).codes contains C``) compares with a code declared with a display."""
 
     @property
     def number(self) -> float | None:
@@ -346,7 +351,7 @@ class EventRecord(ResourceRecord):
     """MedicationRequest: dispenseRequest.numberOfRepeatsAllowed."""
     dispensed: QuantityValue | None = None
     """MedicationRequest: dispenseRequest.quantity."""
-    based_on: frozenset[str] = frozenset()
+    based_on: tuple[str, ...] = ()
     """The requests its basedOn refers to (Type/id): a Task's, a Communication's, a Procedure's or an
     order's (``refers_to``, ``criteria/links.py``)."""
 
