@@ -18,6 +18,7 @@ from ..rules.loader import RuleSet
 from ..rules.schema import (
     AgeCriterion,
     Criterion,
+    CumulativeDays,
     DailyDose,
     ExistsCriterion,
     LatestDayCriterion,
@@ -34,6 +35,7 @@ from ..sources.records import (
     ObservationRecord,
     ResourceRecord,
 )
+from .cumulative import cumulative_days
 from .facts import Facts
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
@@ -388,7 +390,22 @@ class Criteria:
             total = total_days_supplied(matched)
             met = met and total is not None and spec.total_days_supplied.contains(total)
             about = (*about, total)
+        if spec.cumulative_days is not None:
+            covered = self._cumulative_days(spec, spec.cumulative_days, matched, scope)
+            met = met and covered is not None and spec.cumulative_days.band.contains(covered)
+            about = (*about[:5], None, covered)
         return Trail.later(exists_words, about, met, evidence, trails[:1])
+
+    def _cumulative_days(
+        self, spec: ExistsCriterion, test: CumulativeDays, matched: list[ResourceRecord], scope: Scope
+    ) -> int | None:
+        low, high = test.within.resolve(scope)
+        if low is None or high is None:
+            return None
+        resolve = self.ruleset.resolve_codes
+        code_sets = [resolve((code,), ()) for code in spec.codes]
+        code_sets += [resolve((), (valueset,)) for valueset in spec.valuesets]
+        return cumulative_days(matched, low, high, test.rollout, code_sets)
 
     def _filter(
         self,

@@ -262,6 +262,8 @@ def _exists_exprs(exists: ExistsCriterion) -> Iterator[DateExpr]:
             yield from value.exprs()
     if exists.more_than_one_order is not None:
         yield from exists.more_than_one_order.exprs()
+    if exists.cumulative_days is not None:
+        yield from exists.cumulative_days.within.exprs()
 
 
 def free_anchors(

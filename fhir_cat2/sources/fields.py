@@ -206,6 +206,19 @@ MAPS: dict[str, Map] = {
         dispensed=computed(readers.dispensed_quantity, Raw("dispenseRequest", fm.DispenseRequest)),
     ),
     "MedicationAdministration": EVENT,
+    # QI-Core 4.1.1 times a dispense by whenHandedOver, else whenPrepared (CumulativeMedicationDuration's
+    # startDate); its supply covers daysSupply days, else quantity / (dose x doses per day).
+    "MedicationDispense": EVENT.but(
+        when=FirstOf(Time("whenHandedOver"), Time("whenPrepared")),
+        supply=computed(
+            readers.medication_dispense_period,
+            Raw("dosageInstruction", list[fm.Dosage]),
+            Raw("quantity", fm.Quantity),
+            Raw("daysSupply", fm.Quantity),
+            Time("whenHandedOver"),
+            Time("whenPrepared"),
+        ),
+    ),
     "ServiceRequest": ORDER,
     "DocumentReference": EVENT,
     "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
@@ -289,6 +302,7 @@ CODE_ELEMENT: dict[str, str] = {
     "MedicationRequest": "medicationCodeableConcept",
     "AllergyIntolerance": "code",
     "MedicationAdministration": "medicationCodeableConcept",
+    "MedicationDispense": "medicationCodeableConcept",
     "ServiceRequest": "code",
     "DocumentReference": "type",
     "CarePlan": "category",

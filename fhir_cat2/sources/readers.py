@@ -726,6 +726,33 @@ def _days_supplied(
     return days * (1 + (refills or 0))
 
 
+def medication_dispense_period(
+    dosages: list[Any] | tuple[()],
+    dispensed: Any,
+    days_supply: Any,
+    handed_over: When | None,
+    prepared: When | None,
+) -> When | None:
+    """The days a MedicationDispense's supply covers, as CQL medicationDispensePeriod() computes it
+    (CumulativeMedicationDuration 4.1.000): from the day it was handed over, else prepared, for its
+    daysSupply in days, else quantity / (dose x doses per day) days (no refills: a dispense is one fill);
+    None without a start or a length."""
+    start = handed_over or prepared
+    read = [_dosage(dosage) for dosage in dosages]
+    for dosage in dosages:
+        texts_at(child(dosage, "timing"), "event")  # checked; not read
+    quantity(days_supply)  # checked: every element of the Quantity
+    fill = {"quantity": object_or_none(dispensed), "expectedSupplyDuration": object_or_none(days_supply)}
+    days = _days_supplied(read, {k: v for k, v in fill.items() if v is not None})
+    if start is None or days is None:
+        return None
+    try:  # CQL: start + (total - 1) days
+        end = date.fromordinal(start.start_day.toordinal() + max(int(days - 1), 0))
+    except (OverflowError, ValueError):
+        raise InputError("daysSupply: the supply it describes ends past the year 9999") from None
+    return When(start.start_day, end)
+
+
 def refills_allowed(dispense_request: Any) -> int | None:
     """A MedicationRequest's dispenseRequest.numberOfRepeatsAllowed."""
     return integer((object_or_none(dispense_request) or EMPTY).get("numberOfRepeatsAllowed"))
