@@ -394,7 +394,10 @@ class Criteria:
             covered = self._cumulative_days(spec, spec.cumulative_days, matched, scope)
             met = met and covered is not None and spec.cumulative_days.band.contains(covered)
             about = (*about[:5], None, covered)
-        return Trail.later(exists_words, about, met, evidence, trails[:1])
+        shown = trails[:1]
+        if spec.where is not None and spec.then is not None and len(trails) > 1:
+            shown.append(trails[-1])  # the where trails come first: the last is what ``then`` found
+        return Trail.later(exists_words, about, met, evidence, shown)
 
     def _cumulative_days(
         self, spec: ExistsCriterion, test: CumulativeDays, matched: list[ResourceRecord], scope: Scope
@@ -478,6 +481,10 @@ class Criteria:
                 return "discharge disposition not listed"
             if diagnosis_codes is not None and not _has_diagnosis(record, facts.ctx, diagnosis_codes):
                 return "no listed diagnosis on the encounter"
+            if spec.principal_diagnosis_valuesets and not _has_principal_diagnosis(
+                record, facts.ctx, self.ruleset.resolve_codes((), spec.principal_diagnosis_valuesets)
+            ):
+                return "principal diagnosis not listed"
         return None
 
     def _value_ok(self, record: ResourceRecord, spec: ExistsCriterion) -> str | None:
@@ -812,6 +819,12 @@ def _daily_dose_ok(record: ResourceRecord, test: DailyDose, plan: ExistsPlan) ->
     if not test.band.contains(dose):
         return f"average daily dose {dose:g} mg/d, not {test.band.describe()}"
     return None
+
+
+def _has_principal_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:
+    principal = record.principal_diagnosis
+    condition = ctx.condition_by_ref.get(principal) if principal is not None else None
+    return condition is not None and not condition.codes.isdisjoint(codes)
 
 
 def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:

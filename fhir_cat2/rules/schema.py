@@ -552,6 +552,9 @@ class ExistsCriterion(_Model):
     value_present: bool = False
     diagnosis_valuesets: tuple[str, ...] = ()
     """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
+    principal_diagnosis_valuesets: tuple[str, ...] = ()
+    """Encounter only: its principal diagnosis (the one ranked 1 with use billing: QICoreCommon
+    ``principalDiagnosis().code in``) is in these value sets."""
     discharge_codes: tuple[str, ...] = ()
     """Encounter only: hospitalization.dischargeDisposition is one of these."""
     exclude_classes: tuple[str, ...] = ()
@@ -646,14 +649,18 @@ class ExistsCriterion(_Model):
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
         encounter_only = (
-            self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
+            self.diagnosis_valuesets
+            or self.principal_diagnosis_valuesets
+            or self.discharge_codes
+            or self.exclude_classes
+            or self.classes
         )
         if (self.exclude_verification_statuses or self.body_sites) and self.resource != "Condition":
             raise ValueError("exclude_verification_statuses and body_sites apply to resource Condition only")
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
-                "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
-                "apply to resource Encounter only"
+                "diagnosis_valuesets, principal_diagnosis_valuesets, discharge_codes, classes and"
+                " exclude_classes apply to resource Encounter only"
             )
         if self.severity_valuesets and self.resource != "Condition":
             raise ValueError("severity_valuesets apply to resource Condition only")

@@ -86,6 +86,9 @@ ENCOUNTER = Map(
         "service_provider_ref": Ref("serviceProvider"),
         "discharge_codes": Codes("hospitalization.dischargeDisposition"),
         "reason_codes": CodesOf("reasonCode"),
+        "principal_diagnosis": computed(
+            readers.principal_diagnosis, Raw("diagnosis", list[fm.EncounterDiagnosis]), resolve=True
+        ),
     },
 )
 

@@ -460,6 +460,23 @@ def ranked_diagnoses(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> tup
     return tuple(target for _rank, target in ranked if target)
 
 
+_BILLING = ("http://terminology.hl7.org/CodeSystem/diagnosis-role", "billing")
+
+
+def principal_diagnosis(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> str | None:
+    """The Encounter.diagnosis condition ranked 1 with use billing, as QICoreCommon principalDiagnosis()
+    reads it (``D.rank = 1 and D.use ~ "Billing"``); the first such when there are several (the CQL's
+    singleton from would fail)."""
+    for diagnosis in diagnoses:
+        use = codes(diagnosis.get("use"))  # checked on every diagnosis
+        if integer(diagnosis.get("rank")) != 1 or _BILLING not in use:
+            continue
+        target = ref(diagnosis.get("condition"), resolve)
+        if target:
+            return target
+    return None
+
+
 def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:
     """The encounters Claim.item[].encounter[] refer to."""
     found = set()
