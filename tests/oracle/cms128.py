@@ -273,3 +273,9 @@ case(
         encounter("h1", "2025-06-01T09:00:00Z", cpt=HOSPICE_ENCOUNTER, system="http://snomed.info/sct"),
     ),
 )
+case(
+    "cms128-dispense-without-supply",
+    M,
+    "three 30-day fills and a dispense with neither daysSupply nor quantity (no period): numerator 1",
+    depressed(*THREE_MONTHS, dispense("d9", "2025-02-01", None)),
+)

@@ -342,3 +342,35 @@ case(
     "a hospice encounter in the period: excluded",
     child(visit("h1", "2025-05-01", cpt=HOSPICE_ENCOUNTER, system=SNOMED)),
 )
+case(
+    "cms136-order-without-supply",
+    M,
+    "240 days of methylphenidate and another methylphenidate order with no supply (no period): both met",
+    child(
+        *CONTINUATION,
+        meds=[
+            *EIGHT_MONTHS,
+            request("MedicationRequest", "o9", METHYLPHENIDATE, "2024-10-01T09:00:00Z", system=RXNORM),
+        ],
+    ),
+)
+case(
+    "cms136-quantity-refills",
+    M,
+    "60 tablets, 2 a day (30 days), 7 refills: 240 days, both groups met",
+    child(
+        *CONTINUATION,
+        meds=[
+            {
+                **order("o1"),
+                "dispenseRequest": {"quantity": {"value": 60}, "numberOfRepeatsAllowed": 7},
+                "dosageInstruction": [
+                    {
+                        "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                        "doseAndRate": [{"doseQuantity": {"value": 1}}],
+                    }
+                ],
+            }
+        ],
+    ),
+)
