@@ -133,3 +133,11 @@ def test_cumulative_days_needs_a_supplied_resource() -> None:
                 "cumulative_days": {"within": ["period.start", "period.end"], "band": {"ge": 84}},
             }
         )
+
+
+def test_days_supply_in_months_and_years_converts_as_ucum() -> None:
+    # CQL `convert daysSupply to days`: a UCUM month is 30.4375 days, a year 365.25
+    record = _dispense("d1", "1", "2025-01-15", **_supply(2.78, "mo"))  # 84.6 days
+    assert record.supply is not None and record.supply.end_day == date(2025, 4, 8)  # IPSD + 83
+    record = _dispense("d2", "1", "2025-01-01", **_supply(4, "a"))  # 1461 days, not 1460
+    assert record.supply is not None and record.supply.end_day == date(2028, 12, 31)

@@ -548,6 +548,8 @@ _PERIOD_DAYS = {
     "year": 365,
     "years": 365,
 }
+# A supply duration in days, as CQL ``convert ... to days`` reads it: UCUM, whose month and year are the
+# Julian ones (mo = 30.4375 d, a = 365.25 d), unlike ToDaily's 30 and 365 above (fqm-execution agrees).
 _DURATION_DAYS = {
     "d": 1,
     "day": 1,
@@ -556,8 +558,8 @@ _DURATION_DAYS = {
     "week": 7,
     "weeks": 7,
     "h": 1 / 24,
-    "mo": 30,
-    "a": 365,
+    "mo": 30.4375,
+    "a": 365.25,
 }
 
 

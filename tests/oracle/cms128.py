@@ -279,3 +279,44 @@ case(
     "three 30-day fills and a dispense with neither daysSupply nor quantity (no period): numerator 1",
     depressed(*THREE_MONTHS, dispense("d9", "2025-02-01", None)),
 )
+
+
+def tablets(rid: str, handed_over: str, count: int, per_day: int) -> dict[str, Any]:
+    """A dispense of ``count`` tablets taken ``per_day`` a day, without daysSupply."""
+    dosage = {
+        "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": 1}}],
+    }
+    return dispense(rid, handed_over, None, quantity={"value": count}, dosageInstruction=[dosage])
+
+
+case(
+    "cms128-fractional-days",
+    M,
+    "61 days, then 45 tablets at 2 a day (22.5 days: its end truncated to 21 days on), 83 days: denominator",
+    depressed(dispense("d0", IPSD, 61), tablets("d1", "2025-03-17", 45, 2)),
+)
+case(
+    "cms128-days-supply-in-weeks",
+    M,
+    "daysSupply of 12 weeks (84 days) from the IPSD: numerator 1",
+    depressed(
+        dispense("d0", IPSD, None, daysSupply={"value": 12, "unit": "wk", "system": UCUM, "code": "wk"})
+    ),
+)
+case(
+    "cms128-days-supply-in-months",
+    M,
+    "daysSupply of 3 months from the IPSD (UCUM mo: 30.4375 days each, 91.3 days): numerator 1",
+    depressed(
+        dispense("d0", IPSD, None, daysSupply={"value": 3, "unit": "mo", "system": UCUM, "code": "mo"})
+    ),
+)
+case(
+    "cms128-days-supply-2-78-months",
+    M,
+    "daysSupply of 2.78 months from the IPSD: 84.6 days by UCUM (30.4375-day months), 83.4 by 30-day months",
+    depressed(
+        dispense("d0", IPSD, None, daysSupply={"value": 2.78, "unit": "mo", "system": UCUM, "code": "mo"})
+    ),
+)

@@ -374,3 +374,24 @@ case(
         ],
     ),
 )
+case(
+    "cms136-supply-in-months",
+    M,
+    "one order with an expected supply of 6.9 months: 210.0 days by UCUM (207 by 30-day months), in group 2",
+    child(
+        *CONTINUATION,
+        meds=[
+            {
+                **order("o1"),
+                "dispenseRequest": {
+                    "expectedSupplyDuration": {
+                        "value": 6.9,
+                        "unit": "mo",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "mo",
+                    }
+                },
+            }
+        ],
+    ),
+)
