@@ -320,3 +320,13 @@ case(
         dispense("d0", IPSD, None, daysSupply={"value": 2.78, "unit": "mo", "system": UCUM, "code": "mo"})
     ),
 )
+case(
+    "cms128-handed-over-late-evening",
+    M,
+    "first fill handed over 30 April 2025 23:30 at UTC-5 (1 May in UTC): its own day, in the intake period",
+    depressed(
+        {**dispense("d0", None, 90), "whenHandedOver": "2025-04-30T23:30:00-05:00"},
+        onset="2025-04-01",
+        visit="2025-04-30",
+    ),
+)

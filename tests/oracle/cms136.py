@@ -395,3 +395,29 @@ case(
         ],
     ),
 )
+case(
+    "cms136-bounds-start",
+    M,
+    "an order authored 25 February 2024 whose dosage starts 5 March 2024: the IPSD is 5 March, group 1 met",
+    child(
+        meds=[
+            {
+                **order("o1", "2024-02-25"),
+                "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "2024-03-05"}}}}],
+            }
+        ],
+        first_visit="2024-02-20",
+        follow_up="2024-03-20",
+    ),
+)
+case(
+    "cms136-visit-spans-ipsd",
+    M,
+    "the only earlier visit runs from the day before the IPSD to the day after: not in the 6 months up to it",
+    [
+        patient(birth="2015-06-01"),
+        encounter("e0", "2024-08-31T10:00:00Z", end="2024-09-02T10:00:00Z"),
+        order("o1"),
+        visit("e1", "2024-09-15"),
+    ],
+)
