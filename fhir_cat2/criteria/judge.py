@@ -393,7 +393,7 @@ class Criteria:
         if spec.cumulative_days is not None:
             covered = self._cumulative_days(spec, spec.cumulative_days, matched, scope)
             met = met and covered is not None and spec.cumulative_days.band.contains(covered)
-            about = (*about[:5], None, covered)
+            about = (*about, None, covered) if len(about) == 5 else (*about, covered)
         shown = trails[:1]
         if spec.where is not None and spec.then is not None and len(trails) > 1:
             shown.append(trails[-1])  # the where trails come first: the last is what ``then`` found
