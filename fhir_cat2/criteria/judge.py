@@ -18,6 +18,7 @@ from ..rules.loader import RuleSet
 from ..rules.schema import (
     AgeCriterion,
     Criterion,
+    CumulativeDays,
     DailyDose,
     ExistsCriterion,
     LatestDayCriterion,
@@ -35,6 +36,7 @@ from ..sources.records import (
     ResourceRecord,
 )
 from .components import components_why
+from .cumulative import cumulative_days
 from .facts import Facts
 from .links import links_of, part_of_target, part_of_why
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
@@ -274,7 +276,7 @@ class Criteria:
         self, spec: ExistsCriterion, facts: Facts, scope: Scope, members: dict[str, bool] | None = None
     ) -> tuple[list[ResourceRecord], list[tuple[Why, int]], list[Trail]]:
         """Records passing every test of ``spec``; why the others failed (reason, how many: read only in the
-        words of a trail); trails of ``then``/``where``."""
+        words of a trail); the trails to show: the first of ``then``, then the first of ``where``."""
         plan = self._exists_plans.get(id(spec))
         if plan is None:
             plan = self.plans.exists_plan(spec)
@@ -387,8 +389,11 @@ class Criteria:
                 misses.append((why, 1))
                 continue
             matched.append(record)
-        # ``then`` is judged last, on what passed every other test: its trails say most, and are shown first
-        return matched, misses, (then_held + held if matched else then_failed + failed)
+        # ``then`` is judged last, on what passed every other test: its first trail says most, and is shown
+        # first; the first ``where`` trail follows it
+        if matched:
+            return matched, misses, then_held[:1] + held[:1]
+        return matched, misses, then_failed[:1] + failed[:1]
 
     @staticmethod
     def _bind(facts: Facts, scope: Scope, spec: ExistsCriterion, record: ResourceRecord) -> Scope:
@@ -410,7 +415,24 @@ class Criteria:
             total = total_days_supplied(matched)
             met = met and total is not None and spec.total_days_supplied.contains(total)
             about = (*about, total)
-        return Trail.later(exists_words, about, met, evidence, trails[:1])
+        if spec.cumulative_days is not None:
+            covered = self._cumulative_days(spec, spec.cumulative_days, matched, scope)
+            met = met and covered is not None and spec.cumulative_days.band.contains(covered)
+            about = (*about, None, covered) if len(about) == 5 else (*about, covered)
+        # with both ``where`` and ``then``, what each found: the ``then`` trail, then the ``where`` one
+        shown = trails if spec.where is not None and spec.then is not None else trails[:1]
+        return Trail.later(exists_words, about, met, evidence, shown)
+
+    def _cumulative_days(
+        self, spec: ExistsCriterion, test: CumulativeDays, matched: list[ResourceRecord], scope: Scope
+    ) -> int | None:
+        low, high = test.within.resolve(scope)
+        if low is None or high is None:
+            return None
+        resolve = self.ruleset.resolve_codes
+        code_sets = [resolve((code,), ()) for code in spec.codes]
+        code_sets += [resolve((), (valueset,)) for valueset in spec.valuesets]
+        return cumulative_days(matched, low, high, test.rollout, code_sets)
 
     def _filter(
         self,
@@ -483,6 +505,10 @@ class Criteria:
                 return "discharge disposition not listed"
             if diagnosis_codes is not None and not _has_diagnosis(record, facts.ctx, diagnosis_codes):
                 return "no listed diagnosis on the encounter"
+            if spec.principal_diagnosis_valuesets and not _has_principal_diagnosis(
+                record, facts.ctx, self.ruleset.resolve_codes((), spec.principal_diagnosis_valuesets)
+            ):
+                return "principal diagnosis not listed"
         return None
 
     def _value_ok(self, record: ResourceRecord, spec: ExistsCriterion) -> str | None:
@@ -825,6 +851,12 @@ def _daily_dose_ok(record: ResourceRecord, test: DailyDose, plan: ExistsPlan) ->
     if not test.band.contains(dose):
         return f"average daily dose {dose:g} mg/d, not {test.band.describe()}"
     return None
+
+
+def _has_principal_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:
+    principal = record.principal_diagnosis
+    condition = ctx.condition_by_ref.get(principal) if principal is not None else None
+    return condition is not None and not condition.codes.isdisjoint(codes)
 
 
 def _has_diagnosis(record: EncounterRecord, ctx: PatientContext, codes: frozenset[Code]) -> bool:

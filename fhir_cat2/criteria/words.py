@@ -225,8 +225,18 @@ def exists_words(
     matched: list[ResourceRecord],
     misses: list[tuple[Why, int]],
     total: float | None = None,
+    covered: int | None = None,
 ) -> tuple[str, str]:
     title = label or spec.label or f"{spec.resource} in {list(spec.valuesets) or list(spec.codes)}"
+    if spec.cumulative_days is not None and matched:
+        test = spec.cumulative_days
+        low, high = test.within.resolve(scope)
+        shown = f"{low.isoformat()}..{high.isoformat()}" if low and high else test.within.describe()
+        noun = spec.resource if len(matched) == 1 else f"{spec.resource}s"
+        return title, (
+            f"{len(matched)} matching {noun} covering {covered or 0} days of {shown}"
+            f" (needs {test.band.describe()})"
+        )
     if spec.total_days_supplied is not None and matched:
         supplied = "unknown" if total is None else f"{total:g}"
         band = spec.total_days_supplied.describe()

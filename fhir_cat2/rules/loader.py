@@ -191,10 +191,9 @@ class RuleSet:
             codes.update(self.resolve_codes(exists.codes, exists.valuesets))
             for adds in exists.deviations.values():  # kept, whether or not the run turns them on
                 codes.update(self.resolve_codes(adds.codes, adds.valuesets))
-            if exists.diagnosis_valuesets:  # an Encounter's diagnoses are Conditions
-                wanted.setdefault("Condition", set()).update(
-                    self.resolve_codes((), exists.diagnosis_valuesets)
-                )
+            diagnoses = (*exists.diagnosis_valuesets, *exists.principal_diagnosis_valuesets)
+            if diagnoses:  # an Encounter's diagnoses are Conditions
+                wanted.setdefault("Condition", set()).update(self.resolve_codes((), diagnoses))
         mapped = list(self.concept_maps.targets())
         for codes in wanted.values():
             codes.update([source for source, target in mapped if target in codes])
@@ -284,6 +283,8 @@ def _exists_exprs(exists: ExistsCriterion) -> Iterator[DateExpr]:
             yield from value.exprs()
     if exists.more_than_one_order is not None:
         yield from exists.more_than_one_order.exprs()
+    if exists.cumulative_days is not None:
+        yield from exists.cumulative_days.within.exprs()
 
 
 def free_anchors(
@@ -486,6 +487,7 @@ def referenced_valuesets(table: RulesTable) -> set[str]:
             exists.valuesets,
             exists.value_valuesets,
             exists.diagnosis_valuesets,
+            exists.principal_diagnosis_valuesets,
             exists.reason_valuesets,
             exists.severity_valuesets,
         )
@@ -631,6 +633,7 @@ def _check_exists(exists: ExistsCriterion, loc, table, check_valuesets, problem)
     check_valuesets((*loc, "valuesets"), exists.valuesets)
     check_valuesets((*loc, "value_valuesets"), exists.value_valuesets)
     check_valuesets((*loc, "diagnosis_valuesets"), exists.diagnosis_valuesets)
+    check_valuesets((*loc, "principal_diagnosis_valuesets"), exists.principal_diagnosis_valuesets)
     check_valuesets((*loc, "reason_valuesets"), exists.reason_valuesets)
     check_valuesets((*loc, "severity_valuesets"), exists.severity_valuesets)
     for index, test in enumerate(exists.value_tests):

@@ -328,6 +328,7 @@ ResourceKind = Literal[
     "Observation",
     "MedicationRequest",
     "MedicationAdministration",
+    "MedicationDispense",
     "ServiceRequest",
     "DocumentReference",
     "CarePlan",
@@ -355,6 +356,10 @@ TIMING_RELATIONS = (
 TimingOf = Literal[
     "default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "dosage-start", "onset"
 ]
+
+
+_SUPPLIED = ("MedicationRequest", "MedicationDispense")
+"""Resources with a supply period (``timing_of: supply``, ``cumulative_days``)."""
 
 
 def _check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -421,6 +426,28 @@ class DailyDose(_Model):
         for text in value:
             parse_code_ref(text)
         return value
+
+
+class CumulativeDays(_Model):
+    """Cumulative medication duration (CQL CumulativeMedicationDuration ``cumulativeDuration``): the days
+    covered by the matching medications' supply periods (``timing_of: supply``: medicationRequestPeriod,
+    medicationDispensePeriod), each intersected with ``within``, overlaps counted once (``collapse ... per
+    day``), must be in ``band``. ``rollout`` first lays overlapping periods end to end, in start order
+    (``rolloutIntervals``: a refill picked up early starts when the supply before it runs out): ``none``
+    (the periods as they are, CMS128's dispenses), ``together`` (all of them in one sequence, the library's
+    dispenses), ``each_code_set`` (one sequence per value set and per code of the exists, then collapsed
+    together: CMS136's one rollout per drug). Medications without a supply period add nothing; with no days
+    covered (CQL Sum of nothing is null) the test fails."""
+
+    within: Window
+    band: Band
+    rollout: Literal["none", "together", "each_code_set"] = "none"
+    label: str | None = None
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> Any:
+        return _window(value)
 
 
 class TimingTest(_Model):
@@ -549,6 +576,9 @@ class ExistsCriterion(_Model):
     (``fhir_cat2.rules.components``); judged with the value tests."""
     diagnosis_valuesets: tuple[str, ...] = ()
     """Encounter only: one of the encounter's diagnoses (Encounter.diagnosis) is in these value sets."""
+    principal_diagnosis_valuesets: tuple[str, ...] = ()
+    """Encounter only: its principal diagnosis (the one ranked 1 with use billing: QICoreCommon
+    ``principalDiagnosis().code in``) is in these value sets."""
     discharge_codes: tuple[str, ...] = ()
     """Encounter only: hospitalization.dischargeDisposition is one of these."""
     exclude_classes: tuple[str, ...] = ()
@@ -600,6 +630,9 @@ class ExistsCriterion(_Model):
     duration in days, else quantity / (dose x doses per day), times 1 + refills; the CQL's
     CumulativeMedicationDuration totalDaysSupplied), must be in this band; orders whose days cannot be told
     add nothing, and with none known it fails."""
+    cumulative_days: CumulativeDays | None = None
+    """MedicationRequest or MedicationDispense: the days the matching medications cover in a window (see
+    ``CumulativeDays``)."""
     deviations: dict[str, CriterionDeviation] = Field(default_factory=dict)
     """Per named deviation, the codes it matches too (off unless the run turns it on)."""
     label: str | None = None
@@ -655,21 +688,27 @@ class ExistsCriterion(_Model):
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
         encounter_only = (
-            self.diagnosis_valuesets or self.discharge_codes or self.exclude_classes or self.classes
+            self.diagnosis_valuesets
+            or self.principal_diagnosis_valuesets
+            or self.discharge_codes
+            or self.exclude_classes
+            or self.classes
         )
         if (self.exclude_verification_statuses or self.body_sites) and self.resource != "Condition":
             raise ValueError("exclude_verification_statuses and body_sites apply to resource Condition only")
         if encounter_only and self.resource != "Encounter":
             raise ValueError(
-                "diagnosis_valuesets, discharge_codes, classes and exclude_classes "
-                "apply to resource Encounter only"
+                "diagnosis_valuesets, principal_diagnosis_valuesets, discharge_codes, classes and"
+                " exclude_classes apply to resource Encounter only"
             )
         if self.severity_valuesets and self.resource != "Condition":
             raise ValueError("severity_valuesets apply to resource Condition only")
         if self.timing_of == "recorded" and self.resource not in ("Condition", "Procedure"):
             raise ValueError("timing_of recorded applies to resources Condition and Procedure only")
         for timing_of in (self.timing_of, *(test.timing_of for test in self.also)):
-            if timing_of in ("dosage", "dosages", "supply") and self.resource != "MedicationRequest":
+            if timing_of == "supply" and self.resource not in _SUPPLIED:
+                raise ValueError("timing_of supply applies to MedicationRequest and MedicationDispense only")
+            if timing_of in ("dosage", "dosages") and self.resource != "MedicationRequest":
                 raise ValueError(f"timing_of {timing_of} applies to resource MedicationRequest only")
             if timing_of == "onset" and self.resource != "AllergyIntolerance":
                 raise ValueError("timing_of onset applies to resource AllergyIntolerance only")
@@ -687,6 +726,8 @@ class ExistsCriterion(_Model):
                 "more_than_one_order, daily_dose and total_days_supplied apply to resource"
                 " MedicationRequest only"
             )
+        if self.cumulative_days is not None and self.resource not in _SUPPLIED:
+            raise ValueError("cumulative_days applies to resources MedicationRequest and MedicationDispense")
         return self
 
     @property

@@ -110,6 +110,7 @@ class Dosage(Element):
 
 class EncounterDiagnosis(Element):
     condition: Reference | None = None
+    use: CodeableConcept | None = None
     rank: int | None = None
 
 

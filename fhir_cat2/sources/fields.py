@@ -86,6 +86,9 @@ ENCOUNTER = Map(
         "service_provider_ref": Ref("serviceProvider"),
         "discharge_codes": Codes("hospitalization.dischargeDisposition"),
         "reason_codes": CodesOf("reasonCode"),
+        "principal_diagnosis": computed(
+            readers.principal_diagnosis, Raw("diagnosis", list[fm.EncounterDiagnosis]), resolve=True
+        ),
     },
 )
 
@@ -220,6 +223,19 @@ MAPS: dict[str, Map] = {
             Raw("extension", list[fm.Extension]),
         ),
     ),
+    # QI-Core 4.1.1 times a dispense by whenHandedOver, else whenPrepared (CumulativeMedicationDuration's
+    # startDate); its supply covers daysSupply days, else quantity / (dose x doses per day).
+    "MedicationDispense": EVENT.but(
+        when=FirstOf(Time("whenHandedOver"), Time("whenPrepared")),
+        supply=computed(
+            readers.medication_dispense_period,
+            Raw("dosageInstruction", list[fm.Dosage]),
+            Raw("quantity", fm.Quantity),
+            Raw("daysSupply", fm.Quantity),
+            Time("whenHandedOver"),
+            Time("whenPrepared"),
+        ),
+    ),
     "ServiceRequest": ORDER,
     "DocumentReference": EVENT,
     "CarePlan": EVENT.but(codes=Else(_EVENT_CODES, CodesOf("category"))),
@@ -320,6 +336,7 @@ CODE_ELEMENT: dict[str, str] = {
     "MedicationRequest": "medicationCodeableConcept",
     "AllergyIntolerance": "code",
     "MedicationAdministration": "medicationCodeableConcept",
+    "MedicationDispense": "medicationCodeableConcept",
     "ServiceRequest": "code",
     "DocumentReference": "type",
     "CarePlan": "category",

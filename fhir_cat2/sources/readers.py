@@ -498,6 +498,23 @@ def references(references: list[Any] | tuple[()], resolve: Resolver) -> tuple[st
     return tuple(found)
 
 
+_BILLING = ("http://terminology.hl7.org/CodeSystem/diagnosis-role", "billing")
+
+
+def principal_diagnosis(diagnoses: list[Any] | tuple[()], resolve: Resolver) -> str | None:
+    """The Encounter.diagnosis condition ranked 1 with use billing, as QICoreCommon principalDiagnosis()
+    reads it (``D.rank = 1 and D.use ~ "Billing"``); the first such when there are several (the CQL's
+    singleton from would fail)."""
+    for diagnosis in diagnoses:
+        use = codes(diagnosis.get("use"))  # checked on every diagnosis
+        if integer(diagnosis.get("rank")) != 1 or _BILLING not in use:
+            continue
+        target = ref(diagnosis.get("condition"), resolve)
+        if target:
+            return target
+    return None
+
+
 def claim_encounters(items: list[Any] | tuple[()], resolve: Resolver) -> frozenset[str]:
     """The encounters Claim.item[].encounter[] refer to."""
     found = set()
@@ -569,6 +586,8 @@ _PERIOD_DAYS = {
     "year": 365,
     "years": 365,
 }
+# A supply duration in days, as CQL ``convert ... to days`` reads it: UCUM, whose month and year are the
+# Julian ones (mo = 30.4375 d, a = 365.25 d), unlike ToDaily's 30 and 365 above (fqm-execution agrees).
 _DURATION_DAYS = {
     "d": 1,
     "day": 1,
@@ -577,8 +596,8 @@ _DURATION_DAYS = {
     "week": 7,
     "weeks": 7,
     "h": 1 / 24,
-    "mo": 30,
-    "a": 365,
+    "mo": 30.4375,
+    "a": 365.25,
 }
 
 
@@ -762,6 +781,33 @@ def _days_supplied(
     if days is None:
         return None
     return days * (1 + (refills or 0))
+
+
+def medication_dispense_period(
+    dosages: list[Any] | tuple[()],
+    dispensed: Any,
+    days_supply: Any,
+    handed_over: When | None,
+    prepared: When | None,
+) -> When | None:
+    """The days a MedicationDispense's supply covers, as CQL medicationDispensePeriod() computes it
+    (CumulativeMedicationDuration 4.1.000): from the day it was handed over, else prepared, for its
+    daysSupply in days, else quantity / (dose x doses per day) days (no refills: a dispense is one fill);
+    None without a start or a length."""
+    start = handed_over or prepared
+    read = [_dosage(dosage) for dosage in dosages]
+    for dosage in dosages:
+        texts_at(child(dosage, "timing"), "event")  # checked; not read
+    quantity(days_supply)  # checked: every element of the Quantity
+    fill = {"quantity": object_or_none(dispensed), "expectedSupplyDuration": object_or_none(days_supply)}
+    days = _days_supplied(read, {k: v for k, v in fill.items() if v is not None})
+    if start is None or days is None:
+        return None
+    try:  # CQL: start + (total - 1) days
+        end = date.fromordinal(start.start_day.toordinal() + max(int(days - 1), 0))
+    except (OverflowError, ValueError):
+        raise InputError("daysSupply: the supply it describes ends past the year 9999") from None
+    return When(start.start_day, end)
 
 
 def refills_allowed(dispense_request: Any) -> int | None:

@@ -162,6 +162,8 @@ class EncounterRecord(ResourceRecord):
     """reasonCode: why the encounter took place."""
     mapped: tuple[CodeMapping, ...] = ()
     """Codes a site ConceptMap added to ``type_codes`` (see ``conceptmaps.py``)."""
+    principal_diagnosis: str | None = None
+    """Reference of the diagnosis ranked 1 with use billing (QICoreCommon principalDiagnosis())."""
 
     @property
     def primary_codes(self) -> frozenset[Code]:
