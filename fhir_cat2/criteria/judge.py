@@ -34,6 +34,7 @@ from ..sources.records import (
     ObservationRecord,
     ResourceRecord,
 )
+from .days import judge_distinct_days
 from .facts import Facts
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
@@ -94,6 +95,7 @@ class Criteria:
             "use": self._judge_use,
             "readings": self._judge_readings,
             "latest_day": self._judge_latest_day,
+            "distinct_days": self._judge_distinct_days,
         }
         self.plans = Plans(ruleset, judges, thorough=thorough, deviations=deviations)
         self._nodes = self.plans.nodes
@@ -225,6 +227,9 @@ class Criteria:
         assert node.criterion.latest_day is not None
         return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
 
+    def _judge_distinct_days(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        return judge_distinct_days(self, node, facts, scope, members)
+
     def _judge_deceased(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         spec = node.criterion.deceased
         assert spec is not None
@@ -246,7 +251,7 @@ class Criteria:
         if at is None:
             return Trail.later(age_words, (spec, label, f"{spec.at.text} is not known"), False)
         birth = patient.birth_date
-        age = age_on(birth, at)
+        age = age_on(birth, at) if spec.unit == "years" else months_on(birth, at)
         if spec.equals is not None:
             met = age == spec.equals
         else:
@@ -700,6 +705,11 @@ class _Choice:
 
 def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def months_on(birth: date, day: date) -> int:
+    """Whole calendar months from ``birth`` to ``day`` (the CQL's AgeInMonthsAt)."""
+    return (day.year - birth.year) * 12 + day.month - birth.month - (day.day < birth.day)
 
 
 def _reading_evidence(reading: Reading | None) -> Evidence | None:
