@@ -19,9 +19,11 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
     """When the resource applies, as the measure logic reads it; None when it has no usable date.
 
     Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
-    abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
-    of which only its first day is certain. ``timing_of: recorded``: the recordedDate, else the onset (a
-    point).
+    abatement it is ongoing (open end); an inactive Condition (or one without a clinicalStatus) without an
+    abatement date has none: its branch is a query over ``end of abatementInterval()``, which returns null
+    when its source is null (fqm-execution: a resolved intussusception without abatement does not start in
+    CMS117's first two years, an active one does). ``timing_of: recorded``: the recordedDate, else the onset
+    (a point).
     """
     if isinstance(record, ConditionRecord):
         if timing_of == "recorded":  # Coalesce(recordedDate, start of prevalenceInterval()): a point
@@ -38,9 +40,7 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
             )
         if record.clinical_status in CONDITION_ACTIVE:
             return Span(start, None, start_instant, None, record.ref)
-        if start is None:
-            return None
-        return Span(start, start, start_instant, start_instant, record.ref)
+        return None  # the CQL's prevalenceInterval() is null
     when = record.time_of(timing_of)
     if when is None:
         return None
