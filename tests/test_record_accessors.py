@@ -139,6 +139,9 @@ def test_span_of_a_condition_is_its_prevalence() -> None:
     assert span(inactive) is None  # prevalenceInterval() is null: a query over a null abatement end
     no_status = ConditionRecord(*_base("Condition"), onset=onset)
     assert span(no_status) is None
+    # Coalesce(recordedDate, start of prevalenceInterval()): no recordedDate and no prevalence, no time
+    assert span(inactive, "recorded") is None
+    assert _days(span(active, "recorded")) == (date(2024, 2, 1), date(2024, 2, 1))
     assert span(ConditionRecord(*_base("Condition"), clinical_status="resolved")) is None
 
 

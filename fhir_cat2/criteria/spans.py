@@ -27,7 +27,8 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
     """
     if isinstance(record, ConditionRecord):
         if timing_of == "recorded":  # Coalesce(recordedDate, start of prevalenceInterval()): a point
-            at = record.recorded or record.onset
+            has_prevalence = record.abatement is not None or record.clinical_status in CONDITION_ACTIVE
+            at = record.recorded or (record.onset if has_prevalence else None)
             if at is None:
                 return None
             return Span(at.start_day, at.start_day, at.instant, at.instant, record.ref)
