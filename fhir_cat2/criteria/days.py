@@ -42,19 +42,25 @@ def judge_distinct_days(
             if applies is not None and applies.start is not None:
                 days.setdefault(applies.start, record)
     met = len(days) >= spec.min
+    of = spec.of
+    shared = criteria.ruleset.table.library.get(of.use) if of.use is not None else None
+    of_label = of.label or (of.exists.label if of.exists is not None else None)
+    of_label = of_label or (shared.label if shared is not None else None) or of.use
     evidence = tuple(
         Evidence.later(record.ref, _day_note, day) for day, record in sorted(days.items())[:MAX_EVIDENCE]
     )
-    return Trail.later(distinct_days_words, (spec, node.criterion.label, sorted(days)), met, evidence)
+    about = (spec, node.criterion.label, of_label, sorted(days))
+    return Trail.later(distinct_days_words, about, met, evidence)
 
 
 def _day_note(day: date) -> str:
     return f"on {day.isoformat()}"
 
 
-def distinct_days_words(spec: DistinctDaysCriterion, label: str | None, days: list[date]) -> tuple[str, str]:
-    of_label = spec.of.label or (spec.of.exists.label if spec.of.exists is not None else None) or spec.of.use
-    title = label or spec.label or f"{of_label or 'records'} on {spec.min} or more different days"
+def distinct_days_words(
+    spec: DistinctDaysCriterion, label: str | None, of_label: str | None, days: list[date]
+) -> tuple[str, str]:
+    title = label or spec.label or f"{of_label or 'records'}: on {spec.min} or more different days"
     if not days:
         return title, "none found"
     shown = ", ".join(day.isoformat() for day in days[:12]) + (", ..." if len(days) > 12 else "")
