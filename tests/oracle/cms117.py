@@ -305,3 +305,39 @@ case(
         condition("int", "K56.1", onset="2024-01-10T10:00:00Z", status="resolved"),
     ],
 )
+case(
+    "cms117-date-only-doses",
+    M,
+    "every dose's occurrenceDateTime a date only: numerator",
+    [*child(), *[{**r, "occurrenceDateTime": r["occurrenceDateTime"][:10]} for r in series()]],
+)
+case(
+    "cms117-procedure-period",
+    M,
+    "the 4th PCV a procedure with a performedPeriod from the 2nd birthday: numerator (its start counts)",
+    [
+        *child(),
+        *series(pcv=SERIES["pcv"][1][:3]),
+        procedure("pcv-proc", "90670", "2025-06-15T10:00:00Z", system=CPT, end="2025-06-16T10:00:00Z"),
+    ],
+)
+case(
+    "cms117-entered-in-error",
+    M,
+    "the 4th DTaP entered in error: not in the numerator",
+    [
+        *child(),
+        *series(dtap=SERIES["dtap"][1][:3]),
+        immunization("dtap-err", "20", "2024-09-15T10:00:00Z", status="entered-in-error"),
+    ],
+)
+case(
+    "cms117-visit-into-2026",
+    M,
+    "the only visit runs from 31 December 2025 into 2026: not during the period, not in the population",
+    [
+        patient(birth=BIRTH),
+        encounter("visit", "2025-12-31T23:00:00Z", end="2026-01-01T01:00:00Z"),
+        *series(),
+    ],
+)

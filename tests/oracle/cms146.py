@@ -225,3 +225,15 @@ case(
         antibiotic("abx2", "2025-06-10T09:25:00Z"),
     ],
 )
+case(
+    "cms146-date-only-onset",
+    M,
+    "pharyngitis with a date-only onset on the visit's day: an episode",
+    [patient(birth=ADULT), visit(), diagnosis("ph", PHARYNGITIS, "2025-03-04"), antibiotic(), strep_test()],
+)
+case(
+    "cms146-ed-visit",
+    M,
+    "an emergency department visit (CPT 99283) is a qualifying visit",
+    [patient(birth=ADULT), visit(cpt="99283"), diagnosis("ph", PHARYNGITIS), antibiotic(), strep_test()],
+)

@@ -184,3 +184,27 @@ case(
         antibiotic("abx2", "2025-06-10T09:25:00Z"),
     ],
 )
+case(
+    "cms154-abx-date-only-visit-day",
+    M,
+    "antibiotic authoredOn a date only, the visit's day: CQL precision decides the 'on or after start'",
+    [*episode(), antibiotic(authored="2025-03-04")],
+)
+case(
+    "cms154-abx-date-only-next-day",
+    M,
+    "antibiotic authoredOn a date only, the day after the visit: not in the numerator",
+    [*episode(), antibiotic(authored="2025-03-05")],
+)
+case(
+    "cms154-uri-date-only-before",
+    M,
+    "URI with a date-only onset a week before the visit, active: an episode (overlaps before)",
+    [patient(birth=CHILD), visit(), diagnosis("uri", URI, "2025-02-25")],
+)
+case(
+    "cms154-uri-date-only-visit-day",
+    M,
+    "URI with a date-only onset on the visit's day: an episode (starts during day of the visit)",
+    [patient(birth=CHILD), visit(), diagnosis("uri", URI, "2025-03-04")],
+)
