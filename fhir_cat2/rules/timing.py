@@ -9,8 +9,8 @@ A date expression is an anchor plus offsets: ``period.start``, ``period.end-9y``
 - ``<name>.start`` / ``<name>.end``: a resource bound by an enclosing ``exists`` (``as: <name>``; ``this`` by
   default) while its ``where`` / ``then`` criteria are evaluated;
 - ``birth.start`` / ``birth.end``: the patient's birth date (``birth.start+42d``, ``birth.start+2y``: CQL's
-  ``Patient.birthDate + 2 years``), bound wherever measures are judged; unknown without a birthDate (a window
-  from it then holds nothing).
+  ``Patient.birthDate + 2 years``), bound wherever criteria are judged (measures, claims, code rules);
+  unknown without a birthDate (a window from it then holds nothing).
 """
 
 from __future__ import annotations
