@@ -90,6 +90,11 @@ def test_ongoing_uri_started_before_the_visit(ruleset):
     assert run_resources(ongoing, ruleset).counts("CMS154")["initial-population"] == 1
     abated = diagnosis("uri", URI, "2025-02-25T10:00:00Z", abatement="2025-03-02T10:00:00Z")
     assert run_resources([*ongoing[:2], abated], ruleset).counts("CMS154")["initial-population"] == 0
+    # 'overlaps before' to the instant: abated an hour before the visit started, that day, it does not overlap
+    hour_before = diagnosis("uri", URI, "2025-02-25T10:00:00Z", abatement="2025-03-04T08:00:00Z")
+    assert run_resources([*ongoing[:2], hour_before], ruleset).counts("CMS154")["initial-population"] == 0
+    during = diagnosis("uri", URI, "2025-02-25T10:00:00Z", abatement="2025-03-04T09:10:00Z")
+    assert run_resources([*ongoing[:2], during], ruleset).counts("CMS154")["initial-population"] == 1
 
 
 def test_no_claims_codes(ruleset):

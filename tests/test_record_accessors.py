@@ -135,6 +135,10 @@ def test_span_of_a_condition_is_its_prevalence() -> None:
         *_base("Condition"), onset=onset, abatement=When(date(2024, 5, 1), date(2024, 5, 2))
     )
     assert _days(span(abated)) == (date(2024, 2, 1), date(2024, 5, 2))
+    at = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    abated_at = ConditionRecord(*_base("Condition"), onset=onset, abatement=When(at.date(), at.date(), at))
+    applies = span(abated_at)
+    assert applies is not None and applies.end_instant == at  # an abatementDateTime ends at its instant
     inactive = ConditionRecord(*_base("Condition"), clinical_status="resolved", onset=onset)
     assert span(inactive) is None  # prevalenceInterval() is null: a query over a null abatement end
     no_status = ConditionRecord(*_base("Condition"), onset=onset)

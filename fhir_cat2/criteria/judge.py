@@ -747,6 +747,13 @@ def _timing_ok(
             return start_i < high_i
         if relation == "ends_before" and end_i is not None:
             return end_i < high_i
+        # an open end is ongoing; a side known only to the day is compared by days below
+        if (
+            relation == "overlaps"
+            and (start_i is not None or span.start is None)
+            and (end_i is not None or span.end is None)
+        ):
+            return (start_i is None or start_i <= high_i) and (end_i is None or end_i >= low_i)
     start, end = span.start, span.end
     if relation in _POINT_RELATIONS:
         if high is None:

@@ -35,10 +35,10 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
         onset = record.onset
         start = onset.start_day if onset else None
         start_instant = onset.instant if onset else None
-        if record.abatement is not None:
-            return Span(
-                start, record.abatement.end_day, start_instant, record.abatement.end_instant, record.ref
-            )
+        abatement = record.abatement
+        if abatement is not None:  # an abatementDateTime ends at its instant
+            end_instant = abatement.end_instant or abatement.instant
+            return Span(start, abatement.end_day, start_instant, end_instant, record.ref)
         if record.clinical_status in CONDITION_ACTIVE:
             return Span(start, None, start_instant, None, record.ref)
         return None  # the CQL's prevalenceInterval() is null

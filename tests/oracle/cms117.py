@@ -341,3 +341,13 @@ case(
         *series(),
     ],
 )
+case(
+    "cms117-dose-date-in-its-own-offset",
+    M,
+    "first DTaP at 01:00+05:00 on the day 42 days old (the day before in UTC): its own date counts",
+    [
+        *child(),
+        *series(dtap=SERIES["dtap"][1][1:]),
+        immunization("dtap-tz", "20", "2023-07-27T01:00:00+05:00"),
+    ],
+)

@@ -208,3 +208,23 @@ case(
     "URI with a date-only onset on the visit's day: an episode (starts during day of the visit)",
     [patient(birth=CHILD), visit(), diagnosis("uri", URI, "2025-03-04")],
 )
+case(
+    "cms154-uri-abated-hour-before",
+    M,
+    "URI abated an hour before the visit started, that day: no episode (overlaps to the instant)",
+    [
+        patient(birth=CHILD),
+        visit(),
+        diagnosis("uri", URI, "2025-02-25T10:00:00Z", abatement="2025-03-04T08:00:00Z"),
+    ],
+)
+case(
+    "cms154-uri-abated-during-visit",
+    M,
+    "URI abated during the visit: an episode (overlaps before)",
+    [
+        patient(birth=CHILD),
+        visit(),
+        diagnosis("uri", URI, "2025-02-25T10:00:00Z", abatement="2025-03-04T09:10:00Z"),
+    ],
+)
