@@ -69,6 +69,12 @@ EXPLAINED = {
     "CMS22 cms144-age-18 denominator": "as its initial population",
     "CMS22 cms951-age-18 initial-population": "as cms144-age-18 (18th birthday on 1 January)",
     "CMS22 cms951-age-18 denominator": "as its initial population",
+    "CMS771 cms771-date-only-diagnosis initial-population": "CQL precision: months between a date-only BPH"
+    " onset (1 October 2024) and a follow-up score on 1 April 2025 at 10:00 is uncertain (5 or 6), so"
+    " 'in Interval[6, 12]' is null and the CQL has no 6-12 month score; fhir-cat2 compares days when the"
+    " onset has no time (6 months to the day)",
+    "CMS771 cms771-date-only-diagnosis denominator": "as its initial population",
+    "CMS771 cms771-date-only-diagnosis numerator": "as its initial population",
 }
 """Disagreements with the reference engine, each explained: '<measure> <patient> <population>' -> why."""
 

@@ -1,7 +1,7 @@
 """Cross-check the generated cases (tests/oracle) with the reference engine, and record what it returned.
 
-Run by hand from the project root, next to ``../shared`` (needs node; the oracle installs fqm-execution
-from npm once)::
+Run by hand from the project root, next to ``../shared`` or with ``FHIR_CAT2_SHARED`` naming it (needs
+node; the oracle installs fqm-execution from npm once)::
 
     .venv/bin/python tools/oracle_cases.py                      # every measure that has cases
     .venv/bin/python tools/oracle_cases.py --measures CMS165    # some
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.oracle.cases import PERIOD, all_cases, bundle  # noqa: E402
 
-ORACLE = ROOT.parent / "shared" / "tools" / "fqm-oracle" / "oracle.sh"
+SHARED = Path(os.environ.get("FHIR_CAT2_SHARED", ROOT.parent / "shared"))  # as tests/conftest.py finds it
+ORACLE = SHARED / "tools" / "fqm-oracle" / "oracle.sh"
 EXPECTED = ROOT / "tests" / "oracle" / "expected.json"
 
 

@@ -38,6 +38,7 @@ from .days import judge_distinct_days
 from .facts import Facts
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
 from .plan import ExistsPlan, Node, Plans
+from .scores import score_change
 from .spans import SEVERAL, distinct_end_days, every_span, span
 from .words import (
     Why,
@@ -96,6 +97,7 @@ class Criteria:
             "readings": self._judge_readings,
             "latest_day": self._judge_latest_day,
             "distinct_days": self._judge_distinct_days,
+            "score_change": self._judge_score_change,
         }
         self.plans = Plans(ruleset, judges, thorough=thorough, deviations=deviations)
         self._nodes = self.plans.nodes
@@ -229,6 +231,10 @@ class Criteria:
 
     def _judge_distinct_days(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         return judge_distinct_days(self, node, facts, scope, members)
+
+    def _judge_score_change(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        assert node.criterion.score_change is not None
+        return score_change(self, node.criterion.score_change, node.criterion.label, facts, scope, members)
 
     def _judge_deceased(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         spec = node.criterion.deceased

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
-from ..rules.loader import RuleSet, free_anchors, pooled_exists
+from ..rules.loader import RuleSet, free_anchors, pooled_exists, score_change_exists
 from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
@@ -35,6 +35,7 @@ KINDS = (
     "readings",
     "latest_day",
     "distinct_days",
+    "score_change",
 )
 """The kinds of criterion, each with its judge."""
 
@@ -170,6 +171,8 @@ class Plans:
         elif criterion.distinct_days is not None:
             node.judge = self.judges["distinct_days"]
             node.child = self.node(criterion.distinct_days.of)
+        elif criterion.score_change is not None:
+            node.judge = self.judges["score_change"]
         else:
             node.judge = self.judges["latest_day"]
         if not self.thorough:  # explain judges every criterion, even what cannot hold
@@ -218,6 +221,11 @@ class Plans:
                     return None
                 pooled_needs.append(self._shared_need(Need("exists", resource=spec.resource, codes=codes)))
             return self._shared_need(Need("any", parts=tuple(pooled_needs))) if pooled_needs else None
+        elif criterion.score_change is not None:  # no baseline assessment, no change
+            baseline = criterion.score_change.baseline
+            codes = self.codes_of(baseline)
+            if codes:
+                return self._shared_need(Need("exists", resource=baseline.resource, codes=codes))
         elif criterion.latest_day is not None and not (
             criterion.latest_day.if_none or criterion.latest_day.any_status
         ):
@@ -365,6 +373,9 @@ def reads_populations(
         children.append(criterion.distinct_days.of)
     if criterion.exists is not None:
         children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
+    if criterion.score_change is not None:
+        for side in score_change_exists(criterion.score_change):
+            children += [c for c in (side.where, side.then) if c is not None]
     if criterion.use is not None and criterion.use in library and criterion.use not in seen:
         children.append(library[criterion.use])
         seen = seen | {criterion.use}

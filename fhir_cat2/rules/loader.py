@@ -28,6 +28,7 @@ from .schema import (
     MeasureDef,
     Measurement,
     RulesTable,
+    ScoreChangeCriterion,
     UnitConversion,
     parse_code_ref,
 )
@@ -216,6 +217,11 @@ def iter_exists_all(table: RulesTable) -> Iterator[ExistsCriterion]:
             yield from _exists_tree(measure.episode)
 
 
+def score_change_exists(change: ScoreChangeCriterion) -> tuple[ExistsCriterion, ...]:
+    """The exists criteria a score change judges: baseline, follow-up and the addends of its scores."""
+    return (change.baseline, change.follow_up, *(addend.exists for addend in change.plus))
+
+
 def _exists_tree(exists: ExistsCriterion) -> Iterator[ExistsCriterion]:
     yield exists
     for child in (exists.where, exists.then):
@@ -231,6 +237,9 @@ def iter_exists(
         yield from iter_exists(library[criterion.use], None)  # library entries are walked on their own
     if criterion.exists is not None:
         yield from _exists_tree(criterion.exists)
+    if criterion.score_change is not None:
+        for exists in score_change_exists(criterion.score_change):
+            yield from _exists_tree(exists)
     for child in (*(criterion.all or ()), *(criterion.any or ())):
         yield from iter_exists(child, library)
     if criterion.not_ is not None:
@@ -295,6 +304,12 @@ def free_anchors(
     found = {expr.anchor for expr in _exprs_of(criterion)}
     if criterion.exists is not None:
         found |= exists_free_anchors(criterion.exists, library, _seen)
+    if criterion.score_change is not None:
+        change = criterion.score_change
+        found |= exists_free_anchors(change.baseline, library, _seen)
+        found |= exists_free_anchors(change.follow_up, library, _seen) - {change.baseline.as_}
+        for addend in change.plus:
+            found |= exists_free_anchors(addend.exists, library, _seen) - {"assessment"}
     for child in (*(criterion.all or ()), *(criterion.any or ())):
         found |= free_anchors(child, library, _seen)
     if criterion.not_ is not None:
@@ -642,6 +657,13 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem, exists_loc
         _check_exists(criterion.exists, exists_loc or (*loc, "exists"), table, check_valuesets, problem)
     if criterion.use is not None and criterion.use not in table.library:
         problem((*loc, "use"), f"unknown library criterion '{criterion.use}'")
+    if criterion.score_change is not None:
+        change = criterion.score_change
+        for key, exists in (("baseline", change.baseline), ("follow_up", change.follow_up)):
+            _check_exists(exists, (*loc, "score_change", key), table, check_valuesets, problem)
+        for index, addend in enumerate(change.plus):
+            aloc = (*loc, "score_change", "plus", index, "exists")
+            _check_exists(addend.exists, aloc, table, check_valuesets, problem)
     if criterion.latest_day is not None:
         for index, name in enumerate(criterion.latest_day.measurements):
             if name not in table.measurements:

@@ -719,6 +719,55 @@ class DistinctDaysCriterion(_Model):
     label: str | None = None
 
 
+class ScoreAddend(_Model):
+    """A score made of two items: for an assessment coded with one of ``for_codes``, the value of the one
+    record ``exists`` matches (judged with the assessment bound as ``assessment``; give ``latest_only`` or
+    ``earliest_only``) is added to the assessment's own value (CMS771: the AUA symptom index plus the last
+    quality-of-life answer of the same day). No such record, or one without a value of the score's type,
+    leaves the assessment without a score, as the CQL's sum with a null is null."""
+
+    for_codes: tuple[str, ...] = Field(min_length=1)
+    exists: ExistsCriterion
+
+    @field_validator("for_codes")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_code_refs(value)
+
+
+class ScoreChangeCriterion(_Model):
+    """The change of a score between two assessments passes a band (CQL ``First.value - Last.value >= 3``).
+
+    ``baseline`` and ``follow_up`` are exists criteria that each pick one assessment (``earliest_only`` or
+    ``latest_only``); ``follow_up`` is judged with the baseline bound as the baseline's ``as``, so its
+    window may follow the first assessment. An assessment's score is its value of ``value_type``
+    (``integer``: a valueInteger only, the CQL's ``value as Integer``, so a valueQuantity has none;
+    ``number``: any number, see ``ObservationRecord.number``), plus any ``plus`` that applies to its code.
+    ``change`` says which is subtracted from which; with either score missing the criterion does not hold.
+    """
+
+    baseline: ExistsCriterion
+    follow_up: ExistsCriterion
+    plus: tuple[ScoreAddend, ...] = ()
+    value_type: Literal["integer", "number"] = "integer"
+    change: Literal["baseline-minus-follow-up", "follow-up-minus-baseline"]
+    band: Band
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_each(self) -> ScoreChangeCriterion:
+        for name in ("baseline", "follow_up"):
+            spec: ExistsCriterion = getattr(self, name)
+            if not (spec.earliest_only or spec.latest_only):
+                raise ValueError(f"{name} must pick one assessment: give earliest_only or latest_only")
+        for addend in self.plus:
+            if not (addend.exists.earliest_only or addend.exists.latest_only):
+                raise ValueError("a plus exists must pick one record: give earliest_only or latest_only")
+        if self.baseline.as_ == "assessment" or self.follow_up.as_ == "assessment":
+            raise ValueError("'as: assessment' is the name plus criteria bind; choose another name")
+        return self
+
+
 CRITERION_KEYS = (
     "all",
     "any",
@@ -732,6 +781,7 @@ CRITERION_KEYS = (
     "readings",
     "use",
     "distinct_days",
+    "score_change",
 )
 
 
@@ -748,6 +798,8 @@ class Criterion(_Model):
     exists: ExistsCriterion | None = None
     latest_day: LatestDayCriterion | None = None
     readings: ReadingsCriterion | None = None
+    score_change: ScoreChangeCriterion | None = None
+    """The change of a score between two assessments (``ScoreChangeCriterion``)."""
     use: str | None = None
     """The name of a criterion in the table's library."""
     distinct_days: DistinctDaysCriterion | None = None
@@ -763,7 +815,7 @@ class Criterion(_Model):
             raise ValueError(
                 "a criterion has exactly one of all, any, not, population, age, gender, deceased, exists,"
                 " latest_day,"
-                f" readings, use, distinct_days (found: {shown})"
+                f" readings, score_change, use, distinct_days (found: {shown})"
             )
         return self
 
@@ -1051,4 +1103,6 @@ class RulesTable(_Model):
 TimingTest.model_rebuild()
 ExistsCriterion.model_rebuild()
 DistinctDaysCriterion.model_rebuild()
+ScoreAddend.model_rebuild()
+ScoreChangeCriterion.model_rebuild()
 Criterion.model_rebuild()
