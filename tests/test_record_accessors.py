@@ -135,8 +135,17 @@ def test_span_of_a_condition_is_its_prevalence() -> None:
         *_base("Condition"), onset=onset, abatement=When(date(2024, 5, 1), date(2024, 5, 2))
     )
     assert _days(span(abated)) == (date(2024, 2, 1), date(2024, 5, 2))
+    at = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    abated_at = ConditionRecord(*_base("Condition"), onset=onset, abatement=When(at.date(), at.date(), at))
+    applies = span(abated_at)
+    assert applies is not None and applies.end_instant == at  # an abatementDateTime ends at its instant
     inactive = ConditionRecord(*_base("Condition"), clinical_status="resolved", onset=onset)
-    assert _days(span(inactive)) == (date(2024, 2, 1), date(2024, 2, 1))
+    assert span(inactive) is None  # prevalenceInterval() is null: a query over a null abatement end
+    no_status = ConditionRecord(*_base("Condition"), onset=onset)
+    assert span(no_status) is None
+    # Coalesce(recordedDate, start of prevalenceInterval()): no recordedDate and no prevalence, no time
+    assert span(inactive, "recorded") is None
+    assert _days(span(active, "recorded")) == (date(2024, 2, 1), date(2024, 2, 1))
     assert span(ConditionRecord(*_base("Condition"), clinical_status="resolved")) is None
 
 

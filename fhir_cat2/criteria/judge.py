@@ -37,6 +37,7 @@ from ..sources.records import (
 )
 from .components import components_why
 from .cumulative import cumulative_days
+from .days import judge_distinct_days
 from .facts import Facts
 from .links import links_of, part_of_target, part_of_why
 from .orders import average_daily_dose, more_than_one_order, total_days_supplied
@@ -101,6 +102,7 @@ class Criteria:
             "use": self._judge_use,
             "readings": self._judge_readings,
             "latest_day": self._judge_latest_day,
+            "distinct_days": self._judge_distinct_days,
             "score_change": self._judge_score_change,
         }
         self.plans = Plans(ruleset, judges, thorough=thorough, deviations=deviations)
@@ -233,6 +235,9 @@ class Criteria:
         assert node.criterion.latest_day is not None
         return self._latest_day(node.criterion.latest_day, node.criterion.label, facts, scope)
 
+    def _judge_distinct_days(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
+        return judge_distinct_days(self, node, facts, scope, members)
+
     def _judge_score_change(self, node: Node, facts: Facts, scope: Scope, members: dict[str, bool]) -> Trail:
         assert node.criterion.score_change is not None
         return score_change(self, node.criterion.score_change, node.criterion.label, facts, scope, members)
@@ -258,7 +263,7 @@ class Criteria:
         if at is None:
             return Trail.later(age_words, (spec, label, f"{spec.at.text} is not known"), False)
         birth = patient.birth_date
-        age = age_on(birth, at)
+        age = age_on(birth, at) if spec.unit == "years" else months_on(birth, at)
         if spec.equals is not None:
             met = age == spec.equals
         else:
@@ -750,6 +755,11 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def months_on(birth: date, day: date) -> int:
+    """Whole calendar months from ``birth`` to ``day`` (the CQL's AgeInMonthsAt)."""
+    return (day.year - birth.year) * 12 + day.month - birth.month - (day.day < birth.day)
+
+
 def _reading_evidence(reading: Reading | None) -> Evidence | None:
     return None if reading is None else Evidence.later(reading.observation, reading.describe)
 
@@ -789,6 +799,13 @@ def _timing_ok(
             return start_i > high_i
         if relation == "ends_after" and end_i is not None:
             return end_i > high_i
+        # an open end is ongoing; a side known only to the day is compared by days below
+        if (
+            relation == "overlaps"
+            and (start_i is not None or span.start is None)
+            and (end_i is not None or span.end is None)
+        ):
+            return (start_i is None or start_i <= high_i) and (end_i is None or end_i >= low_i)
     start, end = span.start, span.end
     if relation in _POINT_RELATIONS:
         if high is None:

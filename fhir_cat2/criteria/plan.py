@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
-from ..rules.loader import RuleSet, free_anchors, score_change_exists
+from ..rules.loader import RuleSet, free_anchors, pooled_exists, score_change_exists
 from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
@@ -34,6 +34,7 @@ KINDS = (
     "use",
     "readings",
     "latest_day",
+    "distinct_days",
     "score_change",
 )
 """The kinds of criterion, each with its judge."""
@@ -167,6 +168,9 @@ class Plans:
             node.child = self.node(library[criterion.use]) if criterion.use in library else None
         elif criterion.readings is not None:
             node.judge = self.judges["readings"]
+        elif criterion.distinct_days is not None:
+            node.judge = self.judges["distinct_days"]
+            node.child = self.node(criterion.distinct_days.of)
         elif criterion.score_change is not None:
             node.judge = self.judges["score_change"]
         else:
@@ -207,6 +211,16 @@ class Plans:
                 return self._shared_need(Need("exists", resource=spec.resource, codes=codes))
         elif criterion.use is not None:
             return node.child.need if node.child is not None else None
+        elif criterion.distinct_days is not None:
+            # some pooled exists must match: each needs its resource with one of its codes
+            pooled = pooled_exists(criterion.distinct_days.of, self.ruleset.table.library) or []
+            pooled_needs: list[Need] = []
+            for spec in pooled:
+                codes = self.codes_of(spec)
+                if not codes:
+                    return None
+                pooled_needs.append(self._shared_need(Need("exists", resource=spec.resource, codes=codes)))
+            return self._shared_need(Need("any", parts=tuple(pooled_needs))) if pooled_needs else None
         elif criterion.score_change is not None:  # no baseline assessment, no change
             baseline = criterion.score_change.baseline
             codes = self.codes_of(baseline)
@@ -360,6 +374,8 @@ def reads_populations(
     children = [*(criterion.all or ()), *(criterion.any or ())]
     if criterion.not_ is not None:
         children.append(criterion.not_)
+    if criterion.distinct_days is not None:
+        children.append(criterion.distinct_days.of)
     if criterion.exists is not None:
         children += [c for c in (criterion.exists.where, criterion.exists.then) if c is not None]
     if criterion.score_change is not None:

@@ -19,28 +19,29 @@ def span(record: ResourceRecord, timing_of: str = "default") -> Span | None:
     """When the resource applies, as the measure logic reads it; None when it has no usable date.
 
     Conditions use QICoreCommon prevalenceInterval: from onset; while active (or relapse/recurrence) with no
-    abatement it is ongoing (open end); an inactive Condition without an abatement date has an unknown end,
-    of which only its first day is certain. ``timing_of: recorded``: the recordedDate, else the onset (a
-    point).
+    abatement it is ongoing (open end); an inactive Condition (or one without a clinicalStatus) without an
+    abatement date has none: its branch is a query over ``end of abatementInterval()``, which returns null
+    when its source is null (fqm-execution: a resolved intussusception without abatement does not start in
+    CMS117's first two years, an active one does). ``timing_of: recorded``: the recordedDate, else the onset
+    (a point).
     """
     if isinstance(record, ConditionRecord):
         if timing_of == "recorded":  # Coalesce(recordedDate, start of prevalenceInterval()): a point
-            at = record.recorded or record.onset
+            has_prevalence = record.abatement is not None or record.clinical_status in CONDITION_ACTIVE
+            at = record.recorded or (record.onset if has_prevalence else None)
             if at is None:
                 return None
             return Span(at.start_day, at.start_day, at.instant, at.instant, record.ref)
         onset = record.onset
         start = onset.start_day if onset else None
         start_instant = onset.instant if onset else None
-        if record.abatement is not None:
-            return Span(
-                start, record.abatement.end_day, start_instant, record.abatement.end_instant, record.ref
-            )
+        abatement = record.abatement
+        if abatement is not None:  # an abatementDateTime ends at its instant
+            end_instant = abatement.end_instant or abatement.instant
+            return Span(start, abatement.end_day, start_instant, end_instant, record.ref)
         if record.clinical_status in CONDITION_ACTIVE:
             return Span(start, None, start_instant, None, record.ref)
-        if start is None:
-            return None
-        return Span(start, start, start_instant, start_instant, record.ref)
+        return None  # the CQL's prevalenceInterval() is null
     when = record.time_of(timing_of)
     if when is None:
         return None

@@ -75,11 +75,12 @@ def age_words(
         bounds = f"{spec.max} or younger"
     else:
         bounds = f"{spec.min}-{spec.max}"
-    title = label or f"age {bounds} at {spec.at.text}"
+    months = " months" if spec.unit == "months" else ""
+    title = label or f"age {bounds}{months} at {spec.at.text}"
     if unknown is not None:
         return title, unknown
     assert at is not None and birth is not None
-    return title, f"age {age} on {at.isoformat()} (born {birth.isoformat()})"
+    return title, f"age {age}{months} on {at.isoformat()} (born {birth.isoformat()})"
 
 
 def deceased_words(

@@ -113,6 +113,7 @@ def claims_codes(
                 period[1],
                 {"encounter": span(encounter) or Span(None, None, ref=encounter.ref)},
                 day,
+                ctx.patient.birth_date if ctx.patient is not None else None,
             )
             facts = criteria.facts(ctx, readings, day)
             for (g_index, group, entry, denominator), (encounter_code, diagnosis) in eligible:

@@ -62,7 +62,7 @@ class MeasureEvaluator:
         as_of: date | None = None,
     ) -> MeasureResult:
         """Populations of ``measure``; with ``as_of``, on the record as it stood at the end of that day."""
-        scope = Scope(self.period_start, self.period_end, {}, as_of)
+        scope = Scope(self.period_start, self.period_end, {}, as_of, _birth(ctx))
         facts = self.criteria.facts(ctx, readings, as_of)
         if not self.criteria.thorough and not self._possible(measure, facts):
             return self._outside(measure, ctx.patient_id)
@@ -135,7 +135,7 @@ class MeasureEvaluator:
         exclusions, numerator and exceptions are judged on the record as it stood at the end of ``as_of``.
         An encounter-based measure judges the visit as its episode.
         """
-        scope = Scope(self.period_start, self.period_end, {}, as_of)
+        scope = Scope(self.period_start, self.period_end, {}, as_of, _birth(ctx))
         facts = self.criteria.facts(ctx, readings, as_of)
         if measure.episode_anchor is not None:
             scope = scope.bind(measure.episode_anchor, facts.span(visit) or Span(None, None, ref=visit.ref))
@@ -265,6 +265,11 @@ class MeasureEvaluator:
                 return None, "already in the numerator"
             return True, ""
         return True, ""
+
+
+def _birth(ctx: PatientContext) -> date | None:
+    """The patient's birth date (date anchor ``birth``), when known."""
+    return ctx.patient.birth_date if ctx.patient is not None else None
 
 
 def _add_references(trail: Trail, references: set[str]) -> None:

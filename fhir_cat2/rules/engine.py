@@ -62,7 +62,10 @@ def evaluate_code_rules(
         assert encounter.when is not None
         attached = per_encounter.get(encounter.ref, {})
         scope = Scope(
-            period[0], period[1], {"encounter": span(encounter) or Span(None, None, ref=encounter.ref)}
+            period[0],
+            period[1],
+            {"encounter": span(encounter) or Span(None, None, ref=encounter.ref)},
+            birth=ctx.patient.birth_date if ctx.patient is not None else None,
         )
         # the reading each (scope, measurement, pick) picks on this encounter: one pick, many bands
         picks: dict[tuple[str, str, str], Reading | None] = {}

@@ -256,6 +256,30 @@ def iter_exists(
         yield from iter_exists(child, library)
     if criterion.not_ is not None:
         yield from iter_exists(criterion.not_, library)
+    if criterion.distinct_days is not None:
+        yield from iter_exists(criterion.distinct_days.of, library)
+
+
+def pooled_exists(
+    criterion: Criterion, library: dict[str, Criterion], _seen: frozenset[str] = frozenset()
+) -> list[ExistsCriterion] | None:
+    """The exists criteria whose matching records a ``distinct_days`` pools: ``criterion`` itself, or the
+    alternatives of an any-of (following ``use``); None when it is anything else."""
+    if criterion.exists is not None:
+        return [criterion.exists]
+    if criterion.use is not None:
+        if criterion.use not in library or criterion.use in _seen:
+            return None
+        return pooled_exists(library[criterion.use], library, _seen | {criterion.use})
+    if criterion.any is not None:
+        found: list[ExistsCriterion] = []
+        for child in criterion.any:
+            part = pooled_exists(child, library, _seen)
+            if part is None:
+                return None
+            found += part
+        return found
+    return None
 
 
 def _exprs_of(criterion: Criterion) -> Iterator[DateExpr]:
@@ -304,6 +328,8 @@ def free_anchors(
         found |= free_anchors(child, library, _seen)
     if criterion.not_ is not None:
         found |= free_anchors(criterion.not_, library, _seen)
+    if criterion.distinct_days is not None:
+        found |= free_anchors(criterion.distinct_days.of, library, _seen)
     if criterion.use is not None and criterion.use in library and criterion.use not in _seen:
         found |= free_anchors(library[criterion.use], library, _seen | {criterion.use})
     found.discard("period")
@@ -432,8 +458,9 @@ def _include(data: dict[str, Any], folder: Traversable, prefix: str, sources: Ta
 
 
 def _resolve_like(data: dict[str, Any], sources: TableSources) -> list[str]:
-    """``exists: {like: NAME, ...}``: the exists of library criterion NAME, with the keys given here on top
-    (what a YAML merge key does within one file, across the files of a table)."""
+    """``exists: {like: NAME, ...}`` (or ``episode: {like: NAME}``): the exists of library criterion NAME,
+    with the keys given here on top (what a YAML merge key does within one file, across the files of a
+    table)."""
     library = data.get("library") or {}
     problems: list[str] = []
 
@@ -442,7 +469,7 @@ def _resolve_like(data: dict[str, Any], sources: TableSources) -> list[str]:
             return [walk(item, (*path, index)) for index, item in enumerate(value)]
         if not isinstance(value, dict):
             return value
-        if path and path[-1] == "exists" and "like" in value:
+        if path and path[-1] in ("exists", "episode") and "like" in value:
             name = value["like"]
             base = library.get(name) if isinstance(name, str) else None
             if not isinstance(base, dict) or not isinstance(base.get("exists"), dict):
@@ -619,7 +646,7 @@ def _cross_check(table: RulesTable, registry: ValueSetRegistry, sources: TableSo
 
 
 def _check_anchors(criterion, loc, library, bound, problem) -> None:  # type: ignore[no-untyped-def]
-    unbound = free_anchors(criterion, library) - set(bound)
+    unbound = free_anchors(criterion, library) - set(bound) - {"birth"}  # the birth date is always bound
     for name in sorted(unbound):
         where = (
             "an encounter (code rules, claims options and encounter-based measures bind it)"
@@ -673,6 +700,11 @@ def _check_criterion(criterion, loc, table, check_valuesets, problem, exists_loc
             _check_criterion(child, (*loc, key, index), table, check_valuesets, problem)
     if criterion.not_ is not None:
         _check_criterion(criterion.not_, (*loc, "not"), table, check_valuesets, problem)
+    if criterion.distinct_days is not None:
+        of_loc = (*loc, "distinct_days", "of")
+        _check_criterion(criterion.distinct_days.of, of_loc, table, check_valuesets, problem)
+        if not pooled_exists(criterion.distinct_days.of, table.library):
+            problem(of_loc, "distinct_days counts the records of an exists, or an any-of of them (use too)")
 
 
 __all__ = [
@@ -682,6 +714,7 @@ __all__ = [
     "free_anchors",
     "iter_exists",
     "load_rules",
+    "pooled_exists",
     "read_table",
     "referenced_valuesets",
 ]

@@ -298,11 +298,13 @@ class DeceasedCriterion(_Model):
 
 
 class AgeCriterion(_Model):
-    """Whole years of age on a day (default: the last day of the measurement period)."""
+    """Whole years of age on a day (default: the last day of the measurement period); ``unit: months``:
+    whole months (the CQL's AgeInMonthsAt)."""
 
     min: int | None = None
     max: int | None = None
     equals: int | None = None
+    unit: Literal["years", "months"] = "years"
     at: DateExpr = Field(default_factory=lambda: DateExpr(**parse_date_expr("period.end")))
 
     @field_validator("at", mode="before")
@@ -783,6 +785,20 @@ class ReadingsCriterion(_Model):
         return _window(value)
 
 
+class DistinctDaysCriterion(_Model):
+    """At least ``min`` different days among the records that make ``of`` hold: ``of`` is an exists, or an
+    any-of of exists (through ``use`` too), whose matching records are pooled, each counted on the first
+    day of its time (its ``timing_of``). The CQL's ``Count(distinct (A union B) return date from
+    X.earliest())`` over several retrieves (an Immunization and a Procedure of the same vaccine), and its
+    chains ``from A1, A2, A3 where A2 1 day or more after A1 and A3 1 day or more after A2``: N doses on N
+    different days. An exists's own ``min_count`` / ``min_distinct_days`` count within one resource type
+    only."""
+
+    min: int = Field(ge=1)
+    of: Criterion
+    label: str | None = None
+
+
 class ScoreAddend(_Model):
     """A score made of two items: for an assessment coded with one of ``for_codes``, the value of the one
     record ``exists`` matches (judged with the assessment bound as ``assessment``; give ``latest_only`` or
@@ -844,6 +860,7 @@ CRITERION_KEYS = (
     "latest_day",
     "readings",
     "use",
+    "distinct_days",
     "score_change",
 )
 
@@ -865,6 +882,7 @@ class Criterion(_Model):
     """The change of a score between two assessments (``ScoreChangeCriterion``)."""
     use: str | None = None
     """The name of a criterion in the table's library."""
+    distinct_days: DistinctDaysCriterion | None = None
     label: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -877,7 +895,7 @@ class Criterion(_Model):
             raise ValueError(
                 "a criterion has exactly one of all, any, not, population, age, gender, deceased, exists,"
                 " latest_day,"
-                f" readings, score_change, use (found: {shown})"
+                f" readings, score_change, use, distinct_days (found: {shown})"
             )
         return self
 
@@ -1164,6 +1182,7 @@ class RulesTable(_Model):
 
 TimingTest.model_rebuild()
 ExistsCriterion.model_rebuild()
+DistinctDaysCriterion.model_rebuild()
 ScoreAddend.model_rebuild()
 ScoreChangeCriterion.model_rebuild()
 Criterion.model_rebuild()

@@ -7,7 +7,10 @@ A date expression is an anchor plus offsets: ``period.start``, ``period.end-9y``
 - ``encounter.start`` / ``encounter.end``: the encounter a code rule is judged on, or the episode of an
   encounter-based measure;
 - ``<name>.start`` / ``<name>.end``: a resource bound by an enclosing ``exists`` (``as: <name>``; ``this`` by
-  default) while its ``where`` / ``then`` criteria are evaluated.
+  default) while its ``where`` / ``then`` criteria are evaluated;
+- ``birth.start`` / ``birth.end``: the patient's birth date (``birth.start+42d``, ``birth.start+2y``: CQL's
+  ``Patient.birthDate + 2 years``), bound wherever criteria are judged (measures, claims, code rules);
+  unknown without a birthDate (a window from it then holds nothing).
 """
 
 from __future__ import annotations
@@ -98,6 +101,13 @@ def parse_date_expr(text: Any) -> dict[str, Any]:
     return result
 
 
+@lru_cache(maxsize=4096)
+def birth_span(birth: date | None) -> Span:
+    if birth is None:
+        return Span(None, None)
+    return Span(birth, birth, datetime(birth.year, birth.month, birth.day, tzinfo=UTC), None)
+
+
 @lru_cache(maxsize=64)
 def period_span(start: date, end: date) -> Span:
     return Span(start, end, datetime(start.year, start.month, start.day, tzinfo=UTC), None)
@@ -160,7 +170,7 @@ class Scope:
     resource an ``exists`` binds, and a frozen dataclass is slow to make.
     """
 
-    __slots__ = ("as_of", "bindings", "days", "instants", "period_end", "period_start", "windows")
+    __slots__ = ("as_of", "bindings", "birth", "days", "instants", "period_end", "period_start", "windows")
 
     def __init__(
         self,
@@ -168,7 +178,10 @@ class Scope:
         period_end: date,
         bindings: Mapping[str, Span] | None = None,
         as_of: date | None = None,
+        birth: date | None = None,
     ) -> None:
+        self.birth = birth
+        """The patient's birth date (anchor ``birth``); None: not known."""
         self.period_start = period_start
         self.period_end = period_end
         self.bindings: Mapping[str, Span] = bindings if bindings is not None else {}
@@ -186,6 +199,8 @@ class Scope:
     def span(self, name: str) -> Span:
         if name == "period":
             return period_span(self.period_start, self.period_end)
+        if name == "birth":
+            return birth_span(self.birth)
         try:
             return self.bindings[name]
         except KeyError:
@@ -194,7 +209,7 @@ class Scope:
     def bind(self, name: str, span: Span) -> Scope:
         bindings = dict(self.bindings)
         bindings[name] = span
-        return Scope(self.period_start, self.period_end, bindings, self.as_of)
+        return Scope(self.period_start, self.period_end, bindings, self.as_of, self.birth)
 
     @property
     def period(self) -> tuple[date, date]:
