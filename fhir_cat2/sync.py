@@ -353,10 +353,10 @@ def job_key(settings: LiveSettings, ruleset: RuleSet, options: RunOptions) -> st
     """What a sync job derives and where it writes, as a short digest: the key of its watermarks.
 
     Program, emit kinds, measures, report mode, an explicitly set period (an unset one follows the calendar
-    and is the same job from year to year), the rules table with the codes its value sets resolve to, the
-    site ConceptMaps' mappings, and the write target. Two jobs on one server and state file each keep their
-    own bookmarks; changing any of these starts a job afresh with a full read (write-back is idempotent:
-    what is already there stays)."""
+    and is the same job from year to year), the rules table with the codes its value sets resolve to (those a
+    resource is kept by, by its code or by its value), the site ConceptMaps' mappings, and the write target.
+    Two jobs on one server and state file each keep their own bookmarks; changing any of these starts a job
+    afresh with a full read (write-back is idempotent: what is already there stays)."""
     relevant = {
         t: sorted(f"{s}|{c}" for s, c in codes) for t, codes in sorted(ruleset.relevant_codes().items())
     }
@@ -370,6 +370,11 @@ def job_key(settings: LiveSettings, ruleset: RuleSet, options: RunOptions) -> st
         "codes": hashlib.sha256(orjson.dumps(relevant)).hexdigest(),
         "write_to": (settings.write_to or settings.base_url).rstrip("/"),
     }
+    by_value = {
+        t: sorted(f"{s}|{c}" for s, c in codes) for t, codes in sorted(ruleset.value_screened_codes().items())
+    }
+    if by_value:  # resources kept by their value's code (CMS646's staging result): in no relevant-codes set
+        identity["by_value"] = hashlib.sha256(orjson.dumps(by_value)).hexdigest()
     mapped = sorted(f"{s}|{c}>{ts}|{tc}" for (s, c), (ts, tc) in ruleset.concept_maps.targets())
     if mapped:  # visit types and diagnoses a map makes count are in no relevant-codes set (kept whole)
         identity["maps"] = hashlib.sha256(orjson.dumps(mapped)).hexdigest()

@@ -103,6 +103,15 @@ def test_job_key_follows_what_a_run_derives_and_where_it_writes():
     edited.table = edited.table.model_copy(update={"code_rules": edited.table.code_rules[:-1]})
     assert job_key(settings, edited, base) != key
 
+    # a value set that keeps Observations by their value's code (CMS646's staging result) expands to one
+    # code fewer: the rules table is the same, what a full read keeps is not
+    screened = load_rules()
+    kept = screened.value_screened_codes()
+    assert kept["Observation"], "the shipped rules keep some Observations by their value's code"
+    fewer = {**kept, "Observation": frozenset(sorted(kept["Observation"])[1:])}
+    screened.value_screened_codes = lambda: fewer  # type: ignore[method-assign]
+    assert job_key(settings, screened, base) != key
+
 
 def test_run_records(tmp_path):
     state = SyncState(tmp_path / "s.sqlite")
