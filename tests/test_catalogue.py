@@ -11,7 +11,7 @@ import pytest
 from fhir_cat2.catalogue import as_markdown, catalogue
 from fhir_cat2.cli import main
 from fhir_cat2.rules.loader import read_table
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shared_path
 
 
 def test_every_measure_says_what_it_counts_and_its_key_logic() -> None:
@@ -72,3 +72,14 @@ def test_readme_counts_the_catalogue() -> None:
     ecqms = sum(1 for m in measures if m.url)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"- **Measures**: {ecqms} eCQMs of the 2025 MIPS set" in readme
+
+
+def test_the_catalogue_holds_every_ecqm_of_the_2025_mips_set() -> None:
+    """Every measure CMS's 2025 MIPS measures data lists with an eCQM id is in the catalogue, by the same MIPS
+    number (CMS249, named by an older plan, is in neither that list nor the published 2025 eCQM content)."""
+    data = json.loads(shared_path("reference", "cms-qpp", "2025_measures-data.json").read_text())
+    published = {m["eMeasureId"].split("v")[0].upper(): m["measureId"] for m in data if m.get("eMeasureId")}
+    ours = {m.id: m.mips for m in read_table().measures if m.id.startswith("CMS")}
+    assert len(published) == 47
+    assert {cms: ours.get(cms) for cms in published} == published
+    assert "CMS249" not in published
