@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
-from .rules.schema import CLAIMS_CATEGORIES, RulesTable
+from .rules.measure_schema import CLAIMS_CATEGORIES
+from .rules.schema import RulesTable
 
 QPP_YEAR = 2025
 

@@ -32,7 +32,7 @@ from .measures.gaps import CareGap, care_gaps
 from .quarantine import QuarantineEntry
 from .rules.engine import evaluate_code_rules
 from .rules.facts import Readings, extract_readings
-from .rules.schema import MeasureDef
+from .rules.measure_schema import MeasureDef
 from .sources.records import ResourceRecord, Src
 
 log = logging.getLogger("fhir_cat2.core")

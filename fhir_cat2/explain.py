@@ -15,7 +15,7 @@ from .findings import GroupResult, MeasureResult, PopulationResult, Trail, decid
 from .measures.gaps import CareGap, group_gap
 from .pipeline import PatientOutcome
 from .rules.loader import RuleSet
-from .rules.schema import MeasureDef
+from .rules.measure_schema import MeasureDef
 from .sources.records import ResourceRecord
 
 _MARK = {True: "[x]", False: "[ ]"}

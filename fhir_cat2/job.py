@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .measures.evaluate import MeasureEvaluator
 from .rules.claims_denominators import ClaimsYear, load_claims_year
 from .rules.loader import RuleSet
-from .rules.schema import MeasureDef
+from .rules.measure_schema import MeasureDef
 
 EMIT_KINDS = ("claim", "measure-report", "gaps")
 DEFAULT_EMIT = frozenset({"claim", "measure-report"})

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 
 from .codes import UnrecognisedCode
-from .rules.schema import AgeCriterion, Criterion, MeasureDef
+from .rules.criteria_schema import AgeCriterion, Criterion
+from .rules.measure_schema import MeasureDef
 from .terminology import KNOWN_SYSTEMS
 
 EARLY_MONTHS = 3

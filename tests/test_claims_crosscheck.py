@@ -12,7 +12,7 @@ import pytest
 from fhir_cat2.cli import main
 from fhir_cat2.pipeline import Pipeline, RunOptions
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import CLAIMS_CATEGORIES
+from fhir_cat2.rules.measure_schema import CLAIMS_CATEGORIES
 from fhir_cat2.sinks.base import NullSink
 from fhir_cat2.sources.files import iter_input_files, read_file
 

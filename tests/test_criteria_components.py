@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from fhir_cat2.rules.components import ComponentTest
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import ExistsCriterion
 
 from .conftest import LOINC, encounter, patient, run_resources
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fhir_cat2.criteria.cumulative import covered_days, cumulative_days, rollout
-from fhir_cat2.rules.schema import ExistsCriterion
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.sources.fields import to_record
 from fhir_cat2.sources.records import EventRecord
 

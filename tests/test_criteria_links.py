@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import ExistsCriterion
 from fhir_cat2.sources.fields import to_record
 from fhir_cat2.sources.records import EventRecord, Src
 from fhir_cat2.sources.server import default_types, patient_param

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import ExistsCriterion
 
 from .conftest import LOINC, SNOMED, encounter, patient, procedure, run_resources
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fhir_cat2.rules.schema import ExistsCriterion
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.sources.fields import to_record
 from fhir_cat2.sources.records import EncounterRecord
 

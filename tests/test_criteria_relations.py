@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import ExistsCriterion
 
 from .conftest import ICD10, RXNORM, SNOMED, condition, encounter, patient, procedure, request, run_resources
 

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from fhir_cat2.criteria.plan import reads_populations
 from fhir_cat2.errors import RulesError
+from fhir_cat2.rules.criteria_schema import Criterion, ScoreChangeCriterion
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import Criterion, ScoreChangeCriterion
 
 from .conftest import coded_obs, encounter, patient, run_resources
 

@@ -1,6 +1,7 @@
-"""The operations documentation: every fhir-cat2 command line shown in docs/scheduling.md and the README
-parses with today's flags, the scheduling guide covers its four schedulers with how to read the exit code,
-and the README documents exit codes, logs, metrics, security defaults and scheduling."""
+"""The documentation: every fhir-cat2 command line shown in docs/scheduling.md and the README parses with
+today's flags, the scheduling guide covers its four schedulers with how to read the exit code, the README
+documents exit codes, logs, metrics, security defaults and scheduling, and docs/rules.md documents every
+key of the criteria language (read from the models) with an example that validates."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ import re
 import shlex
 import shutil
 import subprocess
+from typing import Any, get_args
 
 import pytest
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from fhir_cat2.cli import build_parser
 from fhir_cat2.metrics import FAMILIES, sample_name
+from fhir_cat2.rules.base import Band
+from fhir_cat2.rules.components import ComponentTest
+from fhir_cat2.rules.criteria_schema import (
+    Criterion,
+    ExistsCriterion,
+    ScoreChangeCriterion,
+    TimingTest,
+    ValueTest,
+    Window,
+)
+from fhir_cat2.rules.timing import DateExpr
 
 from .conftest import ROOT
 
@@ -113,3 +129,110 @@ def test_the_default_period_in_help_is_the_one_the_readme_states(command):
     default = re.fullmatch(r"measurement year \(default: (.*); config run\.period\)", period.help).group(1)
     readme = " ".join((ROOT / "README.md").read_text().replace("`", "").split())
     assert f"--period defaults to {default}" in readme, command
+
+
+# ------------------------------------------------------------------------------- the criteria language
+
+RULES_DOC = ROOT / "docs" / "rules.md"
+SHARED = {Band: "Bands", Window: "Windows"}
+"""Models used by many keys, documented once in their own section."""
+DOCUMENTED_BY_HEADING = (Criterion, ExistsCriterion)
+"""Every key of these has a section of its own (named in backticks in its heading)."""
+
+
+def _yaml_name(name: str, field: FieldInfo) -> str:
+    return field.alias or name
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (``tuple[ValueTest, ...]``, ``dict[str, Strength]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _sub_models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """The models a key's model holds, itself included, down to the shared ones and the criteria."""
+    found: list[type[BaseModel]] = []
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        stop = (*DOCUMENTED_BY_HEADING, *SHARED, DateExpr)
+        if current in found or current in stop:
+            continue
+        found.append(current)
+        for field in current.model_fields.values():
+            pending.extend(_models_in(field.annotation))
+    return found
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, body up to the next heading) for each heading of the page, code blocks left out."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    parts = re.split(r"^(#{1,6} .*)$", prose, flags=re.M)
+    return [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
+
+
+def _named(text: str) -> set[str]:
+    """Every word inside backticks: `as`, `{value, unit}`, `[period.start, period.end]`."""
+    return {word for span in re.findall(r"`([^`]+)`", text) for word in re.findall(r"[a-z_]+", span)}
+
+
+def _section_of(key: str, sections: list[tuple[str, str]]) -> str:
+    bodies = [body for heading, body in sections if key in re.findall(r"`([a-z_]+)`", heading)]
+    assert bodies, f"docs/rules.md has no section headed with `{key}`"
+    return "".join(bodies)
+
+
+def test_the_criteria_page_has_a_section_for_every_key_of_a_criterion_and_an_exists():
+    sections = _sections(RULES_DOC.read_text())
+    headed = {key for heading, _ in sections for key in re.findall(r"`([a-z_]+)`", heading)}
+    for model in DOCUMENTED_BY_HEADING:
+        keys = {_yaml_name(name, field) for name, field in model.model_fields.items()}
+        assert keys - headed == set(), f"{model.__name__} keys without a section in docs/rules.md"
+
+
+def test_the_criteria_page_documents_every_key_of_every_model_in_the_key_that_holds_it():
+    sections = _sections(RULES_DOC.read_text())
+    checked = set()
+    for parent in DOCUMENTED_BY_HEADING:
+        for name, field in parent.model_fields.items():
+            key = _yaml_name(name, field)
+            for held in _models_in(field.annotation):
+                for model in _sub_models(held):
+                    named = _named(_section_of(key, sections))
+                    keys = {_yaml_name(n, f) for n, f in model.model_fields.items()}
+                    assert keys - named == set(), f"`{key}` section: {model.__name__} keys not described"
+                    checked.add(model)
+    for model, heading in SHARED.items():
+        [body] = [body for h, body in sections if h.endswith(f" {heading}")]
+        assert set(model.model_fields) - _named(body) == set(), heading
+    assert {ValueTest, TimingTest, ScoreChangeCriterion, ComponentTest} <= checked  # the walk reaches them
+
+
+def test_each_key_section_has_an_example_and_says_which_measures_use_it():
+    text = RULES_DOC.read_text()
+    parts = re.split(r"^(### .*)$", text, flags=re.M)
+    sections = [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
+    keyed = [(h, body) for h, body in sections if re.search(r"`[a-z_]+`", h)]
+    assert len(keyed) >= 40
+    for heading, body in keyed:
+        assert "```yaml" in body, f"{heading}: no YAML example"
+        assert "Used by:" in body, f"{heading}: no 'Used by'"
+
+
+def test_every_criterion_example_on_the_criteria_page_is_a_valid_criterion():
+    keys = {_yaml_name(name, field) for name, field in Criterion.model_fields.items()}
+    checked = 0
+    for block in re.findall(r"```yaml\n(.*?)```", RULES_DOC.read_text(), re.S):
+        example = yaml.safe_load(block)
+        if isinstance(example, dict) and set(example) <= keys:
+            Criterion.model_validate(example)
+            checked += 1
+    assert checked >= 40
+
+
+def test_the_readme_points_to_the_criteria_page():
+    readme = (ROOT / "README.md").read_text()
+    assert "(docs/rules.md)" in readme
+    assert "in the window (the CQL's moreThanOneOrder" not in readme  # the reference lives in docs/rules.md

@@ -25,9 +25,21 @@ BELOW = {
         "fhir_cat2.criteria.plan",
         "fhir_cat2.criteria.facts",
     ),
+    # inside the rules table: the shared base, then the criteria language, then measures, then the table
+    "fhir_cat2.rules.base": (
+        "fhir_cat2.rules.criteria_schema",
+        "fhir_cat2.rules.measure_schema",
+        "fhir_cat2.rules.schema",
+    ),
+    "fhir_cat2.rules.criteria_schema": ("fhir_cat2.rules.measure_schema", "fhir_cat2.rules.schema"),
+    "fhir_cat2.rules.measure_schema": ("fhir_cat2.rules.schema",),
 }
-# the rules table (schema, loader, timing, readings) is below the criteria too; only code rules are above
+# the rules table (its models, loader, timing, readings) is below the criteria too; only code rules are above
 RULES_TABLE = (
+    "fhir_cat2.rules.base",
+    "fhir_cat2.rules.criteria_schema",
+    "fhir_cat2.rules.measure_schema",
+    "fhir_cat2.rules.components",
     "fhir_cat2.rules.schema",
     "fhir_cat2.rules.loader",
     "fhir_cat2.rules.timing",

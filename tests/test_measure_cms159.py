@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from fhir_cat2.rules.schema import ExistsCriterion
+from fhir_cat2.rules.criteria_schema import ExistsCriterion
 
 from .conftest import run_resources
 from .oracle.cms159 import index_patient, phq9

@@ -9,8 +9,8 @@ import pytest
 
 from fhir_cat2.cli import main
 from fhir_cat2.errors import RulesError
+from fhir_cat2.rules.base import Band
 from fhir_cat2.rules.loader import load_rules
-from fhir_cat2.rules.schema import Band
 
 GOOD_RULE = """\
 version: 1

@@ -3,8 +3,8 @@ as the CQL reads them, and a table of thresholds by the Observation's coded valu
 
 from __future__ import annotations
 
+from ..rules.base import parse_code_ref
 from ..rules.components import ComponentTest, ComponentValue, ThresholdRow
-from ..rules.schema import parse_code_ref
 from ..sources.records import ObservationRecord, ResourceRecord
 
 

@@ -13,8 +13,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ..findings import Evidence, Trail
+from ..rules.criteria_schema import DistinctDaysCriterion
 from ..rules.loader import pooled_exists
-from ..rules.schema import DistinctDaysCriterion
 from ..rules.timing import Scope
 from ..sources.records import ResourceRecord
 from .plan import Node

@@ -13,9 +13,7 @@ from typing import Any
 
 from ..contexts import PatientContext
 from ..findings import Evidence, Trail
-from ..rules.facts import Reading, Readings
-from ..rules.loader import RuleSet
-from ..rules.schema import (
+from ..rules.criteria_schema import (
     AgeCriterion,
     Criterion,
     CumulativeDays,
@@ -26,6 +24,8 @@ from ..rules.schema import (
     ValueTest,
     Window,
 )
+from ..rules.facts import Reading, Readings
+from ..rules.loader import RuleSet
 from ..rules.timing import DateExpr, Scope, Span
 from ..sources.records import (
     Code,

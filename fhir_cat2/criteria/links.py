@@ -21,7 +21,7 @@ there and not here.
 
 from __future__ import annotations
 
-from ..rules.schema import ExistsCriterion
+from ..rules.criteria_schema import ExistsCriterion
 from ..rules.timing import Scope
 from ..sources.records import EventRecord, ObservationRecord, ResourceRecord
 

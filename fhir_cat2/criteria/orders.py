@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-from ..rules.schema import Strength
+from ..rules.criteria_schema import Strength
 from ..sources.records import Code, EventRecord, ResourceRecord
 
 

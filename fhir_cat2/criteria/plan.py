@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..findings import Trail
+from ..rules.base import parse_code_ref
+from ..rules.criteria_schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window
 from ..rules.loader import RuleSet, free_anchors, pooled_exists, score_change_exists
-from ..rules.schema import Criterion, ExistsCriterion, LatestDayCriterion, Strength, Window, parse_code_ref
 from ..rules.timing import DateExpr, Scope
 from ..sources.records import Code
 

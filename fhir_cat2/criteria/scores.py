@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..findings import Evidence, Trail
-from ..rules.schema import ExistsCriterion, ScoreChangeCriterion
+from ..rules.criteria_schema import ExistsCriterion, ScoreChangeCriterion
 from ..rules.timing import Scope, Span
 from ..sources.records import ObservationRecord, ResourceRecord
 from .facts import Facts

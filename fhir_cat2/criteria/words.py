@@ -11,8 +11,7 @@ from collections.abc import Callable
 from datetime import date
 
 from ..findings import Trail
-from ..rules.facts import Reading
-from ..rules.schema import (
+from ..rules.criteria_schema import (
     AgeCriterion,
     DeceasedCriterion,
     ExistsCriterion,
@@ -20,6 +19,7 @@ from ..rules.schema import (
     ReadingsCriterion,
     Window,
 )
+from ..rules.facts import Reading
 from ..rules.timing import DateExpr, Scope, Span
 from ..sources.records import EncounterRecord, ObservationRecord, ResourceRecord
 from .spans import SEVERAL, distinct_end_days, every_span, span

@@ -25,7 +25,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from ..findings import MeasureResult
 from ..measures.gaps import OPEN, CareGap
-from ..rules.schema import MeasureDef
+from ..rules.measure_schema import MeasureDef
 from .claim import EmitDefaults, validate
 from .ids import GAPS_BUNDLE_IDENTIFIER_SYSTEM, TAG_CODE, TAG_SYSTEM, _digest, gaps_bundle_key, resource_id
 from .measurereport import DEQM, build_individual_report

@@ -20,7 +20,7 @@ from fhir.resources.R4B.measurereport import MeasureReport
 
 from ..contexts import PatientContext
 from ..findings import GroupResult, MeasureResult
-from ..rules.schema import MeasureDef
+from ..rules.measure_schema import MeasureDef
 from .claim import EmitDefaults, validate
 from .ids import (
     MEASURE_REPORT_IDENTIFIER_SYSTEM,

@@ -40,7 +40,8 @@ from ..rules.engine import (
 )
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
-from ..rules.schema import ClaimsOption, ClaimsYears, MeasureDef, MeasureGroup, code_system_of
+from ..rules.measure_schema import ClaimsOption, ClaimsYears, MeasureDef, MeasureGroup
+from ..rules.schema import code_system_of
 from ..rules.timing import Scope, Span
 from ..sources.records import ConditionRecord, EncounterRecord
 from ..terminology import CPT, HCPCS, ICD10CM

@@ -17,7 +17,7 @@ from ..criteria.judge import Criteria
 from ..findings import EpisodeResult, GroupResult, MeasureResult, PopulationResult, Stratum, Trail
 from ..rules.facts import Readings
 from ..rules.loader import RuleSet
-from ..rules.schema import POPULATION_ORDER, MeasureDef, MeasureGroup
+from ..rules.measure_schema import POPULATION_ORDER, MeasureDef, MeasureGroup
 from ..rules.timing import Scope, Span
 from ..sources.records import EncounterRecord
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..findings import GroupResult, MeasureResult, Trail, deciding
-from ..rules.schema import GapWording, MeasureDef
+from ..rules.measure_schema import GapWording, MeasureDef
 
 OPEN = "open-gap"
 CLOSED = "closed-gap"

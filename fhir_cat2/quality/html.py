@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from ..rules.schema import MeasureDef
+from ..rules.measure_schema import MeasureDef
 from . import charts
 from .rundir import GroupCounts, RunFolder
 

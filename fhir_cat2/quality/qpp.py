@@ -45,7 +45,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
-from ..rules.schema import MeasureDef
+from ..rules.measure_schema import MeasureDef
 from .rundir import GroupCounts, SummaryReport
 
 SUBMISSION_METHODS = ("electronicHealthRecord", "registry")

@@ -19,19 +19,10 @@ from ..conceptmaps import ConceptMaps
 from ..deviations import ALL as DEVIATIONS_ALL
 from ..errors import RulesError
 from ..sources.records import Code
-from .schema import (
-    CLAIMS_CATEGORIES,
-    CodeRule,
-    CodeSet,
-    Criterion,
-    ExistsCriterion,
-    MeasureDef,
-    Measurement,
-    RulesTable,
-    ScoreChangeCriterion,
-    UnitConversion,
-    parse_code_ref,
-)
+from .base import parse_code_ref
+from .criteria_schema import Criterion, ExistsCriterion, ScoreChangeCriterion
+from .measure_schema import CLAIMS_CATEGORIES, MeasureDef
+from .schema import CodeRule, CodeSet, Measurement, RulesTable, UnitConversion
 from .timing import DateExpr
 from .valuesets import ValueSetRegistry
 from .yamlsource import LineMap, Path_, field_name, load_yaml, validation_problems
