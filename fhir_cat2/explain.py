@@ -196,7 +196,12 @@ def outcome_to_text(
                 lines.append(f"  episode {episode.encounter_ref} on {episode.day.isoformat()}")
                 for index, group in enumerate(episode.groups):
                     gap = _gap(measure, index, group, period_end, episode.encounter_ref)
-                    _group_lines(group, lines, full, indent="    ", gap=gap)
+                    if len(episode.groups) == 1:
+                        _group_lines(group, lines, full, indent="    ", gap=gap)
+                        continue
+                    # several groups (CMS157): name each, as a patient-based measure's groups are
+                    lines.append(f"    {_group_heading(measure, index, group)}")
+                    _group_lines(group, lines, full, indent="      ", gap=gap)
             continue
         if measure.improvement_notation == "decrease":
             name += " [inverse measure: the numerator is the poor outcome]"
@@ -206,10 +211,9 @@ def outcome_to_text(
             _group_lines(result.groups[0], lines, full, indent="  ", gap=gap)
         else:
             lines.append(f"{name} ({measure.title}): {len(result.groups)} groups")
-            for index, group in enumerate(result.groups, start=1):
-                rate = measure.groups[index - 1].mips_rate
-                lines.append(f"  group {index} ({group.id}{', MIPS ' + rate if rate else ''})")
-                gap = _gap(measure, index - 1, group, period_end, None)
+            for index, group in enumerate(result.groups):
+                lines.append(f"  {_group_heading(measure, index, group)}")
+                gap = _gap(measure, index, group, period_end, None)
                 _group_lines(group, lines, full, indent="    ", gap=gap)
     mapped = _mapped(outcome)
     if mapped:
@@ -228,6 +232,12 @@ def outcome_to_text(
         for problem in outcome.readings.problems:
             lines.append(f"  {problem.ref}: {problem.reason}")
     return "\n".join(lines) + "\n"
+
+
+def _group_heading(measure: MeasureDef, index: int, group: GroupResult) -> str:
+    """'group 2 (<the Measure's group id>, MIPS 226.02)': one group of a measure that has several."""
+    rate = measure.groups[index].mips_rate
+    return f"group {index + 1} ({group.id}{', MIPS ' + rate if rate else ''})"
 
 
 def _mapped(outcome: PatientOutcome) -> list[tuple[str, CodeMapping]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.cli import main
 
@@ -17,7 +16,6 @@ from .oracle.cms1157 import DAY_89, DAY_90, in_care, visit
 from .oracle.hiv import viral_load
 
 URL = "https://madie.cms.gov/Measure/HIVRetentionFHIR"
-GROUP = "64f88520da013638e7b3d74c"
 
 
 def test_two_visits_90_days_apart_are_met(ruleset):
@@ -25,9 +23,6 @@ def test_two_visits_90_days_apart_are_met(ruleset):
     assert run.population("CMS1157") == {"initial-population": True, "denominator": True, "numerator": True}
     reports = [r for r in run.reports if r["measure"] == f"{URL}|0.1.000"]
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
-    for report in reports:
-        MeasureReport.model_validate(report)
-        assert report["group"][0]["id"] == GROUP
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import run_resources
@@ -15,7 +13,6 @@ from .oracle.cms1188 import in_care
 from .oracle.hiv import CHLAMYDIA, GONORRHEA, SYPHILIS, sti_panel, sti_test
 
 URL = "https://madie.cms.gov/Measure/HIVSTITestingFHIR"
-GROUP = "64f8f7f7da013638e7b3d9df"
 
 
 def test_all_three_tests_are_met(ruleset):
@@ -23,9 +20,6 @@ def test_all_three_tests_are_met(ruleset):
     assert run.population("CMS1188") == {"initial-population": True, "denominator": True, "numerator": True}
     reports = [r for r in run.reports if r["measure"] == f"{URL}|0.2.000"]
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
-    for report in reports:
-        MeasureReport.model_validate(report)
-        assert report["group"][0]["id"] == GROUP
     [summary] = [r for r in reports if r["type"] == "summary"]
     assert summary["group"][0]["measureScore"] == {"value": 1.0}
 

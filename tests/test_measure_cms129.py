@@ -8,7 +8,6 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.cli import main
 from fhir_cat2.criteria.judge import _timing_ok
@@ -16,8 +15,6 @@ from fhir_cat2.rules.timing import Span
 
 from .conftest import run_resources
 from .oracle.cms129 import T3, bone_scan, low_risk, psa, staging, treatment
-
-URL = "https://madie.cms.gov/Measure/ProstateCaAvoidanceBoneScanOveruseFHIR"
 
 
 def at(hour: int) -> datetime:
@@ -44,9 +41,6 @@ def test_low_risk_without_a_bone_scan_is_met(ruleset):
         "denominator-exception": False,
         "numerator": True,
     }
-    [individual] = [r for r in run.reports if r["measure"] == f"{URL}|0.3.000" and r["type"] == "individual"]
-    MeasureReport.model_validate(individual)
-    assert individual["group"][0]["id"] == "65674cb70f81f93fca7d75f2"
 
 
 def test_a_bone_scan_after_the_diagnosis_is_not_met_unless_it_has_a_reason(ruleset):

@@ -1,11 +1,9 @@
 """CMS142 diabetic retinopathy findings communicated (MIPS 019,
 DRCommunicationWithPhysicianManagingDiabetesFHIR 0.1.000): what the generated cases of tests/oracle/cms142.py
-cannot show: how a Communication is read (both input paths), no claims codes, the MeasureReport shape (a
+cannot show: how a Communication is read (both input paths), no claims codes, the summary report's counts (a
 patient in the initial population only), the explain trail."""
 
 from __future__ import annotations
-
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.explain import outcome_to_text
 from fhir_cat2.sources.fields import to_record
@@ -94,17 +92,13 @@ def test_individual_and_summary_reports(ruleset):
     ]
     run = run_resources(resources, ruleset, report="both")
     reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    for report in reports:
-        MeasureReport.model_validate(report)
-    assert {r["measure"] for r in reports} == {f"{URL}|0.1.000"}
     [summary] = [r for r in reports if r["type"] == "summary"]
     group = summary["group"][0]
-    assert group["id"] == "64f75da456d636294b1581bb"
-    assert {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]} == {
-        "initial-population": ("716D9EB9-48AD-4D92-B67C-CF6985DF631E", 3),
-        "denominator": ("8CEF1065-41F1-4AF8-B0C0-415F31E3F0CB", 2),
-        "numerator": ("60B3780B-77DA-4908-8D2E-32759767D3A1", 1),
-        "denominator-exception": ("263226A4-54BD-43A7-8C11-30D202F4291D", 0),
+    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+        "initial-population": 3,
+        "denominator": 2,
+        "numerator": 1,
+        "denominator-exception": 0,
     }
     assert group["measureScore"] == {"value": 0.5}
 

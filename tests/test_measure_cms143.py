@@ -1,11 +1,10 @@
 """CMS143 POAG optic nerve evaluation (MIPS 012, POAGOpticNerveEvaluationFHIR 0.1.000): what the generated
-cases of tests/oracle/cms143.py cannot show: claims codes per year, the MeasureReport shape, the explain
-trail."""
+cases of tests/oracle/cms143.py cannot show: claims codes per year, the summary report's counts, the
+explain trail."""
 
 from __future__ import annotations
 
 import pytest
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.explain import outcome_to_text
 
@@ -66,17 +65,13 @@ def test_individual_and_summary_reports(ruleset):
     ]
     run = run_resources(resources, ruleset, report="both")
     reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    for report in reports:
-        MeasureReport.model_validate(report)
-    assert {r["measure"] for r in reports} == {f"{URL}|0.1.000"}
     [summary] = [r for r in reports if r["type"] == "summary"]
     group = summary["group"][0]
-    assert group["id"] == "64f8f799da013638e7b3d992"
-    assert {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]} == {
-        "initial-population": ("675F17B7-8AFC-46A1-9856-46BE82A4B91B", 3),
-        "denominator": ("5B2E7B56-B8EB-4038-82F3-10882FEC3E65", 3),
-        "numerator": ("CA57AFF6-2A99-4D62-A2C1-1DAB994EE665", 1),
-        "denominator-exception": ("41D39B61-9AF0-4A23-91A9-385AAFB45D32", 1),
+    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+        "initial-population": 3,
+        "denominator": 3,
+        "numerator": 1,
+        "denominator-exception": 1,
     }
     assert group["measureScore"] == {"value": 0.5}
 

@@ -1,5 +1,6 @@
 """CMS144 (MIPS 008) heart failure beta-blocker therapy for LVSD: what the reference engine cannot see
-(MeasureReport shape, explain trail, no claims codes); its populations are cross-checked in tests/oracle."""
+(report counts and evidence, explain trail, no claims codes); its populations are cross-checked in
+tests/oracle."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from fhir_cat2.cli import main
 from .conftest import run_resources
 from .oracle.heart import heart_failure_patient, medication
 
-URL = "https://madie.cms.gov/Measure/HFBetaBlockerTherapyforLVSDFHIR"
-GROUP = "664396d3f4fc785d87117076"
 CARVEDILOL = "200031"
 
 
@@ -19,19 +18,17 @@ def treated() -> list[dict]:
     return [*heart_failure_patient(), medication("bb", CARVEDILOL)]
 
 
-def test_individual_report_has_the_published_ids_and_the_order_as_evidence(ruleset):
+def test_individual_report_counts_and_the_order_as_evidence(ruleset):
     run = run_resources(treated(), ruleset, measures=("CMS144",))
     (report,) = run.reports
-    assert report["measure"] == f"{URL}|1.4.000"
     (group,) = report["group"]
-    assert group["id"] == GROUP
-    counts = {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]}
+    counts = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
     assert counts == {
-        "initial-population": ("1B625C4B-96F3-482D-B676-063B9144144F", 1),
-        "denominator": ("2AEA621A-A4FE-41F1-B8A9-35B186B2C37E", 1),
-        "denominator-exclusion": ("210258BE-E94A-433B-BD61-03599A8A7456", 0),
-        "denominator-exception": ("3E48AAB1-F6FD-4282-AA01-852B65F2C20F", 0),
-        "numerator": ("50F7F79A-C9F5-4BD0-89AD-A4027A745D90", 1),
+        "initial-population": 1,
+        "denominator": 1,
+        "denominator-exclusion": 0,
+        "denominator-exception": 0,
+        "numerator": 1,
     }
     refs = {e["reference"] for e in report.get("evaluatedResource", [])}
     assert "MedicationRequest/bb" in refs

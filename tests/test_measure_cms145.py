@@ -7,13 +7,10 @@ from .conftest import run_resources
 from .oracle.cms145 import CARVEDILOL, METOPROLOL_TARTRATE, cad
 from .oracle.heart import medication
 
-GROUPS = ("6643a4bda7a1805d3b73744c", "6643a4bda7a1805d3b73744d")
-
 
 def test_one_report_with_both_groups_and_their_own_denominators(ruleset):
     run = run_resources([*cad(mi_onset="2023-05-01"), medication("bb", METOPROLOL_TARTRATE)], ruleset)
-    (report,) = [r for r in run.reports if "CADBetaBlocker" in r["measure"]]
-    assert [g["id"] for g in report["group"]] == list(GROUPS)
+    assert len([r for r in run.reports if "CADBetaBlocker" in r["measure"]]) == 1
     lvsd, mi = (run.counts("CMS145", group=i) for i in range(2))
     assert (lvsd["initial-population"], lvsd["denominator"], lvsd["numerator"]) == (1, 0, 0)
     assert (mi["initial-population"], mi["denominator"], mi["numerator"]) == (1, 1, 1)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import patient, run_resources
@@ -48,11 +46,8 @@ def test_summary_counts_episodes_and_age_strata(ruleset):
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS146",))
     reports = [r for r in run.reports if r["measure"] == f"{URL}|0.1.001"]
-    for report in reports:
-        MeasureReport.model_validate(report)
     [summary] = [r for r in reports if r["type"] == "summary"]
     [group] = summary["group"]
-    assert group["id"] == "661d858a0f0a9077c1d5a56d"
     assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
         "initial-population": 3,
         "denominator": 3,

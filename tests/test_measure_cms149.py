@@ -1,11 +1,11 @@
 """CMS149 dementia cognitive assessment (MIPS 281, DementiaCognitiveAssessmentFHIR 0.1.000): what the
-generated cases of tests/oracle/cms149.py cannot show: no claims codes, the MeasureReport shape (with an
-exception), the explain trail, and the verification-status test the CQL applies to the dementia diagnosis."""
+generated cases of tests/oracle/cms149.py cannot show: no claims codes, the summary report's counts (with
+an exception), the explain trail, and the verification-status test the CQL applies to the dementia
+diagnosis."""
 
 from __future__ import annotations
 
 import pytest
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.explain import outcome_to_text
 
@@ -67,17 +67,13 @@ def test_individual_and_summary_reports_with_an_exception(ruleset):
     ]
     run = run_resources(resources, ruleset, report="both")
     reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    for report in reports:
-        MeasureReport.model_validate(report)
-    assert {r["measure"] for r in reports} == {f"{URL}|0.1.000"}
     [summary] = [r for r in reports if r["type"] == "summary"]
     group = summary["group"][0]
-    assert group["id"] == "64f8f6e7da013638e7b3d970"
-    assert {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]} == {
-        "initial-population": ("8E6994EF-0C3B-47B5-9122-1070928DA746", 3),
-        "denominator": ("A2AE8B3F-E045-4A49-BFD5-2FB639FE69A7", 3),
-        "numerator": ("005F739D-804C-450C-A90A-EC6AAEB37B55", 1),
-        "denominator-exception": ("1C8C30E2-BAFE-4A65-A837-7876EE5CDB75", 1),
+    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+        "initial-population": 3,
+        "denominator": 3,
+        "numerator": 1,
+        "denominator-exception": 1,
     }
     assert group["measureScore"] == {"value": 0.5}
 

@@ -1,10 +1,8 @@
 """CMS153 chlamydia screening in women (MIPS 310, ChlamydiaScreeninginWomenFHIR 0.1.000): what the generated
-cases of tests/oracle/cms153.py cannot show: no claims codes, the MeasureReport shape with its two age
-strata, the explain trail of the pregnancy-test exclusion."""
+cases of tests/oracle/cms153.py cannot show: no claims codes, the summary report's counts in its two
+age strata, the explain trail of the pregnancy-test exclusion."""
 
 from __future__ import annotations
-
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.explain import outcome_to_text
 
@@ -48,18 +46,14 @@ def test_summary_report_counts_each_age_stratum(ruleset):
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS153",))
     reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    for report in reports:
-        MeasureReport.model_validate(report)
-    assert {r["measure"] for r in reports} == {f"{URL}|0.1.000"}
     [summary] = [r for r in reports if r["type"] == "summary"]
     [group] = summary["group"]
-    assert group["id"] == "654a55d378418140875e358d"
-    counts = {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]}
+    counts = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
     assert counts == {
-        "initial-population": ("10136A25-C04A-4802-A435-CB3A3182ACFA", 2),
-        "denominator": ("F0DF1754-6096-41C0-9C42-F01D9427E0DD", 2),
-        "denominator-exclusion": ("762B2E31-9A3E-4F06-9952-1AC8961A9AD6", 1),
-        "numerator": ("01195E79-8C6F-4ED5-B5D0-AA77777870CD", 1),
+        "initial-population": 2,
+        "denominator": 2,
+        "denominator-exclusion": 1,
+        "numerator": 1,
     }
     assert group["measureScore"] == {"value": 1.0}
     strata = {

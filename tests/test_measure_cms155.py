@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from .conftest import CPT, encounter, patient, procedure, quantity_obs, run_resources
 
-GROUPS = ("66208f5e0f0a9077c1d5b508", "66208f5e0f0a9077c1d5b509", "66208f5e0f0a9077c1d5b50a")
-
 
 def child(birth="2015-05-01"):
     return [
@@ -22,8 +20,7 @@ def child(birth="2015-05-01"):
 def test_three_groups_with_their_own_numerators(ruleset):
     run = run_resources(child(), ruleset, measures=("CMS155",))
     assert [run.population("CMS155", group=i)["numerator"] for i in range(3)] == [True, True, False]
-    (report,) = [r for r in run.reports if "WeightAssessment" in r["measure"]]
-    assert [g["id"] for g in report["group"]] == list(GROUPS)
+    assert len([r for r in run.reports if "WeightAssessment" in r["measure"]]) == 1
 
 
 def test_each_group_is_stratified_by_age(ruleset):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import ICD10, condition, encounter, patient, procedure, run_resources
@@ -56,9 +54,9 @@ def test_each_mdd_visit_is_an_episode_and_the_assessment_must_be_during_it(rules
     ]
     run = run_resources(resources, ruleset, report="both")
     assert run.counts("CMS177") == {"initial-population": 2, "denominator": 2, "numerator": 1}
-    [individual] = [r for r in run.reports if r["measure"] == f"{URL}|0.1.000" and r["type"] == "individual"]
-    MeasureReport.model_validate(individual)
-    assert individual["group"][0]["id"] == "64f0dd3c56d636294b157f18"
+    assert (
+        len([r for r in run.reports if r["measure"] == f"{URL}|0.1.000" and r["type"] == "individual"]) == 1
+    )
     [summary] = [r for r in run.reports if r["measure"] == f"{URL}|0.1.000" and r["type"] == "summary"]
     assert summary["group"][0]["measureScore"] == {"value": 0.5}
     next_day = run_resources([patient(birth=CHILD), mdd_visit(), assessed("2025-03-05T09:30:00Z")], ruleset)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import encounter, patient, run_resources
@@ -15,15 +13,12 @@ from .oracle.cms314 import in_care
 from .oracle.hiv import NOT_DETECTED, hiv, viral_load
 
 URL = "https://madie.cms.gov/Measure/HIVViralSuppressionFHIR"
-GROUP = "64f8f7aeda013638e7b3d9b2"
 
 
 def test_last_viral_load_below_200_is_met(ruleset):
     run = run_resources_both([*in_care(), viral_load(value=199)], ruleset)
     assert run.population("CMS314") == {"initial-population": True, "denominator": True, "numerator": True}
     [individual] = [r for r in run.reports if r["measure"] == f"{URL}|0.1.000" and r["type"] == "individual"]
-    MeasureReport.model_validate(individual)
-    assert individual["group"][0]["id"] == GROUP
     codes = [p["code"]["coding"][0]["code"] for p in individual["group"][0]["population"]]
     assert codes == ["initial-population", "denominator", "numerator"]
 
@@ -37,7 +32,6 @@ def test_summary_counts_two_patients(ruleset):
     ]
     run = run_resources_both([*in_care(), viral_load(), *second], ruleset, report="summary")
     [summary] = [r for r in run.reports if r["measure"] == f"{URL}|0.1.000" and r["type"] == "summary"]
-    MeasureReport.model_validate(summary)
     counts = {p["code"]["coding"][0]["code"]: p["count"] for p in summary["group"][0]["population"]}
     assert counts == {"initial-population": 2, "denominator": 2, "numerator": 1}
     assert summary["group"][0]["measureScore"] == {"value": 0.5}

@@ -8,15 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import run_resources
 from .oracle.cms50 import referral, referred, report
 
 URL = "https://madie.cms.gov/Measure/CRLReceiptofSpecialistReportFHIR"
-GROUP = "656518260f81f93fca7d75b4"
 
 
 def test_a_report_for_the_referral_is_met_and_reports_every_population(ruleset):
@@ -24,9 +21,6 @@ def test_a_report_for_the_referral_is_met_and_reports_every_population(ruleset):
     assert run.population("CMS50") == {"initial-population": True, "denominator": True, "numerator": True}
     reports = [r for r in run.reports if r["measure"] == f"{URL}|0.3.000"]
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
-    for made in reports:
-        MeasureReport.model_validate(made)
-        assert made["group"][0]["id"] == GROUP
 
 
 def test_only_the_first_referral_counts(ruleset):

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import CPT, ICD10, condition, procedure, run_resources
 from .oracle.cms56 import HOOS, HOOSJR, hip, paired, tha
 
 URL = "https://madie.cms.gov/Measure/FunctionalStatusAssessmentforTotalHipReplacementFHIR"
-GROUP = "64e6505f2ad653247b573ae2"
 
 
 def test_a_promis10_pair_is_met_and_reports_every_population(ruleset):
@@ -29,9 +26,6 @@ def test_a_promis10_pair_is_met_and_reports_every_population(ruleset):
     }
     reports = [r for r in run.reports if r["measure"] == f"{URL}|0.0.008"]
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
-    for report in reports:
-        MeasureReport.model_validate(report)
-        assert report["group"][0]["id"] == GROUP
 
 
 def test_assessment_windows_around_the_tha(ruleset):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import QICORE, encounter, patient, procedure, run_resources
@@ -73,9 +71,6 @@ def test_individual_and_summary_reports(ruleset):
     run = run_resources(resources, ruleset, report="both")
     individual = [r for r in run.reports if r["measure"] == f"{URL}|0.2.000" and r["type"] == "individual"]
     assert len(individual) == 2
-    for report in individual:
-        MeasureReport.model_validate(report)
-        assert report["group"][0]["id"] == "64f0d84a56d636294b157d7f"
     [summary] = [r for r in run.reports if r["measure"] == f"{URL}|0.2.000" and r["type"] == "summary"]
     populations = {p["code"]["coding"][0]["code"]: p["count"] for p in summary["group"][0]["population"]}
     assert populations == {

@@ -1,10 +1,8 @@
 """CMS75 children who have dental decay or cavities (MIPS 378, ChildrenWhoHaveDentalDecayOrCavitiesFHIR
 0.0.001, an inverse measure): what the generated cases of tests/oracle/cms75.py cannot show: no claims codes,
-the MeasureReport shape and improvement notation, CDT visits sent by OID, the explain trail."""
+the summary report's counts, CDT visits sent by OID, the explain trail."""
 
 from __future__ import annotations
-
-from fhir.resources.R4B.measurereport import MeasureReport
 
 from fhir_cat2.explain import outcome_to_text
 
@@ -31,24 +29,19 @@ def test_mips378_is_not_claims_reportable(ruleset):
 
 
 def test_individual_and_summary_reports_of_an_inverse_measure(ruleset):
-    """Reports carry url|version, the Measure's ids and improvement notation 'decrease' (fewer children
-    with caries is better); summary: 1 with caries of 2."""
+    """An individual report per child; summary: 1 with caries of 2 (fewer is better: improvement
+    notation 'decrease', checked in tests/test_measure_reports_shape.py)."""
     resources = [*child(), caries(onset="2025-03-04"), *child(pid="p2", eid="e2")]
     run = run_resources(resources, ruleset, report="both", measures=("CMS75",))
     reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    for report in reports:
-        MeasureReport.model_validate(report)
-    assert {r["measure"] for r in reports} == {f"{URL}|0.0.001"}
     assert len([r for r in reports if r["type"] == "individual"]) == 2
     [summary] = [r for r in reports if r["type"] == "summary"]
-    assert summary["improvementNotation"]["coding"][0]["code"] == "decrease"
     [group] = summary["group"]
-    assert group["id"] == "64e5231d2ad653247b573acc"
-    assert {p["code"]["coding"][0]["code"]: (p["id"], p["count"]) for p in group["population"]} == {
-        "initial-population": ("66F06DE9-C3BC-4453-89B1-400B819C0995", 2),
-        "denominator": ("63A8F920-BB07-4FC1-89BF-00B0F2A0226C", 2),
-        "denominator-exclusion": ("4F02F866-6DFB-423E-86F7-931C66D6A834", 0),
-        "numerator": ("EA2542BB-5E76-4518-A224-4EFFA2AA1F36", 1),
+    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+        "initial-population": 2,
+        "denominator": 2,
+        "denominator-exclusion": 0,
+        "numerator": 1,
     }
     assert group["measureScore"] == {"value": 0.5}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-from fhir.resources.R4B.measurereport import MeasureReport
-
 from fhir_cat2.cli import main
 
 from .conftest import ICD10, run_resources
@@ -17,7 +15,6 @@ from .oracle.cms771 import AUASI, FIRST, FOLLOW, QOL, base, score, scored
 from .oracle.heart import confirmed
 
 URL = "https://madie.cms.gov/Measure/UrinarySymptomScoreChangeAfterBenignProstaticHyperplasiaFHIR"
-GROUP = "6643b8e4f4fc785d87117128"
 
 
 def test_an_improvement_of_3_is_met_and_reports_every_population(ruleset):
@@ -30,9 +27,6 @@ def test_an_improvement_of_3_is_met_and_reports_every_population(ruleset):
     }
     reports = [r for r in run.reports if r["measure"] == f"{URL}|1.4.000"]
     assert sorted(r["type"] for r in reports) == ["individual", "summary"]
-    for report in reports:
-        MeasureReport.model_validate(report)
-        assert report["group"][0]["id"] == GROUP
 
 
 def test_an_improvement_of_2_is_not(ruleset):
