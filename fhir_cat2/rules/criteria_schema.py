@@ -137,6 +137,13 @@ TIMING_RELATIONS = (
     "starts_after",
     "ends_after",
 )
+
+
+def _relations_given(model: TableModel) -> list[tuple[str, Window | DateExpr]]:
+    """The timing relations a model (an exists, a timing test) gives, in ``TIMING_RELATIONS`` order."""
+    return [(name, value) for name in TIMING_RELATIONS if (value := getattr(model, name)) is not None]
+
+
 TimingOf = Literal[
     "default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "dosage-start", "onset"
 ]
@@ -241,18 +248,15 @@ class TimingTest(TableModel):
 
     @model_validator(mode="after")
     def _one(self) -> TimingTest:
-        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        given = [name for name, _ in _relations_given(self)]
         if len(given) != 1:
             raise ValueError(f"give exactly one timing relation (found: {', '.join(given) or 'none'})")
         return self
 
     @property
     def timing(self) -> tuple[str, Window | DateExpr]:
-        for name in TIMING_RELATIONS:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        raise AssertionError("validated: one relation")
+        [relation] = _relations_given(self)  # validated: exactly one
+        return relation
 
 
 class ExistsCriterion(TableModel):
@@ -424,7 +428,7 @@ class ExistsCriterion(TableModel):
             )
         if (self.part_of is not None or self.components is not None) and self.resource != "Observation":
             raise ValueError("part_of and components apply to resource Observation only")
-        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        given = [name for name, _ in _relations_given(self)]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
         encounter_only = (
@@ -472,11 +476,8 @@ class ExistsCriterion(TableModel):
 
     @property
     def timing(self) -> tuple[str, Window | DateExpr] | None:
-        for name in TIMING_RELATIONS:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        return None
+        given = _relations_given(self)
+        return given[0] if given else None
 
 
 class LatestDayCriterion(TableModel):
