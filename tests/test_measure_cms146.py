@@ -18,6 +18,7 @@ from .oracle.respiratory import (
     strep_test,
     visit,
 )
+from .support.reports import counts_of, strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/AppropriateTestingforPharyngitisFHIR"
 STRATA = (
@@ -45,19 +46,14 @@ def test_summary_counts_episodes_and_age_strata(ruleset):
         strep_test(pid="p3"),
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS146",))
-    reports = [r for r in run.reports if r["measure"] == f"{URL}|0.1.001"]
-    [summary] = [r for r in reports if r["type"] == "summary"]
-    [group] = summary["group"]
-    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+    [group] = summary_of(run, f"{URL}|0.1.001")["group"]
+    assert counts_of(group["population"]) == {
         "initial-population": 3,
         "denominator": 3,
         "denominator-exclusion": 0,
         "numerator": 2,
     }
-    strata = {
-        s["id"]: {p["code"]["coding"][0]["code"]: p["count"] for p in s["stratum"][0]["population"]}
-        for s in group["stratifier"]
-    }
+    strata = strata_of(group)
     assert [strata[i]["initial-population"] for i in STRATA] == [1, 1, 1]
     assert [strata[i]["numerator"] for i in STRATA] == [1, 0, 1]
 
