@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .base import Band, TableModel, check_code_refs, check_deviation_names
+from .base import Band, CodeRefs, TableModel, check_code_refs, check_deviation_names
 from .components import ComponentTest
 from .timing import DateExpr, Scope, parse_date_expr
 
@@ -26,16 +26,8 @@ PopulationCode = Literal[
 ]
 
 
-class CriterionDeviation(TableModel):
+class CriterionDeviation(CodeRefs):
     """What a named deviation adds to an exists criterion: codes it matches too."""
-
-    codes: tuple[str, ...] = ()
-    valuesets: tuple[str, ...] = ()
-
-    @field_validator("codes")
-    @classmethod
-    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return check_code_refs(value)
 
 
 # ----------------------------------------------------------------------------------------------- timing
