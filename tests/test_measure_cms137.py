@@ -6,13 +6,10 @@ tests/oracle/cms137.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import encounter, patient, run_resources
 from .oracle.cases import _isolated as isolated
 from .oracle.cms137 import LONG_ACTING, adult, episode, order, psychotherapy
+from .support.explain import explain_text
 from .support.reports import strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/InitiationandEngagementofSubstanceUseDisorderTreatmentFHIR"
@@ -87,11 +84,7 @@ def test_no_quality_data_codes(ruleset):
 def test_explain_names_the_episode_and_the_first_initiation(tmp_path, capsys):
     resources = adult(psychotherapy("p1", "2025-04-02"), psychotherapy("p2", "2025-04-10"))
     resources.append(encounter("later", "2025-06-01T09:00:00Z"))
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS137", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS137", resources)
     assert "CMS137 / MIPS 305" in text
     assert "Encounter/ep" in text and "Procedure/p1" in text
     assert "The first new SUD episode, with engagement after the first initiation" in text

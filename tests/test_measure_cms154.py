@@ -5,12 +5,9 @@ exclusions that differ from CMS146, explain, and no claims codes."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import patient, run_resources
 from .oracle.respiratory import PHARYNGITIS, URI, antibiotic, diagnosis, visit
+from .support.explain import explain_text
 from .support.reports import counts_of, strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/AppropriateTreatmentforUpperRespiratoryInfectionURIFHIR"
@@ -96,10 +93,6 @@ def test_no_claims_codes(ruleset):
 
 def test_explain_names_the_antibiotic(tmp_path, capsys):
     resources = [*episode(), antibiotic()]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS154", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS154", resources)
     assert "No antibiotic ordered from the visit's start to 3 days after" in text
     assert "MedicationRequest/abx" in text
