@@ -5,6 +5,7 @@ threshold table by the Observation's coded value (CMS1056 reads both), judged in
 from __future__ import annotations
 
 from pathlib import Path
+from textwrap import indent
 from typing import Any
 
 import pytest
@@ -12,38 +13,19 @@ from pydantic import ValidationError
 
 from fhir_cat2.rules.components import ComponentTest
 from fhir_cat2.rules.criteria_schema import ExistsCriterion
-from fhir_cat2.rules.loader import load_rules
 
-from .conftest import LOINC, encounter, patient, run_resources
+from .conftest import LOINC
+from .support.tables import numerator_met, one_measure_table
 
-TABLE = """\
-version: 1
-name: component tests
-measures:
-  - id: CMS9999
-    title: Component test
-    improvement_notation: decrease
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              exists:
-                resource: Observation
-                label: the result under test
-                codes: ["loinc#96914-7"]
-                components:
-                  values:
-                    noise: {{code: "loinc#96912-1", unit: "[hnsf'U]"}}
-                    dose: {{code: "loinc#96913-9", unit: mGy.cm}}
-{rows}
+NUMERATOR = """\
+exists:
+  resource: Observation
+  label: the result under test
+  codes: ["loinc#96914-7"]
+  components:
+    values:
+      noise: {code: "loinc#96912-1", unit: "[hnsf'U]"}
+      dose: {code: "loinc#96913-9", unit: mGy.cm}
 """
 ROWS = """\
 rows:
@@ -82,11 +64,8 @@ def result(
 
 
 def met(tmp_path: Path, rows: str, *resources: dict[str, Any]) -> bool:
-    indented = "\n".join(f"                  {line}" for line in rows.splitlines())
-    (tmp_path / "rules.yaml").write_text(TABLE.format(rows=indented))
-    ruleset = load_rules(tmp_path / "rules.yaml")
-    run = run_resources([patient(), encounter("e1"), *resources], ruleset, measures=("CMS9999",))
-    return run.population("CMS9999")["numerator"]
+    table = one_measure_table(NUMERATOR + indent(rows, "    "), improvement_notation="decrease")
+    return numerator_met(tmp_path, table, *resources)
 
 
 @pytest.mark.parametrize(

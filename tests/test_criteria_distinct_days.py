@@ -11,41 +11,30 @@ from typing import Any
 import pytest
 
 from fhir_cat2.errors import RulesError
-from fhir_cat2.rules.loader import load_rules
 
 from .conftest import CPT, encounter, immunization, patient, procedure, run_resources
+from .support.tables import load_table, one_measure_table
+from .support.tables import populations as table_populations
 
 BIRTH = "2023-03-10"
-TABLE = """\
-version: 1
-name: distinct days tests
-library:
-  vaccine-given:
-    label: DTaP given from 42 days old to the 2nd birthday
-    any:
-      - exists: {{resource: Immunization, label: DTaP immunization, codes: ["cvx#20"], statuses: [completed],
-                  starts_during: [birth.start+42d, birth.start+2y]}}
-      - exists: {{resource: Procedure, label: DTaP administered, codes: ["cpt#90700"], statuses: [completed],
-                  starts_during: [birth.start+42d, birth.start+2y]}}
-measures:
-  - id: CMS9999
-    title: Distinct days test
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              all:
-                - {{exists: {{resource: Encounter, label: visit, codes: ["cpt#99213"], during: period}}}}
-                - {age}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria: {{distinct_days: {{min: {count}, of: {of}}}}}
+LIBRARY = """\
+vaccine-given:
+  label: DTaP given from 42 days old to the 2nd birthday
+  any:
+    - exists: {resource: Immunization, label: DTaP immunization, codes: ["cvx#20"], statuses: [completed],
+                starts_during: [birth.start+42d, birth.start+2y]}
+    - exists: {resource: Procedure, label: DTaP administered, codes: ["cpt#90700"], statuses: [completed],
+                starts_during: [birth.start+42d, birth.start+2y]}
 """
+VISIT = '{exists: {resource: Encounter, label: visit, codes: ["cpt#99213"], during: period}}'
+
+
+def table(count: int, age: str, of: str) -> str:
+    return one_measure_table(
+        f"{{distinct_days: {{min: {count}, of: {of}}}}}",
+        initial_population=f"all:\n  - {VISIT}\n  - {age}",
+        library=LIBRARY,
+    )
 
 
 def populations(
@@ -56,10 +45,7 @@ def populations(
     age: str = "{age: {equals: 2}}",
     of: str = "{use: vaccine-given}",
 ) -> dict[str, bool]:
-    (tmp_path / "rules.yaml").write_text(TABLE.format(count=count, age=age, of=of))
-    ruleset = load_rules(tmp_path / "rules.yaml")
-    run = run_resources([patient(birth=birth), encounter("e1"), *given], ruleset, measures=("CMS9999",))
-    return run.population("CMS9999")
+    return table_populations(tmp_path, table(count, age, of), *given, person=patient(birth=birth))
 
 
 def shot(rid: str, day: str) -> dict[str, Any]:
@@ -138,8 +124,7 @@ def test_no_birth_date_holds_no_birth_window(tmp_path):
     holds: the visit alone is asked here)."""
     given = [shot("a", "2023-05-10"), administered("b", "2023-07-10"), shot("c", "2023-09-10")]
     visit_only = '{exists: {resource: Encounter, codes: ["cpt#99213"], during: period}}'
-    (tmp_path / "rules.yaml").write_text(TABLE.format(count=1, age=visit_only, of="{use: vaccine-given}"))
-    ruleset = load_rules(tmp_path / "rules.yaml")
+    ruleset = load_table(tmp_path, table(1, visit_only, "{use: vaccine-given}"))
     born = run_resources([patient(birth=BIRTH), encounter("e1"), *given], ruleset, measures=("CMS9999",))
     assert born.population("CMS9999")["numerator"]
     unborn = patient()

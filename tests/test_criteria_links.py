@@ -12,55 +12,35 @@ import pytest
 from pydantic import ValidationError
 
 from fhir_cat2.rules.criteria_schema import ExistsCriterion
-from fhir_cat2.rules.loader import load_rules
 from fhir_cat2.sources.fields import to_record
 from fhir_cat2.sources.records import EventRecord, Src
 from fhir_cat2.sources.server import default_types, patient_param
 from fhir_cat2.sources.server import patient_of as server_patient_of
 from fhir_cat2.sources.values import plain_resolver
 
-from .conftest import LOINC, encounter, patient, request, run_resources
+from .conftest import LOINC, encounter, request
+from .support.tables import numerator_met, one_measure_table
 
 REFERRAL = "103696004"
 AUTHORED = "2025-03-04T09:30:00Z"
 
-TABLE = """\
-version: 1
-name: link tests
-measures:
-  - id: CMS9998
-    title: Link test
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              exists:
-                resource: {bound}
-                label: The bound resource
-                codes: ["{bound_code}"]
-                during: period
-                as: bound
-                where:
-                  exists: {fact}
+NUMERATOR = """\
+exists:
+  resource: {bound}
+  label: The bound resource
+  codes: ["{bound_code}"]
+  during: period
+  as: bound
+  where:
+    exists: {fact}
 """
 
 
 def met(tmp_path: Path, fact: str, *resources: dict[str, Any], bound: str = "ServiceRequest") -> bool:
     bound_code = "snomed#103696004" if bound == "ServiceRequest" else "cpt#99213"
-    (tmp_path / "rules.yaml").write_text(TABLE.format(fact=fact, bound=bound, bound_code=bound_code))
-    ruleset = load_rules(tmp_path / "rules.yaml")
+    table = one_measure_table(NUMERATOR.format(fact=fact, bound=bound, bound_code=bound_code))
     visit = encounter("e1", "2025-03-04T09:00:00Z", end="2025-03-04T09:40:00Z")
-    run = run_resources([patient(), visit, *resources], ruleset, measures=("CMS9998",))
-    return run.population("CMS9998")["numerator"]
+    return numerator_met(tmp_path, table, *resources, visit=visit)
 
 
 def task(tid: str, based_on: list[str], ends: str = "2025-04-02T15:00:00Z") -> dict[str, Any]:

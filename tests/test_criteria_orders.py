@@ -5,43 +5,25 @@ one-population table (CMS156 reads them; the cumulative-duration measures will t
 from __future__ import annotations
 
 from pathlib import Path
+from textwrap import indent
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from fhir_cat2.rules.criteria_schema import ExistsCriterion
-from fhir_cat2.rules.loader import load_rules
 
-from .conftest import RXNORM, encounter, patient, run_resources
+from .conftest import RXNORM
+from .support.tables import numerator_met, one_measure_table
 
 DRUG = "1020477"
-TABLE = """\
-version: 1
-name: order tests
-measures:
-  - id: CMS9999
-    title: Order test
-    improvement_notation: decrease
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              exists:
-                resource: MedicationRequest
-                label: the orders under test
-                codes: ["rxnorm#{drug}", "rxnorm#197606", "rxnorm#393245"]
-                statuses: [active, completed]
-                intents: [order]
-{fact}
+NUMERATOR = f"""\
+exists:
+  resource: MedicationRequest
+  label: the orders under test
+  codes: ["rxnorm#{DRUG}", "rxnorm#197606", "rxnorm#393245"]
+  statuses: [active, completed]
+  intents: [order]
 """
 
 
@@ -80,11 +62,8 @@ def order(
 
 
 def met(tmp_path: Path, fact: str, *orders: dict[str, Any]) -> bool:
-    indented = "\n".join(f"                {line}" for line in fact.splitlines())
-    (tmp_path / "rules.yaml").write_text(TABLE.format(drug=DRUG, fact=indented))
-    ruleset = load_rules(tmp_path / "rules.yaml")
-    run = run_resources([patient(), encounter("e1"), *orders], ruleset, measures=("CMS9999",))
-    return run.population("CMS9999")["numerator"]
+    table = one_measure_table(NUMERATOR + indent(fact, "  "), improvement_notation="decrease")
+    return numerator_met(tmp_path, table, *orders)
 
 
 MORE_THAN_ONE = "more_than_one_order: period"

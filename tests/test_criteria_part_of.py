@@ -11,32 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from fhir_cat2.rules.criteria_schema import ExistsCriterion
-from fhir_cat2.rules.loader import load_rules
 
-from .conftest import LOINC, SNOMED, encounter, patient, procedure, run_resources
+from .conftest import LOINC, SNOMED, procedure
+from .support.tables import numerator_met, one_measure_table, run_table
 
 RESULT = "1228889001"  # a value the criterion reads (SNOMED AJCC cT1)
-TABLE = """\
-version: 1
-name: part-of tests
-measures:
-  - id: CMS9999
-    title: Part-of test
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-{numerator}
-"""
 ANY = """\
 exists:
   resource: Observation
@@ -76,11 +55,7 @@ def result(oid: str = "tnm", *, part_of: str | None = "stage", value: str = RESU
 
 
 def met(tmp_path: Path, numerator: str, *resources: dict[str, Any]) -> bool:
-    indented = "\n".join(f"              {line}" for line in numerator.splitlines())
-    (tmp_path / "rules.yaml").write_text(TABLE.format(numerator=indented))
-    ruleset = load_rules(tmp_path / "rules.yaml")
-    run = run_resources([patient(), encounter("e1"), *resources], ruleset, measures=("CMS9999",))
-    return run.population("CMS9999")["numerator"]
+    return numerator_met(tmp_path, one_measure_table(numerator), *resources)
 
 
 @pytest.mark.parametrize(
@@ -123,14 +98,7 @@ def test_part_of_is_for_observations_and_an_exists_needs_codes_or_value_codes():
 
 
 def test_value_screening_keeps_only_what_a_codeless_exists_reads(tmp_path):
-    (tmp_path / "rules.yaml").write_text(
-        TABLE.format(numerator="\n".join(f"              {line}" for line in ANY.splitlines()))
-    )
-    ruleset = load_rules(tmp_path / "rules.yaml")
+    run = run_table(tmp_path, one_measure_table(ANY), result(), result("other", value="1228892002"))
+    ruleset = run.pipeline.ruleset
     assert ruleset.value_screened_codes() == {"Observation": frozenset({(SNOMED, RESULT)})}
-    run = run_resources(
-        [patient(), encounter("e1"), result(), result("other", value="1228892002")],
-        ruleset,
-        measures=("CMS9999",),
-    )
     assert run.pipeline.stats.resources_used["Observation"] == 1

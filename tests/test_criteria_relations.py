@@ -14,49 +14,28 @@ import pytest
 from pydantic import ValidationError
 
 from fhir_cat2.rules.criteria_schema import ExistsCriterion
-from fhir_cat2.rules.loader import load_rules
 
-from .conftest import ICD10, RXNORM, SNOMED, condition, encounter, patient, procedure, request, run_resources
+from .conftest import ICD10, RXNORM, SNOMED, condition, encounter, procedure, request
+from .support.tables import numerator_met, one_measure_table
 
 VISIT = "2025-03-04T09:00:00Z"
 VISIT_END = "2025-03-04T09:30:00Z"
 
-TABLE = """\
-version: 1
-name: relation tests
-measures:
-  - id: CMS9999
-    title: Relation test
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              exists:
-                resource: Encounter
-                label: Office visit with the fact under test
-                codes: ["cpt#99213"]
-                during: period
-                as: encounter
-                where:
-                  exists: {fact}
+NUMERATOR = """\
+exists:
+  resource: Encounter
+  label: Office visit with the fact under test
+  codes: ["cpt#99213"]
+  during: period
+  as: encounter
+  where:
+    exists: {fact}
 """
 
 
 def met(tmp_path: Path, fact: str, *resources: dict[str, Any]) -> bool:
-    (tmp_path / "rules.yaml").write_text(TABLE.format(fact=fact))
-    ruleset = load_rules(tmp_path / "rules.yaml")
-    visit = encounter("e1", VISIT, end=VISIT_END)
-    run = run_resources([patient(), visit, *resources], ruleset, measures=("CMS9999",))
-    return run.population("CMS9999")["numerator"]
+    table = one_measure_table(NUMERATOR.format(fact=fact))
+    return numerator_met(tmp_path, table, *resources, visit=encounter("e1", VISIT, end=VISIT_END))
 
 
 PACER = "{resource: Procedure, codes: ['snomed#1279006'], starts_before: encounter.end, precision: instant}"

@@ -4,6 +4,7 @@ own in a one-population table (CMS771 reads it: first IPSS minus the last 6-12 m
 from __future__ import annotations
 
 from pathlib import Path
+from textwrap import indent
 from typing import Any
 
 import pytest
@@ -12,72 +13,50 @@ from pydantic import ValidationError
 from fhir_cat2.criteria.plan import reads_populations
 from fhir_cat2.errors import RulesError
 from fhir_cat2.rules.criteria_schema import Criterion, ScoreChangeCriterion
-from fhir_cat2.rules.loader import load_rules
 
-from .conftest import coded_obs, encounter, patient, run_resources
+from .conftest import coded_obs
+from .support.tables import load_table, numerator_met, one_measure_table, run_table
 
 SCORE = "80976-4"  # LOINC IPSS total
 ITEM = "81090-3"  # LOINC IPSS quality-of-life item
 OTHER = "80883-2"  # LOINC AUA symptom index (scored with the item)
-TABLE = """\
-version: 1
-name: score change tests
-measures:
-  - id: CMS9999
-    title: Score change test
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists: {{resource: Encounter, label: Office visit, codes: ["cpt#99213"], during: period}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              score_change:
-                baseline:
-                  resource: Observation
-                  label: first score in the first quarter
-                  codes: ["loinc#{score}", "loinc#{other}"]
-                  statuses: [final]
-                  value_present: true
-                  starts_during: [period.start, period.start+3mo-1d]
-                  earliest_only: true
-                  latest_by: start
-                  as: first
-                follow_up:
-                  resource: Observation
-                  label: last score 30 to 180 days after the first
-                  codes: ["loinc#{score}", "loinc#{other}"]
-                  statuses: [final]
-                  value_present: true
-                  starts_during: [first.start+30d, first.start+180d]
-                  latest_only: true
-                  latest_by: start
-                plus:
-                  - for_codes: ["loinc#{other}"]
-                    exists:
-                      resource: Observation
-                      label: item of the same day
-                      codes: ["loinc#{item}"]
-                      statuses: [final]
-                      value_present: true
-                      starts_during: [assessment.start, assessment.start]
-                      latest_only: true
-                      latest_by: start
-{fact}
+NUMERATOR = f"""\
+score_change:
+  baseline:
+    resource: Observation
+    label: first score in the first quarter
+    codes: ["loinc#{SCORE}", "loinc#{OTHER}"]
+    statuses: [final]
+    value_present: true
+    starts_during: [period.start, period.start+3mo-1d]
+    earliest_only: true
+    latest_by: start
+    as: first
+  follow_up:
+    resource: Observation
+    label: last score 30 to 180 days after the first
+    codes: ["loinc#{SCORE}", "loinc#{OTHER}"]
+    statuses: [final]
+    value_present: true
+    starts_during: [first.start+30d, first.start+180d]
+    latest_only: true
+    latest_by: start
+  plus:
+    - for_codes: ["loinc#{OTHER}"]
+      exists:
+        resource: Observation
+        label: item of the same day
+        codes: ["loinc#{ITEM}"]
+        statuses: [final]
+        value_present: true
+        starts_during: [assessment.start, assessment.start]
+        latest_only: true
+        latest_by: start
 """
 
 
-def table(tmp_path: Path, fact: str) -> Path:
-    indented = "\n".join(f"                {line}" for line in fact.splitlines())
-    path = tmp_path / "rules.yaml"
-    path.write_text(TABLE.format(score=SCORE, other=OTHER, item=ITEM, fact=indented))
-    return path
+def table(fact: str) -> str:
+    return one_measure_table(NUMERATOR + indent(fact, "  "))
 
 
 def score(oid: str, value: Any, when: str, *, code: str = SCORE, kind: str = "integer") -> dict[str, Any]:
@@ -85,9 +64,7 @@ def score(oid: str, value: Any, when: str, *, code: str = SCORE, kind: str = "in
 
 
 def met(tmp_path: Path, fact: str, *scores: dict[str, Any]) -> bool:
-    ruleset = load_rules(table(tmp_path, fact))
-    run = run_resources([patient(), encounter("e1"), *scores], ruleset, measures=("CMS9999",))
-    return bool(run.population("CMS9999")["numerator"])
+    return bool(numerator_met(tmp_path, table(fact), *scores))
 
 
 DROP_3 = "change: baseline-minus-follow-up\nband: {ge: 3}"
@@ -147,9 +124,7 @@ def test_no_follow_up_does_not_hold(tmp_path):
 
 
 def test_words_name_both_scores_and_the_change(tmp_path):
-    ruleset = load_rules(table(tmp_path, DROP_3))
-    resources = [patient(), encounter("e1"), score("a", 18, JAN), score("b", 12, APR)]
-    run = run_resources(resources, ruleset, measures=("CMS9999",))
+    run = run_table(tmp_path, table(DROP_3), score("a", 18, JAN), score("b", 12, APR))
     (numerator,) = [p for p in run.result("CMS9999").groups[0].populations if p.code == "numerator"]
     trail = numerator.trail
     assert trail is not None
@@ -172,10 +147,9 @@ def test_each_side_must_pick_one_assessment():
 
 
 def test_an_unbound_anchor_is_reported(tmp_path):
-    path = table(tmp_path, DROP_3)
-    path.write_text(path.read_text().replace("first.start+30d", "nowhere.start+30d"))
+    unbound = table(DROP_3).replace("first.start+30d", "nowhere.start+30d")
     with pytest.raises(RulesError, match="nowhere"):
-        load_rules(path)
+        load_table(tmp_path, unbound)
 
 
 def test_a_score_change_reading_populations_is_not_memoised(tmp_path):

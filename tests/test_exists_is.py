@@ -8,42 +8,26 @@ from pathlib import Path
 import pytest
 
 from fhir_cat2.errors import RulesError
-from fhir_cat2.rules.loader import load_rules
+from fhir_cat2.rules.loader import RuleSet
 
 from .conftest import ICD10, encounter, patient, run_resources
+from .support.tables import load_table, one_measure_table
 
-TABLE = """\
-version: 1
-name: test rules
-measures:
-  - id: CMS901
-    title: Test encounter measure
-    url: https://example.org/Measure/Test
-    version: 0.0.1
-    improvement_notation: increase
-    basis: encounter
-    episode:
-      {{resource: Encounter, label: Visit, codes: [cpt#99213, cpt#99214], during: period}}
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria: {ip}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator:
-            id: num
-            criteria:
-              exists:
-                {{resource: Encounter, is: encounter, label: For MDD, reason_codes: ["icd10cm#F32.1"]}}
+EPISODE_MEASURE = """\
+url: https://example.org/Measure/Test
+version: 0.0.1
+basis: encounter
+episode:
+  {resource: Encounter, label: Visit, codes: [cpt#99213, cpt#99214], during: period}
 """
+FOR_MDD = 'exists:\n  {resource: Encounter, is: encounter, label: For MDD, reason_codes: ["icd10cm#F32.1"]}'
 
 
-def table(tmp_path: Path, ip: str) -> Path:
-    path = tmp_path / "rules.yaml"
-    path.write_text(TABLE.format(ip=ip))
-    return path
+def table(tmp_path: Path, ip: str) -> RuleSet:
+    return load_table(
+        tmp_path,
+        one_measure_table(FOR_MDD, initial_population=ip, measure="CMS901", measure_keys=EPISODE_MEASURE),
+    )
 
 
 def with_reason(resource: dict, code: str) -> dict:
@@ -52,11 +36,8 @@ def with_reason(resource: dict, code: str) -> dict:
 
 
 def test_is_tests_the_episode_itself_not_another_encounter_of_the_same_time(tmp_path):
-    ruleset = load_rules(
-        table(
-            tmp_path,
-            "{exists: {resource: Encounter, is: encounter, label: A 99214 visit, codes: [cpt#99214]}}",
-        )
+    ruleset = table(
+        tmp_path, "{exists: {resource: Encounter, is: encounter, label: A 99214 visit, codes: [cpt#99214]}}"
     )
     same_time = "2025-03-04T09:00:00Z"
     run = run_resources(
@@ -79,7 +60,5 @@ def test_is_tests_the_episode_itself_not_another_encounter_of_the_same_time(tmp_
 
 def test_is_needs_a_bound_name(tmp_path):
     with pytest.raises(RulesError) as caught:
-        load_rules(
-            table(tmp_path, "{exists: {resource: Encounter, is: visit, label: Unbound, codes: [cpt#99214]}}")
-        )
+        table(tmp_path, "{exists: {resource: Encounter, is: visit, label: Unbound, codes: [cpt#99214]}}")
     assert "date anchor 'visit' is not bound here" in str(caught.value)

@@ -6,12 +6,9 @@ tests/oracle/cms1056.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import run_resources
 from .oracle.cms1056 import CHEST_LOW, FULL_BODY, HEAD_HIGH, adult, ct_scan
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/AlaraCTClinicalFHIR"
 
@@ -64,11 +61,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_scan_and_its_values(tmp_path, capsys):
     resources = [adult(), ct_scan()]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS1056", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS1056", resources)
     assert "CMS1056 / MIPS 494" in text
     assert "Observation/ct" in text
     assert "noise 20, size_adjusted_dose 500: no row of the table holds" in text

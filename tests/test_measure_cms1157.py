@@ -5,15 +5,12 @@ tests/oracle/cms1157.py."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from fhir_cat2.cli import main
 
 from .conftest import run_resources
 from .oracle.cms1157 import DAY_89, DAY_90, in_care, visit
 from .oracle.hiv import viral_load
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/HIVRetentionFHIR"
 
@@ -56,11 +53,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_both_branches(tmp_path, capsys):
     resources = [*in_care(), visit("e2", DAY_89)]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS1157", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS1157", resources)
     assert "CMS1157 / MIPS 340" in text
     assert "Two visits with HIV at least 90 days apart" in text
     assert "A visit with HIV and an HIV viral load test at least 90 days apart" in text

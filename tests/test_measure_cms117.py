@@ -5,12 +5,9 @@ codes (MIPS 240 is EHR only)."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import condition, immunization, run_resources
 from .oracle.cms117 import SERIES, administered, child, diagnosed, series, shot
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/ChildhoodImmunizationStatusFHIR"
 
@@ -99,9 +96,5 @@ def test_no_claims_codes(ruleset):
 
 def test_explain_counts_the_days_of_a_series(tmp_path, capsys):
     resources = [*child(), *series(dtap=SERIES["dtap"][1][:3])]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS117", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS117", resources)
     assert "3 different days (2023-08-15, 2023-10-15, 2023-12-15), needs 4" in text

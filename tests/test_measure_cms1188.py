@@ -4,13 +4,10 @@ codes. Populations are cross-checked with the reference engine in tests/oracle/c
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import run_resources
 from .oracle.cms1188 import in_care
 from .oracle.hiv import CHLAMYDIA, GONORRHEA, SYPHILIS, sti_panel, sti_test
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/HIVSTITestingFHIR"
 
@@ -38,11 +35,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_says_which_test_is_missing(tmp_path, capsys):
     resources = [*in_care(), *sti_panel()[:2], sti_test("syph", SYPHILIS, result=None)]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS1188", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS1188", resources)
     assert "CMS1188 / MIPS 205" in text
     assert "Syphilis test with a result in the period" in text
     assert "has no value" in text

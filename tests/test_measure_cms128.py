@@ -6,12 +6,9 @@ tests/oracle/cms128.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import run_resources
 from .oracle.cms128 import IPSD, SIX_MONTHS, THREE_MONTHS, depressed, dispense, fills, order
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/AntidepressantMedicationManagementFHIR"
 
@@ -72,11 +69,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_shows_the_days_covered(tmp_path, capsys):
     resources = depressed(*THREE_MONTHS)
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS128", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS128", resources)
     assert "CMS128 / MIPS 009" in text
     assert "MedicationDispense/d0" in text
     assert "covering 90 days of 2025-01-15..2025-05-09 (needs >= 84)" in text

@@ -4,17 +4,16 @@ the bone scan numerator, exceptions; MeasureReports, explain, and no claims code
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 
 import pytest
 
-from fhir_cat2.cli import main
 from fhir_cat2.criteria.judge import _timing_ok
 from fhir_cat2.rules.timing import Span
 
 from .conftest import run_resources
 from .oracle.cms129 import T3, bone_scan, low_risk, psa, staging, treatment
+from .support.explain import explain_text
 
 
 def at(hour: int) -> datetime:
@@ -70,11 +69,7 @@ def test_no_claims_codes(ruleset):
 
 
 def test_explain_names_the_staging_and_psa(tmp_path, capsys):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in low_risk()]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS129", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS129", low_risk())
     assert "CMS129 / MIPS 102" in text
     assert "Most recent tumor staging before the first treatment is T1a, T1b, T1c or T2a" in text
     assert "Observation/psa" in text and "Observation/gleason" in text

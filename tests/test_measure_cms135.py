@@ -3,12 +3,9 @@ explain trail of an exception, no claims codes; populations are cross-checked in
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import SNOMED, run_resources
 from .oracle.heart import confirmed, heart_failure_patient, medication
+from .support.explain import explain_text
 
 
 def test_a_medication_currently_taken_counts(ruleset):
@@ -31,11 +28,7 @@ def test_no_claims_codes_for_an_ehr_only_measure(ruleset):
 
 def test_explain_names_the_renal_failure_exception(tmp_path, capsys):
     resources = [*heart_failure_patient(), confirmed("arf", "422593004", system=SNOMED, onset="2025-01-10")]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p1.json").write_text(json.dumps(bundle))
-    args = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS135", "--period", "2025", "--full"]
-    assert main(args) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS135", resources, "--full")
     assert "CMS135 / MIPS 005" in text
     assert (
         "Acute renal failure caused by an ACE inhibitor overlapping a heart failure encounter with LVSD"

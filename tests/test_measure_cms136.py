@@ -6,10 +6,6 @@ no quality-data codes. Populations are cross-checked with the reference engine i
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import run_resources
 from .oracle.cms136 import (
     CONTINUATION,
@@ -22,6 +18,7 @@ from .oracle.cms136 import (
     order,
     visit,
 )
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/FollowUpCareforChildrenPrescribedADHDMedicationADDFHIR"
 
@@ -103,11 +100,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_shows_the_days_covered(tmp_path, capsys):
     resources = child(*CONTINUATION, meds=EIGHT_MONTHS)
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS136", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS136", resources)
     assert "CMS136 / MIPS 366" in text
     assert "MedicationRequest/o1" in text
     assert "covering 240 days of 2024-09-01..2025-06-28 (needs >= 210)" in text

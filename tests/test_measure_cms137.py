@@ -6,13 +6,11 @@ tests/oracle/cms137.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import encounter, patient, run_resources
 from .oracle.cases import _isolated as isolated
 from .oracle.cms137 import LONG_ACTING, adult, episode, order, psychotherapy
+from .support.explain import explain_text
+from .support.reports import strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/InitiationandEngagementofSubstanceUseDisorderTreatmentFHIR"
 TEENS, ADULTS, SENIORS = (  # group 1 strata: 13-17, 18-64, 65 and older
@@ -69,13 +67,8 @@ def test_summary_report_counts_each_group_and_age_stratum(ruleset):
     teen = isolated("t1", [patient(birth="2010-05-01"), *episode(), *ENGAGED])
     senior = isolated("s1", [patient(birth="1950-05-01"), *episode()])
     run = run_resources([*teen, *senior], ruleset, report="both", measures=("CMS137",))
-    reports = [r for r in run.reports if r["measure"] == f"{URL}|0.0.002"]
-    [summary] = [r for r in reports if r["type"] == "summary"]
-    for group in summary["group"]:
-        strata = {
-            s["id"]: {p["code"]["coding"][0]["code"]: p["count"] for p in s["stratum"][0]["population"]}
-            for s in group["stratifier"]
-        }
+    for group in summary_of(run, f"{URL}|0.0.002")["group"]:
+        strata = strata_of(group)
         teens = next(v for k, v in strata.items() if k in (TEENS, "b6c71573-42ed-4305-9a39-2cdff748cf57"))
         seniors = next(v for k, v in strata.items() if k in (SENIORS, "47be3929-6f47-4a4c-93d6-2323d6f6fe80"))
         assert teens["initial-population"] == 1 and teens["numerator"] == 1
@@ -91,11 +84,7 @@ def test_no_quality_data_codes(ruleset):
 def test_explain_names_the_episode_and_the_first_initiation(tmp_path, capsys):
     resources = adult(psychotherapy("p1", "2025-04-02"), psychotherapy("p2", "2025-04-10"))
     resources.append(encounter("later", "2025-06-01T09:00:00Z"))
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS137", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS137", resources)
     assert "CMS137 / MIPS 305" in text
     assert "Encounter/ep" in text and "Procedure/p1" in text
     assert "The first new SUD episode, with engagement after the first initiation" in text

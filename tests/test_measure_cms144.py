@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 
-from fhir_cat2.cli import main
-
 from .conftest import run_resources
 from .oracle.heart import heart_failure_patient, medication
+from .support.explain import explain_text
 
 CARVEDILOL = "200031"
 
@@ -59,11 +58,7 @@ def test_no_claims_codes_for_an_ehr_only_measure(ruleset):
 
 
 def test_explain_names_the_order_and_the_heart_failure_visit(tmp_path, capsys):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in treated()]}
-    (tmp_path / "p1.json").write_text(json.dumps(bundle))
-    args = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS144", "--period", "2025"]
-    assert main(args) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS144", treated())
     assert "CMS144 / MIPS 008" in text
     assert "MET" in text
     assert "Beta-blocker ordered on the day of a heart failure encounter with LVSD" in text

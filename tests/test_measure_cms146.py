@@ -5,10 +5,6 @@ MeasureReports with the three age strata, the window edges, the exclusions, expl
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import patient, run_resources
 from .oracle.respiratory import (
     COMPETING,
@@ -18,6 +14,8 @@ from .oracle.respiratory import (
     strep_test,
     visit,
 )
+from .support.explain import explain_text
+from .support.reports import counts_of, strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/AppropriateTestingforPharyngitisFHIR"
 STRATA = (
@@ -45,19 +43,14 @@ def test_summary_counts_episodes_and_age_strata(ruleset):
         strep_test(pid="p3"),
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS146",))
-    reports = [r for r in run.reports if r["measure"] == f"{URL}|0.1.001"]
-    [summary] = [r for r in reports if r["type"] == "summary"]
-    [group] = summary["group"]
-    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+    [group] = summary_of(run, f"{URL}|0.1.001")["group"]
+    assert counts_of(group["population"]) == {
         "initial-population": 3,
         "denominator": 3,
         "denominator-exclusion": 0,
         "numerator": 2,
     }
-    strata = {
-        s["id"]: {p["code"]["coding"][0]["code"]: p["count"] for p in s["stratum"][0]["population"]}
-        for s in group["stratifier"]
-    }
+    strata = strata_of(group)
     assert [strata[i]["initial-population"] for i in STRATA] == [1, 1, 1]
     assert [strata[i]["numerator"] for i in STRATA] == [1, 0, 1]
 
@@ -106,10 +99,6 @@ def test_no_claims_codes(ruleset):
 
 
 def test_explain_names_the_missing_strep_test(tmp_path, capsys):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in episode()]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS146", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS146", episode())
     assert "Acute pharyngitis or tonsillitis starting during the visit's days" in text
     assert "no matching Observation" in text

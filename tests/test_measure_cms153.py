@@ -7,6 +7,7 @@ from __future__ import annotations
 from fhir_cat2.explain import outcome_to_text
 
 from .conftest import LOINC, coded_obs, encounter, patient, request, run_resources
+from .support.reports import counts_of, strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/ChlamydiaScreeninginWomenFHIR"
 YOUNGER, OLDER = "fd1b6c30-f3d6-422e-9063-5db3590db24c", "90321b13-ef34-437a-a79e-0bf9e24e87f8"
@@ -45,10 +46,8 @@ def test_summary_report_counts_each_age_stratum(ruleset):
         order("xr", "36643-5", "2025-05-07T08:00:00Z", pid="p2"),
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS153",))
-    reports = [r for r in run.reports if r["measure"].startswith(URL)]
-    [summary] = [r for r in reports if r["type"] == "summary"]
-    [group] = summary["group"]
-    counts = {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]}
+    [group] = summary_of(run, URL)["group"]
+    counts = counts_of(group["population"])
     assert counts == {
         "initial-population": 2,
         "denominator": 2,
@@ -56,10 +55,7 @@ def test_summary_report_counts_each_age_stratum(ruleset):
         "numerator": 1,
     }
     assert group["measureScore"] == {"value": 1.0}
-    strata = {
-        s["id"]: {p["code"]["coding"][0]["code"]: p["count"] for p in s["stratum"][0]["population"]}
-        for s in group["stratifier"]
-    }
+    strata = strata_of(group)
     assert strata == {
         YOUNGER: {"initial-population": 1, "denominator": 1, "denominator-exclusion": 0, "numerator": 1},
         OLDER: {"initial-population": 1, "denominator": 1, "denominator-exclusion": 1, "numerator": 0},

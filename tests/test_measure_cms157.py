@@ -4,11 +4,8 @@ with both groups, explain, and no claims codes (MIPS 143 is in no claims single-
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import CPT, coded_obs, condition, encounter, patient, procedure, run_resources
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/OncologyPainIntensityQuantifiedFHIR"
 
@@ -93,15 +90,7 @@ def test_no_claims_codes(ruleset):
 
 
 def test_explain_names_the_chemotherapy(tmp_path, capsys):
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in (*ON_CHEMO, office())],
-    }
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS157", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS157", [*ON_CHEMO, office()])
     assert "episode Encounter/e1" in text
     assert "The encounter is an office visit: 1 matching Encounter (the encounter itself)" in text
     assert "Procedure/c1" in text and "Procedure/c2" in text

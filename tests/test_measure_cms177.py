@@ -4,11 +4,8 @@ episode; MeasureReports, explain, and no claims codes (MIPS 382 is EHR-only)."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import ICD10, condition, encounter, patient, procedure, run_resources
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/ChildandAdolescentMajorDepressiveDisorderMDDSuicideRiskAssessmentFHIR"
 CHILD = "2012-06-01"
@@ -70,15 +67,7 @@ def test_no_claims_codes(ruleset):
 
 
 def test_explain_says_why_the_visit_is_an_episode(tmp_path, capsys):
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in (patient(birth=CHILD), mdd_visit())],
-    }
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS177", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS177", [patient(birth=CHILD), mdd_visit()])
     assert "not-met 1 (one result per encounter)" in text
     assert (
         "The visit's reason is major depressive disorder: 1 matching Encounter (the encounter itself)" in text

@@ -4,13 +4,10 @@ cross-checked with the reference engine in tests/oracle/cms314.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import encounter, patient, run_resources
 from .oracle.cms314 import in_care
 from .oracle.hiv import NOT_DETECTED, hiv, viral_load
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/HIVViralSuppressionFHIR"
 
@@ -55,11 +52,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_last_viral_load(tmp_path, capsys):
     resources = [*in_care(), viral_load("vl1", 40, "2025-02-01T10:00:00Z"), viral_load("vl2", 900)]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS314", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS314", resources)
     assert "CMS314 / MIPS 338" in text
     assert "HIV diagnosis starting before day 91 of the period" in text
     assert "1 not the latest; 1 value 900 passes none of the value tests" in text

@@ -12,6 +12,7 @@ from fhir_cat2.cli import main
 
 from .conftest import run_resources
 from .oracle.cms50 import referral, referred, report
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/CRLReceiptofSpecialistReportFHIR"
 
@@ -55,11 +56,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_referral_and_the_report(tmp_path, capsys):
     resources = referred(report(based_on="elsewhere"))
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS50", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS50", resources)
     assert "CMS50 / MIPS 374" in text
     assert "ServiceRequest/ref" in text
     assert "Consultant report received for the first referral" in text

@@ -6,12 +6,9 @@ tests/oracle/cms56.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import CPT, ICD10, condition, procedure, run_resources
 from .oracle.cms56 import HOOS, HOOSJR, hip, paired, tha
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/FunctionalStatusAssessmentforTotalHipReplacementFHIR"
 
@@ -64,10 +61,6 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_tha_and_both_assessments(tmp_path, capsys):
     resources = [*hip(), *paired()]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS56", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS56", resources)
     assert "CMS56 / MIPS 376" in text
     assert "Procedure/tha" in text and "Observation/a0" in text and "Observation/b0" in text

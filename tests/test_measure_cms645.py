@@ -6,12 +6,9 @@ tests/oracle/cms645.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import not_done_obs, run_resources
 from .oracle.cms645 import DECLINED, DEXA, dexa_done, dexa_ordered, on_adt
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/BoneDensityProstateCancerAndrogenDeprivationTherapyFHIR"
 
@@ -57,11 +54,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_order_and_the_adt(tmp_path, capsys):
     resources = on_adt()
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS645", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS645", resources)
     assert "CMS645 / MIPS 462" in text
     assert "ServiceRequest/order" in text and "MedicationRequest/adt" in text
     assert "DEXA scan from 2 years before to 3 months after the 12-month ADT order" in text

@@ -6,13 +6,10 @@ the reference engine in tests/oracle/cms646.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import CPT, ICD10, procedure, run_resources
 from .oracle.cms646 import CYSTECTOMY, TUBERCULOSIS, bcg, bcg_not_given, staged, staging_obs
 from .oracle.heart import confirmed
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/IntravesicalBacillusCalmetteGuerinForBladderCancerFHIR"
 
@@ -80,11 +77,7 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_staging_result_and_the_missing_bcg(tmp_path, capsys):
     resources = staged()  # no BCG: the exception is judged too
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS646", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS646", resources)
     assert "CMS646 / MIPS 481" in text
     assert "Observation/tnm" in text and "Encounter/e1" in text
     assert "BCG given within 6 months after the first staging" in text

@@ -3,11 +3,8 @@ each qualifying encounter is an episode; MeasureReports, explain and the 2019-20
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import QICORE, encounter, patient, procedure, run_resources
+from .support.explain import explain_text
 
 MEDS = "428191000124101"
 MEDICAL_REASON = "183932001"
@@ -104,15 +101,7 @@ def test_claims_codes_2019_to_2022_only(ruleset):
 
 
 def test_explain_names_the_documentation(tmp_path, capsys):
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in (patient(), visit(), documented())],
-    }
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS68", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS68", [patient(), visit(), documented()])
     assert "episode Encounter/e1" in text
     assert "in the numerator because:" in text
     assert "Current medications documented during the encounter: 1 matching Procedure" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fhir_cat2.explain import outcome_to_text
 
 from .conftest import encounter, patient, procedure, run_resources
+from .support.reports import counts_of, reports_of, strata_of, summary_of
 
 URL = "https://madie.cms.gov/Measure/PrimaryCariesPreventionasOfferedbyDentistsFHIR"
 CDT = "http://www.ada.org/cdt"
@@ -49,20 +50,16 @@ def test_summary_report_counts_each_age_stratum(ruleset):
         varnish("2025-03-04T09:30:00Z", "p3"),
     ]
     run = run_resources(resources, ruleset, report="both", measures=("CMS74",))
-    reports = [r for r in run.reports if r["measure"].startswith(URL)]
+    reports = reports_of(run, URL)
     assert len([r for r in reports if r["type"] == "individual"]) == 3
-    [summary] = [r for r in reports if r["type"] == "summary"]
-    [group] = summary["group"]
-    assert {p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} == {
+    [group] = summary_of(run, URL)["group"]
+    assert counts_of(group["population"]) == {
         "initial-population": 3,
         "denominator": 3,
         "denominator-exclusion": 0,
         "numerator": 1,
     }
-    strata = {
-        s["id"]: {p["code"]["coding"][0]["code"]: p["count"] for p in s["stratum"][0]["population"]}
-        for s in group["stratifier"]
-    }
+    strata = strata_of(group)
     assert [strata[i]["initial-population"] for i in STRATA] == [1, 1, 1]
     assert [strata[i]["numerator"] for i in STRATA] == [0, 1, 0]
 

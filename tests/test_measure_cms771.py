@@ -6,13 +6,10 @@ in tests/oracle/cms771.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import ICD10, run_resources
 from .oracle.cms771 import AUASI, FIRST, FOLLOW, QOL, base, score, scored
 from .oracle.heart import confirmed
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/UrinarySymptomScoreChangeAfterBenignProstaticHyperplasiaFHIR"
 
@@ -63,11 +60,7 @@ def test_no_quality_data_codes(ruleset):
 
 
 def test_explain_shows_both_scores_and_the_change(tmp_path, capsys):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in scored()]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS771", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS771", scored())
     assert "CMS771 / MIPS 476" in text
     assert "Observation/s1 scores 18" in text and "Observation/s2 scores 12" in text
     assert "change 6" in text

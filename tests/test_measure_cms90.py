@@ -6,12 +6,9 @@ tests/oracle/cms90.py."""
 
 from __future__ import annotations
 
-import json
-
-from fhir_cat2.cli import main
-
 from .conftest import SNOMED, condition, run_resources
 from .oracle.cms90 import INITIAL, KCCQ_TOTAL, PROMIS29, VR12_OBLIQUE, assessed, heart_failure, paired
+from .support.explain import explain_text
 
 URL = "https://madie.cms.gov/Measure/FunctionalStatusAssessmentsforHeartFailureFHIR"
 
@@ -65,10 +62,6 @@ def test_no_quality_data_codes(ruleset):
 
 def test_explain_names_the_visit_and_both_assessments(tmp_path, capsys):
     resources = [*heart_failure(), *paired()]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    (tmp_path / "p.json").write_text(json.dumps(bundle))
-    argv = ["explain", str(tmp_path), "--patient", "p1", "--measure", "CMS90", "--period", "2025"]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
+    text = explain_text(tmp_path, capsys, "CMS90", resources)
     assert "CMS90 / MIPS 377" in text
     assert "Encounter/e1" in text and "Observation/a0" in text and "Observation/b0" in text

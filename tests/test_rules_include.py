@@ -10,6 +10,8 @@ import pytest
 from fhir_cat2.errors import RulesError
 from fhir_cat2.rules.loader import load_rules
 
+from .support.tables import one_measure_table
+
 MAIN = """\
 version: 1
 name: test rules
@@ -24,29 +26,24 @@ library:
       during: period
 """
 
-MEASURE = """\
-library:
-  screened:
-    exists: {{resource: Observation, label: Falls screening, codes: [loinc#73830-2], during: period}}
-measures:
-  - id: {id}
-    title: Test measure
-    improvement_notation: increase
-    source: test
-    groups:
-      - id: g1
-        populations:
-          initial-population:
-            id: ip
-            criteria:
-              exists:
-                like: office-visit
-                label: An office visit at 65 or older
-                as: visit
-                where: {{age: {{min: 65, at: visit.start}}}}
-          denominator: {{id: den, criteria: {{population: initial-population}}}}
-          numerator: {{id: num, criteria: {{use: screened}}}}
+SCREENED = """\
+screened:
+  exists: {resource: Observation, label: Falls screening, codes: [loinc#73830-2], during: period}
 """
+OLDER_VISIT = """\
+exists:
+  like: office-visit
+  label: An office visit at 65 or older
+  as: visit
+  where: {age: {min: 65, at: visit.start}}
+"""
+
+
+def measure_file(measure: str) -> str:
+    """An included file: the library criterion ``screened`` and a measure of it."""
+    return one_measure_table(
+        "use: screened", initial_population=OLDER_VISIT, library=SCREENED, measure=measure, header=False
+    )
 
 
 def table(tmp_path: Path, **files: str) -> Path:
@@ -58,7 +55,7 @@ def table(tmp_path: Path, **files: str) -> Path:
 
 
 def test_included_measures_and_library_join_the_table(tmp_path):
-    ruleset = load_rules(table(tmp_path, **{"a.yaml": MEASURE.format(id="MIPS901")}))
+    ruleset = load_rules(table(tmp_path, **{"a.yaml": measure_file("MIPS901")}))
     measure = ruleset.measure("MIPS901")
     assert "screened" in ruleset.table.library and "office-visit" in ruleset.table.library
     exists = measure.groups[0].populations["initial-population"].criteria.exists
@@ -67,9 +64,7 @@ def test_included_measures_and_library_join_the_table(tmp_path):
 
 
 def test_a_problem_in_an_included_file_names_that_file_and_line(tmp_path):
-    broken = MEASURE.format(id="MIPS901").replace(
-        "improvement_notation: increase", "improvement_notation: up"
-    )
+    broken = measure_file("MIPS901").replace("improvement_notation: increase", "improvement_notation: up")
     with pytest.raises(RulesError) as caught:
         load_rules(table(tmp_path, **{"a.yaml": broken}))
     text = str(caught.value)
@@ -78,16 +73,12 @@ def test_a_problem_in_an_included_file_names_that_file_and_line(tmp_path):
 
 def test_a_library_criterion_defined_twice_is_refused(tmp_path):
     with pytest.raises(RulesError) as caught:
-        load_rules(
-            table(
-                tmp_path, **{"a.yaml": MEASURE.format(id="MIPS901"), "b.yaml": MEASURE.format(id="MIPS902")}
-            )
-        )
+        load_rules(table(tmp_path, **{"a.yaml": measure_file("MIPS901"), "b.yaml": measure_file("MIPS902")}))
     assert f"{tmp_path / 'measures' / 'b.yaml'}:2: library.screened: already defined in" in str(caught.value)
 
 
 def test_like_names_an_unknown_criterion(tmp_path):
-    broken = MEASURE.format(id="MIPS901").replace("like: office-visit", "like: office-vist")
+    broken = measure_file("MIPS901").replace("like: office-visit", "like: office-vist")
     with pytest.raises(RulesError) as caught:
         load_rules(table(tmp_path, **{"a.yaml": broken}))
     assert "a.yaml:16: measures[0].groups[0].populations.initial-population.criteria.exists.like" in str(

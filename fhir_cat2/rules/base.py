@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..terminology import normalise_system
 
@@ -34,6 +34,18 @@ def check_code_refs(value: tuple[str, ...]) -> tuple[str, ...]:
     for text in value:
         parse_code_ref(text)
     return value
+
+
+class CodeRefs(TableModel):
+    """Codes given inline (``system#code``) and/or by value set (OID or canonical URL)."""
+
+    codes: tuple[str, ...] = ()
+    valuesets: tuple[str, ...] = ()
+
+    @field_validator("codes")
+    @classmethod
+    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_code_refs(value)
 
 
 def parse_years(value: Any) -> tuple[int, ...]:

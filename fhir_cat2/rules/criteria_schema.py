@@ -8,11 +8,11 @@ in CQL terms. Measures (``measure_schema``) and code rules (``schema``) are buil
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .base import Band, TableModel, check_code_refs, check_deviation_names, parse_code_ref
+from .base import Band, CodeRefs, TableModel, check_code_refs, check_deviation_names
 from .components import ComponentTest
 from .timing import DateExpr, Scope, parse_date_expr
 
@@ -26,18 +26,8 @@ PopulationCode = Literal[
 ]
 
 
-class CriterionDeviation(TableModel):
+class CriterionDeviation(CodeRefs):
     """What a named deviation adds to an exists criterion: codes it matches too."""
-
-    codes: tuple[str, ...] = ()
-    valuesets: tuple[str, ...] = ()
-
-    @field_validator("codes")
-    @classmethod
-    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            parse_code_ref(text)
-        return value
 
 
 # ----------------------------------------------------------------------------------------------- timing
@@ -69,16 +59,21 @@ def _window(value: Any) -> Any:
     raise ValueError("a window is 'period', 'encounter' or [start, end] like [period.start-9y, period.end]")
 
 
+def _date_expr(value: Any) -> Any:
+    return parse_date_expr(value) if isinstance(value, str) else value
+
+
+WindowKey = Annotated[Window, BeforeValidator(_window)]
+"""A window as the table writes it: 'period', 'encounter', a bound name, or [start, end]."""
+DateKey = Annotated[DateExpr, BeforeValidator(_date_expr)]
+"""A date expression as the table writes it: 'period.end-9y', 'encounter.start'."""
+
+
 class DeceasedCriterion(TableModel):
     """The patient died on or before a day (Patient.deceasedDateTime). A deceasedBoolean has no date: the
     CQL's 'deceased occurs on or before' is then unknown, so it does not hold."""
 
-    by: DateExpr
-
-    @field_validator("by", mode="before")
-    @classmethod
-    def _by(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
+    by: DateKey
 
 
 class AgeCriterion(TableModel):
@@ -89,12 +84,7 @@ class AgeCriterion(TableModel):
     max: int | None = None
     equals: int | None = None
     unit: Literal["years", "months"] = "years"
-    at: DateExpr = Field(default_factory=lambda: DateExpr(**parse_date_expr("period.end")))
-
-    @field_validator("at", mode="before")
-    @classmethod
-    def _at(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
+    at: DateKey = Field(default_factory=lambda: DateExpr(**parse_date_expr("period.end")))
 
     @model_validator(mode="after")
     def _check(self) -> AgeCriterion:
@@ -139,6 +129,13 @@ TIMING_RELATIONS = (
     "starts_after",
     "ends_after",
 )
+
+
+def _relations_given(model: TableModel) -> list[tuple[str, Window | DateExpr]]:
+    """The timing relations a model (an exists, a timing test) gives, in ``TIMING_RELATIONS`` order."""
+    return [(name, value) for name in TIMING_RELATIONS if (value := getattr(model, name)) is not None]
+
+
 TimingOf = Literal[
     "default", "issued", "supply", "authored", "recorded", "dosage", "dosages", "dosage-start", "onset"
 ]
@@ -203,8 +200,7 @@ class DailyDose(TableModel):
     @field_validator("strengths")
     @classmethod
     def _check_codes(cls, value: dict[str, Strength]) -> dict[str, Strength]:
-        for text in value:
-            parse_code_ref(text)
+        check_code_refs(tuple(value))
         return value
 
 
@@ -219,60 +215,40 @@ class CumulativeDays(TableModel):
     together: CMS136's one rollout per drug). Medications without a supply period add nothing; with no days
     covered (CQL Sum of nothing is null) the test fails."""
 
-    within: Window
+    within: WindowKey
     band: Band
     rollout: Literal["none", "together", "each_code_set"] = "none"
     label: str | None = None
-
-    @field_validator("within", mode="before")
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return _window(value)
 
 
 class TimingTest(TableModel):
     """One more timing relation a resource must satisfy (see ExistsCriterion)."""
 
-    during: Window | None = None
-    overlaps: Window | None = None
-    overlaps_after: Window | None = None
-    starts_during: Window | None = None
-    ends_during: Window | None = None
-    starts_by: DateExpr | None = None
-    ends_by: DateExpr | None = None
-    starts_before: DateExpr | None = None
-    ends_before: DateExpr | None = None
-    starts_after: DateExpr | None = None
-    ends_after: DateExpr | None = None
+    during: WindowKey | None = None
+    overlaps: WindowKey | None = None
+    overlaps_after: WindowKey | None = None
+    starts_during: WindowKey | None = None
+    ends_during: WindowKey | None = None
+    starts_by: DateKey | None = None
+    ends_by: DateKey | None = None
+    starts_before: DateKey | None = None
+    ends_before: DateKey | None = None
+    starts_after: DateKey | None = None
+    ends_after: DateKey | None = None
     timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
-    @field_validator("during", "overlaps", "overlaps_after", "starts_during", "ends_during", mode="before")
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return None if value is None else _window(value)
-
-    @field_validator(
-        "starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after", mode="before"
-    )
-    @classmethod
-    def _parse_date(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
-
     @model_validator(mode="after")
     def _one(self) -> TimingTest:
-        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        given = [name for name, _ in _relations_given(self)]
         if len(given) != 1:
             raise ValueError(f"give exactly one timing relation (found: {', '.join(given) or 'none'})")
         return self
 
     @property
     def timing(self) -> tuple[str, Window | DateExpr]:
-        for name in TIMING_RELATIONS:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        raise AssertionError("validated: one relation")
+        [relation] = _relations_given(self)  # validated: exactly one
+        return relation
 
 
 class ExistsCriterion(TableModel):
@@ -367,17 +343,17 @@ class ExistsCriterion(TableModel):
     """Encounter only: Encounter.class must be one of these (e.g. IMP); may replace codes/valuesets."""
     timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
-    during: Window | None = None
-    overlaps: Window | None = None
-    overlaps_after: Window | None = None
-    starts_during: Window | None = None
-    ends_during: Window | None = None
-    starts_by: DateExpr | None = None
-    ends_by: DateExpr | None = None
-    starts_before: DateExpr | None = None
-    ends_before: DateExpr | None = None
-    starts_after: DateExpr | None = None
-    ends_after: DateExpr | None = None
+    during: WindowKey | None = None
+    overlaps: WindowKey | None = None
+    overlaps_after: WindowKey | None = None
+    starts_during: WindowKey | None = None
+    ends_during: WindowKey | None = None
+    starts_by: DateKey | None = None
+    ends_by: DateKey | None = None
+    starts_before: DateKey | None = None
+    ends_before: DateKey | None = None
+    starts_after: DateKey | None = None
+    ends_after: DateKey | None = None
     also: tuple[TimingTest, ...] = ()
     """Further timing relations, each of which must hold too."""
     as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
@@ -396,7 +372,7 @@ class ExistsCriterion(TableModel):
     isConfirmedActiveDiagnosis)."""
     min_count: int = Field(default=1, ge=1)
     min_distinct_days: int = Field(default=1, ge=1)
-    more_than_one_order: Window | None = None
+    more_than_one_order: WindowKey | None = None
     """MedicationRequest only: keep the orders that are 'more than one order' in the window (the CQL's
     moreThanOneOrder), each judged with the orders that pass the tests before it (its pool): an order
     authored in the window allowing at least one refill (numberOfRepeatsAllowed >= 1); or authored in the
@@ -424,26 +400,6 @@ class ExistsCriterion(TableModel):
     def _check_deviations(cls, value: dict[str, CriterionDeviation]) -> dict[str, CriterionDeviation]:
         return check_deviation_names(value)
 
-    @field_validator(
-        "during",
-        "overlaps",
-        "overlaps_after",
-        "starts_during",
-        "ends_during",
-        "more_than_one_order",
-        mode="before",
-    )
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return None if value is None else _window(value)
-
-    @field_validator(
-        "starts_by", "ends_by", "starts_before", "ends_before", "starts_after", "ends_after", mode="before"
-    )
-    @classmethod
-    def _parse_date(cls, value: Any) -> Any:
-        return parse_date_expr(value) if isinstance(value, str) else value
-
     @field_validator("codes", "value_codes", "discharge_codes", "reason_codes", "body_sites")
     @classmethod
     def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -464,7 +420,7 @@ class ExistsCriterion(TableModel):
             )
         if (self.part_of is not None or self.components is not None) and self.resource != "Observation":
             raise ValueError("part_of and components apply to resource Observation only")
-        given = [name for name in TIMING_RELATIONS if getattr(self, name) is not None]
+        given = [name for name, _ in _relations_given(self)]
         if len(given) > 1:
             raise ValueError(f"give at most one timing relation (found: {', '.join(given)}); more go in also")
         encounter_only = (
@@ -512,11 +468,8 @@ class ExistsCriterion(TableModel):
 
     @property
     def timing(self) -> tuple[str, Window | DateExpr] | None:
-        for name in TIMING_RELATIONS:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        return None
+        given = _relations_given(self)
+        return given[0] if given else None
 
 
 class LatestDayCriterion(TableModel):
@@ -528,7 +481,7 @@ class LatestDayCriterion(TableModel):
     """
 
     measurements: tuple[str, ...] = Field(min_length=1)
-    within: Window
+    within: WindowKey
     pick: Literal["lowest", "last"] = "lowest"
     test: dict[str, Band]
     precision: Literal["day", "instant"] = "day"
@@ -541,26 +494,16 @@ class LatestDayCriterion(TableModel):
     logic retrieves without a status filter (CMS22's first hypertensive reading)."""
     label: str | None = None
 
-    @field_validator("within", mode="before")
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return _window(value)
-
 
 class ReadingsCriterion(TableModel):
     """True when some reading of a measurement in the window has a value in the band
     (CMS69 'any BMI >= 25')."""
 
     measurement: str
-    within: Window
+    within: WindowKey
     band: Band | None = None
     min_count: int = Field(default=1, ge=1)
     label: str | None = None
-
-    @field_validator("within", mode="before")
-    @classmethod
-    def _parse_window(cls, value: Any) -> Any:
-        return _window(value)
 
 
 class DistinctDaysCriterion(TableModel):

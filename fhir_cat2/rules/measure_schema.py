@@ -3,21 +3,15 @@ wording and claims options (the criteria they hold are ``criteria_schema``'s).""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from .base import TableModel, Years, parse_qdc, parse_years
 from .criteria_schema import Criterion, ExistsCriterion, PopulationCode
 
-POPULATION_ORDER: tuple[str, ...] = (
-    "initial-population",
-    "denominator",
-    "denominator-exclusion",
-    "denominator-exception",
-    "numerator",
-    "numerator-exclusion",
-)
+POPULATION_ORDER: tuple[str, ...] = get_args(PopulationCode)
+"""Population codes in the order results are listed: the ``PopulationCode`` literal's."""
 
 
 class ClaimsOption(TableModel):

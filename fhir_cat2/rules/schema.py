@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..terminology import CPT, HCPCS, normalise_system
-from .base import Band, TableModel, Years, check_deviation_names, parse_code_ref, parse_years
+from .base import Band, CodeRefs, TableModel, Years, check_code_refs, check_deviation_names, parse_years
 from .criteria_schema import Criterion
 from .measure_schema import MeasureDef
 
@@ -27,18 +27,8 @@ _CODE_RE = re.compile(r"^(?:\d{4}F|[A-Z]\d{4})$")
 _MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
 
 
-class CodeSet(TableModel):
-    """Codes given inline (``system#code``) and/or by value set (OID or canonical URL)."""
-
-    codes: tuple[str, ...] = ()
-    valuesets: tuple[str, ...] = ()
-
-    @field_validator("codes")
-    @classmethod
-    def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            parse_code_ref(text)
-        return value
+class CodeSet(CodeRefs):
+    """Codes given inline (``system#code``) and/or by value set (OID or canonical URL): at least one."""
 
     @model_validator(mode="after")
     def _non_empty(self) -> CodeSet:
@@ -77,9 +67,7 @@ class MeasurementDeviation(TableModel):
     @field_validator("codes", "component_of")
     @classmethod
     def _check_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            parse_code_ref(text)
-        return value
+        return check_code_refs(value)
 
 
 class Measurement(CodeSet):
@@ -106,9 +94,7 @@ class Measurement(CodeSet):
     @field_validator("component_of", "exclude_codes")
     @classmethod
     def _check_panels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            parse_code_ref(text)
-        return value
+        return check_code_refs(value)
 
     @field_validator("deviations")
     @classmethod
