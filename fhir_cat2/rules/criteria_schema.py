@@ -221,8 +221,9 @@ class CumulativeDays(TableModel):
     label: str | None = None
 
 
-class TimingTest(TableModel):
-    """One more timing relation a resource must satisfy (see ExistsCriterion)."""
+class TimingRelations(TableModel):
+    """The timing relations a resource's time may be tested by, and which of its times (``timing_of``) at
+    which precision: an exists gives any of them, a TimingTest of its ``also`` exactly one."""
 
     during: WindowKey | None = None
     overlaps: WindowKey | None = None
@@ -238,6 +239,10 @@ class TimingTest(TableModel):
     timing_of: TimingOf = "default"
     precision: Literal["day", "instant"] = "day"
 
+
+class TimingTest(TimingRelations):
+    """One more timing relation a resource must satisfy (see ExistsCriterion)."""
+
     @model_validator(mode="after")
     def _one(self) -> TimingTest:
         given = [name for name, _ in _relations_given(self)]
@@ -251,7 +256,7 @@ class TimingTest(TableModel):
         return relation
 
 
-class ExistsCriterion(TableModel):
+class ExistsCriterion(TimingRelations):
     """True when the patient has matching resources.
 
     Order of tests: code (codes/valuesets); status, category, intent, negation, reason, encounter class,
@@ -341,19 +346,6 @@ class ExistsCriterion(TableModel):
     """Encounter only: Encounter.class codes that do not count (e.g. VR, virtual)."""
     classes: tuple[str, ...] = ()
     """Encounter only: Encounter.class must be one of these (e.g. IMP); may replace codes/valuesets."""
-    timing_of: TimingOf = "default"
-    precision: Literal["day", "instant"] = "day"
-    during: WindowKey | None = None
-    overlaps: WindowKey | None = None
-    overlaps_after: WindowKey | None = None
-    starts_during: WindowKey | None = None
-    ends_during: WindowKey | None = None
-    starts_by: DateKey | None = None
-    ends_by: DateKey | None = None
-    starts_before: DateKey | None = None
-    ends_before: DateKey | None = None
-    starts_after: DateKey | None = None
-    ends_after: DateKey | None = None
     also: tuple[TimingTest, ...] = ()
     """Further timing relations, each of which must hold too."""
     as_: str = Field(default="this", alias="as", pattern=r"^[a-z][a-z0-9_]*$")
