@@ -92,6 +92,8 @@ ENCOUNTER = Map(
     },
 )
 
+# Observation.value[x] types read only as "a value is there" (value_present), not by their content
+_OTHER_VALUES = ("Range", "Ratio", "SampledData", "Time", "DateTime", "Period")
 _VALUE_CONCEPT = Raw("valueCodeableConcept", fm.DisplayedConcept)  # read as codes, and with displays
 OBSERVATION = Map(
     ObservationRecord,
@@ -109,6 +111,7 @@ OBSERVATION = Map(
         "value_int": Integer("valueInteger"),
         "value_string": Text("valueString"),
         "value_bool": Boolean("valueBoolean"),
+        "value_other": computed(readers.any_given, *(Raw(f"value{kind}") for kind in _OTHER_VALUES)),
         "absent": Present("dataAbsentReason"),
         "components": Each(
             "component",

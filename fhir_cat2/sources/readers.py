@@ -80,6 +80,13 @@ def boolean(value: Any) -> bool | None:
     raise Unexpected
 
 
+def any_given(*values: Any) -> bool:
+    """Whether any of these elements is there (not absent, not null), whatever it holds: an Observation's
+    value of a type no rule reads by its content (valuePeriod, valueRange, valueRatio, valueSampledData,
+    valueTime, valueDateTime), which the CQL's ``value is not null`` still counts."""
+    return any(value is not None for value in values)
+
+
 def integer(value: Any) -> int | None:
     if value is None or type(value) is int:  # not bool (a subclass), which pydantic would coerce
         return value

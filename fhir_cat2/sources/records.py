@@ -197,6 +197,9 @@ class ObservationRecord(ResourceRecord):
     value_int: int | None = None
     value_string: str | None = None
     value_bool: bool | None = None
+    value_other: bool = False
+    """A value of another type is there (valueRange, valueRatio, valueSampledData, valueTime,
+    valueDateTime, valuePeriod): read only by ``has_value``."""
     absent: bool = False
     components: tuple[ComponentRecord, ...] = ()
     issued: When | None = None
@@ -232,6 +235,7 @@ class ObservationRecord(ResourceRecord):
             or self.value_int is not None
             or self.value_string
             or self.value_bool is not None
+            or self.value_other
         )
 
     @property
