@@ -18,7 +18,6 @@ from ..rules.loader import pooled_exists
 from ..rules.timing import Scope
 from ..sources.records import ResourceRecord
 from .plan import Node
-from .spans import span
 
 if TYPE_CHECKING:
     from .facts import Facts
@@ -38,7 +37,7 @@ def judge_distinct_days(
     for exists in pooled:
         matched, _, _ = criteria.matching(exists, facts, scope, members)
         for record in matched:
-            applies = span(record, exists.timing_of)
+            applies = facts.span(record, exists.timing_of)
             if applies is not None and applies.start is not None:
                 days.setdefault(applies.start, record)
     met = len(days) >= spec.min

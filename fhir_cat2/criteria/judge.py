@@ -416,17 +416,16 @@ class Criteria:
         met = len(matched) >= max(spec.min_count, 1)
         if met and spec.min_distinct_days > 1:
             met = len(distinct_end_days(matched, timing_of)) >= spec.min_distinct_days
+        total = covered = None
         if spec.total_days_supplied is not None:
             total = total_days_supplied(matched)
             met = met and total is not None and spec.total_days_supplied.contains(total)
-            about = (*about, total)
         if spec.cumulative_days is not None:
             covered = self._cumulative_days(spec, spec.cumulative_days, matched, scope)
             met = met and covered is not None and spec.cumulative_days.band.contains(covered)
-            about = (*about, None, covered) if len(about) == 5 else (*about, covered)
         # with both ``where`` and ``then``, what each found: the ``then`` trail, then the ``where`` one
         shown = trails if spec.where is not None and spec.then is not None else trails[:1]
-        return Trail.later(exists_words, about, met, evidence, shown)
+        return Trail.later(exists_words, (*about, total, covered), met, evidence, shown)
 
     def _cumulative_days(
         self, spec: ExistsCriterion, test: CumulativeDays, matched: list[ResourceRecord], scope: Scope

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..findings import Evidence, Trail
-from ..rules.criteria_schema import ExistsCriterion, ScoreChangeCriterion
+from ..rules.criteria_schema import SCORED_ASSESSMENT, ExistsCriterion, ScoreChangeCriterion
 from ..rules.timing import Scope, Span
 from ..sources.records import ObservationRecord, ResourceRecord
 from .facts import Facts
@@ -23,9 +23,6 @@ from .words import describe
 
 if TYPE_CHECKING:
     from .judge import Criteria
-
-ASSESSMENT = "assessment"
-"""The name an addend's exists sees the assessment under (``assessment.start``)."""
 
 
 class Scored:
@@ -89,7 +86,7 @@ def _pick(
     for addend in spec.plus:
         if codes.isdisjoint(criteria.ruleset.resolve_codes(addend.for_codes, ())):
             continue
-        bound = scope.bind(ASSESSMENT, _span_of(facts, side, record))
+        bound = scope.bind(SCORED_ASSESSMENT, _span_of(facts, side, record))
         found, _, _ = criteria.matching(addend.exists, facts, bound, members)
         if not found:
             return Scored(record, None, f"{score:g} and no {addend.exists.label or 'item'} to add", parts)

@@ -7,24 +7,12 @@ noise and size-adjusted dose are components, and each category has a noise and a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..terminology import normalise_system
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from .base import TableModel, parse_code_ref
 
 
-def _code_ref(text: str) -> str:
-    system, sep, code = text.rpartition("#")
-    if not sep or not system or not code:
-        raise ValueError(f"'{text}' is not 'system#code' (e.g. loinc#96912-1)")
-    normalise_system(system)
-    return text
-
-
-class ComponentValue(_Model):
+class ComponentValue(TableModel):
     """A number read from an Observation's components: the value of its one component coded ``code`` whose
     valueQuantity is in ``unit`` (the UCUM code, else the unit text, as FHIRHelpers ToQuantity reads it) and
     has no comparator: the CQL's ``singleton from (Obs.component C where C.code ~ CODE and (C.value as
@@ -37,10 +25,11 @@ class ComponentValue(_Model):
     @field_validator("code")
     @classmethod
     def _check_code(cls, value: str) -> str:
-        return _code_ref(value)
+        parse_code_ref(value)
+        return value
 
 
-class ThresholdRow(_Model):
+class ThresholdRow(TableModel):
     """One row of a threshold table: the Observation's coded value has ``code`` and, when ``at_least`` names
     components, one of them reaches its threshold (>=). With ``display`` the code is compared as CQL Code
     equality (``(value as Concept).codes contains C`` for a code declared with a display): a coding with that
@@ -55,10 +44,11 @@ class ThresholdRow(_Model):
     @field_validator("code")
     @classmethod
     def _check_code(cls, value: str) -> str:
-        return _code_ref(value)
+        parse_code_ref(value)
+        return value
 
 
-class ComponentTest(_Model):
+class ComponentTest(TableModel):
     """Tests of an Observation's components: every value named in ``values`` is known (the CQL's ``is not
     null``); with ``rows``, one row holds too (the CQL's ``Qualifies(Obs, category, noise, dose) or ...``)."""
 

@@ -512,6 +512,10 @@ class DistinctDaysCriterion(TableModel):
     label: str | None = None
 
 
+SCORED_ASSESSMENT = "assessment"
+"""The name a ``ScoreAddend``'s exists sees the scored assessment under (``assessment.start``)."""
+
+
 class ScoreAddend(TableModel):
     """A score made of two items: for an assessment coded with one of ``for_codes``, the value of the one
     record ``exists`` matches (judged with the assessment bound as ``assessment``; give ``latest_only`` or
@@ -556,7 +560,7 @@ class ScoreChangeCriterion(TableModel):
         for addend in self.plus:
             if not (addend.exists.earliest_only or addend.exists.latest_only):
                 raise ValueError("a plus exists must pick one record: give earliest_only or latest_only")
-        if self.baseline.as_ == "assessment" or self.follow_up.as_ == "assessment":
+        if SCORED_ASSESSMENT in (self.baseline.as_, self.follow_up.as_):
             raise ValueError("'as: assessment' is the name plus criteria bind; choose another name")
         return self
 

@@ -20,7 +20,7 @@ from ..deviations import ALL as DEVIATIONS_ALL
 from ..errors import RulesError
 from ..sources.records import Code
 from .base import parse_code_ref
-from .criteria_schema import Criterion, ExistsCriterion, ScoreChangeCriterion
+from .criteria_schema import SCORED_ASSESSMENT, Criterion, ExistsCriterion, ScoreChangeCriterion
 from .measure_schema import CLAIMS_CATEGORIES, MeasureDef
 from .schema import CodeRule, CodeSet, Measurement, RulesTable, UnitConversion
 from .timing import DateExpr
@@ -314,7 +314,7 @@ def free_anchors(
         found |= exists_free_anchors(change.baseline, library, _seen)
         found |= exists_free_anchors(change.follow_up, library, _seen) - {change.baseline.as_}
         for addend in change.plus:
-            found |= exists_free_anchors(addend.exists, library, _seen) - {"assessment"}
+            found |= exists_free_anchors(addend.exists, library, _seen) - {SCORED_ASSESSMENT}
     for child in (*(criterion.all or ()), *(criterion.any or ())):
         found |= free_anchors(child, library, _seen)
     if criterion.not_ is not None:

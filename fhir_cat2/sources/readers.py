@@ -309,10 +309,7 @@ def listed_reasons(
     extensions: list[Any] | tuple[()],
 ) -> frozenset[Code]:
     """``reasons`` where statusReason is a list (MedicationAdministration)."""
-    found = set(codes_of(status_reasons))
-    found.update(codes_of(reason_codes))
-    found.update(extension_codes(extensions, REASON_EXTENSIONS))
-    return frozenset(found)
+    return reasons(None, [*status_reasons, *reason_codes], extensions)
 
 
 def do_not_perform(flag: Any, modifier_extensions: list[Any] | tuple[()]) -> bool:
